@@ -1,0 +1,289 @@
+//! The configuration's fields, each documented where it is declared.
+
+use crate::Duration;
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+/// The whole configuration. Every section is optional; the defaults run a loopback-only
+/// gateway with an embedded store.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    #[serde(default)]
+    pub listeners: Listeners,
+    #[serde(default)]
+    pub http: HttpLimits,
+    #[serde(default)]
+    pub store: Store,
+    #[serde(default)]
+    pub upstreams: Vec<Upstream>,
+    #[serde(default)]
+    pub models: Vec<Model>,
+    #[serde(default)]
+    pub dev: Dev,
+    #[serde(default)]
+    pub log: Log,
+}
+
+/// Where the gateway listens. The admin listener is never the public one.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Listeners {
+    /// Address for callers (OpenAI-compatible API). Default `127.0.0.1:8080`.
+    #[serde(default = "defaults::public")]
+    pub public: SocketAddr,
+    /// Address for the admin API, `/metrics`, `/healthz`, `/readyz`. Default `127.0.0.1:8081`.
+    #[serde(default = "defaults::admin")]
+    pub admin: SocketAddr,
+    /// Optional address for internal callers; the only listener that serves internal models.
+    #[serde(default)]
+    pub internal: Option<SocketAddr>,
+    /// TLS for every listener, when set. Reloaded from disk on SIGHUP.
+    #[serde(default)]
+    pub tls: Option<Tls>,
+}
+
+impl Default for Listeners {
+    fn default() -> Self {
+        Listeners {
+            public: defaults::public(),
+            admin: defaults::admin(),
+            internal: None,
+            tls: None,
+        }
+    }
+}
+
+/// A PEM certificate chain and its private key.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Tls {
+    /// PEM file with the certificate chain, leaf first.
+    pub cert: PathBuf,
+    /// PEM file with the private key (PKCS#8, PKCS#1 or SEC1).
+    pub key: PathBuf,
+}
+
+/// Limits on the wire, applied to every listener before any parsing.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpLimits {
+    /// Largest request body accepted; larger ones get 413. Default 4 MiB.
+    #[serde(default = "defaults::max_body_bytes")]
+    pub max_body_bytes: usize,
+    /// Largest request head (request line and headers) accepted. Default 16 KiB.
+    #[serde(default = "defaults::max_header_bytes")]
+    pub max_header_bytes: usize,
+    /// Largest non-streaming upstream response the gateway reads. Default 32 MiB.
+    #[serde(default = "defaults::max_response_bytes")]
+    pub max_response_bytes: usize,
+    /// Time a client has to send a request's head once it starts one. Default 10s.
+    #[serde(default = "defaults::header_read_timeout")]
+    pub header_read_timeout: Duration,
+    /// Time a client has to send the whole request body. Default 30s.
+    #[serde(default = "defaults::body_read_timeout")]
+    pub body_read_timeout: Duration,
+    /// A connection with no request in flight and no traffic for this long is closed.
+    /// Default 60s.
+    #[serde(default = "defaults::client_idle_timeout")]
+    pub idle_timeout: Duration,
+    /// Most client connections open at once, per listener; more are closed on accept.
+    /// Default 10000.
+    #[serde(default = "defaults::max_connections")]
+    pub max_connections: usize,
+    /// On SIGTERM/SIGINT, how long in-flight requests may take to finish. Default 30s.
+    #[serde(default = "defaults::shutdown_grace")]
+    pub shutdown_grace: Duration,
+}
+
+impl Default for HttpLimits {
+    fn default() -> Self {
+        HttpLimits {
+            max_body_bytes: defaults::max_body_bytes(),
+            max_header_bytes: defaults::max_header_bytes(),
+            max_response_bytes: defaults::max_response_bytes(),
+            header_read_timeout: defaults::header_read_timeout(),
+            body_read_timeout: defaults::body_read_timeout(),
+            idle_timeout: defaults::client_idle_timeout(),
+            max_connections: defaults::max_connections(),
+            shutdown_grace: defaults::shutdown_grace(),
+        }
+    }
+}
+
+/// The control-plane store.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Store {
+    /// `sqlite://PATH` (embedded; relative paths are relative to the working directory).
+    /// Default `sqlite://portcullis-data/portcullis.db`.
+    #[serde(default = "defaults::store_url")]
+    pub url: String,
+}
+
+impl Default for Store {
+    fn default() -> Self {
+        Store {
+            url: defaults::store_url(),
+        }
+    }
+}
+
+/// A model server (or a pool behind one address) that speaks the OpenAI API.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Upstream {
+    /// Name that models refer to.
+    pub name: String,
+    /// Base URL including the API prefix, e.g. `http://127.0.0.1:9000/v1`; `http` or `https`.
+    pub base_url: String,
+    /// Environment variable holding the upstream's API key, sent as `Authorization: Bearer`.
+    /// Callers never see it, and their own credentials are never forwarded.
+    #[serde(default)]
+    pub api_key_env: Option<String>,
+    /// Bulkhead: most requests in flight to this upstream; more get 503. Default 512.
+    #[serde(default = "defaults::max_concurrency")]
+    pub max_concurrency: usize,
+    /// Time to establish a TCP (and TLS) connection. Default 2s.
+    #[serde(default = "defaults::connect_timeout")]
+    pub connect_timeout: Duration,
+    /// Time until the upstream's response headers arrive; then 504. Default 60s.
+    #[serde(default = "defaults::first_byte_timeout")]
+    pub first_byte_timeout: Duration,
+    /// Longest silence between two chunks of a response body. Default 30s.
+    #[serde(default = "defaults::upstream_idle_timeout")]
+    pub idle_timeout: Duration,
+    /// How often the upstream is probed for `/readyz`; "0s" disables probing (then only
+    /// request outcomes count). Default 5s.
+    #[serde(default = "defaults::health_interval")]
+    pub health_check_interval: Duration,
+    /// Path under `base_url` that the probe requests with GET. Default `/models`.
+    #[serde(default = "defaults::health_path")]
+    pub health_check_path: String,
+}
+
+/// Whether a model is offered to everyone or only on the internal listener.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Visibility {
+    #[default]
+    Public,
+    Internal,
+}
+
+/// A model that callers can name.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Model {
+    /// The name callers put in `model`.
+    pub name: String,
+    /// The upstream that serves it.
+    pub upstream: String,
+    /// The name sent upstream; defaults to `name`.
+    #[serde(default)]
+    pub upstream_model: Option<String>,
+    /// `public` (every listener) or `internal` (only the internal listener). Default public.
+    #[serde(default)]
+    pub visibility: Visibility,
+}
+
+impl Model {
+    pub fn upstream_model(&self) -> &str {
+        self.upstream_model.as_deref().unwrap_or(&self.name)
+    }
+}
+
+/// Development switches. None of them is safe in production; all are off by default.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct Dev {
+    /// Serve callers that present no credential. Refused unless every caller-facing listener
+    /// is on a loopback address.
+    #[serde(default)]
+    pub allow_anonymous: bool,
+}
+
+/// Logging.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Log {
+    /// Filter in `tracing` syntax, e.g. `info` or `portcullis_gateway=debug`. Default `info`;
+    /// the `RUST_LOG` variable wins when set.
+    #[serde(default = "defaults::log_level")]
+    pub level: String,
+    /// `text` or `json`. Default `text`.
+    #[serde(default = "defaults::log_format")]
+    pub format: String,
+}
+
+impl Default for Log {
+    fn default() -> Self {
+        Log {
+            level: defaults::log_level(),
+            format: defaults::log_format(),
+        }
+    }
+}
+
+mod defaults {
+    use super::*;
+
+    pub fn public() -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], 8080))
+    }
+    pub fn admin() -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], 8081))
+    }
+    pub fn max_body_bytes() -> usize {
+        4 * 1024 * 1024
+    }
+    pub fn max_header_bytes() -> usize {
+        16 * 1024
+    }
+    pub fn max_response_bytes() -> usize {
+        32 * 1024 * 1024
+    }
+    pub fn header_read_timeout() -> Duration {
+        Duration::from_secs(10)
+    }
+    pub fn body_read_timeout() -> Duration {
+        Duration::from_secs(30)
+    }
+    pub fn client_idle_timeout() -> Duration {
+        Duration::from_secs(60)
+    }
+    pub fn max_connections() -> usize {
+        10_000
+    }
+    pub fn shutdown_grace() -> Duration {
+        Duration::from_secs(30)
+    }
+    pub fn store_url() -> String {
+        "sqlite://portcullis-data/portcullis.db".into()
+    }
+    pub fn max_concurrency() -> usize {
+        512
+    }
+    pub fn connect_timeout() -> Duration {
+        Duration::from_secs(2)
+    }
+    pub fn first_byte_timeout() -> Duration {
+        Duration::from_secs(60)
+    }
+    pub fn upstream_idle_timeout() -> Duration {
+        Duration::from_secs(30)
+    }
+    pub fn health_interval() -> Duration {
+        Duration::from_secs(5)
+    }
+    pub fn health_path() -> String {
+        "/models".into()
+    }
+    pub fn log_level() -> String {
+        "info".into()
+    }
+    pub fn log_format() -> String {
+        "text".into()
+    }
+}

@@ -1,0 +1,218 @@
+//! Checks that span fields: references between sections, bounds, and safety rules.
+
+use crate::{Config, ConfigError};
+use std::collections::HashSet;
+
+pub(crate) fn validate(config: &Config) -> Result<(), ConfigError> {
+    listeners(config)?;
+    http(config)?;
+    store(config)?;
+    upstreams(config)?;
+    models(config)?;
+    log(config)?;
+    Ok(())
+}
+
+fn listeners(config: &Config) -> Result<(), ConfigError> {
+    let l = &config.listeners;
+    if l.admin == l.public {
+        return Err(ConfigError::new(
+            "listeners.admin",
+            "must differ from listeners.public: the admin API is never served to callers",
+        ));
+    }
+    if let Some(internal) = l.internal {
+        if internal == l.public || internal == l.admin {
+            return Err(ConfigError::new(
+                "listeners.internal",
+                "must differ from listeners.public and listeners.admin",
+            ));
+        }
+    }
+    if config.dev.allow_anonymous {
+        let exposed = std::iter::once(("listeners.public", l.public))
+            .chain(l.internal.map(|a| ("listeners.internal", a)));
+        for (field, addr) in exposed {
+            if !addr.ip().is_loopback() {
+                return Err(ConfigError::new(
+                    "dev.allow_anonymous",
+                    format!(
+                        "anonymous access is only allowed when every caller listener is on loopback, \
+                         but {field} is {addr}"
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn http(config: &Config) -> Result<(), ConfigError> {
+    let h = &config.http;
+    let positive = [
+        ("http.max_body_bytes", h.max_body_bytes),
+        ("http.max_response_bytes", h.max_response_bytes),
+        ("http.max_connections", h.max_connections),
+    ];
+    for (field, value) in positive {
+        if value == 0 {
+            return Err(ConfigError::new(field, "must be greater than 0"));
+        }
+    }
+    if h.max_header_bytes < 8192 {
+        return Err(ConfigError::new(
+            "http.max_header_bytes",
+            "must be at least 8192 (HTTP/1 parsing needs a buffer that large)",
+        ));
+    }
+    let timeouts = [
+        ("http.header_read_timeout", h.header_read_timeout),
+        ("http.body_read_timeout", h.body_read_timeout),
+        ("http.idle_timeout", h.idle_timeout),
+    ];
+    for (field, value) in timeouts {
+        if value.is_zero() {
+            return Err(ConfigError::new(
+                field,
+                "must be greater than 0s: an unbounded wait lets slow clients hold connections",
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn store(config: &Config) -> Result<(), ConfigError> {
+    let url = &config.store.url;
+    match url.strip_prefix("sqlite://") {
+        Some(path) if !path.is_empty() => Ok(()),
+        Some(_) => Err(ConfigError::new("store.url", "sqlite:// needs a file path")),
+        None if url.starts_with("postgres://") || url.starts_with("postgresql://") => Err(
+            ConfigError::new("store.url", "PostgreSQL is not supported by this build yet"),
+        ),
+        None => Err(ConfigError::new(
+            "store.url",
+            "must start with sqlite:// (for example sqlite://portcullis-data/portcullis.db)",
+        )),
+    }
+}
+
+fn upstreams(config: &Config) -> Result<(), ConfigError> {
+    let mut names = HashSet::new();
+    for (i, u) in config.upstreams.iter().enumerate() {
+        let field = |name: &str| format!("upstreams[{i}].{name}");
+        if u.name.trim().is_empty() {
+            return Err(ConfigError::new(field("name"), "must not be empty"));
+        }
+        if !names.insert(u.name.as_str()) {
+            return Err(ConfigError::new(
+                field("name"),
+                format!("upstream `{}` is defined twice", u.name),
+            ));
+        }
+        check_base_url(&u.base_url).map_err(|p| ConfigError::new(field("base_url"), p))?;
+        if u.max_concurrency == 0 {
+            return Err(ConfigError::new(
+                field("max_concurrency"),
+                "must be greater than 0",
+            ));
+        }
+        for (name, value) in [
+            ("connect_timeout", u.connect_timeout),
+            ("first_byte_timeout", u.first_byte_timeout),
+            ("idle_timeout", u.idle_timeout),
+        ] {
+            if value.is_zero() {
+                return Err(ConfigError::new(field(name), "must be greater than 0s"));
+            }
+        }
+        if !u.health_check_path.starts_with('/') {
+            return Err(ConfigError::new(
+                field("health_check_path"),
+                "must start with /",
+            ));
+        }
+        if let Some(var) = &u.api_key_env {
+            if var.is_empty() || var.contains('=') {
+                return Err(ConfigError::new(
+                    field("api_key_env"),
+                    "must name an environment variable",
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn check_base_url(url: &str) -> Result<(), String> {
+    let uri: http_uri::Parsed = http_uri::parse(url)?;
+    if uri.query {
+        return Err("must not carry a query string".into());
+    }
+    Ok(())
+}
+
+/// A tiny syntactic check of the base URL; the gateway's HTTP client parses it for real.
+mod http_uri {
+    pub struct Parsed {
+        pub query: bool,
+    }
+
+    pub fn parse(url: &str) -> Result<Parsed, String> {
+        let rest = url
+            .strip_prefix("http://")
+            .or_else(|| url.strip_prefix("https://"))
+            .ok_or("must start with http:// or https://")?;
+        let authority = rest.split('/').next().unwrap_or("");
+        if authority.is_empty() {
+            return Err("has no host".into());
+        }
+        if authority.contains('@') {
+            return Err("must not carry credentials; use api_key_env".into());
+        }
+        if url.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            return Err("contains whitespace or control characters".into());
+        }
+        Ok(Parsed {
+            query: rest.contains('?') || rest.contains('#'),
+        })
+    }
+}
+
+fn models(config: &Config) -> Result<(), ConfigError> {
+    let mut names = HashSet::new();
+    for (i, m) in config.models.iter().enumerate() {
+        let field = |name: &str| format!("models[{i}].{name}");
+        if m.name.trim().is_empty() {
+            return Err(ConfigError::new(field("name"), "must not be empty"));
+        }
+        if !names.insert(m.name.as_str()) {
+            return Err(ConfigError::new(
+                field("name"),
+                format!("model `{}` is defined twice", m.name),
+            ));
+        }
+        if !config.upstreams.iter().any(|u| u.name == m.upstream) {
+            return Err(ConfigError::new(
+                field("upstream"),
+                format!("no upstream is named `{}`", m.upstream),
+            ));
+        }
+        if m.upstream_model.as_deref() == Some("") {
+            return Err(ConfigError::new(
+                field("upstream_model"),
+                "must not be empty",
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn log(config: &Config) -> Result<(), ConfigError> {
+    match config.log.format.as_str() {
+        "text" | "json" => Ok(()),
+        other => Err(ConfigError::new(
+            "log.format",
+            format!("must be `text` or `json`, not `{other}`"),
+        )),
+    }
+}

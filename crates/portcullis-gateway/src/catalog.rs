@@ -1,0 +1,74 @@
+//! The model catalog: which names callers may use on which listener, and where they go.
+
+use portcullis_config::{Config, Visibility};
+use portcullis_core::ListenerKind;
+use serde_json::json;
+use std::collections::HashMap;
+
+/// One model as the request path sees it.
+#[derive(Debug, Clone)]
+pub struct Route {
+    pub name: String,
+    /// Index into the upstream table.
+    pub upstream: usize,
+    /// The model name sent upstream, as a JSON value ready to splice into the body.
+    pub upstream_model: serde_json::Value,
+    pub visibility: Visibility,
+}
+
+impl Route {
+    /// Internal models exist only on the internal listener; elsewhere they are not found.
+    pub fn visible_on(&self, listener: ListenerKind) -> bool {
+        match self.visibility {
+            Visibility::Public => listener != ListenerKind::Admin,
+            Visibility::Internal => listener == ListenerKind::Internal,
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+pub struct Catalog {
+    routes: HashMap<String, Route>,
+    order: Vec<String>,
+}
+
+impl Catalog {
+    /// Builds the catalog; `upstream_index` maps upstream names to their table positions
+    /// (the configuration was validated, so every reference resolves).
+    pub fn new(config: &Config, upstream_index: &HashMap<String, usize>) -> Catalog {
+        let mut catalog = Catalog::default();
+        for model in &config.models {
+            let Some(&upstream) = upstream_index.get(&model.upstream) else {
+                continue;
+            };
+            catalog.order.push(model.name.clone());
+            catalog.routes.insert(
+                model.name.clone(),
+                Route {
+                    name: model.name.clone(),
+                    upstream,
+                    upstream_model: json!(model.upstream_model()),
+                    visibility: model.visibility,
+                },
+            );
+        }
+        catalog
+    }
+
+    /// The route for `model` if it is visible on `listener`.
+    pub fn resolve(&self, model: &str, listener: ListenerKind) -> Option<&Route> {
+        self.routes.get(model).filter(|r| r.visible_on(listener))
+    }
+
+    /// `GET /v1/models`: only what the caller may use.
+    pub fn list(&self, listener: ListenerKind) -> serde_json::Value {
+        let data: Vec<_> = self
+            .order
+            .iter()
+            .filter_map(|name| self.routes.get(name))
+            .filter(|r| r.visible_on(listener))
+            .map(|r| json!({"id": r.name, "object": "model", "created": 0, "owned_by": "portcullis"}))
+            .collect();
+        json!({"object": "list", "data": data})
+    }
+}

@@ -1,0 +1,23 @@
+//! The Portcullis request path.
+//!
+//! Read top to bottom, a request goes: [`listener`] (wire limits, TLS, HTTP/1 and HTTP/2) ->
+//! [`routes`] (which operation, on which listener) -> [`authenticate`] -> [`inbound`] (read and
+//! check the body, pick the model) -> [`catalog`] (model to upstream) -> [`upstream`] (bulkhead,
+//! timeouts, credential injection, streaming) -> [`respond`] (the one place errors become
+//! responses). [`admin`] serves the operator listener.
+#![forbid(unsafe_code)]
+#![deny(rust_2018_idioms)]
+
+pub mod admin;
+pub mod authenticate;
+pub mod catalog;
+pub mod inbound;
+pub mod listener;
+pub mod respond;
+pub mod routes;
+mod server;
+mod state;
+pub mod upstream;
+
+pub use server::{Gateway, GatewayError, RunningGateway};
+pub use state::GatewayState;

@@ -1,0 +1,96 @@
+//! The caller-facing API: which operation a request is, and the request path for it.
+
+use crate::authenticate::authenticate;
+use crate::inbound::{self, InferenceRequest};
+use crate::respond::{self, GatewayBody};
+use crate::state::GatewayState;
+use crate::upstream;
+use bytes::Bytes;
+use http::{Method, Request, Response, StatusCode};
+use http_body::Body;
+use portcullis_core::{request_id, ApiError, Endpoint, Exchange, ListenerKind, RequestId};
+
+/// Serves one request on the public or internal listener.
+pub async fn serve<B>(
+    state: &GatewayState,
+    listener: ListenerKind,
+    request: Request<B>,
+) -> Response<GatewayBody>
+where
+    B: Body<Data = Bytes>,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let id = RequestId::from_incoming(request.headers().get(request_id::HEADER));
+    let mut exchange = Exchange::new(id, listener);
+    let response = match api(state, &mut exchange, request).await {
+        Ok(response) => response,
+        Err(err) => {
+            tracing::debug!(request_id = %exchange.request_id.as_str(), status = %err.status(), code = ?err.code, "request refused");
+            respond::error(&err)
+        }
+    };
+    respond::finish(response, &exchange.request_id)
+}
+
+fn endpoint(method: &Method, path: &str) -> Result<Endpoint, ApiError> {
+    let (endpoint, expected) = match path {
+        "/v1/chat/completions" => (Endpoint::ChatCompletions, Method::POST),
+        "/v1/completions" => (Endpoint::Completions, Method::POST),
+        "/v1/embeddings" => (Endpoint::Embeddings, Method::POST),
+        "/v1/models" => (Endpoint::Models, Method::GET),
+        _ => return Err(ApiError::not_found_route()),
+    };
+    if *method == expected {
+        Ok(endpoint)
+    } else {
+        Err(ApiError::method_not_allowed())
+    }
+}
+
+async fn api<B>(
+    state: &GatewayState,
+    exchange: &mut Exchange,
+    request: Request<B>,
+) -> Result<Response<GatewayBody>, ApiError>
+where
+    B: Body<Data = Bytes>,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let endpoint = endpoint(request.method(), request.uri().path())?;
+    exchange.endpoint = Some(endpoint);
+    exchange.principal = Some(authenticate(request.headers(), state.allow_anonymous)?);
+    if endpoint == Endpoint::Models {
+        let list = state.catalog.list(exchange.listener);
+        return Ok(respond::json(
+            StatusCode::OK,
+            serde_json::to_vec(&list).unwrap_or_default(),
+        ));
+    }
+
+    let (parts, body) = request.into_parts();
+    inbound::check_content_type(&parts.headers)?;
+    let bytes = inbound::read_body(
+        &parts.headers,
+        body,
+        state.http.max_body_bytes,
+        state.http.body_read_timeout.get(),
+    )
+    .await?;
+    let parsed = InferenceRequest::parse(&bytes)?;
+    let route = state
+        .catalog
+        .resolve(&parsed.model, exchange.listener)
+        .ok_or_else(|| ApiError::model_not_found(&parsed.model))?;
+    exchange.stream = parsed.stream;
+    exchange.model = Some(parsed.model.clone());
+    let upstream_body = parsed.into_upstream_body(&route.upstream_model);
+    upstream::forward(
+        &state.upstreams[route.upstream],
+        endpoint,
+        upstream_body,
+        exchange.stream,
+        &exchange.request_id,
+        state.http.max_response_bytes,
+    )
+    .await
+}

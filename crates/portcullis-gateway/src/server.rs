@@ -1,0 +1,173 @@
+//! Start-up and shutdown: build the shared state, bind the listeners, run until told to stop,
+//! then drain.
+
+use crate::listener::{self, tls::ReloadableTls, AcceptContext, ConnectionLimits};
+use crate::state::GatewayState;
+use crate::{admin, routes, upstream};
+use portcullis_config::{Config, ConfigError};
+use portcullis_core::ListenerKind;
+use portcullis_identity::Store;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio::sync::{mpsc, watch};
+
+#[derive(Debug, thiserror::Error)]
+pub enum GatewayError {
+    #[error("{0}")]
+    Config(#[from] ConfigError),
+    #[error("cannot open the store: {0}")]
+    Store(#[from] portcullis_identity::StoreError),
+    #[error("cannot listen on {addr} (`{field}`): {source}")]
+    Bind {
+        field: &'static str,
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("`listeners.tls`: {0}")]
+    Tls(String),
+}
+
+/// The gateway before it listens.
+pub struct Gateway;
+
+/// A gateway that is serving; dropping it does not stop it, `shutdown` does.
+pub struct RunningGateway {
+    pub public: SocketAddr,
+    pub admin: SocketAddr,
+    pub internal: Option<SocketAddr>,
+    pub state: Arc<GatewayState>,
+    tls: Option<Arc<ReloadableTls>>,
+    shutdown: watch::Sender<bool>,
+    drained: mpsc::Receiver<()>,
+    grace: Duration,
+}
+
+impl Gateway {
+    /// Opens the store, builds the upstreams, binds every listener and starts serving.
+    /// Upstream credentials are read from the process environment.
+    pub async fn start(config: &Config) -> Result<RunningGateway, GatewayError> {
+        Gateway::start_with_env(config, |var| std::env::var(var).ok()).await
+    }
+
+    /// As [`Gateway::start`], resolving `api_key_env` variables with `env`.
+    pub async fn start_with_env(
+        config: &Config,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<RunningGateway, GatewayError> {
+        let store = Store::open(&config.store.url).await?;
+        let state = Arc::new(GatewayState::new(config, store, env)?);
+        let tls = match &config.listeners.tls {
+            Some(t) => Some(Arc::new(ReloadableTls::load(t).map_err(GatewayError::Tls)?)),
+            None => None,
+        };
+
+        let public = bind("listeners.public", config.listeners.public).await?;
+        let admin = bind("listeners.admin", config.listeners.admin).await?;
+        let internal = match config.listeners.internal {
+            Some(addr) => Some(bind("listeners.internal", addr).await?),
+            None => None,
+        };
+
+        let (shutdown, shutdown_rx) = watch::channel(false);
+        let (drain, drained) = mpsc::channel(1);
+        let limits = Arc::new(ConnectionLimits::from_config(&config.http));
+        let local = |l: &TcpListener| l.local_addr().expect("a bound socket has an address");
+        let running = RunningGateway {
+            public: local(&public),
+            admin: local(&admin),
+            internal: internal.as_ref().map(local),
+            state: state.clone(),
+            tls: tls.clone(),
+            shutdown,
+            drained,
+            grace: config.http.shutdown_grace.get(),
+        };
+
+        let context = |name: &'static str| AcceptContext {
+            name,
+            limits: limits.clone(),
+            tls: tls.clone(),
+            shutdown: shutdown_rx.clone(),
+            drain: drain.clone(),
+            handler: (),
+        };
+        spawn_api(public, ListenerKind::Public, context("public"), &state);
+        if let Some(internal) = internal {
+            spawn_api(
+                internal,
+                ListenerKind::Internal,
+                context("internal"),
+                &state,
+            );
+        }
+        let admin_state = state.clone();
+        let admin_context = context("admin").with_handler(move |request| {
+            let state = admin_state.clone();
+            async move { admin::serve(&state, request).await }
+        });
+        tokio::spawn(listener::accept_loop(admin, admin_context));
+        upstream::spawn_probes(&state.upstreams, shutdown_rx.clone());
+        drop(drain);
+
+        tracing::info!(
+            public = %running.public,
+            admin = %running.admin,
+            internal = ?running.internal,
+            tls = tls.is_some(),
+            models = config.models.len(),
+            "portcullis is serving"
+        );
+        Ok(running)
+    }
+}
+
+fn spawn_api(
+    listener: TcpListener,
+    kind: ListenerKind,
+    context: AcceptContext<()>,
+    state: &Arc<GatewayState>,
+) {
+    let state = state.clone();
+    let context = context.with_handler(move |request| {
+        let state = state.clone();
+        async move { routes::serve(&state, kind, request).await }
+    });
+    tokio::spawn(listener::accept_loop(listener, context));
+}
+
+async fn bind(field: &'static str, addr: SocketAddr) -> Result<TcpListener, GatewayError> {
+    TcpListener::bind(addr)
+        .await
+        .map_err(|source| GatewayError::Bind {
+            field,
+            addr,
+            source,
+        })
+}
+
+impl RunningGateway {
+    /// Re-reads the TLS certificate and key (SIGHUP). Without TLS there is nothing to do.
+    pub fn reload_tls(&self) -> Result<(), String> {
+        match &self.tls {
+            Some(tls) => tls.reload(),
+            None => Ok(()),
+        }
+    }
+
+    /// Stops accepting, lets in-flight requests finish within the grace period, and returns
+    /// whether every connection closed in time.
+    pub async fn shutdown(mut self) -> bool {
+        let _ = self.shutdown.send(true);
+        let drained = tokio::time::timeout(self.grace, self.drained.recv())
+            .await
+            .is_ok();
+        if drained {
+            tracing::info!("all connections drained");
+        } else {
+            tracing::warn!(grace = ?self.grace, "shutdown grace elapsed with requests still in flight");
+        }
+        drained
+    }
+}

@@ -1,0 +1,142 @@
+//! Relaying a server-sent event stream to the caller, event by event.
+//!
+//! Bytes are forwarded as soon as an event is complete (a blank line ends it), so the first
+//! token reaches the caller as soon as the upstream sends it, and the caller never receives
+//! half an event. If the upstream breaks or stalls mid-stream, the partial event is dropped and
+//! one well-formed OpenAI error event ends the stream: the official SDKs raise it as an
+//! `APIError` instead of failing on a truncated line. The bulkhead permit is held until the
+//! stream ends or the caller goes away; dropping the relay (caller disconnected) drops the
+//! upstream body, which closes the upstream connection and so cancels the generation.
+
+use super::idle::BodyFailure;
+use bytes::{Bytes, BytesMut};
+use http_body::{Body, Frame};
+use pin_project_lite::pin_project;
+use portcullis_core::ApiError;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use tokio::sync::OwnedSemaphorePermit;
+
+/// Longest single event accepted from an upstream; a longer one is treated as a broken stream.
+const MAX_EVENT_BYTES: usize = 4 * 1024 * 1024;
+
+pin_project! {
+    pub struct SseRelay<B> {
+        #[pin]
+        upstream: B,
+        partial: BytesMut,
+        finished: bool,
+        permit: Option<OwnedSemaphorePermit>,
+        request_id: String,
+    }
+}
+
+impl<B> SseRelay<B> {
+    pub fn new(upstream: B, permit: OwnedSemaphorePermit, request_id: String) -> Self {
+        SseRelay {
+            upstream,
+            partial: BytesMut::new(),
+            finished: false,
+            permit: Some(permit),
+            request_id,
+        }
+    }
+}
+
+/// The end of the last complete event in `buf` (just past its blank line), if any.
+pub fn last_event_end(buf: &[u8]) -> Option<usize> {
+    (1..buf.len()).rev().find_map(|i| {
+        let blank_line = buf[i] == b'\n'
+            && (buf[i - 1] == b'\n' || (i >= 2 && buf[i - 1] == b'\r' && buf[i - 2] == b'\n'));
+        blank_line.then_some(i + 1)
+    })
+}
+
+fn error_event(failure: &BodyFailure) -> Bytes {
+    let error = match failure {
+        BodyFailure::Idle => ApiError::upstream_timeout(),
+        BodyFailure::Broken => ApiError::upstream_bad_response(),
+    };
+    let mut event = BytesMut::from(&b"data: "[..]);
+    event.extend_from_slice(&error.to_json());
+    event.extend_from_slice(b"\n\n");
+    event.freeze()
+}
+
+impl<B> Body for SseRelay<B>
+where
+    B: Body<Data = Bytes, Error = BodyFailure>,
+{
+    type Data = Bytes;
+    type Error = std::convert::Infallible;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+        let mut this = self.project();
+        if *this.finished {
+            return Poll::Ready(None);
+        }
+        loop {
+            let failure = match this.upstream.as_mut().poll_frame(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(Some(Ok(frame))) => {
+                    let Ok(data) = frame.into_data() else {
+                        continue; // trailers carry nothing a caller needs
+                    };
+                    if this.partial.is_empty() {
+                        // Fast path: a chunk that is exactly whole events goes out untouched.
+                        if data.ends_with(b"\n\n") || data.ends_with(b"\r\n\r\n") {
+                            return Poll::Ready(Some(Ok(Frame::data(data))));
+                        }
+                    }
+                    let searched_from = this.partial.len().saturating_sub(3);
+                    this.partial.extend_from_slice(&data);
+                    match last_event_end(&this.partial[searched_from..]) {
+                        Some(end) => {
+                            let out = this.partial.split_to(searched_from + end).freeze();
+                            return Poll::Ready(Some(Ok(Frame::data(out))));
+                        }
+                        None if this.partial.len() > MAX_EVENT_BYTES => BodyFailure::Broken,
+                        None => continue,
+                    }
+                }
+                Poll::Ready(Some(Err(failure))) => failure,
+                Poll::Ready(None) => {
+                    *this.finished = true;
+                    this.permit.take();
+                    if this.partial.is_empty() {
+                        return Poll::Ready(None);
+                    }
+                    // An upstream that omits the final blank line still gets its last event out.
+                    let rest = std::mem::take(this.partial).freeze();
+                    return Poll::Ready(Some(Ok(Frame::data(rest))));
+                }
+            };
+            tracing::warn!(request_id = %this.request_id, error = %failure, "upstream stream ended abnormally");
+            *this.finished = true;
+            this.permit.take();
+            this.partial.clear();
+            return Poll::Ready(Some(Ok(Frame::data(error_event(&failure)))));
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.finished
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_the_last_blank_line() {
+        assert_eq!(last_event_end(b"data: a\n\ndata: b"), Some(9));
+        assert_eq!(last_event_end(b"data: a\n\ndata: b\n\n"), Some(18));
+        assert_eq!(last_event_end(b"data: a\r\n\r\ndata"), Some(11));
+        assert_eq!(last_event_end(b"data: a\n"), None);
+        assert_eq!(last_event_end(b""), None);
+    }
+}

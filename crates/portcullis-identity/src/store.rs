@@ -1,0 +1,170 @@
+//! The control-plane store: SQLite embedded by default.
+//!
+//! SQLite calls block, so every call runs on tokio's blocking pool; the request hot path never
+//! touches the store (credentials will be cached in memory), only start-up, the admin API and
+//! readiness checks do.
+
+use rusqlite::Connection;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+/// Schema migrations, applied in order at start and recorded in `schema_migrations`.
+/// Append only: a released migration is never edited.
+const MIGRATIONS: &[(i64, &str)] = &[(
+    1,
+    "CREATE TABLE IF NOT EXISTS gateway_instances (
+         id TEXT PRIMARY KEY,
+         started_at TEXT NOT NULL
+     );",
+)];
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("unsupported store URL (expected sqlite://PATH)")]
+    UnsupportedUrl,
+    #[error("cannot create the data directory {path}: {source}")]
+    DataDir {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("store error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("store task failed: {0}")]
+    Task(String),
+}
+
+/// A handle to the store; cheap to clone.
+#[derive(Clone)]
+pub struct Store {
+    connection: Arc<Mutex<Connection>>,
+    path: Arc<PathBuf>,
+}
+
+impl Store {
+    /// Opens (creating if needed) the store named by a `sqlite://PATH` URL and migrates it.
+    pub async fn open(url: &str) -> Result<Store, StoreError> {
+        let path = PathBuf::from(
+            url.strip_prefix("sqlite://")
+                .ok_or(StoreError::UnsupportedUrl)?,
+        );
+        let path_for_task = path.clone();
+        let connection = tokio::task::spawn_blocking(move || open_sqlite(&path_for_task))
+            .await
+            .map_err(|e| StoreError::Task(e.to_string()))??;
+        Ok(Store {
+            connection: Arc::new(Mutex::new(connection)),
+            path: Arc::new(path),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Runs a trivial query: the store is reachable and not corrupt enough to fail it.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        self.with_connection(|c| {
+            c.query_row("SELECT count(*) FROM schema_migrations", [], |r| {
+                r.get::<_, i64>(0)
+            })?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// The highest migration applied.
+    pub async fn schema_version(&self) -> Result<i64, StoreError> {
+        self.with_connection(|c| {
+            Ok(c.query_row(
+                "SELECT COALESCE(MAX(version), 0) FROM schema_migrations",
+                [],
+                |r| r.get(0),
+            )?)
+        })
+        .await
+    }
+
+    async fn with_connection<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let connection = self.connection.clone();
+        tokio::task::spawn_blocking(move || {
+            // A panic while holding the lock leaves the connection usable: SQLite keeps its
+            // own consistency, so a poisoned mutex is recovered rather than propagated.
+            let guard = connection.lock().unwrap_or_else(|p| p.into_inner());
+            f(&guard)
+        })
+        .await
+        .map_err(|e| StoreError::Task(e.to_string()))?
+    }
+}
+
+fn open_sqlite(path: &Path) -> Result<Connection, StoreError> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|source| StoreError::DataDir {
+            path: dir.to_owned(),
+            source,
+        })?;
+    }
+    let connection = Connection::open(path)?;
+    connection.pragma_update(None, "journal_mode", "WAL")?;
+    connection.pragma_update(None, "synchronous", "NORMAL")?;
+    connection.pragma_update(None, "foreign_keys", "ON")?;
+    connection.busy_timeout(std::time::Duration::from_secs(5))?;
+    migrate(&connection)?;
+    Ok(connection)
+}
+
+fn migrate(connection: &Connection) -> Result<(), StoreError> {
+    connection.execute_batch(
+        "CREATE TABLE IF NOT EXISTS schema_migrations (
+             version INTEGER PRIMARY KEY,
+             applied_at TEXT NOT NULL DEFAULT CURRENT_TIMESTAMP
+         );",
+    )?;
+    for (version, sql) in MIGRATIONS {
+        let applied: bool = connection.query_row(
+            "SELECT EXISTS(SELECT 1 FROM schema_migrations WHERE version = ?1)",
+            [version],
+            |r| r.get(0),
+        )?;
+        if !applied {
+            let tx = connection.unchecked_transaction()?;
+            tx.execute_batch(sql)?;
+            tx.execute(
+                "INSERT INTO schema_migrations (version) VALUES (?1)",
+                [version],
+            )?;
+            tx.commit()?;
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn opens_migrates_and_reopens() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}/nested/portcullis.db", dir.path().display());
+        let store = Store::open(&url).await.unwrap();
+        store.ping().await.unwrap();
+        let version = store.schema_version().await.unwrap();
+        assert_eq!(version, MIGRATIONS.last().unwrap().0);
+        drop(store);
+        // Migrations are idempotent across restarts.
+        let again = Store::open(&url).await.unwrap();
+        assert_eq!(again.schema_version().await.unwrap(), version);
+    }
+
+    #[tokio::test]
+    async fn rejects_other_urls() {
+        assert!(matches!(
+            Store::open("mysql://x").await,
+            Err(StoreError::UnsupportedUrl)
+        ));
+    }
+}

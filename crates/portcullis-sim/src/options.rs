@@ -1,0 +1,51 @@
+//! How the simulator behaves; changeable at run time with `PUT /_sim/options`.
+
+use serde::{Deserialize, Serialize};
+
+/// Behaviour knobs. Every field has a default, so a partial JSON object changes only what it
+/// names.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct SimOptions {
+    /// Delay before the response headers, in milliseconds.
+    pub latency_ms: u64,
+    /// Pace of streamed tokens; 0 sends them as fast as possible.
+    pub tokens_per_second: f64,
+    /// Completion length in tokens (words), unless the request's `max_tokens` is lower.
+    pub output_tokens: usize,
+    /// Fault to inject into every request.
+    pub fault: Fault,
+    /// Keep the last requests for `GET /_sim/requests`. Turn off for benchmarks.
+    pub record: bool,
+}
+
+impl Default for SimOptions {
+    fn default() -> Self {
+        SimOptions {
+            latency_ms: 0,
+            tokens_per_second: 0.0,
+            output_tokens: 16,
+            fault: Fault::None,
+            record: true,
+        }
+    }
+}
+
+/// A failure the simulator injects.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Fault {
+    #[default]
+    None,
+    /// Answer with this HTTP status and an error body full of internal detail (which the
+    /// gateway must never pass on).
+    Status { status: u16 },
+    /// Stream `after_chunks` chunks, then break the connection without finishing.
+    ResetMidStream { after_chunks: usize },
+    /// Never send response headers.
+    Hang,
+    /// Stream `after_chunks` chunks, then go silent while keeping the connection open.
+    HangMidStream { after_chunks: usize },
+    /// Answer 200 with a body that is not JSON.
+    Garbage,
+}
