@@ -15,14 +15,16 @@ pub(crate) fn validate(config: &Config) -> Result<(), ConfigError> {
 
 fn listeners(config: &Config) -> Result<(), ConfigError> {
     let l = &config.listeners;
-    if l.admin == l.public {
+    // Port 0 asks the OS for a free port, so equal addresses with port 0 do not collide.
+    let same = |a: std::net::SocketAddr, b: std::net::SocketAddr| a == b && a.port() != 0;
+    if same(l.admin, l.public) {
         return Err(ConfigError::new(
             "listeners.admin",
             "must differ from listeners.public: the admin API is never served to callers",
         ));
     }
     if let Some(internal) = l.internal {
-        if internal == l.public || internal == l.admin {
+        if same(internal, l.public) || same(internal, l.admin) {
             return Err(ConfigError::new(
                 "listeners.internal",
                 "must differ from listeners.public and listeners.admin",

@@ -1,0 +1,171 @@
+//! Shared harness for the gateway's black-box tests: a real simulator and a real gateway on
+//! free loopback ports, and a plain HTTP client talking to them over sockets.
+#![allow(dead_code)]
+
+use bytes::Bytes;
+use http::{HeaderMap, Method, Request, StatusCode};
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::{connect::HttpConnector, Client};
+use hyper_util::rt::TokioExecutor;
+use portcullis_config::Config;
+use portcullis_gateway::{Gateway, RunningGateway};
+use portcullis_sim::{SimOptions, Simulator};
+use serde_json::Value;
+use std::net::SocketAddr;
+
+pub struct Harness {
+    pub sim: Simulator,
+    pub sim_addr: SocketAddr,
+    pub gateway: RunningGateway,
+    pub client: Client<HttpConnector, Full<Bytes>>,
+    _data: tempfile::TempDir,
+}
+
+pub struct Reply {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+}
+
+impl Reply {
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&self.body)))
+    }
+
+    pub fn error_code(&self) -> String {
+        self.json()["error"]["code"].as_str().unwrap_or("").to_owned()
+    }
+}
+
+/// Config with one simulator upstream and the usual models; `extra` is appended verbatim.
+pub fn config_text(sim_addr: SocketAddr, data_dir: &std::path::Path, extra: &str) -> String {
+    format!(
+        r#"
+[listeners]
+public = "127.0.0.1:0"
+admin = "127.0.0.1:0"
+internal = "127.0.0.1:0"
+
+[store]
+url = "sqlite://{data}/portcullis.db"
+
+[dev]
+allow_anonymous = true
+
+[[upstreams]]
+name = "sim"
+base_url = "http://{sim_addr}/v1"
+api_key_env = "SIM_KEY"
+health_check_interval = "0s"
+{extra}
+
+[[models]]
+name = "chat"
+upstream = "sim"
+upstream_model = "sim-chat-large"
+
+[[models]]
+name = "embed"
+upstream = "sim"
+
+[[models]]
+name = "secret-model"
+upstream = "sim"
+visibility = "internal"
+"#,
+        data = data_dir.display()
+    )
+}
+
+impl Harness {
+    /// A simulator and a gateway in front of it. `upstream_extra` goes into the upstream's
+    /// table (e.g. timeouts); `top_extra` is prepended to the file (e.g. an `[http]` section).
+    pub async fn start(options: SimOptions, upstream_extra: &str, top_extra: &str) -> Harness {
+        let sim = Simulator::new(options);
+        let sim_addr = sim.spawn("127.0.0.1:0".parse().unwrap()).await.unwrap();
+        let data = tempfile::tempdir().unwrap();
+        let text = format!("{top_extra}\n{}", config_text(sim_addr, data.path(), upstream_extra));
+        let config = Config::parse(&text, Vec::new()).unwrap();
+        let gateway = Gateway::start_with_env(&config, |var| {
+            (var == "SIM_KEY").then(|| "sk-upstream-secret".to_owned())
+        })
+        .await
+        .unwrap();
+        Harness {
+            sim,
+            sim_addr,
+            gateway,
+            client: Client::builder(TokioExecutor::new()).build_http(),
+            _data: data,
+        }
+    }
+
+    pub async fn default() -> Harness {
+        Harness::start(SimOptions::default(), "", "").await
+    }
+
+    pub async fn request(
+        &self,
+        addr: SocketAddr,
+        method: Method,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &str,
+    ) -> Reply {
+        let mut builder = Request::builder()
+            .method(method)
+            .uri(format!("http://{addr}{path}"));
+        for (k, v) in headers {
+            builder = builder.header(*k, *v);
+        }
+        let response = self
+            .client
+            .request(builder.body(Full::new(Bytes::from(body.to_owned()))).unwrap())
+            .await
+            .expect("the gateway answered");
+        let (parts, body) = response.into_parts();
+        Reply {
+            status: parts.status,
+            headers: parts.headers,
+            body: body.collect().await.unwrap().to_bytes(),
+        }
+    }
+
+    pub async fn post(&self, path: &str, body: &str) -> Reply {
+        self.request(
+            self.gateway.public,
+            Method::POST,
+            path,
+            &[("content-type", "application/json")],
+            body,
+        )
+        .await
+    }
+
+    pub async fn chat(&self, model: &str) -> Reply {
+        self.post(
+            "/v1/chat/completions",
+            &format!(r#"{{"model":"{model}","messages":[{{"role":"user","content":"hello there"}}]}}"#),
+        )
+        .await
+    }
+}
+
+/// The body of a chat request with streaming on.
+pub fn stream_body(model: &str) -> String {
+    format!(
+        r#"{{"model":"{model}","stream":true,"messages":[{{"role":"user","content":"hello there"}}]}}"#
+    )
+}
+
+/// Waits until `f` holds, for at most two seconds.
+pub async fn eventually(mut f: impl FnMut() -> bool) -> bool {
+    for _ in 0..200 {
+        if f() {
+            return true;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    false
+}
