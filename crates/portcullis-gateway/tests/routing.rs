@@ -38,7 +38,10 @@ async fn chat_is_routed_with_the_model_rewritten_and_the_upstream_key_injected()
         "the upstream's own key is injected"
     );
     let all_headers = format!("{:?}", seen.headers);
-    assert!(!all_headers.contains("caller-secret-key"), "caller key forwarded: {all_headers}");
+    assert!(
+        !all_headers.contains("caller-secret-key"),
+        "caller key forwarded: {all_headers}"
+    );
     assert!(seen.header("cookie").is_none());
     assert!(seen.header("x-forwarded-for").is_none());
     assert_eq!(
@@ -111,7 +114,13 @@ async fn model_list_shows_only_what_the_listener_serves() {
     assert_eq!(public.status, StatusCode::OK);
     assert_eq!(ids(public), ["chat", "embed"]);
     let internal = h
-        .request(h.gateway.internal.unwrap(), Method::GET, "/v1/models", &[], "")
+        .request(
+            h.gateway.internal.unwrap(),
+            Method::GET,
+            "/v1/models",
+            &[],
+            "",
+        )
         .await;
     assert_eq!(ids(internal), ["chat", "embed", "secret-model"]);
 }
@@ -120,12 +129,48 @@ async fn model_list_shows_only_what_the_listener_serves() {
 async fn bad_requests_get_openai_shaped_errors_and_reach_nothing() {
     let h = Harness::default().await;
     let cases: &[(&str, &str, &[(&str, &str)], StatusCode, &str)] = &[
-        ("/v1/chat/completions", "{not json", &[], StatusCode::BAD_REQUEST, "invalid_json"),
-        ("/v1/chat/completions", r#"{"messages":[]}"#, &[], StatusCode::BAD_REQUEST, "missing_required_parameter"),
-        ("/v1/chat/completions", r#"{"model":"chat","stream":"yes"}"#, &[], StatusCode::BAD_REQUEST, "invalid_type"),
-        ("/v1/chat/completions", r#"{"model":"chat"}"#, &[("content-type", "text/plain")], StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type"),
-        ("/v1/nothing-here", "{}", &[], StatusCode::NOT_FOUND, "unknown_url"),
-        ("/admin/v1/tenants", "{}", &[], StatusCode::NOT_FOUND, "unknown_url"),
+        (
+            "/v1/chat/completions",
+            "{not json",
+            &[],
+            StatusCode::BAD_REQUEST,
+            "invalid_json",
+        ),
+        (
+            "/v1/chat/completions",
+            r#"{"messages":[]}"#,
+            &[],
+            StatusCode::BAD_REQUEST,
+            "missing_required_parameter",
+        ),
+        (
+            "/v1/chat/completions",
+            r#"{"model":"chat","stream":"yes"}"#,
+            &[],
+            StatusCode::BAD_REQUEST,
+            "invalid_type",
+        ),
+        (
+            "/v1/chat/completions",
+            r#"{"model":"chat"}"#,
+            &[("content-type", "text/plain")],
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+        ),
+        (
+            "/v1/nothing-here",
+            "{}",
+            &[],
+            StatusCode::NOT_FOUND,
+            "unknown_url",
+        ),
+        (
+            "/admin/v1/tenants",
+            "{}",
+            &[],
+            StatusCode::NOT_FOUND,
+            "unknown_url",
+        ),
         ("/healthz", "{}", &[], StatusCode::NOT_FOUND, "unknown_url"),
     ];
     for (path, body, headers, status, code) in cases {
@@ -139,7 +184,13 @@ async fn bad_requests_get_openai_shaped_errors_and_reach_nothing() {
         assert!(reply.headers.contains_key("x-request-id"));
     }
     let reply = h
-        .request(h.gateway.public, Method::GET, "/v1/chat/completions", &[], "")
+        .request(
+            h.gateway.public,
+            Method::GET,
+            "/v1/chat/completions",
+            &[],
+            "",
+        )
         .await;
     assert_eq!(reply.status, StatusCode::METHOD_NOT_ALLOWED);
     assert_eq!(h.sim.stats().requests, 0);
@@ -149,11 +200,23 @@ async fn bad_requests_get_openai_shaped_errors_and_reach_nothing() {
 async fn request_ids_are_echoed_when_well_formed_and_generated_otherwise() {
     let h = Harness::default().await;
     let echo = h
-        .request(h.gateway.public, Method::GET, "/v1/models", &[("x-request-id", "trace-42")], "")
+        .request(
+            h.gateway.public,
+            Method::GET,
+            "/v1/models",
+            &[("x-request-id", "trace-42")],
+            "",
+        )
         .await;
     assert_eq!(echo.headers["x-request-id"], "trace-42");
     let replaced = h
-        .request(h.gateway.public, Method::GET, "/v1/models", &[("x-request-id", "bad id;drop")], "")
+        .request(
+            h.gateway.public,
+            Method::GET,
+            "/v1/models",
+            &[("x-request-id", "bad id;drop")],
+            "",
+        )
         .await;
     let id = replaced.headers["x-request-id"].to_str().unwrap();
     assert!(id.starts_with("req_") && id.len() > 10, "{id}");

@@ -58,11 +58,17 @@ async fn the_first_chunk_arrives_before_the_upstream_finishes() {
         0,
         "the first chunk must not wait for the end of the upstream stream"
     );
-    assert!(first_at < Duration::from_millis(500), "first chunk after {first_at:?}");
+    assert!(
+        first_at < Duration::from_millis(500),
+        "first chunk after {first_at:?}"
+    );
     let mut rest = first.to_vec();
     rest.extend_from_slice(&body.collect().await.unwrap().to_bytes());
     let total = started.elapsed();
-    assert!(total >= Duration::from_millis(700), "paced stream ended after {total:?}");
+    assert!(
+        total >= Duration::from_millis(700),
+        "paced stream ended after {total:?}"
+    );
     let events = events(&rest);
     assert_eq!(events.last().unwrap(), "[DONE]");
     // role chunk + 8 tokens + finish chunk + [DONE]
@@ -77,7 +83,10 @@ async fn usage_is_passed_on_when_asked_for() {
     let events = events(&reply.body);
     let usage: Value = serde_json::from_str(&events[events.len() - 2]).unwrap();
     assert!(usage["usage"]["completion_tokens"].as_u64().unwrap() > 0);
-    assert_eq!(h.sim.last_request().unwrap().body["stream_options"]["include_usage"], true);
+    assert_eq!(
+        h.sim.last_request().unwrap().body["stream_options"]["include_usage"],
+        true
+    );
 }
 
 #[tokio::test]
@@ -122,7 +131,9 @@ async fn an_upstream_reset_mid_stream_ends_with_an_error_event() {
         "",
     )
     .await;
-    let reply = h.post("/v1/chat/completions", &common::stream_body("chat")).await;
+    let reply = h
+        .post("/v1/chat/completions", &common::stream_body("chat"))
+        .await;
     assert_eq!(reply.status, 200);
     let last = last_error(&reply.body);
     assert_eq!(last["error"]["code"], "upstream_error");
@@ -144,7 +155,9 @@ async fn an_upstream_that_goes_silent_mid_stream_times_out() {
     )
     .await;
     let started = Instant::now();
-    let reply = h.post("/v1/chat/completions", &common::stream_body("chat")).await;
+    let reply = h
+        .post("/v1/chat/completions", &common::stream_body("chat"))
+        .await;
     assert!(started.elapsed() < Duration::from_secs(3));
     assert_eq!(last_error(&reply.body)["error"]["code"], "upstream_timeout");
     // The gateway let go of the upstream connection.

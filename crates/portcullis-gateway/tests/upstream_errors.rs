@@ -9,7 +9,14 @@ use std::time::{Duration, Instant};
 
 fn assert_no_leak(reply: &common::Reply) {
     let text = String::from_utf8_lossy(&reply.body);
-    for secret in ["CUDA", "/opt/vllm", "gpu-17", "10.3.4.5", "sim_internal_fault", "127.0.0.1"] {
+    for secret in [
+        "CUDA",
+        "/opt/vllm",
+        "gpu-17",
+        "10.3.4.5",
+        "sim_internal_fault",
+        "127.0.0.1",
+    ] {
         assert!(!text.contains(secret), "leaked {secret}: {text}");
     }
 }
@@ -31,7 +38,9 @@ async fn upstream_error_statuses_are_mapped() {
         assert_eq!(reply.status, expected, "upstream {upstream}");
         assert_eq!(reply.error_code(), code, "upstream {upstream}");
         assert_no_leak(&reply);
-        let stream = h.post("/v1/chat/completions", &common::stream_body("chat")).await;
+        let stream = h
+            .post("/v1/chat/completions", &common::stream_body("chat"))
+            .await;
         assert_eq!(stream.status, expected, "streaming, upstream {upstream}");
     }
 }
@@ -61,7 +70,11 @@ async fn a_refused_connection_is_a_bad_gateway() {
         .unwrap()
         .port();
     let data = tempfile::tempdir().unwrap();
-    let text = common::config_text(format!("127.0.0.1:{port}").parse().unwrap(), data.path(), "");
+    let text = common::config_text(
+        format!("127.0.0.1:{port}").parse().unwrap(),
+        data.path(),
+        "",
+    );
     let config = portcullis_config::Config::parse(&text, Vec::new()).unwrap();
     let gateway = portcullis_gateway::Gateway::start_with_env(&config, |_| Some("k".into()))
         .await
@@ -78,7 +91,10 @@ async fn a_refused_connection_is_a_bad_gateway() {
         .await
         .unwrap();
     assert_eq!(resp.status(), StatusCode::BAD_GATEWAY);
-    let body = http_body_util::BodyExt::collect(resp.into_body()).await.unwrap().to_bytes();
+    let body = http_body_util::BodyExt::collect(resp.into_body())
+        .await
+        .unwrap()
+        .to_bytes();
     let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
     assert_eq!(v["error"]["code"], "upstream_unreachable");
     assert!(!String::from_utf8_lossy(&body).contains(&port.to_string()));
@@ -124,7 +140,10 @@ async fn a_full_bulkhead_answers_503_at_once() {
     let refused = h.chat("chat").await;
     assert_eq!(refused.status, StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(refused.error_code(), "upstream_overloaded");
-    assert!(started.elapsed() < Duration::from_millis(500), "did not queue");
+    assert!(
+        started.elapsed() < Duration::from_millis(500),
+        "did not queue"
+    );
     for s in slow {
         assert_eq!(s.await.unwrap(), StatusCode::OK);
     }

@@ -82,7 +82,9 @@ async fn a_body_that_trickles_in_times_out_with_408() {
 async fn slowloris_headers_are_cut_off() {
     let h = harness().await;
     let mut s = TcpStream::connect(h.gateway.public).await.unwrap();
-    s.write_all(b"POST /v1/chat/completions HTTP/1.1\r\n").await.unwrap();
+    s.write_all(b"POST /v1/chat/completions HTTP/1.1\r\n")
+        .await
+        .unwrap();
     let started = Instant::now();
     // One header byte every 100 ms: the head never completes.
     let mut closed = false;
@@ -101,7 +103,11 @@ async fn slowloris_headers_are_cut_off() {
         }
     }
     assert!(closed, "slow header connection was never closed");
-    assert!(started.elapsed() < Duration::from_secs(2), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
 }
 
 #[tokio::test]
@@ -109,22 +115,37 @@ async fn oversized_headers_are_refused() {
     let h = harness().await;
     let mut s = TcpStream::connect(h.gateway.public).await.unwrap();
     let huge = format!("x-big: {}\r\n", "a".repeat(20_000));
-    s.write_all(head(h.gateway.public, &format!("{huge}content-length: 2\r\n\r\n{{}}")).as_bytes())
-        .await
-        .ok();
+    s.write_all(
+        head(
+            h.gateway.public,
+            &format!("{huge}content-length: 2\r\n\r\n{{}}"),
+        )
+        .as_bytes(),
+    )
+    .await
+    .ok();
     let (reply, closed) = read_until_closed(&mut s, Duration::from_secs(2)).await;
     assert!(closed);
-    assert!(reply.is_empty() || reply.starts_with("HTTP/1.1 431"), "{reply}");
+    assert!(
+        reply.is_empty() || reply.starts_with("HTTP/1.1 431"),
+        "{reply}"
+    );
     assert_eq!(h.sim.stats().requests, 0);
 }
 
 #[tokio::test]
 async fn idle_keep_alive_connections_are_closed() {
     // A long header timeout, so only the idle timeout can close the connection.
-    let limits = LIMITS.replace("header_read_timeout = \"400ms\"", "header_read_timeout = \"30s\"");
+    let limits = LIMITS.replace(
+        "header_read_timeout = \"400ms\"",
+        "header_read_timeout = \"30s\"",
+    );
     let h = Harness::start(SimOptions::default(), "", &limits).await;
     let mut s = TcpStream::connect(h.gateway.public).await.unwrap();
-    let request = format!("GET /v1/models HTTP/1.1\r\nhost: {}\r\n\r\n", h.gateway.public);
+    let request = format!(
+        "GET /v1/models HTTP/1.1\r\nhost: {}\r\n\r\n",
+        h.gateway.public
+    );
     s.write_all(request.as_bytes()).await.unwrap();
     let started = Instant::now();
     let (reply, closed) = read_until_closed(&mut s, Duration::from_secs(3)).await;
@@ -143,12 +164,23 @@ async fn connections_over_the_cap_are_closed_on_accept() {
     }
     tokio::time::sleep(Duration::from_millis(50)).await;
     let mut extra = TcpStream::connect(h.gateway.public).await.unwrap();
-    let request = format!("GET /v1/models HTTP/1.1\r\nhost: {}\r\n\r\n", h.gateway.public);
+    let request = format!(
+        "GET /v1/models HTTP/1.1\r\nhost: {}\r\n\r\n",
+        h.gateway.public
+    );
     let _ = extra.write_all(request.as_bytes()).await;
     let (reply, closed) = read_until_closed(&mut extra, Duration::from_secs(1)).await;
-    assert!(closed && reply.is_empty(), "over-cap connection was served: {reply}");
+    assert!(
+        closed && reply.is_empty(),
+        "over-cap connection was served: {reply}"
+    );
     // Freed slots are reused.
     held.clear();
     tokio::time::sleep(Duration::from_millis(100)).await;
-    assert_eq!(h.request(h.gateway.public, http::Method::GET, "/v1/models", &[], "").await.status, 200);
+    assert_eq!(
+        h.request(h.gateway.public, http::Method::GET, "/v1/models", &[], "")
+            .await
+            .status,
+        200
+    );
 }

@@ -34,7 +34,10 @@ impl Reply {
     }
 
     pub fn error_code(&self) -> String {
-        self.json()["error"]["code"].as_str().unwrap_or("").to_owned()
+        self.json()["error"]["code"]
+            .as_str()
+            .unwrap_or("")
+            .to_owned()
     }
 }
 
@@ -57,7 +60,6 @@ allow_anonymous = true
 name = "sim"
 base_url = "http://{sim_addr}/v1"
 api_key_env = "SIM_KEY"
-health_check_interval = "0s"
 {extra}
 
 [[models]]
@@ -74,7 +76,13 @@ name = "secret-model"
 upstream = "sim"
 visibility = "internal"
 "#,
-        data = data_dir.display()
+        data = data_dir.display(),
+        // Probes off unless asked for: they would show up in the simulator's records.
+        extra = if extra.contains("health_check_interval") {
+            extra.to_owned()
+        } else {
+            format!("health_check_interval = \"0s\"\n{extra}")
+        }
     )
 }
 
@@ -85,7 +93,10 @@ impl Harness {
         let sim = Simulator::new(options);
         let sim_addr = sim.spawn("127.0.0.1:0".parse().unwrap()).await.unwrap();
         let data = tempfile::tempdir().unwrap();
-        let text = format!("{top_extra}\n{}", config_text(sim_addr, data.path(), upstream_extra));
+        let text = format!(
+            "{top_extra}\n{}",
+            config_text(sim_addr, data.path(), upstream_extra)
+        );
         let config = Config::parse(&text, Vec::new()).unwrap();
         let gateway = Gateway::start_with_env(&config, |var| {
             (var == "SIM_KEY").then(|| "sk-upstream-secret".to_owned())
@@ -121,7 +132,11 @@ impl Harness {
         }
         let response = self
             .client
-            .request(builder.body(Full::new(Bytes::from(body.to_owned()))).unwrap())
+            .request(
+                builder
+                    .body(Full::new(Bytes::from(body.to_owned())))
+                    .unwrap(),
+            )
             .await
             .expect("the gateway answered");
         let (parts, body) = response.into_parts();
@@ -146,7 +161,9 @@ impl Harness {
     pub async fn chat(&self, model: &str) -> Reply {
         self.post(
             "/v1/chat/completions",
-            &format!(r#"{{"model":"{model}","messages":[{{"role":"user","content":"hello there"}}]}}"#),
+            &format!(
+                r#"{{"model":"{model}","messages":[{{"role":"user","content":"hello there"}}]}}"#
+            ),
         )
         .await
     }

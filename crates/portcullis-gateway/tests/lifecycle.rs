@@ -1,0 +1,142 @@
+//! Health, readiness and graceful shutdown.
+
+mod common;
+
+use bytes::Bytes;
+use common::Harness;
+use http::Method;
+use http_body_util::{BodyExt, Full};
+use portcullis_sim::SimOptions;
+use std::time::{Duration, Instant};
+
+#[tokio::test]
+async fn healthz_and_readyz_report_the_store_and_upstreams() {
+    let h = Harness::start(
+        SimOptions::default(),
+        "health_check_interval = \"50ms\"",
+        "",
+    )
+    .await;
+    let health = h
+        .request(h.gateway.admin, Method::GET, "/healthz", &[], "")
+        .await;
+    assert_eq!(health.status, 200);
+    assert_eq!(health.json()["status"], "ok");
+
+    let mut ready = None;
+    for _ in 0..100 {
+        let r = h
+            .request(h.gateway.admin, Method::GET, "/readyz", &[], "")
+            .await;
+        if r.status == 200 {
+            ready = Some(r);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let ready = ready.expect("became ready");
+    assert_eq!(ready.json()["checks"]["store"], "ok");
+    assert_eq!(ready.json()["checks"]["upstreams"]["sim"], "healthy");
+    // The probe carried the upstream credential.
+    let probe = h.sim.last_request().unwrap();
+    assert_eq!(probe.path, "/v1/models");
+    assert_eq!(
+        probe.header("authorization"),
+        Some("Bearer sk-upstream-secret")
+    );
+}
+
+#[tokio::test]
+async fn readyz_fails_when_no_upstream_answers() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let data = tempfile::tempdir().unwrap();
+    let text = common::config_text(
+        format!("127.0.0.1:{port}").parse().unwrap(),
+        data.path(),
+        "health_check_interval = \"50ms\"",
+    );
+    let config = portcullis_config::Config::parse(&text, Vec::new()).unwrap();
+    let gateway = portcullis_gateway::Gateway::start_with_env(&config, |_| Some("k".into()))
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+        .build_http::<Full<Bytes>>();
+    let resp = client
+        .get(format!("http://{}/readyz", gateway.admin).parse().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 503);
+    let body: serde_json::Value =
+        serde_json::from_slice(&resp.into_body().collect().await.unwrap().to_bytes()).unwrap();
+    assert_eq!(body["status"], "not_ready");
+    assert_eq!(body["checks"]["upstreams"]["sim"], "unhealthy");
+}
+
+#[tokio::test]
+async fn shutdown_finishes_in_flight_streams_and_stops_accepting() {
+    let h = Harness::start(
+        SimOptions {
+            tokens_per_second: 20.0,
+            output_tokens: 10,
+            ..Default::default()
+        },
+        "",
+        "",
+    )
+    .await;
+    let public = h.gateway.public;
+    let request = http::Request::post(format!("http://{public}/v1/chat/completions"))
+        .header("content-type", "application/json")
+        .body(Full::new(Bytes::from(common::stream_body("chat"))))
+        .unwrap();
+    let response = h.client.request(request).await.unwrap();
+    let mut body = response.into_body();
+    body.frame().await.unwrap().unwrap();
+
+    let Harness { gateway, sim, .. } = h;
+    let shutdown = tokio::spawn(gateway.shutdown());
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    // No new connections once draining.
+    assert!(
+        tokio::net::TcpStream::connect(public).await.is_err(),
+        "still accepting during shutdown"
+    );
+    // The stream in flight runs to its end.
+    let rest = body.collect().await.unwrap().to_bytes();
+    assert!(String::from_utf8_lossy(&rest).ends_with("data: [DONE]\n\n"));
+    assert!(shutdown.await.unwrap(), "drained within the grace period");
+    assert_eq!(sim.stats().streams_completed, 1);
+}
+
+#[tokio::test]
+async fn shutdown_gives_up_after_the_grace_period() {
+    let h = Harness::start(
+        SimOptions {
+            tokens_per_second: 2.0,
+            output_tokens: 100,
+            ..Default::default()
+        },
+        "",
+        "[http]\nshutdown_grace = \"300ms\"\n",
+    )
+    .await;
+    let request = http::Request::post(format!("http://{}/v1/chat/completions", h.gateway.public))
+        .header("content-type", "application/json")
+        .body(Full::new(Bytes::from(common::stream_body("chat"))))
+        .unwrap();
+    let response = h.client.request(request).await.unwrap();
+    let mut body = response.into_body();
+    body.frame().await.unwrap().unwrap();
+    let started = Instant::now();
+    let Harness { gateway, .. } = h;
+    assert!(
+        !gateway.shutdown().await,
+        "a 50 s stream cannot drain in 300 ms"
+    );
+    assert!(started.elapsed() < Duration::from_secs(2));
+}
