@@ -392,6 +392,9 @@ impl StreamPlan {
         for i in 0..self.length {
             match self.fault {
                 Fault::ResetMidStream { after_chunks } if i == after_chunks => {
+                    // hyper drops unflushed output when a body fails; pause so the chunks
+                    // already sent are on the wire before the connection breaks.
+                    tokio::time::sleep(Duration::from_millis(50)).await;
                     let _ = tx
                         .send(Err(std::io::Error::new(
                             std::io::ErrorKind::ConnectionReset,

@@ -1,0 +1,171 @@
+//! The real binary: configuration checks, start-up refusals, and a graceful exit on SIGTERM.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn binary() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_portcullis"))
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn write_config(dir: &std::path::Path, text: &str) -> std::path::PathBuf {
+    static COUNTER: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let path = dir.join(format!("portcullis-{n}.toml"));
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+#[test]
+fn check_config_accepts_a_good_file_and_names_the_field_of_a_bad_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = write_config(
+        dir.path(),
+        "[[upstreams]]\nname = \"sim\"\nbase_url = \"http://127.0.0.1:9000/v1\"\n\n[[models]]\nname = \"m\"\nupstream = \"sim\"\n",
+    );
+    let out = binary().arg("check-config").arg(&good).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("configuration OK"));
+
+    let bad = write_config(
+        dir.path(),
+        "[[upstreams]]\nname = \"sim\"\nbase_url = \"http://127.0.0.1:9000/v1\"\nconnect_timeout = \"soon\"\n",
+    );
+    let out = binary().arg("check-config").arg(&bad).output().unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("upstreams[0].connect_timeout"), "{stderr}");
+
+    // Environment overrides are checked too.
+    let out = binary()
+        .arg("check-config")
+        .arg(&good)
+        .env("PORTCULLIS_HTTP__MAX_BODY_BYTES", "0")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("http.max_body_bytes"));
+}
+
+#[test]
+fn serve_refuses_anonymous_access_off_loopback() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(
+        dir.path(),
+        "[listeners]\npublic = \"0.0.0.0:0\"\nadmin = \"127.0.0.1:0\"\n[dev]\nallow_anonymous = true\n",
+    );
+    let out = binary()
+        .args(["serve", "--config"])
+        .arg(&config)
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("dev.allow_anonymous"));
+}
+
+struct Running(Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn http(addr: &str, request: &str) -> String {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    s.write_all(request.as_bytes()).unwrap();
+    let mut out = String::new();
+    let _ = s.read_to_string(&mut out);
+    out
+}
+
+#[test]
+fn serve_runs_the_gateway_and_exits_cleanly_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let (sim_port, public, admin) = (free_port(), free_port(), free_port());
+    let sim = Running(
+        binary()
+            .args(["sim", "--listen", &format!("127.0.0.1:{sim_port}"), "--tokens-per-second", "20", "--output-tokens", "10"])
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let config = write_config(
+        dir.path(),
+        &format!(
+            "[listeners]\npublic = \"127.0.0.1:{public}\"\nadmin = \"127.0.0.1:{admin}\"\n\
+             [dev]\nallow_anonymous = true\n\
+             [[upstreams]]\nname = \"sim\"\nbase_url = \"http://127.0.0.1:{sim_port}/v1\"\n\
+             api_key_env = \"SIM_KEY\"\nhealth_check_interval = \"100ms\"\n\
+             [[models]]\nname = \"chat\"\nupstream = \"sim\"\n"
+        ),
+    );
+    let mut gateway = Running(
+        binary()
+            .args(["serve", "--config"])
+            .arg(&config)
+            .current_dir(dir.path())
+            .env("SIM_KEY", "sk-test")
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+
+    // Ready once the store is open and the simulator answers probes.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let ok = TcpStream::connect(format!("127.0.0.1:{admin}")).is_ok()
+            && http(
+                &format!("127.0.0.1:{admin}"),
+                "GET /readyz HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n",
+            )
+            .starts_with("HTTP/1.1 200");
+        if ok {
+            break;
+        }
+        assert!(Instant::now() < deadline, "gateway never became ready");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(dir.path().join("portcullis-data/portcullis.db").exists(), "embedded store created");
+
+    // Start a paced stream (about half a second), then ask the gateway to stop mid-stream.
+    let body = r#"{"model":"chat","stream":true,"messages":[{"role":"user","content":"hi"}]}"#;
+    let mut stream = TcpStream::connect(format!("127.0.0.1:{public}")).unwrap();
+    stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    write!(
+        stream,
+        "POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut reader = BufReader::new(stream);
+    let mut status = String::new();
+    reader.read_line(&mut status).unwrap();
+    assert!(status.starts_with("HTTP/1.1 200"), "{status}");
+
+    let pid = gateway.0.id().to_string();
+    assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    let mut rest = String::new();
+    let _ = reader.read_to_string(&mut rest);
+    assert!(rest.contains("data: [DONE]"), "the in-flight stream was cut: {rest}");
+
+    let exit = gateway.0.wait().unwrap();
+    assert!(exit.success(), "exit status {exit:?}");
+    let mut log = String::new();
+    gateway.0.stderr.take().unwrap().read_to_string(&mut log).unwrap();
+    assert!(log.contains("shutting down"), "{log}");
+    assert!(!log.contains("sk-test"), "the upstream key reached the log");
+    drop(sim);
+}

@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# Runs the official `openai` Python package against the real binary: the simulator and the
+# gateway are started on free loopback ports, the client test runs, both are stopped.
+# The venv lives in the target directory so repeated runs reuse it.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+target="${CARGO_TARGET_DIR:-target}"
+bin="$target/debug/portcullis"
+venv="${PORTCULLIS_VENV:-$target/openai-venv}"
+
+[ -x "$bin" ] || cargo build --quiet --bin portcullis
+if [ ! -x "$venv/bin/python" ]; then
+  python3 -m venv "$venv"
+fi
+"$venv/bin/pip" install --quiet --disable-pip-version-check -r tests/python/requirements.txt
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+sim_port=$(free_port); public=$(free_port); admin=$(free_port)
+work=$(mktemp -d)
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }
+trap cleanup EXIT
+
+"$bin" sim --listen "127.0.0.1:$sim_port" 2>"$work/sim.log" &
+pids+=($!)
+cat >"$work/portcullis.toml" <<TOML
+[listeners]
+public = "127.0.0.1:$public"
+admin = "127.0.0.1:$admin"
+
+[store]
+url = "sqlite://$work/data/portcullis.db"
+
+[dev]
+allow_anonymous = true
+
+[[upstreams]]
+name = "sim"
+base_url = "http://127.0.0.1:$sim_port/v1"
+health_check_interval = "200ms"
+
+[[models]]
+name = "sim-chat"
+upstream = "sim"
+
+[[models]]
+name = "sim-embed"
+upstream = "sim"
+TOML
+"$bin" serve --config "$work/portcullis.toml" 2>"$work/gateway.log" &
+pids+=($!)
+
+for _ in $(seq 1 100); do
+  if curl -sf "http://127.0.0.1:$admin/readyz" >/dev/null 2>&1; then break; fi
+  sleep 0.1
+done
+curl -sf "http://127.0.0.1:$admin/readyz" >/dev/null || { cat "$work/gateway.log"; echo "gateway not ready"; exit 1; }
+
+PORTCULLIS_BASE_URL="http://127.0.0.1:$public/v1" PORTCULLIS_SIM_URL="http://127.0.0.1:$sim_port" \
+  "$venv/bin/python" tests/python/openai_client_test.py

@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# The project's test command (README: "Run the tests"). Formatting, lints, every Rust test
+# (unit and black-box over real sockets), then the official openai Python client against the
+# real binary. Needs only cargo and python3; installs the rest itself.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+echo "== cargo fmt --check"
+cargo fmt --all --check
+echo "== cargo clippy"
+cargo clippy --workspace --all-targets --locked --quiet -- -D warnings
+echo "== cargo test"
+cargo test --workspace --locked
+echo "== openai client"
+bash scripts/openai-client-test.sh

@@ -1,0 +1,136 @@
+"""The official `openai` package against the gateway, with nothing changed but base_url and
+api_key. Run by scripts/openai-client-test.sh, which starts the simulator and the gateway.
+
+Prints one line per check and a closing 'N passed, N failed' line; exits non-zero on failure.
+"""
+
+import json
+import os
+import sys
+import traceback
+import urllib.request
+
+import openai
+from openai import OpenAI
+
+BASE_URL = os.environ["PORTCULLIS_BASE_URL"]
+SIM_URL = os.environ["PORTCULLIS_SIM_URL"]
+client = OpenAI(base_url=BASE_URL, api_key="anything-in-dev-mode", max_retries=0, timeout=20)
+MESSAGES = [{"role": "user", "content": "Say hello through the gateway."}]
+
+
+def set_sim_options(options):
+    request = urllib.request.Request(
+        f"{SIM_URL}/_sim/options",
+        data=json.dumps(options).encode(),
+        method="PUT",
+        headers={"content-type": "application/json"},
+    )
+    urllib.request.urlopen(request, timeout=5).read()
+
+
+def chat_completion():
+    reply = client.chat.completions.create(model="sim-chat", messages=MESSAGES, max_tokens=8)
+    assert reply.choices[0].message.role == "assistant"
+    assert reply.choices[0].message.content.strip(), reply
+    assert reply.usage.completion_tokens == 8, reply.usage
+
+
+def chat_completion_stream():
+    stream = client.chat.completions.create(
+        model="sim-chat",
+        messages=MESSAGES,
+        stream=True,
+        stream_options={"include_usage": True},
+    )
+    text, usage, chunks = "", None, 0
+    for chunk in stream:
+        chunks += 1
+        if chunk.choices and chunk.choices[0].delta.content:
+            text += chunk.choices[0].delta.content
+        if chunk.usage:
+            usage = chunk.usage
+    assert chunks > 3, chunks
+    assert len(text.split()) == 16, text
+    assert usage is not None and usage.completion_tokens == 16, usage
+
+
+def legacy_completion():
+    reply = client.completions.create(model="sim-chat", prompt="Once upon a time", max_tokens=4)
+    assert reply.choices[0].text.strip(), reply
+
+
+def embeddings():
+    reply = client.embeddings.create(model="sim-embed", input=["first text", "second text"])
+    assert len(reply.data) == 2
+    assert len(reply.data[0].embedding) == 8
+    assert reply.data[0].embedding != reply.data[1].embedding
+
+
+def model_list():
+    ids = sorted(m.id for m in client.models.list())
+    assert ids == ["sim-chat", "sim-embed"], ids
+
+
+def unknown_model_is_not_found():
+    try:
+        client.chat.completions.create(model="gpt-imaginary", messages=MESSAGES)
+    except openai.NotFoundError as e:
+        assert e.code == "model_not_found", e.body
+        assert e.response.headers.get("x-request-id")
+        return
+    raise AssertionError("expected NotFoundError")
+
+
+def upstream_failure_is_an_api_error():
+    set_sim_options({"fault": {"kind": "status", "status": 500}})
+    try:
+        client.chat.completions.create(model="sim-chat", messages=MESSAGES)
+    except openai.APIStatusError as e:
+        assert e.status_code == 502, e.status_code
+        assert "CUDA" not in str(e.body), e.body
+    else:
+        raise AssertionError("expected a 502")
+    finally:
+        set_sim_options({})
+
+
+def broken_stream_raises_an_api_error():
+    set_sim_options({"fault": {"kind": "reset_mid_stream", "after_chunks": 3}})
+    received = 0
+    try:
+        for chunk in client.chat.completions.create(model="sim-chat", messages=MESSAGES, stream=True):
+            received += 1
+    except openai.APIError as e:
+        assert received >= 3, received
+        assert "invalid response" in e.message, e.message
+    else:
+        raise AssertionError("expected the SDK to raise on the error event")
+    finally:
+        set_sim_options({})
+
+
+CHECKS = [
+    chat_completion,
+    chat_completion_stream,
+    legacy_completion,
+    embeddings,
+    model_list,
+    unknown_model_is_not_found,
+    upstream_failure_is_an_api_error,
+    broken_stream_raises_an_api_error,
+]
+
+if __name__ == "__main__":
+    passed = failed = 0
+    for check in CHECKS:
+        try:
+            check()
+            passed += 1
+            print(f"ok      {check.__name__}")
+        except Exception:
+            failed += 1
+            print(f"FAILED  {check.__name__}")
+            traceback.print_exc()
+    print(f"openai: {passed} passed, {failed} failed")
+    sys.exit(1 if failed else 0)
