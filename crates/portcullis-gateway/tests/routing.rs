@@ -128,7 +128,13 @@ async fn model_list_shows_only_what_the_listener_serves() {
 #[tokio::test]
 async fn bad_requests_get_openai_shaped_errors_and_reach_nothing() {
     let h = Harness::default().await;
-    type Case<'a> = (&'a str, &'a str, &'a [(&'a str, &'a str)], StatusCode, &'a str);
+    type Case<'a> = (
+        &'a str,
+        &'a str,
+        &'a [(&'a str, &'a str)],
+        StatusCode,
+        &'a str,
+    );
     let cases: &[Case<'_>] = &[
         (
             "/v1/chat/completions",

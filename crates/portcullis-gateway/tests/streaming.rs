@@ -139,7 +139,11 @@ async fn an_upstream_reset_mid_stream_ends_with_an_error_event() {
     assert_eq!(last["error"]["code"], "upstream_error");
     // The chunks sent before the break reach the caller, each a whole, parseable event.
     let events = events(&reply.body);
-    assert_eq!(events.len(), 5, "role chunk, three tokens, error: {events:?}");
+    assert_eq!(
+        events.len(),
+        5,
+        "role chunk, three tokens, error: {events:?}"
+    );
     for e in &events[..4] {
         assert!(serde_json::from_str::<Value>(e).unwrap()["choices"].is_array());
     }

@@ -150,3 +150,27 @@ async fn a_full_bulkhead_answers_503_at_once() {
     // Permits come back: the next request passes.
     assert_eq!(h.chat("chat").await.status, StatusCode::OK);
 }
+
+#[tokio::test]
+async fn an_oversized_upstream_response_is_a_bad_gateway() {
+    let h = Harness::start(
+        SimOptions {
+            output_tokens: 5000,
+            ..Default::default()
+        },
+        "",
+        "[http]\nmax_response_bytes = 4096\n",
+    )
+    .await;
+    let reply = h.chat("chat").await;
+    assert_eq!(reply.status, StatusCode::BAD_GATEWAY);
+    assert_eq!(reply.error_code(), "upstream_error");
+    // The same request within the limit passes.
+    let small = h
+        .post(
+            "/v1/chat/completions",
+            r#"{"model":"chat","max_tokens":10,"messages":[{"role":"user","content":"hi"}]}"#,
+        )
+        .await;
+    assert_eq!(small.status, StatusCode::OK);
+}

@@ -2,8 +2,9 @@
 //!
 //! Two modes. `saturate`: every connection sends its next request as soon as the previous one
 //! finishes (closed loop), which finds the throughput ceiling. `rate`: requests are scheduled
-//! at a fixed rate and latency is measured from the scheduled time, not the send time, so a
-//! stall is charged to every request it delayed (no coordinated omission). For streams the
+//! at a fixed rate and latency is measured from the moment a request is released, not from
+//! when a connection got round to sending it, so a stall is charged to every request it
+//! delayed (no coordinated omission). For streams the
 //! time to the first body chunk is reported as well as the time to the end.
 
 use bytes::Bytes;
@@ -85,13 +86,20 @@ pub async fn run(plan: LoadPlan) -> anyhow_like::Result<LoadReport> {
     if let Some(rate) = plan.rate {
         let interval = Duration::from_secs_f64(1.0 / rate);
         tokio::spawn(async move {
+            // The timer wakes with millisecond granularity, so requests are stamped with the
+            // time they were released, not their ideal slot: the offset is the load generator's,
+            // not the server's. A server stall still counts, because released requests wait
+            // for a free connection with their stamp already taken.
             let mut next = Instant::now();
             while next < deadline {
                 tokio::time::sleep_until(next.into()).await;
-                if schedule_tx.send(next).await.is_err() {
-                    return;
+                let released = Instant::now();
+                while next <= released && next < deadline {
+                    if schedule_tx.send(released).await.is_err() {
+                        return;
+                    }
+                    next += interval;
                 }
-                next += interval;
             }
         });
     } else {

@@ -33,7 +33,11 @@ fn check_config_accepts_a_good_file_and_names_the_field_of_a_bad_one() {
         "[[upstreams]]\nname = \"sim\"\nbase_url = \"http://127.0.0.1:9000/v1\"\n\n[[models]]\nname = \"m\"\nupstream = \"sim\"\n",
     );
     let out = binary().arg("check-config").arg(&good).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(String::from_utf8_lossy(&out.stdout).contains("configuration OK"));
 
     let bad = write_config(
@@ -97,7 +101,15 @@ fn serve_runs_the_gateway_and_exits_cleanly_on_sigterm() {
     let (sim_port, public, admin) = (free_port(), free_port(), free_port());
     let sim = Running(
         binary()
-            .args(["sim", "--listen", &format!("127.0.0.1:{sim_port}"), "--tokens-per-second", "20", "--output-tokens", "10"])
+            .args([
+                "sim",
+                "--listen",
+                &format!("127.0.0.1:{sim_port}"),
+                "--tokens-per-second",
+                "20",
+                "--output-tokens",
+                "10",
+            ])
             .stderr(Stdio::null())
             .spawn()
             .unwrap(),
@@ -138,12 +150,17 @@ fn serve_runs_the_gateway_and_exits_cleanly_on_sigterm() {
         assert!(Instant::now() < deadline, "gateway never became ready");
         std::thread::sleep(Duration::from_millis(50));
     }
-    assert!(dir.path().join("portcullis-data/portcullis.db").exists(), "embedded store created");
+    assert!(
+        dir.path().join("portcullis-data/portcullis.db").exists(),
+        "embedded store created"
+    );
 
     // Start a paced stream (about half a second), then ask the gateway to stop mid-stream.
     let body = r#"{"model":"chat","stream":true,"messages":[{"role":"user","content":"hi"}]}"#;
     let mut stream = TcpStream::connect(format!("127.0.0.1:{public}")).unwrap();
-    stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
     write!(
         stream,
         "POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
@@ -156,15 +173,28 @@ fn serve_runs_the_gateway_and_exits_cleanly_on_sigterm() {
     assert!(status.starts_with("HTTP/1.1 200"), "{status}");
 
     let pid = gateway.0.id().to_string();
-    assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    assert!(Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap()
+        .success());
     let mut rest = String::new();
     let _ = reader.read_to_string(&mut rest);
-    assert!(rest.contains("data: [DONE]"), "the in-flight stream was cut: {rest}");
+    assert!(
+        rest.contains("data: [DONE]"),
+        "the in-flight stream was cut: {rest}"
+    );
 
     let exit = gateway.0.wait().unwrap();
     assert!(exit.success(), "exit status {exit:?}");
     let mut log = String::new();
-    gateway.0.stderr.take().unwrap().read_to_string(&mut log).unwrap();
+    gateway
+        .0
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut log)
+        .unwrap();
     assert!(log.contains("shutting down"), "{log}");
     assert!(!log.contains("sk-test"), "the upstream key reached the log");
     drop(sim);

@@ -12,6 +12,7 @@ mod sse;
 
 pub use forward::forward;
 pub use health::spawn_probes;
+pub use sse::last_event_end;
 
 use bytes::Bytes;
 use http::{HeaderValue, Uri};

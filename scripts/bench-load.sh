@@ -1,0 +1,157 @@
+#!/usr/bin/env bash
+# Load benchmark: the simulator direct, through the gateway, and through nginx as a plain
+# reverse proxy, on loopback, in one run. Reports saturation throughput, latency at a fixed
+# rate, streaming time to first byte, the proxies' CPU time per request and the gateway's
+# peak RSS, with ratios. Not part of the test suite: speed targets live here, not in tests.
+#
+# Layout on a 2-core machine: the simulator and the load generator share core 0 (one thread
+# each); the proxy under test (gateway or nginx) gets core 1 with one worker. The direct run
+# uses the same client and simulator, so the ratios isolate what the proxy adds.
+#
+#   RATE=1000 DURATION=10s CONNECTIONS=32 bash scripts/bench-load.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+RATE="${RATE:-1000}"
+DURATION="${DURATION:-10s}"
+CONNECTIONS="${CONNECTIONS:-32}"
+target="${CARGO_TARGET_DIR:-target}"
+cargo build --release --quiet --bin portcullis
+bin="$target/release/portcullis"
+cores=$(nproc)
+core_a=0; core_b=$(( cores > 1 ? 1 : 0 ))
+# PIN=0 runs everything unpinned with default worker threads instead.
+if [ "${PIN:-1}" = 0 ]; then
+  threads=""
+else
+  threads=1
+fi
+# Prefix that pins a command to a core (nothing when unpinned); expands unquoted on purpose.
+pin() { [ -n "$threads" ] && echo "taskset -c $1" || true; }
+
+if ! command -v nginx >/dev/null && [ "$(id -u)" = 0 ]; then
+  (apt-get install -y -q nginx >/dev/null 2>&1 || { apt-get update -q >/dev/null && apt-get install -y -q nginx >/dev/null; }) || true
+fi
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+work=$(mktemp -d)
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
+trap cleanup EXIT
+
+sim_port=$(free_port); gw_port=$(free_port); admin_port=$(free_port); nginx_port=$(free_port)
+${threads:+env TOKIO_WORKER_THREADS=$threads} $(pin ${SIM_CORE:-$core_a}) "$bin" sim --listen "127.0.0.1:$sim_port" --no-record 2>/dev/null &
+pids+=($!)
+
+cat >"$work/gateway.toml" <<TOML
+[listeners]
+public = "127.0.0.1:$gw_port"
+admin = "127.0.0.1:$admin_port"
+[store]
+url = "sqlite://$work/data/portcullis.db"
+[log]
+level = "warn"
+[dev]
+allow_anonymous = true
+[[upstreams]]
+name = "sim"
+base_url = "http://127.0.0.1:$sim_port/v1"
+health_check_interval = "0s"
+max_concurrency = 4096
+[[models]]
+name = "sim-chat"
+upstream = "sim"
+TOML
+${threads:+env TOKIO_WORKER_THREADS=$threads} $(pin $core_b) "$bin" serve --config "$work/gateway.toml" 2>"$work/gateway.log" &
+gw_pid=$!
+pids+=($gw_pid)
+
+nginx_pid=""
+if command -v nginx >/dev/null; then
+  mkdir -p "$work/nginx"
+  cat >"$work/nginx/nginx.conf" <<NGINX
+worker_processes ${threads:-auto};
+$( [ -n "$threads" ] && echo "worker_cpu_affinity $(python3 -c "print(format(1 << $core_b, 'b'))");" )
+daemon off;
+pid $work/nginx/nginx.pid;
+error_log $work/nginx/error.log warn;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  upstream sim { server 127.0.0.1:$sim_port; keepalive 256; keepalive_requests 10000000; }
+  server {
+    listen 127.0.0.1:$nginx_port;
+    keepalive_requests 10000000;
+    location / {
+      proxy_pass http://sim;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_buffering off;
+    }
+  }
+}
+NGINX
+  $(pin $core_b) nginx -c "$work/nginx/nginx.conf" -p "$work/nginx" 2>"$work/nginx/stderr" &
+  nginx_pid=$!
+  pids+=($nginx_pid)
+fi
+
+for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$admin_port/healthz" >/dev/null 2>&1 && break; sleep 0.1; done
+sleep 0.5
+
+# CPU ticks (user + system) of the given processes, summed.
+cpu_ticks() { local t=0 p; for p in $1; do t=$(( t + $(awk '{print $14+$15}' "/proc/$p/stat" 2>/dev/null || echo 0) )); done; echo $t; }
+# nginx does its work in worker children of the master process.
+nginx_workers() { [ -n "$nginx_pid" ] && pgrep -P "$nginx_pid" | tr '\n' ' ' || true; }
+
+load() { # name url pid-for-cpu extra-args...
+  local name=$1 url=$2 pid=$3; shift 3
+  local before after
+  before=$(cpu_ticks "$pid")
+  ${threads:+env TOKIO_WORKER_THREADS=$threads} $(pin $core_a) "$bin" load --url "$url" --connections "$CONNECTIONS" --duration "$DURATION" "$@" >"$work/$name.json"
+  after=$(cpu_ticks "$pid")
+  python3 - "$work/$name.json" "$before" "$after" "$(getconf CLK_TCK)" <<'PY'
+import json, sys
+path, before, after, hz = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+r = json.load(open(path))
+r["proxy_cpu_us_per_request"] = round((after - before) / hz * 1e6 / max(r["requests"], 1), 1) if after else None
+# Ticks are 1/CLK_TCK s: coarse, so short runs at low rates give rough per-request figures.
+json.dump(r, open(path, "w"))
+PY
+  echo "$name: $(cat "$work/$name.json")"
+}
+
+path=/v1/chat/completions
+targets=("direct http://127.0.0.1:$sim_port$path" "gateway http://127.0.0.1:$gw_port$path")
+[ -n "$nginx_pid" ] && targets+=("nginx http://127.0.0.1:$nginx_port$path")
+for t in "${targets[@]}"; do
+  set -- $t
+  pid=""; [ "$1" = gateway ] && pid=$gw_pid; [ "$1" = nginx ] && pid=$(nginx_workers)
+  load "$1-saturate" "$2" "$pid"
+  load "$1-rate" "$2" "$pid" --rate "$RATE"
+  load "$1-stream" "$2" "$pid" --rate 200 --stream
+done
+rss_kib=$(awk '/VmHWM/ {print $2}' "/proc/$gw_pid/status")
+
+python3 - "$work" "$rss_kib" "$RATE" <<'PY'
+import json, os, sys
+work, rss, rate = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+def get(name):
+    p = os.path.join(work, name + ".json")
+    return json.load(open(p)) if os.path.exists(p) else None
+d, g, n = get("direct-saturate"), get("gateway-saturate"), get("nginx-saturate")
+dr, gr, nr = get("direct-rate"), get("gateway-rate"), get("nginx-rate")
+ds, gs = get("direct-stream"), get("gateway-stream")
+print()
+print(f"saturation req/s   direct {d['requests_per_s']:.0f}   gateway {g['requests_per_s']:.0f}" + (f"   nginx {n['requests_per_s']:.0f}" if n else ""))
+print(f"  gateway/direct {g['requests_per_s']/d['requests_per_s']:.2f}" + (f"   gateway/nginx {g['requests_per_s']/n['requests_per_s']:.2f}" if n else ""))
+print(f"  proxy CPU per request: gateway {g['proxy_cpu_us_per_request']} us" + (f", nginx {n['proxy_cpu_us_per_request']} us" if n else ""))
+for label, key in (("p50", "p50_ms"), ("p99", "p99_ms")):
+    line = f"at {rate} req/s {label}: direct {dr['latency'][key]:.3f} ms   gateway {gr['latency'][key]:.3f} ms   added {gr['latency'][key]-dr['latency'][key]:.3f} ms"
+    if nr:
+        line += f"   nginx {nr['latency'][key]:.3f} ms (added {nr['latency'][key]-dr['latency'][key]:.3f} ms)"
+    print(line)
+print(f"streaming TTFB p50/p99: direct {ds['first_byte']['p50_ms']:.3f}/{ds['first_byte']['p99_ms']:.3f} ms   gateway {gs['first_byte']['p50_ms']:.3f}/{gs['first_byte']['p99_ms']:.3f} ms")
+errors = sum(json.load(open(os.path.join(work, f)))["errors"] for f in os.listdir(work) if f.endswith(".json"))
+print(f"errors across all runs: {errors}")
+print(f"gateway peak RSS: {rss/1024:.1f} MiB")
+PY
