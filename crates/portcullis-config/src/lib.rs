@@ -14,6 +14,7 @@ mod validate;
 
 pub use duration::Duration;
 pub use model::*;
+pub use validate::PERMISSIONS;
 
 use std::path::Path;
 

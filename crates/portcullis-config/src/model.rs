@@ -21,6 +21,11 @@ pub struct Config {
     #[serde(default)]
     pub models: Vec<Model>,
     #[serde(default)]
+    pub identity: Identity,
+    /// Roles by name, each a list of permissions. `inference` and `admin` exist by default.
+    #[serde(default)]
+    pub roles: std::collections::BTreeMap<String, Role>,
+    #[serde(default)]
     pub dev: Dev,
     #[serde(default)]
     pub log: Log,
@@ -163,6 +168,43 @@ pub struct Upstream {
     pub health_check_path: String,
 }
 
+/// API key policy.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Identity {
+    /// Lifetime of a key created without an explicit one. Default 90 days: long enough for a
+    /// server-side integration to run between planned rotations, finite so that a forgotten
+    /// or leaked key stops working on its own.
+    #[serde(default = "defaults::default_key_lifetime")]
+    pub default_key_lifetime: Duration,
+    /// Longest lifetime a key may be given. Default 365 days.
+    #[serde(default = "defaults::max_key_lifetime")]
+    pub max_key_lifetime: Duration,
+    /// How often each replica checks the store for key changes (revocations made on another
+    /// replica take at most this long to apply here). Default 500ms.
+    #[serde(default = "defaults::key_refresh_interval")]
+    pub key_refresh_interval: Duration,
+}
+
+impl Default for Identity {
+    fn default() -> Self {
+        Identity {
+            default_key_lifetime: defaults::default_key_lifetime(),
+            max_key_lifetime: defaults::max_key_lifetime(),
+            key_refresh_interval: defaults::key_refresh_interval(),
+        }
+    }
+}
+
+/// A role: what a credential holding it may do.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Role {
+    /// Permissions such as `chat:invoke`, `completions:invoke`, `embeddings:invoke`,
+    /// `models:list`, `admin:tenants`, `admin:keys`, `admin:audit`; `*` grants all.
+    pub permissions: Vec<String>,
+}
+
 /// Whether a model is offered to everyone or only on the internal listener.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
 #[serde(rename_all = "lowercase")]
@@ -186,6 +228,19 @@ pub struct Model {
     /// `public` (every listener) or `internal` (only the internal listener). Default public.
     #[serde(default)]
     pub visibility: Visibility,
+    /// `live` or `test`: test keys reach only test models, live keys only live ones.
+    /// Default live.
+    #[serde(default)]
+    pub environment: ModelEnvironment,
+}
+
+/// The environment a model belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum ModelEnvironment {
+    #[default]
+    Live,
+    Test,
 }
 
 impl Model {
@@ -279,6 +334,15 @@ mod defaults {
     }
     pub fn health_path() -> String {
         "/models".into()
+    }
+    pub fn default_key_lifetime() -> Duration {
+        Duration::from_secs(90 * 24 * 3600)
+    }
+    pub fn max_key_lifetime() -> Duration {
+        Duration::from_secs(365 * 24 * 3600)
+    }
+    pub fn key_refresh_interval() -> Duration {
+        Duration::from_millis(500)
     }
     pub fn log_level() -> String {
         "info".into()

@@ -10,6 +10,51 @@ pub(crate) fn validate(config: &Config) -> Result<(), ConfigError> {
     upstreams(config)?;
     models(config)?;
     log(config)?;
+    identity(config)?;
+    Ok(())
+}
+
+/// Permissions the gateway knows; a typo in a role would otherwise grant nothing silently.
+pub const PERMISSIONS: &[&str] = &[
+    "*",
+    "chat:invoke",
+    "completions:invoke",
+    "embeddings:invoke",
+    "models:list",
+    "tokens:exchange",
+    "admin:*",
+    "admin:tenants",
+    "admin:keys",
+    "admin:audit",
+];
+
+fn identity(config: &Config) -> Result<(), ConfigError> {
+    let i = &config.identity;
+    if i.default_key_lifetime.is_zero() || i.default_key_lifetime > i.max_key_lifetime {
+        return Err(ConfigError::new(
+            "identity.default_key_lifetime",
+            "must be greater than 0s and at most identity.max_key_lifetime",
+        ));
+    }
+    if i.key_refresh_interval.is_zero() {
+        return Err(ConfigError::new(
+            "identity.key_refresh_interval",
+            "must be greater than 0s",
+        ));
+    }
+    for (name, role) in &config.roles {
+        for p in &role.permissions {
+            if !PERMISSIONS.contains(&p.as_str()) {
+                return Err(ConfigError::new(
+                    format!("roles.{name}.permissions"),
+                    format!(
+                        "unknown permission `{p}`; known: {}",
+                        PERMISSIONS.join(", ")
+                    ),
+                ));
+            }
+        }
+    }
     Ok(())
 }
 

@@ -12,5 +12,7 @@ pub mod exchange;
 pub mod request_id;
 
 pub use error::{ApiError, ErrorKind};
-pub use exchange::{Endpoint, Exchange, ListenerKind, Principal};
+pub use exchange::{
+    Audience, Endpoint, Environment, Exchange, KeyPrincipal, ListenerKind, Principal,
+};
 pub use request_id::RequestId;

@@ -1,46 +1,55 @@
 //! Authentication: who is calling.
 //!
-//! API keys and tokens arrive with the identity work. Until then the only principal the gateway
-//! can establish is the anonymous one, admitted when `[dev] allow_anonymous` is on (which the
-//! configuration allows only on loopback listeners). Everything else is refused: the gateway
-//! fails closed, and a credential it cannot verify is never treated as valid.
+//! A request that carries `Authorization: Bearer <key>` must present a valid key; there is no
+//! fallback. A request without credentials is anonymous, admitted only when
+//! `[dev] allow_anonymous` is on (which the configuration allows only on loopback listeners).
+//! Every refusal says what to fix without revealing whether a key id exists.
 
 use http::HeaderMap;
 use portcullis_core::{ApiError, ErrorKind, Principal};
+use portcullis_identity::{AuthFailure, Authenticated, KeyCache, KeyKind};
 
-pub fn authenticate(headers: &HeaderMap, allow_anonymous: bool) -> Result<Principal, ApiError> {
-    let presented = headers.contains_key(http::header::AUTHORIZATION);
-    match (presented, allow_anonymous) {
-        (_, true) => Ok(Principal::Anonymous),
-        (false, false) => Err(ApiError::new(
-            ErrorKind::Authentication,
-            "You didn't provide an API key. Send it as `Authorization: Bearer <key>`.",
-        )
-        .with_code("missing_api_key")),
-        (true, false) => Err(ApiError::new(
-            ErrorKind::Authentication,
-            "The API key or token provided is not valid.",
-        )
-        .with_code("invalid_api_key")),
-    }
+/// The bearer credential, if the request carries one.
+pub fn bearer(headers: &HeaderMap) -> Option<&str> {
+    let value = headers.get(http::header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn fails_closed_without_anonymous_mode() {
-        let mut headers = HeaderMap::new();
-        assert_eq!(
-            authenticate(&headers, false).unwrap_err().code,
-            Some("missing_api_key")
-        );
-        headers.insert("authorization", "Bearer pc_live_x".parse().unwrap());
-        assert_eq!(
-            authenticate(&headers, false).unwrap_err().code,
-            Some("invalid_api_key")
-        );
-        assert_eq!(authenticate(&headers, true), Ok(Principal::Anonymous));
+pub fn authenticate(
+    headers: &HeaderMap,
+    keys: &KeyCache,
+    allow_anonymous: bool,
+) -> Result<(Principal, Option<KeyKind>), ApiError> {
+    if !headers.contains_key(http::header::AUTHORIZATION) {
+        return if allow_anonymous {
+            Ok((Principal::Anonymous, None))
+        } else {
+            Err(ApiError::new(
+                ErrorKind::Authentication,
+                "You didn't provide an API key. Send it as `Authorization: Bearer <key>`.",
+            )
+            .with_code("missing_api_key"))
+        };
+    }
+    let token = bearer(headers).ok_or_else(|| {
+        ApiError::new(
+            ErrorKind::Authentication,
+            "The Authorization header must be `Bearer <key>`.",
+        )
+        .with_code("invalid_authorization_header")
+    })?;
+    match keys.authenticate(token) {
+        Ok(Authenticated { principal, kind }) => Ok((Principal::Key(principal), Some(kind))),
+        Err(AuthFailure::Malformed) => Err(ApiError::new(
+            ErrorKind::Authentication,
+            "The API key is malformed. Portcullis keys look like `pc_live_...` or `pc_test_...`.",
+        )
+        .with_code("invalid_api_key")),
+        Err(AuthFailure::Invalid) => Err(ApiError::new(
+            ErrorKind::Authentication,
+            "The API key is not valid: it is unknown, revoked or expired.",
+        )
+        .with_code("invalid_api_key")),
     }
 }

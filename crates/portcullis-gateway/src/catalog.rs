@@ -1,6 +1,6 @@
 //! The model catalog: which names callers may use on which listener, and where they go.
 
-use portcullis_config::{Config, Visibility};
+use portcullis_config::{Config, ModelEnvironment, Visibility};
 use portcullis_core::ListenerKind;
 use serde_json::json;
 use std::collections::HashMap;
@@ -14,6 +14,7 @@ pub struct Route {
     /// The model name sent upstream, as a JSON value ready to splice into the body.
     pub upstream_model: serde_json::Value,
     pub visibility: Visibility,
+    pub environment: ModelEnvironment,
 }
 
 impl Route {
@@ -49,6 +50,7 @@ impl Catalog {
                     upstream,
                     upstream_model: json!(model.upstream_model()),
                     visibility: model.visibility,
+                    environment: model.environment,
                 },
             );
         }
@@ -60,13 +62,17 @@ impl Catalog {
         self.routes.get(model).filter(|r| r.visible_on(listener))
     }
 
-    /// `GET /v1/models`: only what the caller may use.
-    pub fn list(&self, listener: ListenerKind) -> serde_json::Value {
+    /// `GET /v1/models`: only what the caller may use on this listener.
+    pub fn list(
+        &self,
+        listener: ListenerKind,
+        allowed: impl Fn(&Route) -> bool,
+    ) -> serde_json::Value {
         let data: Vec<_> = self
             .order
             .iter()
             .filter_map(|name| self.routes.get(name))
-            .filter(|r| r.visible_on(listener))
+            .filter(|r| r.visible_on(listener) && allowed(r))
             .map(|r| json!({"id": r.name, "object": "model", "created": 0, "owned_by": "portcullis"}))
             .collect();
         json!({"object": "list", "data": data})

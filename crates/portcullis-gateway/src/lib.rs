@@ -10,6 +10,8 @@
 
 pub mod admin;
 pub mod authenticate;
+pub mod authorize;
+pub mod browser;
 pub mod catalog;
 pub mod inbound;
 pub mod listener;

@@ -1,6 +1,8 @@
 //! The caller-facing API: which operation a request is, and the request path for it.
 
 use crate::authenticate::authenticate;
+use crate::authorize::{authorize_endpoint, authorize_model};
+use crate::browser::browser_signal;
 use crate::inbound::{self, InferenceRequest};
 use crate::respond::{self, GatewayBody};
 use crate::state::GatewayState;
@@ -8,7 +10,10 @@ use crate::upstream;
 use bytes::Bytes;
 use http::{Method, Request, Response, StatusCode};
 use http_body::Body;
-use portcullis_core::{request_id, ApiError, Endpoint, Exchange, ListenerKind, RequestId};
+use portcullis_core::{
+    request_id, ApiError, Endpoint, ErrorKind, Exchange, ListenerKind, Principal, RequestId,
+};
+use portcullis_identity::KeyKind;
 
 /// Serves one request on the public or internal listener.
 pub async fn serve<B>(
@@ -58,9 +63,24 @@ where
 {
     let endpoint = endpoint(request.method(), request.uri().path())?;
     exchange.endpoint = Some(endpoint);
-    exchange.principal = Some(authenticate(request.headers(), state.allow_anonymous)?);
+    let (principal, kind) = authenticate(request.headers(), &state.keys, state.allow_anonymous)?;
+    if let (Principal::Key(key), Some(KeyKind::Secret)) = (&principal, kind) {
+        if let Some(signal) = browser_signal(request.method(), request.headers()) {
+            state.record_browser_use(&key.key_id, signal);
+            return Err(ApiError::new(
+                ErrorKind::Permission,
+                "Secret API keys must not be used from browsers: anyone who loads the page can \
+                 read them. Call the API from your server, and rotate this key.",
+            )
+            .with_code("secret_key_in_browser"));
+        }
+    }
+    authorize_endpoint(&state.roles, &principal, endpoint, exchange.listener)?;
+    let principal = exchange.principal.insert(principal);
     if endpoint == Endpoint::Models {
-        let list = state.catalog.list(exchange.listener);
+        let list = state.catalog.list(exchange.listener, |route| {
+            authorize_model(principal, route).is_ok()
+        });
         return Ok(respond::json(
             StatusCode::OK,
             serde_json::to_vec(&list).unwrap_or_default(),
@@ -81,6 +101,7 @@ where
         .catalog
         .resolve(&parsed.model, exchange.listener)
         .ok_or_else(|| ApiError::model_not_found(&parsed.model))?;
+    authorize_model(principal, route)?;
     exchange.stream = parsed.stream;
     exchange.model = Some(parsed.model.clone());
     let upstream_body = parsed.into_upstream_body(&route.upstream_model);

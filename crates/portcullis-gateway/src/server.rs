@@ -6,7 +6,7 @@ use crate::state::GatewayState;
 use crate::{admin, routes, upstream};
 use portcullis_config::{Config, ConfigError};
 use portcullis_core::ListenerKind;
-use portcullis_identity::Store;
+use portcullis_identity::{secrets, KeyCache, Store};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -27,6 +27,8 @@ pub enum GatewayError {
     },
     #[error("`listeners.tls`: {0}")]
     Tls(String),
+    #[error("{0}")]
+    Secrets(String),
 }
 
 /// The gateway before it listens.
@@ -57,7 +59,18 @@ impl Gateway {
         env: impl Fn(&str) -> Option<String>,
     ) -> Result<RunningGateway, GatewayError> {
         let store = Store::open(&config.store.url).await?;
-        let state = Arc::new(GatewayState::new(config, store, env)?);
+        let data_dir = store.data_dir();
+        let secret_error = |what: &str, e: std::io::Error| {
+            GatewayError::Secrets(format!(
+                "cannot read or create the {what} in {}: {e}",
+                data_dir.display()
+            ))
+        };
+        let pepper = secrets::key_pepper(&data_dir).map_err(|e| secret_error("key pepper", e))?;
+        let admin_token =
+            secrets::admin_token(&data_dir).map_err(|e| secret_error("admin token", e))?;
+        let keys = Arc::new(KeyCache::load(&store, pepper).await?);
+        let state = Arc::new(GatewayState::new(config, store, keys, admin_token, env)?);
         let tls = match &config.listeners.tls {
             Some(t) => Some(Arc::new(ReloadableTls::load(t).map_err(GatewayError::Tls)?)),
             None => None,
@@ -109,6 +122,11 @@ impl Gateway {
         });
         tokio::spawn(listener::accept_loop(admin, admin_context));
         upstream::spawn_probes(&state.upstreams, shutdown_rx.clone());
+        spawn_key_refresher(
+            &state,
+            config.identity.key_refresh_interval.get(),
+            shutdown_rx.clone(),
+        );
         drop(drain);
 
         tracing::info!(
@@ -135,6 +153,30 @@ fn spawn_api(
         async move { routes::serve(&state, kind, request).await }
     });
     tokio::spawn(listener::accept_loop(listener, context));
+}
+
+/// Polls the store's key revision and reloads the key cache when it moved, so revocations
+/// made on another replica apply here within one interval.
+fn spawn_key_refresher(
+    state: &Arc<GatewayState>,
+    interval: Duration,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let state = state.clone();
+    tokio::spawn(async move {
+        let mut ticker = tokio::time::interval(interval);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = ticker.tick() => {
+                    if let Err(e) = state.keys.refresh(&state.store).await {
+                        tracing::error!(error = %e, "cannot refresh the key cache");
+                    }
+                }
+                _ = shutdown.changed() => return,
+            }
+        }
+    });
 }
 
 async fn bind(field: &'static str, addr: SocketAddr) -> Result<TcpListener, GatewayError> {

@@ -1,9 +1,10 @@
 //! What every request handler shares: built once at start-up, read-only afterwards.
 
+use crate::authorize::Roles;
 use crate::catalog::Catalog;
 use crate::upstream::Upstream;
 use portcullis_config::{Config, HttpLimits};
-use portcullis_identity::Store;
+use portcullis_identity::{KeyCache, Store};
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -15,6 +16,14 @@ pub struct GatewayState {
     pub http: HttpLimits,
     pub allow_anonymous: bool,
     pub store: Store,
+    pub keys: Arc<KeyCache>,
+    pub roles: Roles,
+    pub identity: portcullis_config::Identity,
+    /// The bootstrap admin token for the admin API.
+    pub admin_token: String,
+    /// When each key was last recorded as used from a browser, so a page that keeps calling
+    /// writes one audit event a minute, not one per request.
+    pub browser_use_recorded: std::sync::Mutex<HashMap<String, std::time::Instant>>,
 }
 
 impl GatewayState {
@@ -22,6 +31,8 @@ impl GatewayState {
     pub fn new(
         config: &Config,
         store: Store,
+        keys: Arc<KeyCache>,
+        admin_token: String,
         api_keys: impl Fn(&str) -> Option<String>,
     ) -> Result<GatewayState, portcullis_config::ConfigError> {
         let mut upstreams = Vec::new();
@@ -49,6 +60,47 @@ impl GatewayState {
             http: config.http.clone(),
             allow_anonymous: config.dev.allow_anonymous,
             store,
+            keys,
+            roles: Roles::new(config),
+            identity: config.identity.clone(),
+            admin_token,
+            browser_use_recorded: Default::default(),
         })
+    }
+}
+
+impl GatewayState {
+    /// Records, off the request path, that a secret key was presented by a browser.
+    pub fn record_browser_use(&self, key_id: &str, signal: &'static str) {
+        let now = std::time::Instant::now();
+        {
+            let mut seen = self
+                .browser_use_recorded
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
+            if seen
+                .get(key_id)
+                .is_some_and(|t| now.duration_since(*t) < std::time::Duration::from_secs(60))
+            {
+                return;
+            }
+            seen.insert(key_id.to_owned(), now);
+        }
+        tracing::warn!(
+            key_id,
+            signal,
+            "secret key presented by a browser; the key is likely exposed"
+        );
+        let store = self.store.clone();
+        let key_id = key_id.to_owned();
+        tokio::spawn(async move {
+            let actor = format!("key:{key_id}");
+            if let Err(e) = store
+                .record_audit(&actor, "key.browser_use", &key_id, "public", signal)
+                .await
+            {
+                tracing::error!(error = %e, "cannot record browser use");
+            }
+        });
     }
 }

@@ -9,6 +9,8 @@ use portcullis_sim::SimOptions;
 #[tokio::test]
 async fn chat_is_routed_with_the_model_rewritten_and_the_upstream_key_injected() {
     let h = Harness::default().await;
+    let (key, _) = h.key("acme", "customer", "").await;
+    let auth = format!("Bearer {key}");
     let reply = h
         .request(
             h.gateway.public,
@@ -16,7 +18,7 @@ async fn chat_is_routed_with_the_model_rewritten_and_the_upstream_key_injected()
             "/v1/chat/completions",
             &[
                 ("content-type", "application/json"),
-                ("authorization", "Bearer caller-secret-key"),
+                ("authorization", &auth),
                 ("cookie", "session=caller"),
                 ("x-forwarded-for", "203.0.113.9"),
             ],
@@ -247,7 +249,11 @@ async fn without_anonymous_mode_every_call_needs_a_credential() {
         .unwrap();
     let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
         .build_http::<http_body_util::Full<bytes::Bytes>>();
-    for auth in [None, Some("Bearer pc_live_guess")] {
+    for auth in [
+        None,
+        Some("Bearer pc_live_guess"),
+        Some("Basic dXNlcjpwYXNz"),
+    ] {
         let mut req = http::Request::post(format!("http://{}/v1/chat/completions", gateway.public))
             .header("content-type", "application/json");
         if let Some(a) = auth {

@@ -1,11 +1,15 @@
-//! Who is calling, and the control-plane store that remembers it.
+//! Who is calling: API keys, tenants, roles, and the control-plane store that keeps them.
 //!
-//! Today this crate holds the store (tenants, keys and roles arrive with the identity work).
-//! The store is opened once at start-up, applies its migrations, and answers `/readyz`'s
-//! "is the store reachable" with a real query.
+//! The store is the source of truth; the request path never queries it. Keys are held in an
+//! in-memory [`KeyCache`] that the gateway refreshes when the store's key revision changes,
+//! so authentication is a hash-map lookup and one HMAC.
 #![forbid(unsafe_code)]
 #![deny(rust_2018_idioms)]
 
+pub mod cache;
+pub mod keys;
+pub mod secrets;
 pub mod store;
 
-pub use store::{Store, StoreError};
+pub use cache::{new_key, AuthFailure, Authenticated, KeyCache};
+pub use store::{AuditEvent, KeyKind, KeyRecord, Store, StoreError, Tenant};

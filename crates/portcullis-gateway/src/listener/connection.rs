@@ -129,9 +129,14 @@ impl Body for Served {
     }
 }
 
+/// The client's address, in every request's extensions.
+#[derive(Debug, Clone, Copy)]
+pub struct PeerAddr(pub std::net::SocketAddr);
+
 /// Serves `io` until the client closes it, it idles out, or shutdown drains it.
 pub(super) async fn serve<IO, H, F>(
     io: IO,
+    peer: std::net::SocketAddr,
     limits: &ConnectionLimits,
     mut shutdown: watch::Receiver<bool>,
     handler: H,
@@ -146,7 +151,8 @@ pub(super) async fn serve<IO, H, F>(
         last_ended_ms: AtomicU64::new(0),
     });
     let service_activity = activity.clone();
-    let service = hyper::service::service_fn(move |request: Request<Incoming>| {
+    let service = hyper::service::service_fn(move |mut request: Request<Incoming>| {
+        request.extensions_mut().insert(PeerAddr(peer));
         let in_flight = InFlight::start(&service_activity);
         let response = handler(request);
         async move {

@@ -8,7 +8,7 @@
 mod connection;
 pub mod tls;
 
-pub use connection::{ConnectionLimits, Served};
+pub use connection::{ConnectionLimits, PeerAddr, Served};
 
 use crate::respond::GatewayBody;
 use http::{Request, Response};
@@ -79,12 +79,12 @@ where
             let _slot = slot;
             let _drain = drain;
             match tls {
-                None => connection::serve(stream, &limits, shutdown, handler).await,
+                None => connection::serve(stream, peer, &limits, shutdown, handler).await,
                 Some(tls) => {
                     let handshake = tls.acceptor().accept(stream);
                     match tokio::time::timeout(limits.header_read_timeout, handshake).await {
                         Ok(Ok(stream)) => {
-                            connection::serve(stream, &limits, shutdown, handler).await
+                            connection::serve(stream, peer, &limits, shutdown, handler).await
                         }
                         Ok(Err(e)) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
                         Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),

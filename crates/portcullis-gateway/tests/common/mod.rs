@@ -158,6 +158,80 @@ impl Harness {
         .await
     }
 
+    /// Calls the admin API with the gateway's admin token.
+    pub async fn admin(&self, method: Method, path: &str, body: &str) -> Reply {
+        let token = format!("Bearer {}", self.gateway.state.admin_token);
+        self.request(
+            self.gateway.admin,
+            method,
+            path,
+            &[
+                ("authorization", &token),
+                ("content-type", "application/json"),
+            ],
+            body,
+        )
+        .await
+    }
+
+    /// Creates the tenant if needed and a key for it; returns the key's text and id.
+    pub async fn key(&self, tenant: &str, audience: &str, key_fields: &str) -> (String, String) {
+        let _ = self
+            .admin(
+                Method::POST,
+                "/admin/v1/tenants",
+                &format!(r#"{{"name":"{tenant}","audience":"{audience}","plan":"pro"}}"#),
+            )
+            .await;
+        let extra = if key_fields.is_empty() {
+            String::new()
+        } else {
+            format!(",{key_fields}")
+        };
+        let reply = self
+            .admin(
+                Method::POST,
+                "/admin/v1/keys",
+                &format!(r#"{{"tenant":"{tenant}"{extra}}}"#),
+            )
+            .await;
+        assert_eq!(
+            reply.status,
+            StatusCode::CREATED,
+            "{}",
+            String::from_utf8_lossy(&reply.body)
+        );
+        let v = reply.json();
+        (
+            v["key"].as_str().unwrap().to_owned(),
+            v["id"].as_str().unwrap().to_owned(),
+        )
+    }
+
+    /// A chat request with a bearer key and extra headers.
+    pub async fn chat_as(
+        &self,
+        addr: SocketAddr,
+        key: &str,
+        model: &str,
+        headers: &[(&str, &str)],
+    ) -> Reply {
+        let auth = format!("Bearer {key}");
+        let mut all = vec![
+            ("content-type", "application/json"),
+            ("authorization", auth.as_str()),
+        ];
+        all.extend_from_slice(headers);
+        self.request(
+            addr,
+            Method::POST,
+            "/v1/chat/completions",
+            &all,
+            &format!(r#"{{"model":"{model}","messages":[{{"role":"user","content":"hi"}}]}}"#),
+        )
+        .await
+    }
+
     pub async fn chat(&self, model: &str) -> Reply {
         self.post(
             "/v1/chat/completions",

@@ -4,19 +4,67 @@
 //! touches the store (credentials will be cached in memory), only start-up, the admin API and
 //! readiness checks do.
 
+mod audit;
+mod keys;
+mod tenants;
+
+pub use audit::AuditEvent;
+pub use keys::{KeyKind, KeyRecord};
+pub use tenants::Tenant;
+
 use rusqlite::Connection;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 /// Schema migrations, applied in order at start and recorded in `schema_migrations`.
 /// Append only: a released migration is never edited.
-const MIGRATIONS: &[(i64, &str)] = &[(
-    1,
-    "CREATE TABLE IF NOT EXISTS gateway_instances (
-         id TEXT PRIMARY KEY,
-         started_at TEXT NOT NULL
-     );",
-)];
+const MIGRATIONS: &[(i64, &str)] = &[
+    (
+        1,
+        "CREATE TABLE IF NOT EXISTS gateway_instances (
+             id TEXT PRIMARY KEY,
+             started_at TEXT NOT NULL
+         );",
+    ),
+    (
+        2,
+        "CREATE TABLE tenants (
+             name TEXT PRIMARY KEY,
+             audience TEXT NOT NULL CHECK (audience IN ('internal', 'partner', 'customer')),
+             plan TEXT NOT NULL,
+             created_at INTEGER NOT NULL
+         );
+         CREATE TABLE api_keys (
+             id TEXT PRIMARY KEY,
+             tenant TEXT NOT NULL REFERENCES tenants(name),
+             secret_hash BLOB NOT NULL,
+             environment TEXT NOT NULL CHECK (environment IN ('live', 'test')),
+             kind TEXT NOT NULL CHECK (kind IN ('secret', 'publishable')),
+             roles TEXT NOT NULL,
+             models TEXT,
+             description TEXT NOT NULL DEFAULT '',
+             created_at INTEGER NOT NULL,
+             expires_at INTEGER NOT NULL,
+             revoked_at INTEGER,
+             revoked_reason TEXT
+         );
+         CREATE INDEX api_keys_tenant ON api_keys(tenant);
+         CREATE TABLE key_revision (
+             singleton INTEGER PRIMARY KEY CHECK (singleton = 1),
+             revision INTEGER NOT NULL
+         );
+         INSERT INTO key_revision VALUES (1, 0);
+         CREATE TABLE audit_events (
+             seq INTEGER PRIMARY KEY AUTOINCREMENT,
+             at INTEGER NOT NULL,
+             actor TEXT NOT NULL,
+             action TEXT NOT NULL,
+             target TEXT NOT NULL DEFAULT '',
+             source TEXT NOT NULL DEFAULT '',
+             detail TEXT NOT NULL DEFAULT ''
+         );",
+    ),
+];
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -31,6 +79,10 @@ pub enum StoreError {
     Sqlite(#[from] rusqlite::Error),
     #[error("store task failed: {0}")]
     Task(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("{0}")]
+    NotFound(String),
 }
 
 /// A handle to the store; cheap to clone.
@@ -72,6 +124,14 @@ impl Store {
         .await
     }
 
+    /// The directory that holds the database file and the gateway's generated secrets.
+    pub fn data_dir(&self) -> PathBuf {
+        match self.path.parent() {
+            Some(dir) if !dir.as_os_str().is_empty() => dir.to_owned(),
+            _ => PathBuf::from("."),
+        }
+    }
+
     /// The highest migration applied.
     pub async fn schema_version(&self) -> Result<i64, StoreError> {
         self.with_connection(|c| {
@@ -84,7 +144,7 @@ impl Store {
         .await
     }
 
-    async fn with_connection<T: Send + 'static>(
+    pub(crate) async fn with_connection<T: Send + 'static>(
         &self,
         f: impl FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, StoreError> {
@@ -114,6 +174,14 @@ fn open_sqlite(path: &Path) -> Result<Connection, StoreError> {
     connection.busy_timeout(std::time::Duration::from_secs(5))?;
     migrate(&connection)?;
     Ok(connection)
+}
+
+/// Seconds since the Unix epoch.
+pub fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
 }
 
 fn migrate(connection: &Connection) -> Result<(), StoreError> {

@@ -1,6 +1,8 @@
 //! The operator listener: liveness and readiness today; the admin API, metrics and dashboard
 //! will live here too. Nothing here is ever served on a caller-facing listener.
 
+mod api;
+
 use crate::respond::{self, GatewayBody};
 use crate::state::GatewayState;
 use http::{Method, Request, Response, StatusCode};
@@ -11,8 +13,19 @@ use std::time::Duration;
 /// How long `/readyz` waits for the store before calling it unreachable.
 const STORE_CHECK_TIMEOUT: Duration = Duration::from_secs(2);
 
-pub async fn serve<B>(state: &GatewayState, request: Request<B>) -> Response<GatewayBody> {
+pub async fn serve<B>(state: &GatewayState, request: Request<B>) -> Response<GatewayBody>
+where
+    B: http_body::Body<Data = bytes::Bytes>,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
     let id = RequestId::from_incoming(request.headers().get(request_id::HEADER));
+    if request.uri().path().starts_with("/admin/v1/") {
+        let response = match api::serve(state, request).await {
+            Ok(r) => r,
+            Err(e) => respond::error(&e),
+        };
+        return respond::finish(response, &id);
+    }
     let response = match (request.method(), request.uri().path()) {
         (&Method::GET, "/healthz") => respond::json(StatusCode::OK, r#"{"status":"ok"}"#),
         (&Method::GET, "/readyz") => readyz(state).await,

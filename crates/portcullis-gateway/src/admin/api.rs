@@ -1,0 +1,332 @@
+//! The admin API: tenants, keys and the audit log, as JSON under `/admin/v1/`.
+//!
+//! Only on the admin listener, and only with the admin token (`Authorization: Bearer`),
+//! compared in constant time. Every change is written to the audit log with who, what, when
+//! and the client address. A new key's secret appears once, in the creation response.
+
+use crate::inbound::read_body;
+use crate::listener::PeerAddr;
+use crate::respond::{self, GatewayBody};
+use crate::state::GatewayState;
+use bytes::Bytes;
+use http::{Method, Request, Response, StatusCode};
+use http_body::Body;
+use portcullis_core::{ApiError, Audience, Environment, ErrorKind};
+use portcullis_identity::{new_key, StoreError};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use std::time::Duration;
+use subtle::ConstantTimeEq;
+
+const MAX_ADMIN_BODY: usize = 64 * 1024;
+
+pub async fn serve<B>(
+    state: &GatewayState,
+    request: Request<B>,
+) -> Result<Response<GatewayBody>, ApiError>
+where
+    B: Body<Data = Bytes>,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    check_token(state, request.headers())?;
+    let source = request
+        .extensions()
+        .get::<PeerAddr>()
+        .map(|p| p.0.to_string())
+        .unwrap_or_default();
+    let method = request.method().clone();
+    let path = request.uri().path().trim_end_matches('/').to_owned();
+    let query = request.uri().query().unwrap_or("").to_owned();
+    let (parts, body) = request.into_parts();
+    let body = read_body(
+        &parts.headers,
+        body,
+        MAX_ADMIN_BODY,
+        Duration::from_secs(10),
+    )
+    .await?;
+    let segments: Vec<&str> = path.trim_start_matches("/admin/v1/").split('/').collect();
+    let admin = Admin { state, source };
+    match (&method, segments.as_slice()) {
+        (&Method::POST, ["tenants"]) => admin.create_tenant(&body).await,
+        (&Method::GET, ["tenants"]) => {
+            ok(json!({"data": admin.state.store.tenants().await.map_err(store_error)?}))
+        }
+        (&Method::GET, ["tenants", name]) => {
+            match admin.state.store.tenant(name).await.map_err(store_error)? {
+                Some(t) => ok(json!(t)),
+                None => Err(not_found("tenant")),
+            }
+        }
+        (&Method::POST, ["keys"]) => admin.create_key(&body).await,
+        (&Method::GET, ["keys"]) => {
+            let tenant = query_param(&query, "tenant");
+            ok(
+                json!({"data": admin.state.store.keys(tenant.as_deref()).await.map_err(store_error)?}),
+            )
+        }
+        (&Method::GET, ["keys", id]) => {
+            match admin.state.store.key(id).await.map_err(store_error)? {
+                Some(k) => ok(json!(k)),
+                None => Err(not_found("key")),
+            }
+        }
+        (&Method::POST, ["keys", id, "revoke"]) => admin.revoke_key(id, &body).await,
+        (&Method::GET, ["audit"]) => {
+            let limit = query_param(&query, "limit")
+                .and_then(|l| l.parse().ok())
+                .unwrap_or(100u32)
+                .min(1000);
+            ok(json!({"data": admin.state.store.audit_events(limit).await.map_err(store_error)?}))
+        }
+        _ => Err(ApiError::not_found_route()),
+    }
+}
+
+fn check_token(state: &GatewayState, headers: &http::HeaderMap) -> Result<(), ApiError> {
+    let presented = crate::authenticate::bearer(headers).unwrap_or("");
+    let expected = state.admin_token.as_bytes();
+    if presented.is_empty() || !bool::from(presented.as_bytes().ct_eq(expected)) {
+        return Err(ApiError::new(
+            ErrorKind::Authentication,
+            "The admin API needs the admin token as `Authorization: Bearer <token>`.",
+        )
+        .with_code("invalid_admin_token"));
+    }
+    Ok(())
+}
+
+struct Admin<'a> {
+    state: &'a GatewayState,
+    source: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewTenant {
+    name: String,
+    audience: String,
+    #[serde(default = "default_plan")]
+    plan: String,
+}
+
+fn default_plan() -> String {
+    "default".into()
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewKey {
+    tenant: String,
+    #[serde(default = "default_environment")]
+    environment: String,
+    #[serde(default = "default_roles")]
+    roles: Vec<String>,
+    #[serde(default)]
+    models: Option<Vec<String>>,
+    #[serde(default)]
+    description: String,
+    /// Like "30d" or "12h"; the configured default when absent.
+    #[serde(default)]
+    expires_in: Option<String>,
+}
+
+fn default_environment() -> String {
+    "live".into()
+}
+
+fn default_roles() -> Vec<String> {
+    vec!["inference".into()]
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct Revoke {
+    #[serde(default)]
+    reason: String,
+}
+
+impl Admin<'_> {
+    async fn audit(&self, action: &str, target: &str, detail: &str) -> Result<(), ApiError> {
+        self.state
+            .store
+            .record_audit("admin", action, target, &self.source, detail)
+            .await
+            .map_err(store_error)
+    }
+
+    async fn create_tenant(&self, body: &[u8]) -> Result<Response<GatewayBody>, ApiError> {
+        let new: NewTenant = parse(body)?;
+        let audience = Audience::parse(&new.audience).ok_or_else(|| {
+            invalid(
+                "audience",
+                "`audience` must be internal, partner or customer.",
+            )
+        })?;
+        if !valid_name(&new.name) {
+            return Err(invalid(
+                "name",
+                "`name` must be 1-64 characters of letters, digits, `-`, `_` or `.`.",
+            ));
+        }
+        let tenant = self
+            .state
+            .store
+            .create_tenant(&new.name, audience, &new.plan)
+            .await
+            .map_err(store_error)?;
+        self.audit(
+            "tenant.create",
+            &tenant.name,
+            &format!("audience={} plan={}", new.audience, new.plan),
+        )
+        .await?;
+        created(json!(tenant))
+    }
+
+    async fn create_key(&self, body: &[u8]) -> Result<Response<GatewayBody>, ApiError> {
+        let new: NewKey = parse(body)?;
+        let environment = Environment::parse(&new.environment)
+            .ok_or_else(|| invalid("environment", "`environment` must be live or test."))?;
+        if new.roles.is_empty() {
+            return Err(invalid("roles", "`roles` must name at least one role."));
+        }
+        if let Some(unknown) = new.roles.iter().find(|r| !self.state.roles.exists(r)) {
+            return Err(invalid("roles", &format!("unknown role `{unknown}`.")));
+        }
+        let identity = &self.state.identity;
+        let lifetime = match &new.expires_in {
+            None => identity.default_key_lifetime.get(),
+            Some(text) => humantime::parse_duration(text).map_err(|_| {
+                invalid(
+                    "expires_in",
+                    "`expires_in` must be a duration like \"30d\".",
+                )
+            })?,
+        };
+        if lifetime.is_zero() || lifetime > identity.max_key_lifetime.get() {
+            return Err(invalid(
+                "expires_in",
+                &format!(
+                    "`expires_in` must be above 0 and at most {}.",
+                    identity.max_key_lifetime
+                ),
+            ));
+        }
+        let (minted, record) = new_key(
+            self.state.keys.pepper(),
+            &new.tenant,
+            environment,
+            new.roles,
+            new.models,
+            new.description,
+            lifetime.as_secs() as i64,
+        );
+        self.state
+            .store
+            .insert_key(record.clone())
+            .await
+            .map_err(store_error)?;
+        self.state
+            .keys
+            .reload(&self.state.store)
+            .await
+            .map_err(store_error)?;
+        self.audit(
+            "key.create",
+            &record.id,
+            &format!("tenant={}", record.tenant),
+        )
+        .await?;
+        let mut shown = json!(record);
+        shown["key"] = Value::from(minted.text.clone());
+        created(shown)
+    }
+
+    async fn revoke_key(&self, id: &str, body: &[u8]) -> Result<Response<GatewayBody>, ApiError> {
+        let revoke: Revoke = if body.is_empty() {
+            Revoke::default()
+        } else {
+            parse(body)?
+        };
+        let revoked = self
+            .state
+            .store
+            .revoke_key(id, &revoke.reason)
+            .await
+            .map_err(store_error)?;
+        if !revoked {
+            return match self.state.store.key(id).await.map_err(store_error)? {
+                Some(_) => ok(json!({"id": id, "revoked": true, "already": true})),
+                None => Err(not_found("key")),
+            };
+        }
+        // Immediate on this replica; others pick it up from the store's key revision.
+        self.state.keys.evict(id);
+        self.audit("key.revoke", id, &revoke.reason).await?;
+        ok(json!({"id": id, "revoked": true}))
+    }
+}
+
+fn valid_name(name: &str) -> bool {
+    (1..=64).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+}
+
+fn parse<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    serde_json::from_slice(body).map_err(|e| {
+        // serde's message names the field and the problem, never a secret.
+        ApiError::new(
+            ErrorKind::InvalidRequest,
+            format!("Invalid request body: {e}"),
+        )
+        .with_code("invalid_request_body")
+    })
+}
+
+fn invalid(param: &'static str, message: &str) -> ApiError {
+    ApiError::new(ErrorKind::InvalidRequest, message)
+        .with_param(param)
+        .with_code("invalid_value")
+}
+
+fn not_found(what: &str) -> ApiError {
+    ApiError::new(ErrorKind::NotFound, format!("No such {what}.")).with_code("not_found")
+}
+
+fn store_error(e: StoreError) -> ApiError {
+    match e {
+        StoreError::Conflict(m) => {
+            ApiError::new(ErrorKind::InvalidRequest, m).with_code("conflict")
+        }
+        StoreError::NotFound(m) => ApiError::new(ErrorKind::NotFound, m).with_code("not_found"),
+        other => {
+            tracing::error!(error = %other, "store error in the admin API");
+            ApiError::internal()
+        }
+    }
+}
+
+fn query_param(query: &str, name: &str) -> Option<String> {
+    query
+        .split('&')
+        .filter_map(|pair| pair.split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v.to_owned())
+}
+
+fn ok(value: Value) -> Result<Response<GatewayBody>, ApiError> {
+    Ok(respond::json(
+        StatusCode::OK,
+        serde_json::to_vec(&value).unwrap_or_default(),
+    ))
+}
+
+fn created(value: Value) -> Result<Response<GatewayBody>, ApiError> {
+    Ok(respond::json(
+        StatusCode::CREATED,
+        serde_json::to_vec(&value).unwrap_or_default(),
+    ))
+}

@@ -1,0 +1,128 @@
+//! Authorization: may this principal do this, with this model, on this listener?
+//!
+//! Roles come from `[roles.NAME]` in the configuration, with two built in: `inference`
+//! (invoke every endpoint, list models, exchange tokens) and `admin` (everything). Checks, in
+//! order: the internal listener serves internal tenants only; the role grants the endpoint's
+//! permission; the key may use the model; test keys reach test models and live keys live ones.
+
+use crate::catalog::Route;
+use portcullis_config::ModelEnvironment;
+use portcullis_core::{
+    ApiError, Audience, Endpoint, Environment, ErrorKind, ListenerKind, Principal,
+};
+use std::collections::HashMap;
+
+pub struct Roles {
+    permissions: HashMap<String, Vec<String>>,
+}
+
+impl Roles {
+    pub fn new(config: &portcullis_config::Config) -> Roles {
+        let mut permissions: HashMap<String, Vec<String>> = HashMap::new();
+        permissions.insert(
+            "inference".into(),
+            [
+                "chat:invoke",
+                "completions:invoke",
+                "embeddings:invoke",
+                "models:list",
+                "tokens:exchange",
+            ]
+            .map(String::from)
+            .to_vec(),
+        );
+        permissions.insert("admin".into(), vec!["*".into()]);
+        for (name, role) in &config.roles {
+            permissions.insert(name.clone(), role.permissions.clone());
+        }
+        Roles { permissions }
+    }
+
+    pub fn exists(&self, role: &str) -> bool {
+        self.permissions.contains_key(role)
+    }
+
+    /// Whether any of `roles` grants `permission` (`*` grants all, `admin:*` every admin one).
+    pub fn grants(&self, roles: &[String], permission: &str) -> bool {
+        roles
+            .iter()
+            .filter_map(|r| self.permissions.get(r))
+            .flatten()
+            .any(|p| {
+                p == "*" || p == permission || (p == "admin:*" && permission.starts_with("admin:"))
+            })
+    }
+}
+
+pub fn permission(endpoint: Endpoint) -> &'static str {
+    match endpoint {
+        Endpoint::ChatCompletions => "chat:invoke",
+        Endpoint::Completions => "completions:invoke",
+        Endpoint::Embeddings => "embeddings:invoke",
+        Endpoint::Models => "models:list",
+    }
+}
+
+/// Checks that do not depend on the model.
+pub fn authorize_endpoint(
+    roles: &Roles,
+    principal: &Principal,
+    endpoint: Endpoint,
+    listener: ListenerKind,
+) -> Result<(), ApiError> {
+    let Principal::Key(key) = principal else {
+        return Ok(()); // anonymous: dev mode on loopback only
+    };
+    if listener == ListenerKind::Internal && key.audience != Audience::Internal {
+        return Err(ApiError::new(
+            ErrorKind::Permission,
+            "This listener serves internal callers only.",
+        )
+        .with_code("audience_not_allowed"));
+    }
+    let needed = permission(endpoint);
+    if !roles.grants(&key.roles, needed) {
+        return Err(ApiError::new(
+            ErrorKind::Permission,
+            format!("This key's roles do not grant `{needed}`."),
+        )
+        .with_code("permission_denied"));
+    }
+    Ok(())
+}
+
+/// Whether the principal may use `route`.
+pub fn authorize_model(principal: &Principal, route: &Route) -> Result<(), ApiError> {
+    let Principal::Key(key) = principal else {
+        return Ok(());
+    };
+    if let Some(models) = &key.models {
+        if !models.iter().any(|m| m == &route.name) {
+            return Err(ApiError::new(
+                ErrorKind::Permission,
+                format!("This key may not use the model `{}`.", route.name),
+            )
+            .with_param("model")
+            .with_code("model_not_allowed"));
+        }
+    }
+    let model_env = match route.environment {
+        ModelEnvironment::Live => Environment::Live,
+        ModelEnvironment::Test => Environment::Test,
+    };
+    if model_env != key.environment {
+        return Err(ApiError::new(
+            ErrorKind::Permission,
+            format!(
+                "{} keys can only use {} models; `{}` is a {} model.",
+                key.environment.as_str(),
+                key.environment.as_str(),
+                route.name,
+                model_env.as_str()
+            ),
+        )
+        .with_param("model")
+        .with_code("environment_mismatch"));
+    }
+    Ok(())
+}

@@ -1,0 +1,290 @@
+//! The in-memory key cache that authentication reads on the hot path.
+//!
+//! A snapshot (`ArcSwap`) of every key with its tenant, replaced whole on reload: readers
+//! never lock. Authentication is one hash-map lookup and one HMAC. An unknown key id still
+//! costs one HMAC (against a dummy hash), so the time to refuse a wrong secret for a known id
+//! and for an unknown id is the same, and a caller cannot learn which ids exist.
+
+use crate::keys;
+use crate::store::{now, KeyKind, KeyRecord, Store, StoreError};
+use arc_swap::ArcSwap;
+use portcullis_core::{Environment, KeyPrincipal};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::Arc;
+
+/// Why a presented key was refused. Deliberately coarse: the caller learns only that the key
+/// is not a key at all, or not a valid one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthFailure {
+    /// Not shaped like a Portcullis key, or the checksum is wrong.
+    Malformed,
+    /// Unknown, wrong secret, revoked or expired.
+    Invalid,
+}
+
+struct Entry {
+    secret_hash: [u8; 32],
+    expires_at: i64,
+    kind: KeyKind,
+    principal: Arc<KeyPrincipal>,
+}
+
+/// A verified key.
+#[derive(Debug, Clone)]
+pub struct Authenticated {
+    pub principal: Arc<KeyPrincipal>,
+    pub kind: KeyKind,
+}
+
+pub struct KeyCache {
+    pepper: Vec<u8>,
+    entries: ArcSwap<HashMap<String, Entry>>,
+    revision: AtomicI64,
+}
+
+impl KeyCache {
+    /// Loads every usable key from the store.
+    pub async fn load(store: &Store, pepper: Vec<u8>) -> Result<KeyCache, StoreError> {
+        let cache = KeyCache {
+            pepper,
+            entries: ArcSwap::from_pointee(HashMap::new()),
+            revision: AtomicI64::new(i64::MIN),
+        };
+        cache.reload(store).await?;
+        Ok(cache)
+    }
+
+    pub fn pepper(&self) -> &[u8] {
+        &self.pepper
+    }
+
+    /// Replaces the snapshot with the store's current keys.
+    pub async fn reload(&self, store: &Store) -> Result<(), StoreError> {
+        let revision = store.key_revision().await?;
+        let tenants: HashMap<String, _> = store
+            .tenants()
+            .await?
+            .into_iter()
+            .map(|t| (t.name.clone(), t))
+            .collect();
+        let now = now();
+        let mut entries = HashMap::new();
+        for key in store.keys(None).await? {
+            if !key.is_usable(now) {
+                continue;
+            }
+            let Some(tenant) = tenants.get(&key.tenant) else {
+                continue;
+            };
+            let principal = Arc::new(KeyPrincipal {
+                tenant: tenant.name.clone(),
+                key_id: key.id.clone(),
+                audience: tenant.audience,
+                environment: key.environment,
+                plan: tenant.plan.clone(),
+                roles: key.roles.clone(),
+                models: key.models.clone(),
+            });
+            entries.insert(
+                key.id.clone(),
+                Entry {
+                    secret_hash: key.secret_hash,
+                    expires_at: key.expires_at,
+                    kind: key.kind,
+                    principal,
+                },
+            );
+        }
+        self.entries.store(Arc::new(entries));
+        self.revision.store(revision, Ordering::Release);
+        Ok(())
+    }
+
+    /// Reloads when the store's key revision moved; true when it did.
+    pub async fn refresh(&self, store: &Store) -> Result<bool, StoreError> {
+        let revision = store.key_revision().await?;
+        if revision == self.revision.load(Ordering::Acquire) {
+            return Ok(false);
+        }
+        self.reload(store).await?;
+        Ok(true)
+    }
+
+    /// Drops a key from this replica's snapshot at once (the store is updated separately).
+    pub fn evict(&self, id: &str) {
+        self.entries.rcu(|current| {
+            let mut next: HashMap<String, Entry> = HashMap::with_capacity(current.len());
+            for (k, e) in current.iter() {
+                if k != id {
+                    next.insert(
+                        k.clone(),
+                        Entry {
+                            secret_hash: e.secret_hash,
+                            expires_at: e.expires_at,
+                            kind: e.kind,
+                            principal: e.principal.clone(),
+                        },
+                    );
+                }
+            }
+            next
+        });
+    }
+
+    /// Verifies a presented key.
+    pub fn authenticate(&self, text: &str) -> Result<Authenticated, AuthFailure> {
+        let presented = keys::parse(text).ok_or(AuthFailure::Malformed)?;
+        let entries = self.entries.load();
+        let entry = entries.get(presented.id);
+        let stored = entry.map(|e| &e.secret_hash).unwrap_or(&DUMMY_HASH);
+        let secret_ok = keys::verify_secret(&self.pepper, presented.id, presented.secret, stored);
+        match entry {
+            Some(e)
+                if secret_ok
+                    && e.expires_at > now()
+                    && e.principal.environment == presented.environment =>
+            {
+                Ok(Authenticated {
+                    principal: e.principal.clone(),
+                    kind: e.kind,
+                })
+            }
+            _ => Err(AuthFailure::Invalid),
+        }
+    }
+
+    /// How many usable keys the snapshot holds.
+    pub fn len(&self) -> usize {
+        self.entries.load().len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+const DUMMY_HASH: [u8; 32] = [0x5a; 32];
+
+/// Builds a new key record and its one-time text.
+pub fn new_key(
+    pepper: &[u8],
+    tenant: &str,
+    environment: Environment,
+    roles: Vec<String>,
+    models: Option<Vec<String>>,
+    description: String,
+    lifetime_secs: i64,
+) -> (keys::MintedKey, KeyRecord) {
+    let minted = keys::mint(environment);
+    let created_at = now();
+    let record = KeyRecord {
+        id: minted.id.clone(),
+        tenant: tenant.to_owned(),
+        secret_hash: keys::hash_secret(pepper, &minted.id, minted.secret()),
+        environment,
+        kind: KeyKind::Secret,
+        roles,
+        models,
+        description,
+        created_at,
+        expires_at: created_at.saturating_add(lifetime_secs),
+        revoked_at: None,
+        revoked_reason: None,
+    };
+    (minted, record)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use portcullis_core::Audience;
+
+    async fn store() -> (tempfile::TempDir, Store) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&format!("sqlite://{}/p.db", dir.path().display()))
+            .await
+            .unwrap();
+        store
+            .create_tenant("acme", Audience::Customer, "pro")
+            .await
+            .unwrap();
+        (dir, store)
+    }
+
+    #[tokio::test]
+    async fn keys_authenticate_until_revoked_or_expired() {
+        let (_dir, store) = store().await;
+        let pepper = b"pepper".to_vec();
+        let (live, record) = new_key(
+            &pepper,
+            "acme",
+            Environment::Live,
+            vec!["inference".into()],
+            None,
+            String::new(),
+            3600,
+        );
+        store.insert_key(record).await.unwrap();
+        let (expired, mut record) = new_key(
+            &pepper,
+            "acme",
+            Environment::Live,
+            vec![],
+            None,
+            String::new(),
+            3600,
+        );
+        record.expires_at = now() - 1;
+        store.insert_key(record).await.unwrap();
+
+        let cache = KeyCache::load(&store, pepper.clone()).await.unwrap();
+        let ok = cache.authenticate(&live.text).unwrap();
+        assert_eq!(ok.principal.tenant, "acme");
+        assert_eq!(ok.principal.plan, "pro");
+        assert_eq!(ok.principal.audience, Audience::Customer);
+        assert_eq!(
+            cache.authenticate(&expired.text).unwrap_err(),
+            AuthFailure::Invalid
+        );
+        assert_eq!(
+            cache.authenticate("sk-nope").unwrap_err(),
+            AuthFailure::Malformed
+        );
+
+        // A key minted with the same shape but never stored is invalid, not malformed.
+        let stranger = keys::mint(Environment::Live);
+        assert_eq!(
+            cache.authenticate(&stranger.text).unwrap_err(),
+            AuthFailure::Invalid
+        );
+
+        assert!(!cache.refresh(&store).await.unwrap(), "nothing changed");
+        assert!(store.revoke_key(&live.id, "test").await.unwrap());
+        assert!(cache.refresh(&store).await.unwrap());
+        assert_eq!(
+            cache.authenticate(&live.text).unwrap_err(),
+            AuthFailure::Invalid
+        );
+    }
+
+    #[tokio::test]
+    async fn a_different_pepper_verifies_nothing() {
+        let (_dir, store) = store().await;
+        let (key, record) = new_key(
+            b"one",
+            "acme",
+            Environment::Test,
+            vec![],
+            None,
+            String::new(),
+            60,
+        );
+        store.insert_key(record).await.unwrap();
+        let cache = KeyCache::load(&store, b"two".to_vec()).await.unwrap();
+        assert_eq!(
+            cache.authenticate(&key.text).unwrap_err(),
+            AuthFailure::Invalid
+        );
+    }
+}

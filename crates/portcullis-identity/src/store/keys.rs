@@ -1,0 +1,191 @@
+//! API key records. Only the HMAC of a key's secret is stored.
+//!
+//! Every change bumps `key_revision`, so replicas polling one small row learn that their key
+//! cache is stale without reading the whole table.
+
+use super::{now, Store, StoreError};
+use portcullis_core::Environment;
+use rusqlite::OptionalExtension;
+use serde::Serialize;
+
+/// `secret` keys stay server-side; `publishable` keys are made for browsers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum KeyKind {
+    Secret,
+    Publishable,
+}
+
+impl KeyKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            KeyKind::Secret => "secret",
+            KeyKind::Publishable => "publishable",
+        }
+    }
+}
+
+/// A key as stored. `Serialize` leaves the hash out, so a record can be shown as it is.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct KeyRecord {
+    pub id: String,
+    pub tenant: String,
+    #[serde(skip)]
+    pub secret_hash: [u8; 32],
+    #[serde(serialize_with = "environment_text")]
+    pub environment: Environment,
+    pub kind: KeyKind,
+    pub roles: Vec<String>,
+    pub models: Option<Vec<String>>,
+    pub description: String,
+    pub created_at: i64,
+    pub expires_at: i64,
+    pub revoked_at: Option<i64>,
+    pub revoked_reason: Option<String>,
+}
+
+fn environment_text<S: serde::Serializer>(e: &Environment, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(e.as_str())
+}
+
+impl KeyRecord {
+    pub fn is_usable(&self, now: i64) -> bool {
+        self.revoked_at.is_none() && self.expires_at > now
+    }
+}
+
+const COLUMNS: &str = "id, tenant, secret_hash, environment, kind, roles, models, description, \
+                       created_at, expires_at, revoked_at, revoked_reason";
+
+fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<KeyRecord> {
+    let hash: Vec<u8> = r.get(2)?;
+    let environment: String = r.get(3)?;
+    let kind: String = r.get(4)?;
+    let roles: String = r.get(5)?;
+    let models: Option<String> = r.get(6)?;
+    let mut secret_hash = [0u8; 32];
+    if hash.len() == 32 {
+        secret_hash.copy_from_slice(&hash);
+    }
+    Ok(KeyRecord {
+        id: r.get(0)?,
+        tenant: r.get(1)?,
+        secret_hash,
+        // The CHECK constraints keep these columns to known values.
+        environment: Environment::parse(&environment).unwrap_or(Environment::Test),
+        kind: if kind == "publishable" {
+            KeyKind::Publishable
+        } else {
+            KeyKind::Secret
+        },
+        roles: serde_json::from_str(&roles).unwrap_or_default(),
+        models: models.and_then(|m| serde_json::from_str(&m).ok()),
+        description: r.get(7)?,
+        created_at: r.get(8)?,
+        expires_at: r.get(9)?,
+        revoked_at: r.get(10)?,
+        revoked_reason: r.get(11)?,
+    })
+}
+
+fn bump_revision(c: &rusqlite::Connection) -> rusqlite::Result<()> {
+    c.execute(
+        "UPDATE key_revision SET revision = revision + 1 WHERE singleton = 1",
+        [],
+    )?;
+    Ok(())
+}
+
+impl Store {
+    pub async fn insert_key(&self, key: KeyRecord) -> Result<(), StoreError> {
+        self.with_connection(move |c| {
+            let tx = c.unchecked_transaction()?;
+            let tenant_exists: bool = tx.query_row(
+                "SELECT EXISTS(SELECT 1 FROM tenants WHERE name = ?1)",
+                [&key.tenant],
+                |r| r.get(0),
+            )?;
+            if !tenant_exists {
+                return Err(StoreError::NotFound(format!("no tenant named `{}`", key.tenant)));
+            }
+            tx.execute(
+                &format!("INSERT INTO api_keys ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"),
+                rusqlite::params![
+                    key.id,
+                    key.tenant,
+                    key.secret_hash.to_vec(),
+                    key.environment.as_str(),
+                    key.kind.as_str(),
+                    serde_json::to_string(&key.roles).unwrap_or_else(|_| "[]".into()),
+                    key.models.as_ref().and_then(|m| serde_json::to_string(m).ok()),
+                    key.description,
+                    key.created_at,
+                    key.expires_at,
+                    key.revoked_at,
+                    key.revoked_reason,
+                ],
+            )?;
+            bump_revision(&tx)?;
+            tx.commit()?;
+            Ok(())
+        })
+        .await
+    }
+
+    pub async fn key(&self, id: &str) -> Result<Option<KeyRecord>, StoreError> {
+        let id = id.to_owned();
+        self.with_connection(move |c| {
+            Ok(c.query_row(
+                &format!("SELECT {COLUMNS} FROM api_keys WHERE id = ?1"),
+                [&id],
+                row,
+            )
+            .optional()?)
+        })
+        .await
+    }
+
+    /// Keys, optionally of one tenant, oldest first.
+    pub async fn keys(&self, tenant: Option<&str>) -> Result<Vec<KeyRecord>, StoreError> {
+        let tenant = tenant.map(str::to_owned);
+        self.with_connection(move |c| {
+            let mut stmt = c.prepare(&format!(
+                "SELECT {COLUMNS} FROM api_keys WHERE (?1 IS NULL OR tenant = ?1) ORDER BY created_at, id"
+            ))?;
+            let rows = stmt.query_map([tenant], row)?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
+        .await
+    }
+
+    /// Marks a key revoked; false when it does not exist or was already revoked.
+    pub async fn revoke_key(&self, id: &str, reason: &str) -> Result<bool, StoreError> {
+        let (id, reason) = (id.to_owned(), reason.to_owned());
+        self.with_connection(move |c| {
+            let tx = c.unchecked_transaction()?;
+            let changed = tx.execute(
+                "UPDATE api_keys SET revoked_at = ?2, revoked_reason = ?3
+                 WHERE id = ?1 AND revoked_at IS NULL",
+                (&id, now(), &reason),
+            )?;
+            if changed > 0 {
+                bump_revision(&tx)?;
+            }
+            tx.commit()?;
+            Ok(changed > 0)
+        })
+        .await
+    }
+
+    /// A counter that changes whenever any key does.
+    pub async fn key_revision(&self) -> Result<i64, StoreError> {
+        self.with_connection(|c| {
+            Ok(c.query_row(
+                "SELECT revision FROM key_revision WHERE singleton = 1",
+                [],
+                |r| r.get(0),
+            )?)
+        })
+        .await
+    }
+}
