@@ -112,6 +112,22 @@ impl Harness {
         }
     }
 
+    /// A harness around a gateway the test started itself.
+    pub fn wrap(
+        sim: Simulator,
+        sim_addr: SocketAddr,
+        gateway: RunningGateway,
+        data: tempfile::TempDir,
+    ) -> Harness {
+        Harness {
+            sim,
+            sim_addr,
+            gateway,
+            client: Client::builder(TokioExecutor::new()).build_http(),
+            _data: data,
+        }
+    }
+
     pub async fn default() -> Harness {
         Harness::start(SimOptions::default(), "", "").await
     }

@@ -1,0 +1,267 @@
+//! Keys, roles and the admin API, attacked the way callers would.
+
+mod common;
+
+use common::Harness;
+use http::{Method, StatusCode};
+use portcullis_sim::SimOptions;
+use std::time::{Duration, Instant};
+
+const ROLES: &str = r#"
+[roles.embed-only]
+permissions = ["embeddings:invoke", "models:list"]
+"#;
+
+/// A harness whose config adds a test model and a restricted role.
+async fn harness() -> Harness {
+    Harness::start(SimOptions::default(), "", ROLES).await
+}
+
+fn assert_invalid_key(reply: &common::Reply) {
+    assert_eq!(reply.status, StatusCode::UNAUTHORIZED, "{}", String::from_utf8_lossy(&reply.body));
+    assert_eq!(reply.json()["error"]["type"], "authentication_error");
+}
+
+#[tokio::test]
+async fn bad_keys_are_refused_without_saying_whether_the_id_exists() {
+    let h = harness().await;
+    let (key, id) = h.key("acme", "customer", "").await;
+    assert_eq!(h.chat_as(h.gateway.public, &key, "chat", &[]).await.status, 200);
+
+    let mut wrong_checksum = key.clone().into_bytes();
+    let last = wrong_checksum.len() - 1;
+    wrong_checksum[last] = if wrong_checksum[last] == b'0' { b'1' } else { b'0' };
+    let wrong_checksum = String::from_utf8(wrong_checksum).unwrap();
+    // Same id, different secret, valid checksum: shaped right, fails verification.
+    let forged = {
+        let body = format!("pc_live_{id}_{}", "A".repeat(32));
+        let sum = crc_checksum(&body);
+        format!("{body}{sum}")
+    };
+    let unknown = {
+        let body = format!("pc_live_{}_{}", "B".repeat(16), "A".repeat(32));
+        format!("{body}{}", crc_checksum(&body))
+    };
+    let mut messages = Vec::new();
+    for bad in ["sk-not-ours", "pc_live_short", wrong_checksum.as_str(), forged.as_str(), unknown.as_str()] {
+        let reply = h.chat_as(h.gateway.public, bad, "chat", &[]).await;
+        assert_invalid_key(&reply);
+        messages.push(reply.json()["error"]["message"].clone());
+    }
+    // A wrong secret for a real id and an unknown id read exactly the same.
+    assert_eq!(messages[3], messages[4]);
+    let no_key = h.chat("chat").await;
+    assert_eq!(no_key.status, StatusCode::OK, "anonymous dev mode still serves keyless calls");
+    assert_eq!(h.sim.stats().requests, 2);
+}
+
+/// The key checksum, computed the way the gateway does, to forge well-shaped keys.
+fn crc_checksum(body: &str) -> String {
+    const ALPHABET: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+    let mut value = crc32(body.as_bytes()) as u64;
+    let mut digits = [b'0'; 6];
+    for d in digits.iter_mut().rev() {
+        *d = ALPHABET[(value % 62) as usize];
+        value /= 62;
+    }
+    String::from_utf8(digits.to_vec()).unwrap()
+}
+
+fn crc32(data: &[u8]) -> u32 {
+    let mut crc = !0u32;
+    for &b in data {
+        crc ^= b as u32;
+        for _ in 0..8 {
+            crc = if crc & 1 != 0 { (crc >> 1) ^ 0xEDB8_8320 } else { crc >> 1 };
+        }
+    }
+    !crc
+}
+
+#[tokio::test]
+async fn expired_and_revoked_keys_stop_working() {
+    let h = harness().await;
+    let (short, _) = h.key("acme", "customer", r#""expires_in":"1s""#).await;
+    let (key, id) = h.key("acme", "customer", "").await;
+    assert_eq!(h.chat_as(h.gateway.public, &key, "chat", &[]).await.status, 200);
+    let revoked = h
+        .admin(Method::POST, &format!("/admin/v1/keys/{id}/revoke"), r#"{"reason":"test"}"#)
+        .await;
+    assert_eq!(revoked.status, 200);
+    assert_invalid_key(&h.chat_as(h.gateway.public, &key, "chat", &[]).await);
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    assert_invalid_key(&h.chat_as(h.gateway.public, &short, "chat", &[]).await);
+}
+
+#[tokio::test]
+async fn revocation_reaches_another_replica_within_a_second() {
+    let h = harness().await;
+    let (key, id) = h.key("acme", "customer", "").await;
+    // A second gateway on the same store, as a replica would be.
+    let store_url = format!("sqlite://{}", h.gateway.state.store.path().display());
+    let text = common::config_text(h.sim_addr, std::path::Path::new("/unused"), "")
+        .replace("sqlite:///unused/portcullis.db", &store_url);
+    let config = portcullis_config::Config::parse(&text, Vec::new()).unwrap();
+    let replica = portcullis_gateway::Gateway::start_with_env(&config, |_| Some("k".into()))
+        .await
+        .unwrap();
+    assert_eq!(h.chat_as(replica.public, &key, "chat", &[]).await.status, 200);
+
+    h.admin(Method::POST, &format!("/admin/v1/keys/{id}/revoke"), "").await;
+    let revoked_at = Instant::now();
+    loop {
+        if h.chat_as(replica.public, &key, "chat", &[]).await.status == StatusCode::UNAUTHORIZED {
+            break;
+        }
+        assert!(revoked_at.elapsed() < Duration::from_secs(1), "replica still accepts the key");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn test_keys_reach_only_test_models_and_live_keys_only_live_ones() {
+    let sim = portcullis_sim::Simulator::new(SimOptions::default());
+    let sim_addr = sim.spawn("127.0.0.1:0".parse().unwrap()).await.unwrap();
+    let data = tempfile::tempdir().unwrap();
+    let text = format!(
+        "{}\n[[models]]\nname = \"sandbox\"\nupstream = \"sim\"\nenvironment = \"test\"\n",
+        common::config_text(sim_addr, data.path(), "")
+    );
+    let config = portcullis_config::Config::parse(&text, Vec::new()).unwrap();
+    let gateway = portcullis_gateway::Gateway::start_with_env(&config, |_| Some("k".into()))
+        .await
+        .unwrap();
+    let h = Harness::wrap(sim, sim_addr, gateway, data);
+    let (live, _) = h.key("acme", "customer", "").await;
+    let (test, _) = h.key("acme", "customer", r#""environment":"test""#).await;
+    assert_eq!(h.chat_as(h.gateway.public, &live, "chat", &[]).await.status, 200);
+    assert_eq!(h.chat_as(h.gateway.public, &test, "sandbox", &[]).await.status, 200);
+    for (key, model) in [(&test, "chat"), (&live, "sandbox")] {
+        let reply = h.chat_as(h.gateway.public, key, model, &[]).await;
+        assert_eq!(reply.status, StatusCode::FORBIDDEN);
+        assert_eq!(reply.error_code(), "environment_mismatch");
+    }
+    let auth = format!("Bearer {test}");
+    let models = h
+        .request(h.gateway.public, Method::GET, "/v1/models", &[("authorization", &auth)], "")
+        .await;
+    assert_eq!(models.json()["data"][0]["id"], "sandbox");
+    assert_eq!(models.json()["data"].as_array().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn secret_keys_are_refused_from_browsers_and_the_event_is_recorded() {
+    let h = harness().await;
+    let (key, id) = h.key("acme", "customer", "").await;
+    for header in [
+        ("origin", "https://app.example.com"),
+        ("sec-fetch-mode", "cors"),
+        ("x-stainless-runtime", "browser:chrome"),
+        ("anthropic-dangerous-direct-browser-access", "true"),
+    ] {
+        let reply = h.chat_as(h.gateway.public, &key, "chat", &[header]).await;
+        assert_eq!(reply.status, StatusCode::FORBIDDEN, "{header:?}");
+        assert_eq!(reply.error_code(), "secret_key_in_browser");
+        assert!(reply.json()["error"]["message"].as_str().unwrap().contains("browsers"));
+    }
+    assert_eq!(h.sim.stats().requests, 0);
+    let mut recorded = false;
+    for _ in 0..50 {
+        let audit = h.admin(Method::GET, "/admin/v1/audit", "").await.json();
+        recorded = audit["data"].as_array().unwrap().iter().any(|e| {
+            e["action"] == "key.browser_use" && e["target"] == id.as_str()
+        });
+        if recorded {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(recorded, "browser use not in the audit log");
+}
+
+#[tokio::test]
+async fn roles_model_lists_and_audiences_limit_what_a_key_can_do() {
+    let h = harness().await;
+    let (embed_only, _) = h.key("acme", "customer", r#""roles":["embed-only"]"#).await;
+    let reply = h.chat_as(h.gateway.public, &embed_only, "chat", &[]).await;
+    assert_eq!(reply.status, StatusCode::FORBIDDEN);
+    assert_eq!(reply.error_code(), "permission_denied");
+    assert!(reply.json()["error"]["message"].as_str().unwrap().contains("chat:invoke"));
+
+    let (one_model, _) = h.key("acme", "customer", r#""models":["embed"]"#).await;
+    let reply = h.chat_as(h.gateway.public, &one_model, "chat", &[]).await;
+    assert_eq!(reply.error_code(), "model_not_allowed");
+
+    // Partner traffic is never served on the internal listener; internal tenants are.
+    let internal = h.gateway.internal.unwrap();
+    let (partner, _) = h.key("partner-co", "partner", "").await;
+    let reply = h.chat_as(internal, &partner, "chat", &[]).await;
+    assert_eq!(reply.status, StatusCode::FORBIDDEN);
+    assert_eq!(reply.error_code(), "audience_not_allowed");
+    let (staff, _) = h.key("staff", "internal", "").await;
+    assert_eq!(h.chat_as(internal, &staff, "secret-model", &[]).await.status, 200);
+    // ...and internal models stay invisible on the public listener, even to internal keys.
+    assert_eq!(h.chat_as(h.gateway.public, &staff, "secret-model", &[]).await.status, 404);
+}
+
+#[tokio::test]
+async fn the_admin_api_needs_its_token_and_audits_every_change() {
+    let h = harness().await;
+    for token in [None, Some("Bearer wrong"), Some("Bearer ")] {
+        let mut headers = vec![("content-type", "application/json")];
+        if let Some(t) = token {
+            headers.push(("authorization", t));
+        }
+        let reply = h
+            .request(h.gateway.admin, Method::GET, "/admin/v1/tenants", &headers, "")
+            .await;
+        assert_eq!(reply.status, StatusCode::UNAUTHORIZED);
+    }
+    // A caller key is not an admin token.
+    let (key, id) = h.key("acme", "customer", "").await;
+    let auth = format!("Bearer {key}");
+    let reply = h
+        .request(h.gateway.admin, Method::GET, "/admin/v1/keys", &[("authorization", &auth)], "")
+        .await;
+    assert_eq!(reply.status, StatusCode::UNAUTHORIZED);
+
+    let keys = h.admin(Method::GET, "/admin/v1/keys?tenant=acme", "").await;
+    assert_eq!(keys.status, 200);
+    let text = String::from_utf8_lossy(&keys.body).to_string();
+    assert!(text.contains(&id));
+    assert!(!text.contains(&key[25..]), "a listing shows the secret");
+    assert!(!text.contains("secret_hash"));
+
+    let bad = [
+        ("/admin/v1/tenants", r#"{"name":"x","audience":"alien"}"#, "audience"),
+        ("/admin/v1/tenants", r#"{"name":"bad name!","audience":"partner"}"#, "name"),
+        ("/admin/v1/keys", r#"{"tenant":"acme","roles":["root"]}"#, "roles"),
+        ("/admin/v1/keys", r#"{"tenant":"acme","expires_in":"900d"}"#, "expires_in"),
+        ("/admin/v1/keys", r#"{"tenant":"acme","environment":"prod"}"#, "environment"),
+    ];
+    for (path, body, param) in bad {
+        let reply = h.admin(Method::POST, path, body).await;
+        assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{body}");
+        assert_eq!(reply.json()["error"]["param"], param, "{body}");
+    }
+    let missing = h.admin(Method::POST, "/admin/v1/keys", r#"{"tenant":"nobody"}"#).await;
+    assert_eq!(missing.status, StatusCode::NOT_FOUND);
+    let dup = h
+        .admin(Method::POST, "/admin/v1/tenants", r#"{"name":"acme","audience":"customer"}"#)
+        .await;
+    assert_eq!(dup.status, StatusCode::BAD_REQUEST);
+    assert_eq!(dup.error_code(), "conflict");
+
+    h.admin(Method::POST, &format!("/admin/v1/keys/{id}/revoke"), "").await;
+    let audit = h.admin(Method::GET, "/admin/v1/audit", "").await.json();
+    let actions: Vec<&str> = audit["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    for expected in ["tenant.create", "key.create", "key.revoke"] {
+        assert!(actions.contains(&expected), "{actions:?}");
+    }
+    assert!(audit["data"][0]["source"].as_str().unwrap().starts_with("127.0.0.1:"));
+}
