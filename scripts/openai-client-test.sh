@@ -31,9 +31,6 @@ admin = "127.0.0.1:$admin"
 [store]
 url = "sqlite://$work/data/portcullis.db"
 
-[dev]
-allow_anonymous = true
-
 [[upstreams]]
 name = "sim"
 base_url = "http://127.0.0.1:$sim_port/v1"
@@ -56,5 +53,12 @@ for _ in $(seq 1 100); do
 done
 curl -sf "http://127.0.0.1:$admin/readyz" >/dev/null || { cat "$work/gateway.log"; echo "gateway not ready"; exit 1; }
 
-PORTCULLIS_BASE_URL="http://127.0.0.1:$public/v1" PORTCULLIS_SIM_URL="http://127.0.0.1:$sim_port" \
+# A tenant and a key through the admin API, as an operator would make them.
+admin_token=$(cat "$work/data/admin-token")
+admin() { curl -sf -H "authorization: Bearer $admin_token" -H 'content-type: application/json' "$@"; }
+admin -d '{"name":"sdk-test","audience":"customer"}' "http://127.0.0.1:$admin/admin/v1/tenants" >/dev/null
+key=$(admin -d '{"tenant":"sdk-test","expires_in":"1h"}' "http://127.0.0.1:$admin/admin/v1/keys" \
+  | python3 -c 'import json,sys; print(json.load(sys.stdin)["key"])')
+
+PORTCULLIS_API_KEY="$key" PORTCULLIS_BASE_URL="http://127.0.0.1:$public/v1" PORTCULLIS_SIM_URL="http://127.0.0.1:$sim_port" \
   "$venv/bin/python" tests/python/openai_client_test.py

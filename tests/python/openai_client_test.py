@@ -15,7 +15,7 @@ from openai import OpenAI
 
 BASE_URL = os.environ["PORTCULLIS_BASE_URL"]
 SIM_URL = os.environ["PORTCULLIS_SIM_URL"]
-client = OpenAI(base_url=BASE_URL, api_key="anything-in-dev-mode", max_retries=0, timeout=20)
+client = OpenAI(base_url=BASE_URL, api_key=os.environ["PORTCULLIS_API_KEY"], max_retries=0, timeout=20)
 MESSAGES = [{"role": "user", "content": "Say hello through the gateway."}]
 
 
@@ -82,6 +82,16 @@ def unknown_model_is_not_found():
     raise AssertionError("expected NotFoundError")
 
 
+def invalid_key_is_an_authentication_error():
+    bad = OpenAI(base_url=BASE_URL, api_key="pc_live_not_a_real_key", max_retries=0)
+    try:
+        bad.chat.completions.create(model="sim-chat", messages=MESSAGES)
+    except openai.AuthenticationError as e:
+        assert e.code == "invalid_api_key", e.body
+        return
+    raise AssertionError("expected AuthenticationError")
+
+
 def upstream_failure_is_an_api_error():
     set_sim_options({"fault": {"kind": "status", "status": 500}})
     try:
@@ -117,6 +127,7 @@ CHECKS = [
     embeddings,
     model_list,
     unknown_model_is_not_found,
+    invalid_key_is_an_authentication_error,
     upstream_failure_is_an_api_error,
     broken_stream_raises_an_api_error,
 ]

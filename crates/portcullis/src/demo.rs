@@ -21,9 +21,6 @@ pub async fn run(port: u16) -> anyhow::Result<()> {
 public = "127.0.0.1:{port}"
 admin = "127.0.0.1:{admin_port}"
 
-[dev]
-allow_anonymous = true
-
 [[upstreams]]
 name = "sim"
 base_url = "http://{sim_addr}/v1"
@@ -39,22 +36,24 @@ upstream = "sim"
     );
     let config = Config::parse(&text, std::env::vars())?;
     let gateway = Gateway::start(&config).await?;
+    let key = demo_key(&gateway).await?;
     let base = format!("http://{}/v1", gateway.public);
     println!(
         r#"
 Portcullis demo: the gateway on {base}, in front of a simulated model server.
 Admin: http://{admin}/readyz   (Ctrl-C to stop)
+A demo tenant and a 1-day key were created for you (the admin token is in portcullis-data/admin-token).
 
 Try it with curl:
 
   curl -s {base}/chat/completions \
-    -H 'Content-Type: application/json' -H 'Authorization: Bearer demo' \
+    -H 'Content-Type: application/json' -H 'Authorization: Bearer {key}' \
     -d '{{"model":"sim-chat","messages":[{{"role":"user","content":"Hello!"}}]}}'
 
 Or with the official openai Python package (pip install openai):
 
   from openai import OpenAI
-  client = OpenAI(base_url="{base}", api_key="demo")
+  client = OpenAI(base_url="{base}", api_key="{key}")
   reply = client.chat.completions.create(
       model="sim-chat", messages=[{{"role": "user", "content": "Hello!"}}])
   print(reply.choices[0].message.content)
@@ -67,4 +66,27 @@ Or with the official openai Python package (pip install openai):
     crate::serve::terminate().await;
     gateway.shutdown().await;
     Ok(())
+}
+
+/// A tenant `demo` (created once) and a fresh one-day key for it.
+async fn demo_key(gateway: &portcullis_gateway::RunningGateway) -> anyhow::Result<String> {
+    let state = &gateway.state;
+    if state.store.tenant("demo").await?.is_none() {
+        state
+            .store
+            .create_tenant("demo", portcullis_core::Audience::Customer, "default")
+            .await?;
+    }
+    let (minted, record) = portcullis_identity::new_key(
+        state.keys.pepper(),
+        "demo",
+        portcullis_core::Environment::Live,
+        vec!["inference".into()],
+        None,
+        "created by portcullis demo".into(),
+        24 * 3600,
+    );
+    state.store.insert_key(record).await?;
+    state.keys.reload(&state.store).await?;
+    Ok(minted.text)
 }
