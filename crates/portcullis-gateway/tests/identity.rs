@@ -18,7 +18,12 @@ async fn harness() -> Harness {
 }
 
 fn assert_invalid_key(reply: &common::Reply) {
-    assert_eq!(reply.status, StatusCode::UNAUTHORIZED, "{}", String::from_utf8_lossy(&reply.body));
+    assert_eq!(
+        reply.status,
+        StatusCode::UNAUTHORIZED,
+        "{}",
+        String::from_utf8_lossy(&reply.body)
+    );
     assert_eq!(reply.json()["error"]["type"], "authentication_error");
 }
 
@@ -26,11 +31,18 @@ fn assert_invalid_key(reply: &common::Reply) {
 async fn bad_keys_are_refused_without_saying_whether_the_id_exists() {
     let h = harness().await;
     let (key, id) = h.key("acme", "customer", "").await;
-    assert_eq!(h.chat_as(h.gateway.public, &key, "chat", &[]).await.status, 200);
+    assert_eq!(
+        h.chat_as(h.gateway.public, &key, "chat", &[]).await.status,
+        200
+    );
 
     let mut wrong_checksum = key.clone().into_bytes();
     let last = wrong_checksum.len() - 1;
-    wrong_checksum[last] = if wrong_checksum[last] == b'0' { b'1' } else { b'0' };
+    wrong_checksum[last] = if wrong_checksum[last] == b'0' {
+        b'1'
+    } else {
+        b'0'
+    };
     let wrong_checksum = String::from_utf8(wrong_checksum).unwrap();
     // Same id, different secret, valid checksum: shaped right, fails verification.
     let forged = {
@@ -43,7 +55,13 @@ async fn bad_keys_are_refused_without_saying_whether_the_id_exists() {
         format!("{body}{}", crc_checksum(&body))
     };
     let mut messages = Vec::new();
-    for bad in ["sk-not-ours", "pc_live_short", wrong_checksum.as_str(), forged.as_str(), unknown.as_str()] {
+    for bad in [
+        "sk-not-ours",
+        "pc_live_short",
+        wrong_checksum.as_str(),
+        forged.as_str(),
+        unknown.as_str(),
+    ] {
         let reply = h.chat_as(h.gateway.public, bad, "chat", &[]).await;
         assert_invalid_key(&reply);
         messages.push(reply.json()["error"]["message"].clone());
@@ -51,7 +69,11 @@ async fn bad_keys_are_refused_without_saying_whether_the_id_exists() {
     // A wrong secret for a real id and an unknown id read exactly the same.
     assert_eq!(messages[3], messages[4]);
     let no_key = h.chat("chat").await;
-    assert_eq!(no_key.status, StatusCode::OK, "anonymous dev mode still serves keyless calls");
+    assert_eq!(
+        no_key.status,
+        StatusCode::OK,
+        "anonymous dev mode still serves keyless calls"
+    );
     assert_eq!(h.sim.stats().requests, 2);
 }
 
@@ -72,7 +94,11 @@ fn crc32(data: &[u8]) -> u32 {
     for &b in data {
         crc ^= b as u32;
         for _ in 0..8 {
-            crc = if crc & 1 != 0 { (crc >> 1) ^ 0xEDB8_8320 } else { crc >> 1 };
+            crc = if crc & 1 != 0 {
+                (crc >> 1) ^ 0xEDB8_8320
+            } else {
+                crc >> 1
+            };
         }
     }
     !crc
@@ -83,9 +109,16 @@ async fn expired_and_revoked_keys_stop_working() {
     let h = harness().await;
     let (short, _) = h.key("acme", "customer", r#""expires_in":"1s""#).await;
     let (key, id) = h.key("acme", "customer", "").await;
-    assert_eq!(h.chat_as(h.gateway.public, &key, "chat", &[]).await.status, 200);
+    assert_eq!(
+        h.chat_as(h.gateway.public, &key, "chat", &[]).await.status,
+        200
+    );
     let revoked = h
-        .admin(Method::POST, &format!("/admin/v1/keys/{id}/revoke"), r#"{"reason":"test"}"#)
+        .admin(
+            Method::POST,
+            &format!("/admin/v1/keys/{id}/revoke"),
+            r#"{"reason":"test"}"#,
+        )
         .await;
     assert_eq!(revoked.status, 200);
     assert_invalid_key(&h.chat_as(h.gateway.public, &key, "chat", &[]).await);
@@ -105,15 +138,22 @@ async fn revocation_reaches_another_replica_within_a_second() {
     let replica = portcullis_gateway::Gateway::start_with_env(&config, |_| Some("k".into()))
         .await
         .unwrap();
-    assert_eq!(h.chat_as(replica.public, &key, "chat", &[]).await.status, 200);
+    assert_eq!(
+        h.chat_as(replica.public, &key, "chat", &[]).await.status,
+        200
+    );
 
-    h.admin(Method::POST, &format!("/admin/v1/keys/{id}/revoke"), "").await;
+    h.admin(Method::POST, &format!("/admin/v1/keys/{id}/revoke"), "")
+        .await;
     let revoked_at = Instant::now();
     loop {
         if h.chat_as(replica.public, &key, "chat", &[]).await.status == StatusCode::UNAUTHORIZED {
             break;
         }
-        assert!(revoked_at.elapsed() < Duration::from_secs(1), "replica still accepts the key");
+        assert!(
+            revoked_at.elapsed() < Duration::from_secs(1),
+            "replica still accepts the key"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
@@ -134,8 +174,16 @@ async fn test_keys_reach_only_test_models_and_live_keys_only_live_ones() {
     let h = Harness::wrap(sim, sim_addr, gateway, data);
     let (live, _) = h.key("acme", "customer", "").await;
     let (test, _) = h.key("acme", "customer", r#""environment":"test""#).await;
-    assert_eq!(h.chat_as(h.gateway.public, &live, "chat", &[]).await.status, 200);
-    assert_eq!(h.chat_as(h.gateway.public, &test, "sandbox", &[]).await.status, 200);
+    assert_eq!(
+        h.chat_as(h.gateway.public, &live, "chat", &[]).await.status,
+        200
+    );
+    assert_eq!(
+        h.chat_as(h.gateway.public, &test, "sandbox", &[])
+            .await
+            .status,
+        200
+    );
     for (key, model) in [(&test, "chat"), (&live, "sandbox")] {
         let reply = h.chat_as(h.gateway.public, key, model, &[]).await;
         assert_eq!(reply.status, StatusCode::FORBIDDEN);
@@ -143,7 +191,13 @@ async fn test_keys_reach_only_test_models_and_live_keys_only_live_ones() {
     }
     let auth = format!("Bearer {test}");
     let models = h
-        .request(h.gateway.public, Method::GET, "/v1/models", &[("authorization", &auth)], "")
+        .request(
+            h.gateway.public,
+            Method::GET,
+            "/v1/models",
+            &[("authorization", &auth)],
+            "",
+        )
         .await;
     assert_eq!(models.json()["data"][0]["id"], "sandbox");
     assert_eq!(models.json()["data"].as_array().unwrap().len(), 1);
@@ -162,15 +216,20 @@ async fn secret_keys_are_refused_from_browsers_and_the_event_is_recorded() {
         let reply = h.chat_as(h.gateway.public, &key, "chat", &[header]).await;
         assert_eq!(reply.status, StatusCode::FORBIDDEN, "{header:?}");
         assert_eq!(reply.error_code(), "secret_key_in_browser");
-        assert!(reply.json()["error"]["message"].as_str().unwrap().contains("browsers"));
+        assert!(reply.json()["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("browsers"));
     }
     assert_eq!(h.sim.stats().requests, 0);
     let mut recorded = false;
     for _ in 0..50 {
         let audit = h.admin(Method::GET, "/admin/v1/audit", "").await.json();
-        recorded = audit["data"].as_array().unwrap().iter().any(|e| {
-            e["action"] == "key.browser_use" && e["target"] == id.as_str()
-        });
+        recorded = audit["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["action"] == "key.browser_use" && e["target"] == id.as_str());
         if recorded {
             break;
         }
@@ -186,7 +245,10 @@ async fn roles_model_lists_and_audiences_limit_what_a_key_can_do() {
     let reply = h.chat_as(h.gateway.public, &embed_only, "chat", &[]).await;
     assert_eq!(reply.status, StatusCode::FORBIDDEN);
     assert_eq!(reply.error_code(), "permission_denied");
-    assert!(reply.json()["error"]["message"].as_str().unwrap().contains("chat:invoke"));
+    assert!(reply.json()["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("chat:invoke"));
 
     let (one_model, _) = h.key("acme", "customer", r#""models":["embed"]"#).await;
     let reply = h.chat_as(h.gateway.public, &one_model, "chat", &[]).await;
@@ -199,9 +261,19 @@ async fn roles_model_lists_and_audiences_limit_what_a_key_can_do() {
     assert_eq!(reply.status, StatusCode::FORBIDDEN);
     assert_eq!(reply.error_code(), "audience_not_allowed");
     let (staff, _) = h.key("staff", "internal", "").await;
-    assert_eq!(h.chat_as(internal, &staff, "secret-model", &[]).await.status, 200);
+    assert_eq!(
+        h.chat_as(internal, &staff, "secret-model", &[])
+            .await
+            .status,
+        200
+    );
     // ...and internal models stay invisible on the public listener, even to internal keys.
-    assert_eq!(h.chat_as(h.gateway.public, &staff, "secret-model", &[]).await.status, 404);
+    assert_eq!(
+        h.chat_as(h.gateway.public, &staff, "secret-model", &[])
+            .await
+            .status,
+        404
+    );
 }
 
 #[tokio::test]
@@ -213,7 +285,13 @@ async fn the_admin_api_needs_its_token_and_audits_every_change() {
             headers.push(("authorization", t));
         }
         let reply = h
-            .request(h.gateway.admin, Method::GET, "/admin/v1/tenants", &headers, "")
+            .request(
+                h.gateway.admin,
+                Method::GET,
+                "/admin/v1/tenants",
+                &headers,
+                "",
+            )
             .await;
         assert_eq!(reply.status, StatusCode::UNAUTHORIZED);
     }
@@ -221,7 +299,13 @@ async fn the_admin_api_needs_its_token_and_audits_every_change() {
     let (key, id) = h.key("acme", "customer", "").await;
     let auth = format!("Bearer {key}");
     let reply = h
-        .request(h.gateway.admin, Method::GET, "/admin/v1/keys", &[("authorization", &auth)], "")
+        .request(
+            h.gateway.admin,
+            Method::GET,
+            "/admin/v1/keys",
+            &[("authorization", &auth)],
+            "",
+        )
         .await;
     assert_eq!(reply.status, StatusCode::UNAUTHORIZED);
 
@@ -233,26 +317,53 @@ async fn the_admin_api_needs_its_token_and_audits_every_change() {
     assert!(!text.contains("secret_hash"));
 
     let bad = [
-        ("/admin/v1/tenants", r#"{"name":"x","audience":"alien"}"#, "audience"),
-        ("/admin/v1/tenants", r#"{"name":"bad name!","audience":"partner"}"#, "name"),
-        ("/admin/v1/keys", r#"{"tenant":"acme","roles":["root"]}"#, "roles"),
-        ("/admin/v1/keys", r#"{"tenant":"acme","expires_in":"900d"}"#, "expires_in"),
-        ("/admin/v1/keys", r#"{"tenant":"acme","environment":"prod"}"#, "environment"),
+        (
+            "/admin/v1/tenants",
+            r#"{"name":"x","audience":"alien"}"#,
+            "audience",
+        ),
+        (
+            "/admin/v1/tenants",
+            r#"{"name":"bad name!","audience":"partner"}"#,
+            "name",
+        ),
+        (
+            "/admin/v1/keys",
+            r#"{"tenant":"acme","roles":["root"]}"#,
+            "roles",
+        ),
+        (
+            "/admin/v1/keys",
+            r#"{"tenant":"acme","expires_in":"900d"}"#,
+            "expires_in",
+        ),
+        (
+            "/admin/v1/keys",
+            r#"{"tenant":"acme","environment":"prod"}"#,
+            "environment",
+        ),
     ];
     for (path, body, param) in bad {
         let reply = h.admin(Method::POST, path, body).await;
         assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{body}");
         assert_eq!(reply.json()["error"]["param"], param, "{body}");
     }
-    let missing = h.admin(Method::POST, "/admin/v1/keys", r#"{"tenant":"nobody"}"#).await;
+    let missing = h
+        .admin(Method::POST, "/admin/v1/keys", r#"{"tenant":"nobody"}"#)
+        .await;
     assert_eq!(missing.status, StatusCode::NOT_FOUND);
     let dup = h
-        .admin(Method::POST, "/admin/v1/tenants", r#"{"name":"acme","audience":"customer"}"#)
+        .admin(
+            Method::POST,
+            "/admin/v1/tenants",
+            r#"{"name":"acme","audience":"customer"}"#,
+        )
         .await;
     assert_eq!(dup.status, StatusCode::BAD_REQUEST);
     assert_eq!(dup.error_code(), "conflict");
 
-    h.admin(Method::POST, &format!("/admin/v1/keys/{id}/revoke"), "").await;
+    h.admin(Method::POST, &format!("/admin/v1/keys/{id}/revoke"), "")
+        .await;
     let audit = h.admin(Method::GET, "/admin/v1/audit", "").await.json();
     let actions: Vec<&str> = audit["data"]
         .as_array()
@@ -263,5 +374,8 @@ async fn the_admin_api_needs_its_token_and_audits_every_change() {
     for expected in ["tenant.create", "key.create", "key.revoke"] {
         assert!(actions.contains(&expected), "{actions:?}");
     }
-    assert!(audit["data"][0]["source"].as_str().unwrap().starts_with("127.0.0.1:"));
+    assert!(audit["data"][0]["source"]
+        .as_str()
+        .unwrap()
+        .starts_with("127.0.0.1:"));
 }

@@ -58,6 +58,27 @@ enum Command {
         #[arg(long, default_value_t = 8080)]
         port: u16,
     },
+    /// Manage tenants through the admin API.
+    Tenants {
+        #[command(subcommand)]
+        command: crate::admin_cli::TenantCommand,
+        #[command(flatten)]
+        target: crate::admin_cli::AdminTarget,
+    },
+    /// Manage API keys through the admin API.
+    Keys {
+        #[command(subcommand)]
+        command: crate::admin_cli::KeyCommand,
+        #[command(flatten)]
+        target: crate::admin_cli::AdminTarget,
+    },
+    /// Show the most recent audit events.
+    Audit {
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+        #[command(flatten)]
+        target: crate::admin_cli::AdminTarget,
+    },
     /// Load generator for the benchmark: saturation throughput or latency at a fixed rate.
     Load(LoadArgs),
 }
@@ -140,6 +161,15 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Demo { port } => crate::demo::run(port).await,
+        Command::Tenants { command, target } => {
+            crate::admin_cli::run(target, crate::admin_cli::Request::Tenants(command)).await
+        }
+        Command::Keys { command, target } => {
+            crate::admin_cli::run(target, crate::admin_cli::Request::Keys(command)).await
+        }
+        Command::Audit { limit, target } => {
+            crate::admin_cli::run(target, crate::admin_cli::Request::Audit { limit }).await
+        }
         Command::Load(args) => {
             let plan = portcullis_sim::load::LoadPlan {
                 url: args.url,

@@ -3,6 +3,7 @@
 #![forbid(unsafe_code)]
 #![deny(rust_2018_idioms)]
 
+mod admin_cli;
 mod cli;
 mod demo;
 mod logging;

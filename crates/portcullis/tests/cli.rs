@@ -199,3 +199,137 @@ fn serve_runs_the_gateway_and_exits_cleanly_on_sigterm() {
     assert!(!log.contains("sk-test"), "the upstream key reached the log");
     drop(sim);
 }
+
+fn wait_ready(admin: u16) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let ok = TcpStream::connect(format!("127.0.0.1:{admin}")).is_ok()
+            && http(
+                &format!("127.0.0.1:{admin}"),
+                "GET /healthz HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n",
+            )
+            .starts_with("HTTP/1.1 200");
+        if ok {
+            return;
+        }
+        assert!(Instant::now() < deadline, "gateway never came up");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn chat_status(public: u16, key: &str) -> String {
+    let body = r#"{"model":"chat","messages":[{"role":"user","content":"hi"}]}"#;
+    let reply = http(
+        &format!("127.0.0.1:{public}"),
+        &format!(
+            "POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\nconnection: close\r\nauthorization: Bearer {key}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+            body.len()
+        ),
+    );
+    reply.lines().next().unwrap_or("").to_owned()
+}
+
+#[test]
+fn admin_commands_manage_tenants_and_keys() {
+    let dir = tempfile::tempdir().unwrap();
+    let (sim_port, public, admin) = (free_port(), free_port(), free_port());
+    let sim = Running(
+        binary()
+            .args(["sim", "--listen", &format!("127.0.0.1:{sim_port}")])
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let config = write_config(
+        dir.path(),
+        &format!(
+            "[listeners]\npublic = \"127.0.0.1:{public}\"\nadmin = \"127.0.0.1:{admin}\"\n\
+             [[upstreams]]\nname = \"sim\"\nbase_url = \"http://127.0.0.1:{sim_port}/v1\"\n\
+             [[models]]\nname = \"chat\"\nupstream = \"sim\"\n"
+        ),
+    );
+    let _gateway = Running(
+        binary()
+            .args(["serve", "--config"])
+            .arg(&config)
+            .current_dir(dir.path())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    wait_ready(admin);
+    let admin_url = format!("http://127.0.0.1:{admin}");
+    // The token is read from portcullis-data/admin-token in the working directory.
+    let cli = |args: &[&str]| {
+        let out = binary()
+            .args(args)
+            .args(["--admin-url", &admin_url])
+            .current_dir(dir.path())
+            .env_remove("PORTCULLIS_ADMIN_TOKEN")
+            .output()
+            .unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).to_string(),
+            String::from_utf8_lossy(&out.stderr).to_string(),
+        )
+    };
+
+    let (ok, out, err) = cli(&[
+        "tenants",
+        "create",
+        "acme",
+        "--audience",
+        "customer",
+        "--plan",
+        "pro",
+    ]);
+    assert!(ok, "{err}");
+    assert!(out.contains("acme") && out.contains("pro"), "{out}");
+    let (ok, _, err) = cli(&["tenants", "create", "bad", "--audience", "alien"]);
+    assert!(!ok && err.contains("audience"), "{err}");
+
+    let (ok, out, err) = cli(&[
+        "keys",
+        "create",
+        "--tenant",
+        "acme",
+        "--expires-in",
+        "1h",
+        "--output",
+        "json",
+    ]);
+    assert!(ok, "{err}");
+    let created: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let key = created["key"].as_str().unwrap().to_owned();
+    let id = created["id"].as_str().unwrap().to_owned();
+    assert!(chat_status(public, &key).contains("200"));
+
+    let (ok, out, _) = cli(&["keys", "list", "--tenant", "acme"]);
+    assert!(ok && out.contains(&id) && out.contains("active"), "{out}");
+    assert!(!out.contains(&key), "a listing printed the secret");
+
+    let (ok, out, _) = cli(&["keys", "revoke", &id, "--reason", "rotated"]);
+    assert!(ok && out.contains("revoked"), "{out}");
+    assert!(chat_status(public, &key).contains("401"));
+
+    let (ok, out, _) = cli(&["audit", "--output", "json"]);
+    assert!(ok);
+    let audit: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(audit["data"][0]["action"], "key.revoke");
+
+    let out = binary()
+        .args([
+            "tenants",
+            "list",
+            "--admin-url",
+            &admin_url,
+            "--admin-token",
+            "wrong",
+        ])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("401"));
+    drop(sim);
+}
