@@ -379,3 +379,44 @@ async fn the_admin_api_needs_its_token_and_audits_every_change() {
         .unwrap()
         .starts_with("127.0.0.1:"));
 }
+
+#[tokio::test]
+async fn reported_leaks_revoke_real_keys_and_reveal_nothing_else() {
+    let h = harness().await;
+    let (leaked, leaked_id) = h.key("acme", "customer", "").await;
+    let (safe, _) = h.key("acme", "customer", "").await;
+    let (_, other_id) = h.key("acme", "customer", "").await;
+    // A forged key with a real id but the wrong secret must not revoke that key.
+    let forged = {
+        let body = format!("pc_live_{other_id}_{}", "Z".repeat(32));
+        format!("{body}{}", crc_checksum(&body))
+    };
+    let body = serde_json::json!({
+        "keys": [leaked, leaked.clone(), forged, "pc_live_garbage", "sk-something-else"],
+        "source": "https://github.com/example/repo/blob/main/.env",
+    });
+    let reply = h
+        .admin(Method::POST, "/admin/v1/leaks", &body.to_string())
+        .await;
+    assert_eq!(reply.status, 200);
+    assert_eq!(reply.json(), serde_json::json!({"revoked": [leaked_id]}));
+    assert_invalid_key(&h.chat_as(h.gateway.public, &leaked, "chat", &[]).await);
+    assert_eq!(
+        h.chat_as(h.gateway.public, &safe, "chat", &[]).await.status,
+        200
+    );
+    let other = h
+        .admin(Method::GET, &format!("/admin/v1/keys/{other_id}"), "")
+        .await;
+    assert!(
+        other.json()["revoked_at"].is_null(),
+        "a forged report revoked a key"
+    );
+    let record = h
+        .admin(Method::GET, &format!("/admin/v1/keys/{leaked_id}"), "")
+        .await;
+    assert!(record.json()["revoked_reason"]
+        .as_str()
+        .unwrap()
+        .contains("github.com/example"));
+}

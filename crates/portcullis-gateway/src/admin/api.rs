@@ -72,6 +72,7 @@ where
             }
         }
         (&Method::POST, ["keys", id, "revoke"]) => admin.revoke_key(id, &body).await,
+        (&Method::POST, ["leaks"]) => admin.report_leaks(&body).await,
         (&Method::GET, ["audit"]) => {
             let limit = query_param(&query, "limit")
                 .and_then(|l| l.parse().ok())
@@ -138,6 +139,19 @@ fn default_environment() -> String {
 fn default_roles() -> Vec<String> {
     vec!["inference".into()]
 }
+
+/// Candidate key strings, as a secret scanner reports them.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LeakReport {
+    keys: Vec<String>,
+    /// Where they were found, e.g. a repository URL; recorded with each revocation.
+    #[serde(default)]
+    source: String,
+}
+
+/// Most candidates one report may carry.
+const MAX_LEAK_CANDIDATES: usize = 1000;
 
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
@@ -265,6 +279,56 @@ impl Admin<'_> {
         self.state.keys.evict(id);
         self.audit("key.revoke", id, &revoke.reason).await?;
         ok(json!({"id": id, "revoked": true}))
+    }
+}
+
+impl Admin<'_> {
+    /// Revokes every candidate that is a real, still-active key. The answer lists only the ids
+    /// revoked: nothing is said about strings that are not valid keys, so the endpoint cannot
+    /// be used to test guesses.
+    async fn report_leaks(&self, body: &[u8]) -> Result<Response<GatewayBody>, ApiError> {
+        let report: LeakReport = parse(body)?;
+        if report.keys.len() > MAX_LEAK_CANDIDATES {
+            return Err(invalid("keys", "At most 1000 candidate keys per report."));
+        }
+        let source: String = report.source.chars().take(500).collect();
+        let reason = format!("leak reported: {source}");
+        let mut revoked = Vec::new();
+        for candidate in &report.keys {
+            let Some(presented) = portcullis_identity::keys::parse(candidate.trim()) else {
+                continue;
+            };
+            let Some(record) = self
+                .state
+                .store
+                .key(presented.id)
+                .await
+                .map_err(store_error)?
+            else {
+                continue;
+            };
+            let genuine = portcullis_identity::keys::verify_secret(
+                self.state.keys.pepper(),
+                presented.id,
+                presented.secret,
+                &record.secret_hash,
+            );
+            if !genuine || revoked.contains(&record.id) {
+                continue;
+            }
+            if self
+                .state
+                .store
+                .revoke_key(&record.id, &reason)
+                .await
+                .map_err(store_error)?
+            {
+                self.state.keys.evict(&record.id);
+                self.audit("key.leak_revoke", &record.id, &source).await?;
+                revoked.push(record.id);
+            }
+        }
+        ok(json!({"revoked": revoked}))
     }
 }
 
