@@ -184,6 +184,12 @@ pub struct Identity {
     /// replica take at most this long to apply here). Default 500ms.
     #[serde(default = "defaults::key_refresh_interval")]
     pub key_refresh_interval: Duration,
+    /// Lifetime of tokens from `POST /v1/auth/token` (callers may ask for less). Default 15m.
+    #[serde(default = "defaults::token_lifetime")]
+    pub token_lifetime: Duration,
+    /// The `iss` claim of the gateway's tokens. Default `portcullis`.
+    #[serde(default = "defaults::token_issuer")]
+    pub token_issuer: String,
 }
 
 impl Default for Identity {
@@ -192,6 +198,8 @@ impl Default for Identity {
             default_key_lifetime: defaults::default_key_lifetime(),
             max_key_lifetime: defaults::max_key_lifetime(),
             key_refresh_interval: defaults::key_refresh_interval(),
+            token_lifetime: defaults::token_lifetime(),
+            token_issuer: defaults::token_issuer(),
         }
     }
 }
@@ -343,6 +351,12 @@ mod defaults {
     }
     pub fn key_refresh_interval() -> Duration {
         Duration::from_millis(500)
+    }
+    pub fn token_lifetime() -> Duration {
+        Duration::from_secs(15 * 60)
+    }
+    pub fn token_issuer() -> String {
+        "portcullis".into()
     }
     pub fn log_level() -> String {
         "info".into()

@@ -42,6 +42,20 @@ fn identity(config: &Config) -> Result<(), ConfigError> {
             "must be greater than 0s",
         ));
     }
+    if i.token_lifetime.is_zero()
+        || i.token_lifetime.get() > std::time::Duration::from_secs(24 * 3600)
+    {
+        return Err(ConfigError::new(
+            "identity.token_lifetime",
+            "must be between 1s and 24h: tokens are meant to be short-lived",
+        ));
+    }
+    if i.token_issuer.trim().is_empty() {
+        return Err(ConfigError::new(
+            "identity.token_issuer",
+            "must not be empty",
+        ));
+    }
     for (name, role) in &config.roles {
         for p in &role.permissions {
             if !PERMISSIONS.contains(&p.as_str()) {

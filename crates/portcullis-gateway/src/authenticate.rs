@@ -7,7 +7,7 @@
 
 use http::HeaderMap;
 use portcullis_core::{ApiError, ErrorKind, Principal};
-use portcullis_identity::{AuthFailure, Authenticated, KeyCache, KeyKind};
+use portcullis_identity::{AuthFailure, Authenticated, Credential, KeyCache};
 
 /// The bearer credential, if the request carries one.
 pub fn bearer(headers: &HeaderMap) -> Option<&str> {
@@ -20,7 +20,7 @@ pub fn authenticate(
     headers: &HeaderMap,
     keys: &KeyCache,
     allow_anonymous: bool,
-) -> Result<(Principal, Option<KeyKind>), ApiError> {
+) -> Result<(Principal, Option<Credential>), ApiError> {
     if !headers.contains_key(http::header::AUTHORIZATION) {
         return if allow_anonymous {
             Ok((Principal::Anonymous, None))
@@ -40,7 +40,10 @@ pub fn authenticate(
         .with_code("invalid_authorization_header")
     })?;
     match keys.authenticate(token) {
-        Ok(Authenticated { principal, kind }) => Ok((Principal::Key(principal), Some(kind))),
+        Ok(Authenticated {
+            principal,
+            credential,
+        }) => Ok((Principal::Key(principal), Some(credential))),
         Err(AuthFailure::Malformed) => Err(ApiError::new(
             ErrorKind::Authentication,
             "The API key is malformed. Portcullis keys look like `pc_live_...` or `pc_test_...`.",
@@ -48,7 +51,7 @@ pub fn authenticate(
         .with_code("invalid_api_key")),
         Err(AuthFailure::Invalid) => Err(ApiError::new(
             ErrorKind::Authentication,
-            "The API key is not valid: it is unknown, revoked or expired.",
+            "The API key or token is not valid: it is unknown, revoked or expired.",
         )
         .with_code("invalid_api_key")),
     }

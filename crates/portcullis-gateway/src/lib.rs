@@ -19,6 +19,7 @@ pub mod respond;
 pub mod routes;
 mod server;
 mod state;
+pub mod token_exchange;
 pub mod upstream;
 
 pub use server::{Gateway, GatewayError, RunningGateway};

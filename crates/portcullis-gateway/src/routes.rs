@@ -13,7 +13,7 @@ use http_body::Body;
 use portcullis_core::{
     request_id, ApiError, Endpoint, ErrorKind, Exchange, ListenerKind, Principal, RequestId,
 };
-use portcullis_identity::KeyKind;
+use portcullis_identity::{Credential, KeyKind};
 
 /// Serves one request on the public or internal listener.
 pub async fn serve<B>(
@@ -61,10 +61,28 @@ where
     B: Body<Data = Bytes>,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
-    let endpoint = endpoint(request.method(), request.uri().path())?;
-    exchange.endpoint = Some(endpoint);
-    let (principal, kind) = authenticate(request.headers(), &state.keys, state.allow_anonymous)?;
-    if let (Principal::Key(key), Some(KeyKind::Secret)) = (&principal, kind) {
+    let path = request.uri().path();
+    if path == "/.well-known/jwks.json" {
+        if request.method() != Method::GET {
+            return Err(ApiError::method_not_allowed());
+        }
+        let jwks = serde_json::to_vec(&state.keys.jwks()).unwrap_or_default();
+        return Ok(respond::json(StatusCode::OK, jwks));
+    }
+    let token_exchange = path == "/v1/auth/token";
+    let endpoint = if token_exchange {
+        if request.method() != Method::POST {
+            return Err(ApiError::method_not_allowed());
+        }
+        None
+    } else {
+        Some(endpoint(request.method(), path)?)
+    };
+    exchange.endpoint = endpoint;
+    let (principal, credential) =
+        authenticate(request.headers(), &state.keys, state.allow_anonymous)?;
+    if let (Principal::Key(key), Some(Credential::Key(KeyKind::Secret))) = (&principal, credential)
+    {
         if let Some(signal) = browser_signal(request.method(), request.headers()) {
             state.record_browser_use(&key.key_id, signal);
             return Err(ApiError::new(
@@ -75,6 +93,9 @@ where
             .with_code("secret_key_in_browser"));
         }
     }
+    let Some(endpoint) = endpoint else {
+        return exchange_token(state, exchange.listener, &principal, credential, request).await;
+    };
     authorize_endpoint(&state.roles, &principal, endpoint, exchange.listener)?;
     let principal = exchange.principal.insert(principal);
     if endpoint == Endpoint::Models {
@@ -114,4 +135,49 @@ where
         state.http.max_response_bytes,
     )
     .await
+}
+
+/// `POST /v1/auth/token`, for principals authenticated by an API key.
+async fn exchange_token<B>(
+    state: &GatewayState,
+    listener: ListenerKind,
+    principal: &Principal,
+    credential: Option<Credential>,
+    request: Request<B>,
+) -> Result<Response<GatewayBody>, ApiError>
+where
+    B: Body<Data = Bytes>,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let (Principal::Key(key), Some(Credential::Key(_))) = (principal, credential) else {
+        return Err(ApiError::new(
+            ErrorKind::Permission,
+            "Tokens are issued for API keys only: authenticate with a key, not a token.",
+        )
+        .with_code("token_exchange_requires_key"));
+    };
+    if listener == ListenerKind::Internal && key.audience != portcullis_core::Audience::Internal {
+        return Err(ApiError::new(
+            ErrorKind::Permission,
+            "This listener serves internal callers only.",
+        )
+        .with_code("audience_not_allowed"));
+    }
+    if !state.roles.grants(&key.roles, "tokens:exchange") {
+        return Err(ApiError::new(
+            ErrorKind::Permission,
+            "This key's roles do not grant `tokens:exchange`.",
+        )
+        .with_code("permission_denied"));
+    }
+    let (parts, body) = request.into_parts();
+    inbound::check_content_type(&parts.headers)?;
+    let bytes = inbound::read_body(
+        &parts.headers,
+        body,
+        64 * 1024,
+        state.http.body_read_timeout.get(),
+    )
+    .await?;
+    crate::token_exchange::exchange(state, key, &bytes)
 }

@@ -6,7 +6,7 @@ use crate::state::GatewayState;
 use crate::{admin, routes, upstream};
 use portcullis_config::{Config, ConfigError};
 use portcullis_core::ListenerKind;
-use portcullis_identity::{secrets, KeyCache, Store};
+use portcullis_identity::{secrets, KeyCache, Store, TokenSettings};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -69,7 +69,11 @@ impl Gateway {
         let pepper = secrets::key_pepper(&data_dir).map_err(|e| secret_error("key pepper", e))?;
         let admin_token =
             secrets::admin_token(&data_dir).map_err(|e| secret_error("admin token", e))?;
-        let keys = Arc::new(KeyCache::load(&store, pepper).await?);
+        let token_settings = TokenSettings {
+            issuer: config.identity.token_issuer.clone(),
+            max_lifetime: config.identity.token_lifetime.get().as_secs() as i64,
+        };
+        let keys = Arc::new(KeyCache::load(&store, pepper, token_settings).await?);
         let state = Arc::new(GatewayState::new(config, store, keys, admin_token, env)?);
         let tls = match &config.listeners.tls {
             Some(t) => Some(Arc::new(ReloadableTls::load(t).map_err(GatewayError::Tls)?)),

@@ -420,3 +420,152 @@ async fn reported_leaks_revoke_real_keys_and_reveal_nothing_else() {
         .unwrap()
         .contains("github.com/example"));
 }
+
+async fn mint(h: &Harness, key: &str, body: &str) -> common::Reply {
+    let auth = format!("Bearer {key}");
+    h.request(
+        h.gateway.public,
+        Method::POST,
+        "/v1/auth/token",
+        &[
+            ("authorization", &auth),
+            ("content-type", "application/json"),
+        ],
+        body,
+    )
+    .await
+}
+
+#[tokio::test]
+async fn keys_exchange_for_narrower_tokens_that_die_with_the_key() {
+    let h = harness().await;
+    let (key, id) = h
+        .key("acme", "customer", r#""roles":["inference","embed-only"]"#)
+        .await;
+    let reply = mint(&h, &key, r#"{"roles":["embed-only"],"expires_in":60}"#).await;
+    assert_eq!(
+        reply.status,
+        200,
+        "{}",
+        String::from_utf8_lossy(&reply.body)
+    );
+    let token = reply.json()["access_token"].as_str().unwrap().to_owned();
+    assert_eq!(reply.json()["token_type"], "Bearer");
+    assert_eq!(reply.json()["expires_in"], 60);
+
+    // The token works where its narrowed scope allows, and only there.
+    let auth = format!("Bearer {token}");
+    let embed = h
+        .request(
+            h.gateway.public,
+            Method::POST,
+            "/v1/embeddings",
+            &[
+                ("authorization", &auth),
+                ("content-type", "application/json"),
+            ],
+            r#"{"model":"embed","input":"x"}"#,
+        )
+        .await;
+    assert_eq!(embed.status, 200);
+    let chat = h.chat_as(h.gateway.public, &token, "chat", &[]).await;
+    assert_eq!(chat.status, StatusCode::FORBIDDEN);
+    assert_eq!(chat.error_code(), "permission_denied");
+
+    // Widening is refused; tokens cannot mint tokens.
+    for (body, param) in [
+        (r#"{"roles":["admin"]}"#, "roles"),
+        (r#"{"expires_in":86400}"#, "expires_in"),
+    ] {
+        let reply = mint(&h, &key, body).await;
+        assert_eq!(reply.status, 400, "{body}");
+        assert_eq!(reply.json()["error"]["param"], param);
+    }
+    let (narrow, _) = h.key("acme", "customer", r#""models":["chat"]"#).await;
+    let reply = mint(&h, &narrow, r#"{"models":["embed"]}"#).await;
+    assert_eq!(reply.json()["error"]["param"], "models");
+    let reply = mint(&h, &token, "").await;
+    assert_eq!(reply.status, StatusCode::FORBIDDEN);
+    assert_eq!(reply.error_code(), "token_exchange_requires_key");
+
+    // Tampered tokens are refused.
+    let mut tampered = token.clone();
+    tampered.pop();
+    tampered.push(if token.ends_with('A') { 'B' } else { 'A' });
+    assert_invalid_key(&h.chat_as(h.gateway.public, &tampered, "embed", &[]).await);
+
+    // Revoking the key kills the token at once.
+    h.admin(Method::POST, &format!("/admin/v1/keys/{id}/revoke"), "")
+        .await;
+    let embed = h
+        .request(
+            h.gateway.public,
+            Method::POST,
+            "/v1/embeddings",
+            &[
+                ("authorization", &auth),
+                ("content-type", "application/json"),
+            ],
+            r#"{"model":"embed","input":"x"}"#,
+        )
+        .await;
+    assert_invalid_key(&embed);
+}
+
+#[tokio::test]
+async fn signing_keys_rotate_and_the_jwks_publishes_them() {
+    let h = harness().await;
+    let (key, _) = h.key("acme", "customer", "").await;
+    let jwks = h
+        .request(
+            h.gateway.public,
+            Method::GET,
+            "/.well-known/jwks.json",
+            &[],
+            "",
+        )
+        .await;
+    assert_eq!(jwks.status, 200);
+    let first = jwks.json()["keys"].as_array().unwrap().clone();
+    assert_eq!(first.len(), 1);
+    assert_eq!(first[0]["alg"], "EdDSA");
+    assert!(first[0].get("d").is_none(), "the private key is published");
+
+    let old = mint(&h, &key, "").await.json()["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let rotated = h
+        .admin(Method::POST, "/admin/v1/signing-keys/rotate", "")
+        .await;
+    assert_eq!(rotated.status, 200);
+    let new = mint(&h, &key, "").await.json()["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let kid = |t: &str| {
+        use base64::Engine;
+        let header = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(t.split('.').next().unwrap())
+            .unwrap();
+        serde_json::from_slice::<serde_json::Value>(&header).unwrap()["kid"].clone()
+    };
+    assert_ne!(kid(&old), kid(&new));
+    assert_eq!(kid(&new), rotated.json()["kid"]);
+    for token in [&old, &new] {
+        assert_eq!(
+            h.chat_as(h.gateway.public, token, "chat", &[]).await.status,
+            200
+        );
+    }
+    let jwks = h
+        .request(
+            h.gateway.public,
+            Method::GET,
+            "/.well-known/jwks.json",
+            &[],
+            "",
+        )
+        .await;
+    assert_eq!(jwks.json()["keys"].as_array().unwrap().len(), 2);
+}

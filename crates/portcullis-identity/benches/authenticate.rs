@@ -48,7 +48,16 @@ fn fixture() -> Fixture {
                 valid = minted.text;
             }
         }
-        let cache = KeyCache::load(&store, pepper).await.unwrap();
+        let cache = KeyCache::load(
+            &store,
+            pepper,
+            portcullis_identity::TokenSettings {
+                issuer: "portcullis".into(),
+                max_lifetime: 900,
+            },
+        )
+        .await
+        .unwrap();
         let id = keys::parse(&valid).unwrap().id.to_owned();
         let wrong_secret = keys::with_secret(Environment::Live, &id, &"A".repeat(keys::SECRET_LEN));
         let unknown = keys::with_secret(

@@ -7,6 +7,7 @@
 
 use crate::keys;
 use crate::store::{now, KeyKind, KeyRecord, Store, StoreError};
+use crate::tokens::{generate_signing_key, Claims, Keyring, AUDIENCE};
 use arc_swap::ArcSwap;
 use portcullis_core::{Environment, KeyPrincipal};
 use std::collections::HashMap;
@@ -30,29 +31,124 @@ struct Entry {
     principal: Arc<KeyPrincipal>,
 }
 
-/// A verified key.
+/// What the caller presented.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Credential {
+    Key(KeyKind),
+    /// A short-lived token minted from a key.
+    Token,
+}
+
+/// A verified credential.
 #[derive(Debug, Clone)]
 pub struct Authenticated {
     pub principal: Arc<KeyPrincipal>,
-    pub kind: KeyKind,
+    pub credential: Credential,
+}
+
+/// How tokens are issued.
+#[derive(Debug, Clone)]
+pub struct TokenSettings {
+    /// The `iss` claim.
+    pub issuer: String,
+    /// Longest lifetime a token may have, in seconds.
+    pub max_lifetime: i64,
 }
 
 pub struct KeyCache {
     pepper: Vec<u8>,
     entries: ArcSwap<HashMap<String, Entry>>,
+    keyring: ArcSwap<Keyring>,
+    tokens: TokenSettings,
     revision: AtomicI64,
 }
 
 impl KeyCache {
     /// Loads every usable key from the store.
-    pub async fn load(store: &Store, pepper: Vec<u8>) -> Result<KeyCache, StoreError> {
+    pub async fn load(
+        store: &Store,
+        pepper: Vec<u8>,
+        tokens: TokenSettings,
+    ) -> Result<KeyCache, StoreError> {
         let cache = KeyCache {
             pepper,
             entries: ArcSwap::from_pointee(HashMap::new()),
+            keyring: ArcSwap::from_pointee(Keyring::empty(&tokens.issuer)),
+            tokens,
             revision: AtomicI64::new(i64::MIN),
         };
         cache.reload(store).await?;
+        if !cache.keyring.load().has_signer() {
+            store.rotate_signing_key(generate_signing_key()).await?;
+            cache.reload(store).await?;
+        }
         Ok(cache)
+    }
+
+    /// Starts signing tokens with a new key; the old one verifies until its tokens expire.
+    pub async fn rotate_signing_key(&self, store: &Store) -> Result<String, StoreError> {
+        let key = generate_signing_key();
+        let kid = key.kid.clone();
+        store.rotate_signing_key(key).await?;
+        self.reload(store).await?;
+        Ok(kid)
+    }
+
+    /// The public signing keys, as a JWKS document.
+    pub fn jwks(&self) -> serde_json::Value {
+        self.keyring.load().jwks().clone()
+    }
+
+    /// Mints a token for `principal`, narrowed to `roles` and `models`, living `lifetime`
+    /// seconds (capped by the configured maximum). Returns the token and its expiry.
+    pub fn mint_token(
+        &self,
+        principal: &KeyPrincipal,
+        roles: Vec<String>,
+        models: Option<Vec<String>>,
+        lifetime: i64,
+    ) -> Option<(String, i64)> {
+        let iat = now();
+        let exp = iat + lifetime.clamp(1, self.tokens.max_lifetime);
+        let claims = Claims {
+            iss: self.tokens.issuer.clone(),
+            aud: AUDIENCE.into(),
+            sub: principal.key_id.clone(),
+            tenant: principal.tenant.clone(),
+            roles,
+            models,
+            env: principal.environment.as_str().into(),
+            jti: keys::random_base62(22),
+            iat,
+            exp,
+        };
+        self.keyring.load().sign(&claims).map(|t| (t, exp))
+    }
+
+    fn authenticate_token(&self, token: &str) -> Result<Authenticated, AuthFailure> {
+        let claims = self
+            .keyring
+            .load()
+            .verify(token)
+            .map_err(|_| AuthFailure::Invalid)?;
+        let entries = self.entries.load();
+        // The key the token came from must still be valid: revoking a key kills its tokens.
+        let entry = entries.get(&claims.sub).ok_or(AuthFailure::Invalid)?;
+        if entry.expires_at <= now()
+            || entry.principal.tenant != claims.tenant
+            || entry.principal.environment.as_str() != claims.env
+        {
+            return Err(AuthFailure::Invalid);
+        }
+        let principal = KeyPrincipal {
+            roles: claims.roles,
+            models: claims.models,
+            ..(*entry.principal).clone()
+        };
+        Ok(Authenticated {
+            principal: Arc::new(principal),
+            credential: Credential::Token,
+        })
     }
 
     pub fn pepper(&self) -> &[u8] {
@@ -96,7 +192,9 @@ impl KeyCache {
                 },
             );
         }
+        let keyring = Keyring::load(store, &self.tokens.issuer, self.tokens.max_lifetime).await?;
         self.entries.store(Arc::new(entries));
+        self.keyring.store(Arc::new(keyring));
         self.revision.store(revision, Ordering::Release);
         Ok(())
     }
@@ -134,6 +232,9 @@ impl KeyCache {
 
     /// Verifies a presented key.
     pub fn authenticate(&self, text: &str) -> Result<Authenticated, AuthFailure> {
+        if !text.starts_with("pc_") && text.bytes().filter(|b| *b == b'.').count() == 2 {
+            return self.authenticate_token(text);
+        }
         let presented = keys::parse(text).ok_or(AuthFailure::Malformed)?;
         let entries = self.entries.load();
         let entry = entries.get(presented.id);
@@ -147,7 +248,7 @@ impl KeyCache {
             {
                 Ok(Authenticated {
                     principal: e.principal.clone(),
-                    kind: e.kind,
+                    credential: Credential::Key(e.kind),
                 })
             }
             _ => Err(AuthFailure::Invalid),
@@ -200,6 +301,59 @@ mod tests {
     use super::*;
     use portcullis_core::Audience;
 
+    fn settings() -> TokenSettings {
+        TokenSettings {
+            issuer: "portcullis".into(),
+            max_lifetime: 900,
+        }
+    }
+
+    #[tokio::test]
+    async fn tokens_carry_narrowed_scope_and_die_with_their_key() {
+        let (_dir, store) = store().await;
+        let pepper = b"pepper".to_vec();
+        let (key, record) = new_key(
+            &pepper,
+            "acme",
+            Environment::Live,
+            vec!["inference".into(), "admin".into()],
+            None,
+            String::new(),
+            3600,
+        );
+        store.insert_key(record).await.unwrap();
+        let cache = KeyCache::load(&store, pepper, settings()).await.unwrap();
+        let principal = cache.authenticate(&key.text).unwrap().principal;
+        let (token, exp) = cache
+            .mint_token(
+                &principal,
+                vec!["inference".into()],
+                Some(vec!["chat".into()]),
+                99_999,
+            )
+            .unwrap();
+        assert!(exp <= now() + 900, "lifetime capped");
+        let via_token = cache.authenticate(&token).unwrap();
+        assert_eq!(via_token.credential, Credential::Token);
+        assert_eq!(via_token.principal.roles, ["inference"]);
+        assert_eq!(
+            via_token.principal.models.as_deref(),
+            Some(&["chat".to_string()][..])
+        );
+        assert_eq!(via_token.principal.plan, "pro");
+        assert_eq!(
+            cache.authenticate("a.b.c").unwrap_err(),
+            AuthFailure::Invalid
+        );
+
+        store.revoke_key(&key.id, "").await.unwrap();
+        cache.refresh(&store).await.unwrap();
+        assert_eq!(
+            cache.authenticate(&token).unwrap_err(),
+            AuthFailure::Invalid
+        );
+    }
+
     async fn store() -> (tempfile::TempDir, Store) {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(&format!("sqlite://{}/p.db", dir.path().display()))
@@ -238,7 +392,9 @@ mod tests {
         record.expires_at = now() - 1;
         store.insert_key(record).await.unwrap();
 
-        let cache = KeyCache::load(&store, pepper.clone()).await.unwrap();
+        let cache = KeyCache::load(&store, pepper.clone(), settings())
+            .await
+            .unwrap();
         let ok = cache.authenticate(&live.text).unwrap();
         assert_eq!(ok.principal.tenant, "acme");
         assert_eq!(ok.principal.plan, "pro");
@@ -281,7 +437,9 @@ mod tests {
             60,
         );
         store.insert_key(record).await.unwrap();
-        let cache = KeyCache::load(&store, b"two".to_vec()).await.unwrap();
+        let cache = KeyCache::load(&store, b"two".to_vec(), settings())
+            .await
+            .unwrap();
         assert_eq!(
             cache.authenticate(&key.text).unwrap_err(),
             AuthFailure::Invalid

@@ -10,6 +10,7 @@ pub mod cache;
 pub mod keys;
 pub mod secrets;
 pub mod store;
+pub mod tokens;
 
-pub use cache::{new_key, AuthFailure, Authenticated, KeyCache};
+pub use cache::{new_key, AuthFailure, Authenticated, Credential, KeyCache, TokenSettings};
 pub use store::{AuditEvent, KeyKind, KeyRecord, Store, StoreError, Tenant};

@@ -94,7 +94,15 @@ pub enum KeyCommand {
     },
 }
 
+#[derive(Subcommand)]
+pub enum TokenCommand {
+    /// Start signing tokens with a new key; tokens signed by the old one stay valid until they
+    /// expire.
+    RotateKey,
+}
+
 pub enum Request {
+    Tokens(TokenCommand),
     Tenants(TenantCommand),
     Keys(KeyCommand),
     Audit { limit: u32 },
@@ -125,6 +133,12 @@ pub async fn run(target: AdminTarget, request: Request) -> anyhow::Result<()> {
                 )
                 .await?,
             tenant_line,
+        ),
+        Request::Tokens(TokenCommand::RotateKey) => (
+            client
+                .call("POST", "/admin/v1/signing-keys/rotate", Some(json!({})))
+                .await?,
+            |v| format!("now signing with {}", v["kid"].as_str().unwrap_or("")),
         ),
         Request::Tenants(TenantCommand::List) => {
             (client.call("GET", "/admin/v1/tenants", None).await?, |v| {

@@ -72,6 +72,13 @@ enum Command {
         #[command(flatten)]
         target: crate::admin_cli::AdminTarget,
     },
+    /// Manage the keys that sign short-lived tokens.
+    Tokens {
+        #[command(subcommand)]
+        command: crate::admin_cli::TokenCommand,
+        #[command(flatten)]
+        target: crate::admin_cli::AdminTarget,
+    },
     /// Show the most recent audit events.
     Audit {
         #[arg(long, default_value_t = 50)]
@@ -166,6 +173,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Keys { command, target } => {
             crate::admin_cli::run(target, crate::admin_cli::Request::Keys(command)).await
+        }
+        Command::Tokens { command, target } => {
+            crate::admin_cli::run(target, crate::admin_cli::Request::Tokens(command)).await
         }
         Command::Audit { limit, target } => {
             crate::admin_cli::run(target, crate::admin_cli::Request::Audit { limit }).await

@@ -73,6 +73,17 @@ where
         }
         (&Method::POST, ["keys", id, "revoke"]) => admin.revoke_key(id, &body).await,
         (&Method::POST, ["leaks"]) => admin.report_leaks(&body).await,
+        (&Method::POST, ["signing-keys", "rotate"]) => {
+            let kid = admin
+                .state
+                .keys
+                .rotate_signing_key(&admin.state.store)
+                .await
+                .map_err(store_error)?;
+            admin.audit("signing_key.rotate", &kid, "").await?;
+            ok(json!({"kid": kid}))
+        }
+        (&Method::GET, ["signing-keys"]) => ok(admin.state.keys.jwks()),
         (&Method::GET, ["audit"]) => {
             let limit = query_param(&query, "limit")
                 .and_then(|l| l.parse().ok())

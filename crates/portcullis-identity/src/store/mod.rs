@@ -6,10 +6,12 @@
 
 mod audit;
 mod keys;
+mod signing;
 mod tenants;
 
 pub use audit::AuditEvent;
 pub use keys::{KeyKind, KeyRecord};
+pub use signing::SigningKeyRecord;
 pub use tenants::Tenant;
 
 use rusqlite::Connection;
@@ -62,6 +64,16 @@ const MIGRATIONS: &[(i64, &str)] = &[
              target TEXT NOT NULL DEFAULT '',
              source TEXT NOT NULL DEFAULT '',
              detail TEXT NOT NULL DEFAULT ''
+         );",
+    ),
+    (
+        3,
+        "CREATE TABLE signing_keys (
+             kid TEXT PRIMARY KEY,
+             private_pkcs8 BLOB NOT NULL,
+             public_key BLOB NOT NULL,
+             created_at INTEGER NOT NULL,
+             retired_at INTEGER
          );",
     ),
 ];

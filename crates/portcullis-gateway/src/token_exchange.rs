@@ -1,0 +1,100 @@
+//! `POST /v1/auth/token`: exchange an API key for a short-lived token.
+//!
+//! The token may say less than the key (fewer roles, fewer models, a shorter life), never
+//! more. Only keys can be exchanged: a token cannot mint tokens, so a stolen token cannot be
+//! stretched past its expiry.
+
+use crate::respond::{self, GatewayBody};
+use crate::state::GatewayState;
+use http::{Response, StatusCode};
+use portcullis_core::{ApiError, ErrorKind, KeyPrincipal};
+use serde::Deserialize;
+use serde_json::json;
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct TokenRequest {
+    /// A subset of the key's roles; default all of them.
+    #[serde(default)]
+    roles: Option<Vec<String>>,
+    /// A subset of the models the key may use; default the key's own list.
+    #[serde(default)]
+    models: Option<Vec<String>>,
+    /// Seconds; default and maximum `identity.token_lifetime`.
+    #[serde(default)]
+    expires_in: Option<u64>,
+}
+
+fn invalid(param: &'static str, message: String) -> ApiError {
+    ApiError::new(ErrorKind::InvalidRequest, message)
+        .with_param(param)
+        .with_code("invalid_scope")
+}
+
+pub fn exchange(
+    state: &GatewayState,
+    key: &KeyPrincipal,
+    body: &[u8],
+) -> Result<Response<GatewayBody>, ApiError> {
+    let request: TokenRequest = if body.iter().all(u8::is_ascii_whitespace) {
+        TokenRequest::default()
+    } else {
+        serde_json::from_slice(body).map_err(|e| {
+            ApiError::new(
+                ErrorKind::InvalidRequest,
+                format!("Invalid request body: {e}"),
+            )
+            .with_code("invalid_request_body")
+        })?
+    };
+    let roles = match request.roles {
+        None => key.roles.clone(),
+        Some(asked) => {
+            if let Some(extra) = asked.iter().find(|r| !key.roles.contains(r)) {
+                return Err(invalid(
+                    "roles",
+                    format!("The key does not hold the role `{extra}`; a token can only narrow."),
+                ));
+            }
+            if asked.is_empty() {
+                return Err(invalid("roles", "`roles` must not be empty.".into()));
+            }
+            asked
+        }
+    };
+    let models = match (request.models, &key.models) {
+        (None, own) => own.clone(),
+        (Some(asked), Some(own)) => {
+            if let Some(extra) = asked.iter().find(|m| !own.contains(m)) {
+                return Err(invalid(
+                    "models",
+                    format!("The key may not use `{extra}`; a token can only narrow."),
+                ));
+            }
+            Some(asked)
+        }
+        (Some(asked), None) => Some(asked),
+    };
+    let max = state.identity.token_lifetime.get().as_secs();
+    let lifetime = request.expires_in.unwrap_or(max);
+    if lifetime == 0 || lifetime > max {
+        return Err(invalid(
+            "expires_in",
+            format!("`expires_in` must be between 1 and {max} seconds."),
+        ));
+    }
+    let (token, expires_at) = state
+        .keys
+        .mint_token(key, roles, models, lifetime as i64)
+        .ok_or_else(ApiError::internal)?;
+    let body = json!({
+        "access_token": token,
+        "token_type": "Bearer",
+        "expires_in": lifetime,
+        "expires_at": expires_at,
+    });
+    Ok(respond::json(
+        StatusCode::OK,
+        serde_json::to_vec(&body).unwrap_or_default(),
+    ))
+}
