@@ -106,3 +106,15 @@ fn malformed(bencher: divan::Bencher) {
             .is_err()
     });
 }
+
+/// A token costs an Ed25519 signature check on top of the key lookup.
+#[divan::bench(sample_count = 200, sample_size = 20)]
+fn token(bencher: divan::Bencher) {
+    let f = fixture();
+    let principal = f.cache.authenticate(&f.valid).unwrap().principal;
+    let (token, _) = f
+        .cache
+        .mint_token(&principal, vec!["inference".into()], None, 600)
+        .unwrap();
+    bencher.bench(|| f.cache.authenticate(divan::black_box(&token)).is_ok());
+}
