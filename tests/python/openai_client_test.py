@@ -82,6 +82,22 @@ def unknown_model_is_not_found():
     raise AssertionError("expected NotFoundError")
 
 
+def short_lived_token_works_as_api_key():
+    request = urllib.request.Request(
+        f"{BASE_URL}/auth/token",
+        data=json.dumps({"expires_in": 300}).encode(),
+        method="POST",
+        headers={
+            "content-type": "application/json",
+            "authorization": f"Bearer {os.environ['PORTCULLIS_API_KEY']}",
+        },
+    )
+    token = json.load(urllib.request.urlopen(request, timeout=5))["access_token"]
+    with_token = OpenAI(base_url=BASE_URL, api_key=token, max_retries=0, timeout=20)
+    reply = with_token.chat.completions.create(model="sim-chat", messages=MESSAGES, max_tokens=4)
+    assert reply.choices[0].message.content.strip(), reply
+
+
 def invalid_key_is_an_authentication_error():
     bad = OpenAI(base_url=BASE_URL, api_key="pc_live_not_a_real_key", max_retries=0)
     try:
@@ -127,6 +143,7 @@ CHECKS = [
     embeddings,
     model_list,
     unknown_model_is_not_found,
+    short_lived_token_works_as_api_key,
     invalid_key_is_an_authentication_error,
     upstream_failure_is_an_api_error,
     broken_stream_raises_an_api_error,
