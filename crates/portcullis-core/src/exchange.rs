@@ -131,6 +131,8 @@ pub struct Exchange {
     /// The model the caller named (before any rewrite).
     pub model: Option<String>,
     pub stream: bool,
+    /// The browser origin to grant in CORS headers (publishable keys from allowed origins).
+    pub cors_origin: Option<http::HeaderValue>,
 }
 
 impl Exchange {
@@ -143,6 +145,7 @@ impl Exchange {
             endpoint: None,
             model: None,
             stream: false,
+            cors_origin: None,
         }
     }
 }

@@ -7,7 +7,16 @@
 
 use http::HeaderMap;
 use portcullis_core::{ApiError, ErrorKind, Principal};
-use portcullis_identity::{AuthFailure, Authenticated, Credential, KeyCache};
+use portcullis_identity::{AuthFailure, Authenticated, Credential, KeyCache, Restrictions};
+use std::sync::Arc;
+
+/// What authentication established.
+pub struct Identified {
+    pub principal: Principal,
+    /// `None` for anonymous callers.
+    pub credential: Option<Credential>,
+    pub restrictions: Option<Arc<Restrictions>>,
+}
 
 /// The bearer credential, if the request carries one.
 pub fn bearer(headers: &HeaderMap) -> Option<&str> {
@@ -20,10 +29,14 @@ pub fn authenticate(
     headers: &HeaderMap,
     keys: &KeyCache,
     allow_anonymous: bool,
-) -> Result<(Principal, Option<Credential>), ApiError> {
+) -> Result<Identified, ApiError> {
     if !headers.contains_key(http::header::AUTHORIZATION) {
         return if allow_anonymous {
-            Ok((Principal::Anonymous, None))
+            Ok(Identified {
+                principal: Principal::Anonymous,
+                credential: None,
+                restrictions: None,
+            })
         } else {
             Err(ApiError::new(
                 ErrorKind::Authentication,
@@ -43,7 +56,12 @@ pub fn authenticate(
         Ok(Authenticated {
             principal,
             credential,
-        }) => Ok((Principal::Key(principal), Some(credential))),
+            restrictions,
+        }) => Ok(Identified {
+            principal: Principal::Key(principal),
+            credential: Some(credential),
+            restrictions: Some(restrictions),
+        }),
         Err(AuthFailure::Malformed) => Err(ApiError::new(
             ErrorKind::Authentication,
             "The API key is malformed. Portcullis keys look like `pc_live_...` or `pc_test_...`.",

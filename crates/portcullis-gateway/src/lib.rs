@@ -13,6 +13,7 @@ pub mod authenticate;
 pub mod authorize;
 pub mod browser;
 pub mod catalog;
+pub mod cors;
 pub mod inbound;
 pub mod listener;
 pub mod respond;

@@ -28,7 +28,12 @@ where
     let id = RequestId::from_incoming(request.headers().get(request_id::HEADER));
     let mut exchange = Exchange::new(id, listener);
     let response = match api(state, &mut exchange, request).await {
-        Ok(response) => response,
+        Ok(mut response) => {
+            if let Some(origin) = &exchange.cors_origin {
+                crate::cors::grant(&mut response, origin);
+            }
+            response
+        }
         Err(err) => {
             tracing::debug!(request_id = %exchange.request_id.as_str(), status = %err.status(), code = ?err.code, "request refused");
             respond::error(&err)
@@ -62,6 +67,9 @@ where
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
     let path = request.uri().path();
+    if crate::cors::is_preflight(request.method(), request.headers()) && path.starts_with("/v1/") {
+        return crate::cors::preflight(&state.keys, request.headers());
+    }
     if path == "/.well-known/jwks.json" {
         if request.method() != Method::GET {
             return Err(ApiError::method_not_allowed());
@@ -79,8 +87,14 @@ where
         Some(endpoint(request.method(), path)?)
     };
     exchange.endpoint = endpoint;
-    let (principal, credential) =
-        authenticate(request.headers(), &state.keys, state.allow_anonymous)?;
+    let identified = authenticate(request.headers(), &state.keys, state.allow_anonymous)?;
+    let (principal, credential) = (identified.principal, identified.credential);
+    exchange.cors_origin = crate::cors::check_restrictions(
+        credential,
+        identified.restrictions.as_deref(),
+        request.headers(),
+        request.extensions().get::<crate::listener::PeerAddr>(),
+    )?;
     if let (Principal::Key(key), Some(Credential::Key(KeyKind::Secret))) = (&principal, credential)
     {
         if let Some(signal) = browser_signal(request.method(), request.headers()) {

@@ -569,3 +569,124 @@ async fn signing_keys_rotate_and_the_jwks_publishes_them() {
         .await;
     assert_eq!(jwks.json()["keys"].as_array().unwrap().len(), 2);
 }
+
+#[tokio::test]
+async fn publishable_keys_work_from_their_origins_only_with_cors() {
+    let h = harness().await;
+    let (key, _) = h
+        .key(
+            "acme",
+            "customer",
+            r#""kind":"publishable","allowed_origins":["https://app.example.com"]"#,
+        )
+        .await;
+    let allowed = h
+        .chat_as(
+            h.gateway.public,
+            &key,
+            "chat",
+            &[
+                ("origin", "https://app.example.com"),
+                ("sec-fetch-mode", "cors"),
+            ],
+        )
+        .await;
+    assert_eq!(allowed.status, 200);
+    assert_eq!(
+        allowed.headers["access-control-allow-origin"],
+        "https://app.example.com"
+    );
+    assert_eq!(allowed.headers["vary"], "origin");
+    for origin in [Some("https://evil.example.com"), None] {
+        let headers: Vec<(&str, &str)> = origin.map(|o| ("origin", o)).into_iter().collect();
+        let reply = h.chat_as(h.gateway.public, &key, "chat", &headers).await;
+        assert_eq!(reply.status, StatusCode::FORBIDDEN, "{origin:?}");
+        assert_eq!(reply.error_code(), "origin_not_allowed");
+        assert!(!reply.headers.contains_key("access-control-allow-origin"));
+    }
+
+    // Preflights are answered for known origins only.
+    async fn preflight(h: &Harness, origin: &str) -> common::Reply {
+        let headers = [
+            ("origin", origin),
+            ("access-control-request-method", "POST"),
+            (
+                "access-control-request-headers",
+                "authorization, content-type",
+            ),
+        ];
+        h.request(
+            h.gateway.public,
+            Method::OPTIONS,
+            "/v1/chat/completions",
+            &headers,
+            "",
+        )
+        .await
+    }
+    let ok = preflight(&h, "https://app.example.com").await;
+    assert_eq!(ok.status, StatusCode::NO_CONTENT);
+    assert_eq!(
+        ok.headers["access-control-allow-origin"],
+        "https://app.example.com"
+    );
+    assert!(ok.headers["access-control-allow-methods"]
+        .to_str()
+        .unwrap()
+        .contains("POST"));
+    assert_eq!(
+        preflight(&h, "https://evil.example.com").await.status,
+        StatusCode::FORBIDDEN
+    );
+
+    // Secret keys cannot be given origins; publishable keys need them.
+    for body in [
+        r#"{"tenant":"acme","allowed_origins":["https://a.example"]}"#,
+        r#"{"tenant":"acme","kind":"publishable"}"#,
+        r#"{"tenant":"acme","kind":"publishable","allowed_origins":["javascript:alert(1)"]}"#,
+    ] {
+        let reply = h.admin(Method::POST, "/admin/v1/keys", body).await;
+        assert_eq!(reply.status, 400, "{body}");
+        assert_eq!(reply.json()["error"]["param"], "allowed_origins");
+    }
+}
+
+#[tokio::test]
+async fn ip_allow_lists_limit_where_a_key_and_its_tokens_work() {
+    let h = harness().await;
+    let (here, _) = h
+        .key("acme", "customer", r#""allowed_ips":["127.0.0.0/8"]"#)
+        .await;
+    let (elsewhere, _) = h
+        .key(
+            "acme",
+            "customer",
+            r#""allowed_ips":["10.0.0.0/8","2001:db8::/32"]"#,
+        )
+        .await;
+    assert_eq!(
+        h.chat_as(h.gateway.public, &here, "chat", &[]).await.status,
+        200
+    );
+    let refused = h.chat_as(h.gateway.public, &elsewhere, "chat", &[]).await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
+    assert_eq!(refused.error_code(), "ip_not_allowed");
+    // X-Forwarded-For is not trusted to get around it.
+    let spoofed = h
+        .chat_as(
+            h.gateway.public,
+            &elsewhere,
+            "chat",
+            &[("x-forwarded-for", "10.1.2.3")],
+        )
+        .await;
+    assert_eq!(spoofed.status, StatusCode::FORBIDDEN);
+    let bad = h
+        .admin(
+            Method::POST,
+            "/admin/v1/keys",
+            r#"{"tenant":"acme","allowed_ips":["10.0.0.0/33"]}"#,
+        )
+        .await;
+    assert_eq!(bad.json()["error"]["param"], "allowed_ips");
+}

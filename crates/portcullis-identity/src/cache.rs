@@ -29,6 +29,30 @@ struct Entry {
     expires_at: i64,
     kind: KeyKind,
     principal: Arc<KeyPrincipal>,
+    restrictions: Arc<Restrictions>,
+}
+
+/// Where a key may be used from.
+#[derive(Debug, Default)]
+pub struct Restrictions {
+    /// Networks the caller's address must be in; empty is anywhere.
+    pub ips: Vec<ipnet::IpNet>,
+    /// Origins a publishable key may be used from.
+    pub origins: Vec<String>,
+}
+
+impl Restrictions {
+    pub fn allows_ip(&self, ip: std::net::IpAddr) -> bool {
+        let ip = match ip {
+            std::net::IpAddr::V6(v6) => v6.to_ipv4_mapped().map(std::net::IpAddr::V4).unwrap_or(ip),
+            v4 => v4,
+        };
+        self.ips.is_empty() || self.ips.iter().any(|net| net.contains(&ip))
+    }
+
+    pub fn allows_origin(&self, origin: &str) -> bool {
+        self.origins.iter().any(|o| o == origin)
+    }
 }
 
 /// What the caller presented.
@@ -44,6 +68,7 @@ pub enum Credential {
 pub struct Authenticated {
     pub principal: Arc<KeyPrincipal>,
     pub credential: Credential,
+    pub restrictions: Arc<Restrictions>,
 }
 
 /// How tokens are issued.
@@ -182,6 +207,7 @@ impl KeyCache {
         Ok(Authenticated {
             principal: Arc::new(principal),
             credential: Credential::Token,
+            restrictions: entry.restrictions.clone(),
         })
     }
 
@@ -216,6 +242,15 @@ impl KeyCache {
                 roles: key.roles.clone(),
                 models: key.models.clone(),
             });
+            let restrictions = Arc::new(Restrictions {
+                ips: key
+                    .allowed_ips
+                    .iter()
+                    .flatten()
+                    .filter_map(|c| c.parse().ok())
+                    .collect(),
+                origins: key.allowed_origins.clone().unwrap_or_default(),
+            });
             entries.insert(
                 key.id.clone(),
                 Entry {
@@ -223,6 +258,7 @@ impl KeyCache {
                     expires_at: key.expires_at,
                     kind: key.kind,
                     principal,
+                    restrictions,
                 },
             );
         }
@@ -256,6 +292,7 @@ impl KeyCache {
                             expires_at: e.expires_at,
                             kind: e.kind,
                             principal: e.principal.clone(),
+                            restrictions: e.restrictions.clone(),
                         },
                     );
                 }
@@ -283,10 +320,20 @@ impl KeyCache {
                 Ok(Authenticated {
                     principal: e.principal.clone(),
                     credential: Credential::Key(e.kind),
+                    restrictions: e.restrictions.clone(),
                 })
             }
             _ => Err(AuthFailure::Invalid),
         }
+    }
+
+    /// Whether any usable publishable key accepts `origin` (answers CORS preflights, which
+    /// carry no credentials).
+    pub fn origin_known(&self, origin: &str) -> bool {
+        self.entries
+            .load()
+            .values()
+            .any(|e| e.kind == KeyKind::Publishable && e.restrictions.allows_origin(origin))
     }
 
     /// How many usable keys the snapshot holds.
@@ -326,6 +373,8 @@ pub fn new_key(
         expires_at: created_at.saturating_add(lifetime_secs),
         revoked_at: None,
         revoked_reason: None,
+        allowed_ips: None,
+        allowed_origins: None,
     };
     (minted, record)
 }

@@ -12,5 +12,7 @@ pub mod secrets;
 pub mod store;
 pub mod tokens;
 
-pub use cache::{new_key, AuthFailure, Authenticated, Credential, KeyCache, TokenSettings};
+pub use cache::{
+    new_key, AuthFailure, Authenticated, Credential, KeyCache, Restrictions, TokenSettings,
+};
 pub use store::{AuditEvent, KeyKind, KeyRecord, Store, StoreError, Tenant};

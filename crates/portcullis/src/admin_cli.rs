@@ -78,6 +78,15 @@ pub enum KeyCommand {
         expires_in: Option<String>,
         #[arg(long, default_value = "")]
         description: String,
+        /// `secret` (default) or `publishable` (browsers, from --allowed-origin only).
+        #[arg(long)]
+        kind: Option<String>,
+        /// CIDR the key may be used from (repeatable).
+        #[arg(long = "allowed-ip")]
+        allowed_ips: Vec<String>,
+        /// Browser origin a publishable key may be used from (repeatable).
+        #[arg(long = "allowed-origin")]
+        allowed_origins: Vec<String>,
     },
     /// List keys (never their secrets).
     List {
@@ -158,6 +167,9 @@ pub async fn run(target: AdminTarget, request: Request) -> anyhow::Result<()> {
             models,
             expires_in,
             description,
+            kind,
+            allowed_ips,
+            allowed_origins,
         }) => {
             let mut body =
                 json!({"tenant": tenant, "environment": environment, "description": description});
@@ -169,6 +181,15 @@ pub async fn run(target: AdminTarget, request: Request) -> anyhow::Result<()> {
             }
             if let Some(e) = expires_in {
                 body["expires_in"] = json!(e);
+            }
+            if let Some(k) = kind {
+                body["kind"] = json!(k);
+            }
+            if !allowed_ips.is_empty() {
+                body["allowed_ips"] = json!(allowed_ips);
+            }
+            if !allowed_origins.is_empty() {
+                body["allowed_origins"] = json!(allowed_origins);
             }
             (
                 client.call("POST", "/admin/v1/keys", Some(body)).await?,

@@ -12,7 +12,7 @@ use bytes::Bytes;
 use http::{Method, Request, Response, StatusCode};
 use http_body::Body;
 use portcullis_core::{ApiError, Audience, Environment, ErrorKind};
-use portcullis_identity::{new_key, StoreError};
+use portcullis_identity::{new_key, KeyKind, StoreError};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use std::time::Duration;
@@ -141,6 +141,15 @@ struct NewKey {
     /// Like "30d" or "12h"; the configured default when absent.
     #[serde(default)]
     expires_in: Option<String>,
+    /// `secret` (default) or `publishable` (for browsers, from `allowed_origins` only).
+    #[serde(default)]
+    kind: Option<String>,
+    /// CIDRs the key may be used from.
+    #[serde(default)]
+    allowed_ips: Option<Vec<String>>,
+    /// Exact origins (`https://app.example.com`) a publishable key may be used from.
+    #[serde(default)]
+    allowed_origins: Option<Vec<String>>,
 }
 
 fn default_environment() -> String {
@@ -238,7 +247,34 @@ impl Admin<'_> {
                 ),
             ));
         }
-        let (minted, record) = new_key(
+        let kind = match new.kind.as_deref() {
+            None | Some("secret") => KeyKind::Secret,
+            Some("publishable") => KeyKind::Publishable,
+            Some(_) => return Err(invalid("kind", "`kind` must be secret or publishable.")),
+        };
+        if let Some(ips) = &new.allowed_ips {
+            if let Some(bad) = ips.iter().find(|c| c.parse::<ipnet::IpNet>().is_err()) {
+                return Err(invalid(
+                    "allowed_ips",
+                    &format!("`{bad}` is not a CIDR like 10.0.0.0/8 or 2001:db8::/32."),
+                ));
+            }
+        }
+        match (&kind, &new.allowed_origins) {
+            (KeyKind::Publishable, Some(origins)) if !origins.is_empty() => {
+                if let Some(bad) = origins.iter().find(|o| !valid_origin(o)) {
+                    return Err(invalid("allowed_origins", &format!("`{bad}` is not an origin like https://app.example.com.")));
+                }
+            }
+            (KeyKind::Publishable, _) => {
+                return Err(invalid("allowed_origins", "A publishable key needs at least one allowed origin."))
+            }
+            (KeyKind::Secret, Some(_)) => {
+                return Err(invalid("allowed_origins", "Only publishable keys have allowed origins: secret keys are never used from browsers."))
+            }
+            (KeyKind::Secret, None) => {}
+        }
+        let (minted, mut record) = new_key(
             self.state.keys.pepper(),
             &new.tenant,
             environment,
@@ -247,6 +283,9 @@ impl Admin<'_> {
             new.description,
             lifetime.as_secs() as i64,
         );
+        record.kind = kind;
+        record.allowed_ips = new.allowed_ips;
+        record.allowed_origins = new.allowed_origins;
         self.state
             .store
             .insert_key(record.clone())
@@ -341,6 +380,21 @@ impl Admin<'_> {
         }
         ok(json!({"revoked": revoked}))
     }
+}
+
+/// `scheme://host[:port]` with nothing after it, as browsers send in `Origin`.
+fn valid_origin(origin: &str) -> bool {
+    let Some(rest) = origin
+        .strip_prefix("https://")
+        .or_else(|| origin.strip_prefix("http://"))
+    else {
+        return false;
+    };
+    !rest.is_empty()
+        && rest.len() <= 253
+        && rest
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':' | b'[' | b']'))
 }
 
 fn valid_name(name: &str) -> bool {

@@ -42,6 +42,10 @@ pub struct KeyRecord {
     pub expires_at: i64,
     pub revoked_at: Option<i64>,
     pub revoked_reason: Option<String>,
+    /// CIDRs the key may be used from; `None` is anywhere.
+    pub allowed_ips: Option<Vec<String>>,
+    /// Browser origins a publishable key may be used from (exact `scheme://host[:port]`).
+    pub allowed_origins: Option<Vec<String>>,
 }
 
 fn environment_text<S: serde::Serializer>(e: &Environment, s: S) -> Result<S::Ok, S::Error> {
@@ -55,7 +59,7 @@ impl KeyRecord {
 }
 
 const COLUMNS: &str = "id, tenant, secret_hash, environment, kind, roles, models, description, \
-                       created_at, expires_at, revoked_at, revoked_reason";
+                       created_at, expires_at, revoked_at, revoked_reason, allowed_ips, allowed_origins";
 
 fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<KeyRecord> {
     let hash: Vec<u8> = r.get(2)?;
@@ -85,7 +89,17 @@ fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<KeyRecord> {
         expires_at: r.get(9)?,
         revoked_at: r.get(10)?,
         revoked_reason: r.get(11)?,
+        allowed_ips: json_list(r.get(12)?),
+        allowed_origins: json_list(r.get(13)?),
     })
+}
+
+fn json_list(text: Option<String>) -> Option<Vec<String>> {
+    text.and_then(|t| serde_json::from_str(&t).ok())
+}
+
+fn list_json(list: &Option<Vec<String>>) -> Option<String> {
+    list.as_ref().and_then(|l| serde_json::to_string(l).ok())
 }
 
 fn bump_revision(c: &rusqlite::Connection) -> rusqlite::Result<()> {
@@ -109,7 +123,7 @@ impl Store {
                 return Err(StoreError::NotFound(format!("no tenant named `{}`", key.tenant)));
             }
             tx.execute(
-                &format!("INSERT INTO api_keys ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"),
+                &format!("INSERT INTO api_keys ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)"),
                 rusqlite::params![
                     key.id,
                     key.tenant,
@@ -123,6 +137,8 @@ impl Store {
                     key.expires_at,
                     key.revoked_at,
                     key.revoked_reason,
+                    list_json(&key.allowed_ips),
+                    list_json(&key.allowed_origins),
                 ],
             )?;
             bump_revision(&tx)?;

@@ -76,6 +76,11 @@ const MIGRATIONS: &[(i64, &str)] = &[
              retired_at INTEGER
          );",
     ),
+    (
+        4,
+        "ALTER TABLE api_keys ADD COLUMN allowed_ips TEXT;
+         ALTER TABLE api_keys ADD COLUMN allowed_origins TEXT;",
+    ),
 ];
 
 #[derive(Debug, thiserror::Error)]
