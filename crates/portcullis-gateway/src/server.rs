@@ -170,6 +170,8 @@ fn spawn_key_refresher(
     tokio::spawn(async move {
         let mut ticker = tokio::time::interval(interval);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut usage = tokio::time::interval(USAGE_FLUSH_INTERVAL);
+        usage.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
                 _ = ticker.tick() => {
@@ -177,10 +179,23 @@ fn spawn_key_refresher(
                         tracing::error!(error = %e, "cannot refresh the key cache");
                     }
                 }
-                _ = shutdown.changed() => return,
+                _ = usage.tick() => flush_usage(&state).await,
+                _ = shutdown.changed() => {
+                    flush_usage(&state).await;
+                    return;
+                }
             }
         }
     });
+}
+
+/// How often keys' last-use times are written to the store.
+const USAGE_FLUSH_INTERVAL: Duration = Duration::from_secs(10);
+
+async fn flush_usage(state: &GatewayState) {
+    if let Err(e) = state.keys.flush_usage(&state.store).await {
+        tracing::error!(error = %e, "cannot record key usage");
+    }
 }
 
 async fn bind(field: &'static str, addr: SocketAddr) -> Result<TcpListener, GatewayError> {

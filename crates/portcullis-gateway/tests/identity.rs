@@ -690,3 +690,71 @@ async fn ip_allow_lists_limit_where_a_key_and_its_tokens_work() {
         .await;
     assert_eq!(bad.json()["error"]["param"], "allowed_ips");
 }
+
+#[tokio::test]
+async fn rotation_issues_a_successor_and_ends_the_old_key_after_its_grace() {
+    let h = harness().await;
+    let (old, old_id) = h
+        .key(
+            "acme",
+            "customer",
+            r#""roles":["embed-only"],"models":["embed"],"allowed_ips":["127.0.0.0/8"]"#,
+        )
+        .await;
+    let reply = h
+        .admin(
+            Method::POST,
+            &format!("/admin/v1/keys/{old_id}/rotate"),
+            r#"{"grace":"1s"}"#,
+        )
+        .await;
+    assert_eq!(
+        reply.status,
+        StatusCode::CREATED,
+        "{}",
+        String::from_utf8_lossy(&reply.body)
+    );
+    let successor = reply.json();
+    assert_eq!(successor["replaces"], old_id.as_str());
+    assert_eq!(successor["roles"], serde_json::json!(["embed-only"]));
+    assert_eq!(successor["models"], serde_json::json!(["embed"]));
+    assert_eq!(successor["allowed_ips"], serde_json::json!(["127.0.0.0/8"]));
+    let new = successor["key"].as_str().unwrap().to_owned();
+
+    async fn embed(h: &Harness, key: &str) -> common::Reply {
+        let auth = format!("Bearer {key}");
+        let headers = [
+            ("authorization", auth.as_str()),
+            ("content-type", "application/json"),
+        ];
+        h.request(
+            h.gateway.public,
+            Method::POST,
+            "/v1/embeddings",
+            &headers,
+            r#"{"model":"embed","input":"x"}"#,
+        )
+        .await
+    }
+    assert_eq!(
+        embed(&h, &old).await.status,
+        200,
+        "the old key works during the grace"
+    );
+    assert_eq!(embed(&h, &new).await.status, 200);
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    assert_invalid_key(&embed(&h, &old).await);
+    assert_eq!(embed(&h, &new).await.status, 200);
+
+    // Last use is recorded (in batches, not per request); the flush runs at shutdown too.
+    let state = h.gateway.state.clone();
+    state.keys.flush_usage(&state.store).await.unwrap();
+    let record = h
+        .admin(
+            Method::GET,
+            &format!("/admin/v1/keys/{}", successor["id"].as_str().unwrap()),
+            "",
+        )
+        .await;
+    assert!(record.json()["last_used_at"].as_i64().unwrap() > 0);
+}

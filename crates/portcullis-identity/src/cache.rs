@@ -30,6 +30,10 @@ struct Entry {
     kind: KeyKind,
     principal: Arc<KeyPrincipal>,
     restrictions: Arc<Restrictions>,
+    /// Last successful use (seconds), shared across snapshots so reloads keep it.
+    last_used: Arc<AtomicI64>,
+    /// What was last written to the store.
+    last_flushed: Arc<AtomicI64>,
 }
 
 /// Where a key may be used from.
@@ -199,6 +203,7 @@ impl KeyCache {
         {
             return Err(AuthFailure::Invalid);
         }
+        entry.last_used.store(now(), Ordering::Relaxed);
         let principal = KeyPrincipal {
             roles: claims.roles.clone(),
             models: claims.models.clone(),
@@ -225,6 +230,7 @@ impl KeyCache {
             .map(|t| (t.name.clone(), t))
             .collect();
         let now = now();
+        let previous = self.entries.load_full();
         let mut entries = HashMap::new();
         for key in store.keys(None).await? {
             if !key.is_usable(now) {
@@ -251,6 +257,16 @@ impl KeyCache {
                     .collect(),
                 origins: key.allowed_origins.clone().unwrap_or_default(),
             });
+            let (last_used, last_flushed) = match previous.get(&key.id) {
+                Some(e) => (e.last_used.clone(), e.last_flushed.clone()),
+                None => {
+                    let stored = key.last_used_at.unwrap_or(0);
+                    (
+                        Arc::new(AtomicI64::new(stored)),
+                        Arc::new(AtomicI64::new(stored)),
+                    )
+                }
+            };
             entries.insert(
                 key.id.clone(),
                 Entry {
@@ -259,6 +275,8 @@ impl KeyCache {
                     kind: key.kind,
                     principal,
                     restrictions,
+                    last_used,
+                    last_flushed,
                 },
             );
         }
@@ -293,6 +311,8 @@ impl KeyCache {
                             kind: e.kind,
                             principal: e.principal.clone(),
                             restrictions: e.restrictions.clone(),
+                            last_used: e.last_used.clone(),
+                            last_flushed: e.last_flushed.clone(),
                         },
                     );
                 }
@@ -317,6 +337,9 @@ impl KeyCache {
                     && e.expires_at > now()
                     && e.principal.environment == presented.environment =>
             {
+                // One relaxed store of a clock reading: the use is written to the store in
+                // batches by `flush_usage`, never per request.
+                e.last_used.store(now(), Ordering::Relaxed);
                 Ok(Authenticated {
                     principal: e.principal.clone(),
                     credential: Credential::Key(e.kind),
@@ -325,6 +348,26 @@ impl KeyCache {
             }
             _ => Err(AuthFailure::Invalid),
         }
+    }
+
+    /// Writes last-use times that moved since the previous flush, in one transaction.
+    pub async fn flush_usage(&self, store: &Store) -> Result<usize, StoreError> {
+        let entries = self.entries.load_full();
+        let mut uses = Vec::new();
+        for (id, e) in entries.iter() {
+            let used = e.last_used.load(Ordering::Relaxed);
+            if used > e.last_flushed.load(Ordering::Relaxed) {
+                uses.push((id.clone(), used, e.last_flushed.clone()));
+            }
+        }
+        let count = uses.len();
+        store
+            .record_key_use(uses.iter().map(|(id, at, _)| (id.clone(), *at)).collect())
+            .await?;
+        for (_, at, flushed) in uses {
+            flushed.fetch_max(at, Ordering::Relaxed);
+        }
+        Ok(count)
     }
 
     /// Whether any usable publishable key accepts `origin` (answers CORS preflights, which
@@ -375,6 +418,7 @@ pub fn new_key(
         revoked_reason: None,
         allowed_ips: None,
         allowed_origins: None,
+        last_used_at: None,
     };
     (minted, record)
 }
@@ -499,6 +543,26 @@ mod tests {
         );
 
         assert!(!cache.refresh(&store).await.unwrap(), "nothing changed");
+        assert_eq!(
+            cache.flush_usage(&store).await.unwrap(),
+            1,
+            "one key was used"
+        );
+        assert_eq!(
+            cache.flush_usage(&store).await.unwrap(),
+            0,
+            "nothing new to write"
+        );
+        assert!(
+            store
+                .key(&live.id)
+                .await
+                .unwrap()
+                .unwrap()
+                .last_used_at
+                .unwrap()
+                > 0
+        );
         assert!(store.revoke_key(&live.id, "test").await.unwrap());
         assert!(cache.refresh(&store).await.unwrap());
         assert_eq!(

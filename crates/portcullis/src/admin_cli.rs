@@ -95,6 +95,12 @@ pub enum KeyCommand {
     },
     /// Show one key.
     Show { id: String },
+    /// Issue a successor with the same scope; the old key works for --grace more.
+    Rotate {
+        id: String,
+        #[arg(long, default_value = "1h")]
+        grace: String,
+    },
     /// Revoke a key at once.
     Revoke {
         id: String,
@@ -211,6 +217,24 @@ pub async fn run(target: AdminTarget, request: Request) -> anyhow::Result<()> {
                 list(v, key_line)
             })
         }
+        Request::Keys(KeyCommand::Rotate { id, grace }) => (
+            client
+                .call(
+                    "POST",
+                    &format!("/admin/v1/keys/{id}/rotate"),
+                    Some(json!({"grace": grace})),
+                )
+                .await?,
+            |v| {
+                format!(
+                    "{}\n\nkey: {}\nreplaces {} (which stops working at {}). The key is shown only now.",
+                    key_line(v),
+                    v["key"].as_str().unwrap_or(""),
+                    v["replaces"].as_str().unwrap_or(""),
+                    v["replaced_key_expires_at"]
+                )
+            },
+        ),
         Request::Keys(KeyCommand::Show { id }) => (
             client
                 .call("GET", &format!("/admin/v1/keys/{id}"), None)

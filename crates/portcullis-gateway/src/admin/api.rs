@@ -72,6 +72,7 @@ where
             }
         }
         (&Method::POST, ["keys", id, "revoke"]) => admin.revoke_key(id, &body).await,
+        (&Method::POST, ["keys", id, "rotate"]) => admin.rotate_key(id, &body).await,
         (&Method::POST, ["leaks"]) => admin.report_leaks(&body).await,
         (&Method::POST, ["signing-keys", "rotate"]) => {
             let kid = admin
@@ -172,6 +173,14 @@ struct LeakReport {
 
 /// Most candidates one report may carry.
 const MAX_LEAK_CANDIDATES: usize = 1000;
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct Rotate {
+    /// How long the old key keeps working, like "1h" or "0s". Default 1h.
+    #[serde(default)]
+    grace: Option<String>,
+}
 
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
@@ -333,6 +342,72 @@ impl Admin<'_> {
 }
 
 impl Admin<'_> {
+    /// Issues a successor with the same tenant, roles, models, environment, kind and
+    /// restrictions, and ends the old key after the grace period, so clients can switch over.
+    async fn rotate_key(&self, id: &str, body: &[u8]) -> Result<Response<GatewayBody>, ApiError> {
+        let rotate: Rotate = if body.is_empty() {
+            Rotate::default()
+        } else {
+            parse(body)?
+        };
+        let grace = match rotate.grace.as_deref() {
+            None => Duration::from_secs(3600),
+            Some(text) => humantime::parse_duration(text).map_err(|_| {
+                invalid("grace", "`grace` must be a duration like \"1h\" or \"0s\".")
+            })?,
+        };
+        let old = self
+            .state
+            .store
+            .key(id)
+            .await
+            .map_err(store_error)?
+            .ok_or_else(|| not_found("key"))?;
+        if !old.is_usable(portcullis_identity::store::now()) {
+            return Err(invalid("id", "Only an active key can be rotated."));
+        }
+        let lifetime = self.state.identity.default_key_lifetime.get().as_secs() as i64;
+        let (minted, mut record) = new_key(
+            self.state.keys.pepper(),
+            &old.tenant,
+            old.environment,
+            old.roles.clone(),
+            old.models.clone(),
+            old.description.clone(),
+            lifetime,
+        );
+        record.kind = old.kind;
+        record.allowed_ips = old.allowed_ips.clone();
+        record.allowed_origins = old.allowed_origins.clone();
+        self.state
+            .store
+            .insert_key(record.clone())
+            .await
+            .map_err(store_error)?;
+        let ends = portcullis_identity::store::now() + grace.as_secs() as i64;
+        self.state
+            .store
+            .expire_key_at(id, ends)
+            .await
+            .map_err(store_error)?;
+        self.state
+            .keys
+            .reload(&self.state.store)
+            .await
+            .map_err(store_error)?;
+        self.audit(
+            "key.rotate",
+            id,
+            &format!("successor={} grace={}s", record.id, grace.as_secs()),
+        )
+        .await?;
+        let mut shown = json!(record);
+        shown["key"] = Value::from(minted.text.clone());
+        shown["replaces"] = Value::from(id);
+        shown["replaced_key_expires_at"] = Value::from(ends.min(old.expires_at));
+        created(shown)
+    }
+
     /// Revokes every candidate that is a real, still-active key. The answer lists only the ids
     /// revoked: nothing is said about strings that are not valid keys, so the endpoint cannot
     /// be used to test guesses.

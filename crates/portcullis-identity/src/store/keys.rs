@@ -46,6 +46,9 @@ pub struct KeyRecord {
     pub allowed_ips: Option<Vec<String>>,
     /// Browser origins a publishable key may be used from (exact `scheme://host[:port]`).
     pub allowed_origins: Option<Vec<String>>,
+    /// Last successful authentication, to within the flush interval (written in batches,
+    /// never once per request).
+    pub last_used_at: Option<i64>,
 }
 
 fn environment_text<S: serde::Serializer>(e: &Environment, s: S) -> Result<S::Ok, S::Error> {
@@ -59,7 +62,7 @@ impl KeyRecord {
 }
 
 const COLUMNS: &str = "id, tenant, secret_hash, environment, kind, roles, models, description, \
-                       created_at, expires_at, revoked_at, revoked_reason, allowed_ips, allowed_origins";
+                       created_at, expires_at, revoked_at, revoked_reason, allowed_ips, allowed_origins, last_used_at";
 
 fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<KeyRecord> {
     let hash: Vec<u8> = r.get(2)?;
@@ -91,6 +94,7 @@ fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<KeyRecord> {
         revoked_reason: r.get(11)?,
         allowed_ips: json_list(r.get(12)?),
         allowed_origins: json_list(r.get(13)?),
+        last_used_at: r.get(14)?,
     })
 }
 
@@ -123,7 +127,7 @@ impl Store {
                 return Err(StoreError::NotFound(format!("no tenant named `{}`", key.tenant)));
             }
             tx.execute(
-                &format!("INSERT INTO api_keys ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)"),
+                &format!("INSERT INTO api_keys ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)"),
                 rusqlite::params![
                     key.id,
                     key.tenant,
@@ -139,6 +143,7 @@ impl Store {
                     key.revoked_reason,
                     list_json(&key.allowed_ips),
                     list_json(&key.allowed_origins),
+                    key.last_used_at,
                 ],
             )?;
             bump_revision(&tx)?;
@@ -189,6 +194,44 @@ impl Store {
             }
             tx.commit()?;
             Ok(changed > 0)
+        })
+        .await
+    }
+
+    /// Records last use times in one transaction; does not bump the key revision (usage is
+    /// not a change replicas need to reload for).
+    pub async fn record_key_use(&self, uses: Vec<(String, i64)>) -> Result<(), StoreError> {
+        if uses.is_empty() {
+            return Ok(());
+        }
+        self.with_connection(move |c| {
+            let tx = c.unchecked_transaction()?;
+            {
+                let mut stmt = tx.prepare(
+                    "UPDATE api_keys SET last_used_at = MAX(COALESCE(last_used_at, 0), ?2) WHERE id = ?1",
+                )?;
+                for (id, at) in &uses {
+                    stmt.execute((id, at))?;
+                }
+            }
+            tx.commit()?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// Shortens a key's life to end at `at` (no-op if it already ends sooner).
+    pub async fn expire_key_at(&self, id: &str, at: i64) -> Result<(), StoreError> {
+        let id = id.to_owned();
+        self.with_connection(move |c| {
+            let tx = c.unchecked_transaction()?;
+            tx.execute(
+                "UPDATE api_keys SET expires_at = MIN(expires_at, ?2) WHERE id = ?1",
+                (&id, at),
+            )?;
+            bump_revision(&tx)?;
+            tx.commit()?;
+            Ok(())
         })
         .await
     }

@@ -81,6 +81,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
         "ALTER TABLE api_keys ADD COLUMN allowed_ips TEXT;
          ALTER TABLE api_keys ADD COLUMN allowed_origins TEXT;",
     ),
+    (5, "ALTER TABLE api_keys ADD COLUMN last_used_at INTEGER;"),
 ];
 
 #[derive(Debug, thiserror::Error)]
