@@ -190,6 +190,41 @@ pub struct Identity {
     /// The `iss` claim of the gateway's tokens. Default `portcullis`.
     #[serde(default = "defaults::token_issuer")]
     pub token_issuer: String,
+    /// External identity providers whose JWTs are accepted.
+    #[serde(default)]
+    pub issuers: Vec<Issuer>,
+}
+
+/// An external identity provider: its tokens are verified against its JWKS and mapped to a
+/// tenant (which must exist) and roles.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Issuer {
+    /// The exact `iss` claim.
+    pub issuer: String,
+    /// The `aud` claim required.
+    pub audience: String,
+    /// Where the provider publishes its keys (http or https).
+    pub jwks_url: String,
+    /// Accepted algorithms: asymmetric only (RS256/384/512, PS256/384/512, ES256/384, EdDSA).
+    #[serde(default = "defaults::issuer_algorithms")]
+    pub algorithms: Vec<String>,
+    /// Claim holding the tenant name. Default `tenant`.
+    #[serde(default = "defaults::tenant_claim")]
+    pub tenant_claim: String,
+    /// Claim holding roles (an array, or a space-separated string). Default `roles`.
+    #[serde(default = "defaults::roles_claim")]
+    pub roles_claim: String,
+    /// Roles when the claim is absent. Default none (then nothing is permitted).
+    #[serde(default)]
+    pub default_roles: Vec<String>,
+    /// How often the JWKS is refreshed; an unknown `kid` also triggers a refresh, at most
+    /// once per `jwks_min_refresh`. Default 10m.
+    #[serde(default = "defaults::jwks_refresh")]
+    pub jwks_refresh_interval: Duration,
+    /// Shortest time between two fetches of the JWKS. Default 10s.
+    #[serde(default = "defaults::jwks_min_refresh")]
+    pub jwks_min_refresh: Duration,
 }
 
 impl Default for Identity {
@@ -200,6 +235,7 @@ impl Default for Identity {
             key_refresh_interval: defaults::key_refresh_interval(),
             token_lifetime: defaults::token_lifetime(),
             token_issuer: defaults::token_issuer(),
+            issuers: Vec::new(),
         }
     }
 }
@@ -357,6 +393,21 @@ mod defaults {
     }
     pub fn token_issuer() -> String {
         "portcullis".into()
+    }
+    pub fn issuer_algorithms() -> Vec<String> {
+        vec!["RS256".into(), "ES256".into(), "EdDSA".into()]
+    }
+    pub fn tenant_claim() -> String {
+        "tenant".into()
+    }
+    pub fn roles_claim() -> String {
+        "roles".into()
+    }
+    pub fn jwks_refresh() -> Duration {
+        Duration::from_secs(600)
+    }
+    pub fn jwks_min_refresh() -> Duration {
+        Duration::from_secs(10)
     }
     pub fn log_level() -> String {
         "info".into()

@@ -14,6 +14,11 @@ pub(crate) fn validate(config: &Config) -> Result<(), ConfigError> {
     Ok(())
 }
 
+/// Algorithms accepted from external issuers: public-key signatures only.
+pub const ASYMMETRIC: &[&str] = &[
+    "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "EdDSA",
+];
+
 /// Permissions the gateway knows; a typo in a role would otherwise grant nothing silently.
 pub const PERMISSIONS: &[&str] = &[
     "*",
@@ -55,6 +60,45 @@ fn identity(config: &Config) -> Result<(), ConfigError> {
             "identity.token_issuer",
             "must not be empty",
         ));
+    }
+    for (n, issuer) in i.issuers.iter().enumerate() {
+        let field = |f: &str| format!("identity.issuers[{n}].{f}");
+        if issuer.issuer.is_empty() {
+            return Err(ConfigError::new(field("issuer"), "must not be empty"));
+        }
+        if issuer.issuer == i.token_issuer {
+            return Err(ConfigError::new(
+                field("issuer"),
+                "must differ from identity.token_issuer",
+            ));
+        }
+        if issuer.audience.is_empty() {
+            return Err(ConfigError::new(field("audience"), "must not be empty"));
+        }
+        check_base_url(&issuer.jwks_url).map_err(|p| ConfigError::new(field("jwks_url"), p))?;
+        if issuer.algorithms.is_empty() {
+            return Err(ConfigError::new(
+                field("algorithms"),
+                "must list at least one algorithm",
+            ));
+        }
+        for alg in &issuer.algorithms {
+            if !ASYMMETRIC.contains(&alg.as_str()) {
+                return Err(ConfigError::new(
+                    field("algorithms"),
+                    format!(
+                        "`{alg}` is not allowed: only asymmetric algorithms ({}); never `none` or HS*",
+                        ASYMMETRIC.join(", ")
+                    ),
+                ));
+            }
+        }
+        if issuer.jwks_min_refresh.is_zero() {
+            return Err(ConfigError::new(
+                field("jwks_min_refresh"),
+                "must be greater than 0s",
+            ));
+        }
     }
     for (name, role) in &config.roles {
         for p in &role.permissions {

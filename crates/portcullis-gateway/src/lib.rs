@@ -15,6 +15,7 @@ pub mod browser;
 pub mod catalog;
 pub mod cors;
 pub mod inbound;
+pub mod issuers;
 pub mod listener;
 pub mod respond;
 pub mod routes;

@@ -87,7 +87,31 @@ where
         Some(endpoint(request.method(), path)?)
     };
     exchange.endpoint = endpoint;
-    let identified = authenticate(request.headers(), &state.keys, state.allow_anonymous)?;
+    let external = crate::authenticate::bearer(request.headers())
+        .filter(|t| {
+            !state.issuers.is_empty() && !state.keys.is_own_token(t) && state.issuers.handles(t)
+        })
+        .map(str::to_owned);
+    let identified = match external {
+        Some(token) => crate::authenticate::Identified {
+            principal: Principal::Key(
+                state
+                    .issuers
+                    .authenticate(&token, &state.keys, &state.roles)
+                    .await
+                    .map_err(|_| {
+                        ApiError::new(
+                            ErrorKind::Authentication,
+                            "The API key or token is not valid: it is unknown, revoked or expired.",
+                        )
+                        .with_code("invalid_api_key")
+                    })?,
+            ),
+            credential: Some(Credential::Token),
+            restrictions: None,
+        },
+        None => authenticate(request.headers(), &state.keys, state.allow_anonymous)?,
+    };
     let (principal, credential) = (identified.principal, identified.credential);
     exchange.cors_origin = crate::cors::check_restrictions(
         credential,

@@ -126,6 +126,7 @@ impl Gateway {
         });
         tokio::spawn(listener::accept_loop(admin, admin_context));
         upstream::spawn_probes(&state.upstreams, shutdown_rx.clone());
+        state.issuers.spawn_refresh(shutdown_rx.clone());
         spawn_key_refresher(
             &state,
             config.identity.key_refresh_interval.get(),

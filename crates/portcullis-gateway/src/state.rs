@@ -21,6 +21,8 @@ pub struct GatewayState {
     pub identity: portcullis_config::Identity,
     /// The bootstrap admin token for the admin API.
     pub admin_token: String,
+    /// External identity providers.
+    pub issuers: Arc<crate::issuers::ExternalIssuers>,
     /// When each key was last recorded as used from a browser, so a page that keeps calling
     /// writes one audit event a minute, not one per request.
     pub browser_use_recorded: std::sync::Mutex<HashMap<String, std::time::Instant>>,
@@ -64,6 +66,10 @@ impl GatewayState {
             roles: Roles::new(config),
             identity: config.identity.clone(),
             admin_token,
+            issuers: Arc::new(
+                crate::issuers::ExternalIssuers::new(&config.identity.issuers)
+                    .map_err(|p| portcullis_config::ConfigError::new("identity.issuers", p))?,
+            ),
             browser_use_recorded: Default::default(),
         })
     }

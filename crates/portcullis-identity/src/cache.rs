@@ -86,6 +86,8 @@ pub struct TokenSettings {
 
 pub struct KeyCache {
     pepper: Vec<u8>,
+    /// Tenants by name: audience and plan, for principals from external issuers.
+    tenants: ArcSwap<HashMap<String, (portcullis_core::Audience, String)>>,
     entries: ArcSwap<HashMap<String, Entry>>,
     keyring: ArcSwap<Keyring>,
     tokens: TokenSettings,
@@ -107,6 +109,7 @@ impl KeyCache {
     ) -> Result<KeyCache, StoreError> {
         let cache = KeyCache {
             pepper,
+            tenants: ArcSwap::from_pointee(HashMap::new()),
             entries: ArcSwap::from_pointee(HashMap::new()),
             keyring: ArcSwap::from_pointee(Keyring::empty(&tokens.issuer)),
             tokens,
@@ -281,7 +284,12 @@ impl KeyCache {
             );
         }
         let keyring = Keyring::load(store, &self.tokens.issuer, self.tokens.max_lifetime).await?;
+        let tenant_table = tenants
+            .values()
+            .map(|t| (t.name.clone(), (t.audience, t.plan.clone())))
+            .collect();
         self.entries.store(Arc::new(entries));
+        self.tenants.store(Arc::new(tenant_table));
         self.keyring.store(Arc::new(keyring));
         self.revision.store(revision, Ordering::Release);
         Ok(())
@@ -368,6 +376,16 @@ impl KeyCache {
             flushed.fetch_max(at, Ordering::Relaxed);
         }
         Ok(count)
+    }
+
+    /// A tenant's audience and plan.
+    pub fn tenant(&self, name: &str) -> Option<(portcullis_core::Audience, String)> {
+        self.tenants.load().get(name).cloned()
+    }
+
+    /// Whether `kid` names one of the gateway's own signing keys.
+    pub fn is_own_token(&self, token: &str) -> bool {
+        self.keyring.load().knows(token)
     }
 
     /// Whether any usable publishable key accepts `origin` (answers CORS preflights, which

@@ -83,6 +83,14 @@ impl Keyring {
         Ok(ring)
     }
 
+    /// Whether the token's header names one of these keys (no signature check).
+    pub fn knows(&self, token: &str) -> bool {
+        jsonwebtoken::decode_header(token)
+            .ok()
+            .and_then(|h| h.kid)
+            .is_some_and(|kid| self.verifiers.contains_key(&kid))
+    }
+
     pub fn has_signer(&self) -> bool {
         self.signer.is_some()
     }
@@ -114,6 +122,7 @@ impl Keyring {
         validation.set_audience(&[AUDIENCE]);
         validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
         validation.leeway = 5;
+        validation.validate_nbf = true;
         jsonwebtoken::decode::<Claims>(token, key, &validation)
             .map(|data| data.claims)
             .map_err(|_| TokenFailure::Invalid)

@@ -218,6 +218,11 @@ impl Admin<'_> {
             .create_tenant(&new.name, audience, &new.plan)
             .await
             .map_err(store_error)?;
+        self.state
+            .keys
+            .reload(&self.state.store)
+            .await
+            .map_err(store_error)?;
         self.audit(
             "tenant.create",
             &tenant.name,

@@ -125,7 +125,7 @@ impl Upstream {
 
 /// TLS to upstreams verifies against the operating system's roots (none on a machine without
 /// a CA bundle, in which case only plain-HTTP upstreams work, and https ones fail closed).
-fn client_tls() -> rustls::ClientConfig {
+pub(crate) fn client_tls() -> rustls::ClientConfig {
     let mut roots = rustls::RootCertStore::empty();
     let native = rustls_native_certs_or_empty();
     roots.add_parsable_certificates(native);
