@@ -134,10 +134,7 @@ async fn revocation_reaches_another_replica_within_a_second() {
     let store_url = format!("sqlite://{}", h.gateway.state.store.path().display());
     let text = common::config_text(h.sim_addr, std::path::Path::new("/unused"), "")
         .replace("sqlite:///unused/portcullis.db", &store_url);
-    let config = portcullis_config::Config::parse(&text, Vec::new()).unwrap();
-    let replica = portcullis_gateway::Gateway::start_with_env(&config, |_| Some("k".into()))
-        .await
-        .unwrap();
+    let replica = common::start_gateway(&text).await;
     assert_eq!(
         h.chat_as(replica.public, &key, "chat", &[]).await.status,
         200
@@ -167,10 +164,7 @@ async fn test_keys_reach_only_test_models_and_live_keys_only_live_ones() {
         "{}\n[[models]]\nname = \"sandbox\"\nupstream = \"sim\"\nenvironment = \"test\"\n",
         common::config_text(sim_addr, data.path(), "")
     );
-    let config = portcullis_config::Config::parse(&text, Vec::new()).unwrap();
-    let gateway = portcullis_gateway::Gateway::start_with_env(&config, |_| Some("k".into()))
-        .await
-        .unwrap();
+    let gateway = common::start_gateway(&text).await;
     let h = Harness::wrap(sim, sim_addr, gateway, data);
     let (live, _) = h.key("acme", "customer", "").await;
     let (test, _) = h.key("acme", "customer", r#""environment":"test""#).await;

@@ -59,10 +59,7 @@ async fn readyz_fails_when_no_upstream_answers() {
         data.path(),
         "health_check_interval = \"50ms\"",
     );
-    let config = portcullis_config::Config::parse(&text, Vec::new()).unwrap();
-    let gateway = portcullis_gateway::Gateway::start_with_env(&config, |_| Some("k".into()))
-        .await
-        .unwrap();
+    let gateway = common::start_gateway(&text).await;
     tokio::time::sleep(Duration::from_millis(200)).await;
     let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
         .build_http::<Full<Bytes>>();

@@ -106,10 +106,7 @@ async fn tls_serves_both_protocols_and_reloads_its_certificate() {
         let sim_addr = sim.spawn("127.0.0.1:0".parse().unwrap()).await.unwrap();
         let text = common::config_text(sim_addr, dir.path(), "")
             .replace("[store]", &format!("{tls}\n[store]"));
-        let config = portcullis_config::Config::parse(&text, Vec::new()).unwrap();
-        let gateway = portcullis_gateway::Gateway::start_with_env(&config, |_| Some("k".into()))
-            .await
-            .unwrap();
+        let gateway = common::start_gateway(&text).await;
         (sim, gateway)
     };
     let addr = h.1.public;

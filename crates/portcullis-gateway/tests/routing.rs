@@ -243,10 +243,7 @@ async fn without_anonymous_mode_every_call_needs_a_credential() {
     let data = tempfile::tempdir().unwrap();
     let text = common::config_text(sim_addr, data.path(), "")
         .replace("allow_anonymous = true", "allow_anonymous = false");
-    let config = portcullis_config::Config::parse(&text, Vec::new()).unwrap();
-    let gateway = portcullis_gateway::Gateway::start_with_env(&config, |_| Some("k".into()))
-        .await
-        .unwrap();
+    let gateway = common::start_gateway(&text).await;
     let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
         .build_http::<http_body_util::Full<bytes::Bytes>>();
     for auth in [

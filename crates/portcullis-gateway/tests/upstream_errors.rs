@@ -75,10 +75,7 @@ async fn a_refused_connection_is_a_bad_gateway() {
         data.path(),
         "",
     );
-    let config = portcullis_config::Config::parse(&text, Vec::new()).unwrap();
-    let gateway = portcullis_gateway::Gateway::start_with_env(&config, |_| Some("k".into()))
-        .await
-        .unwrap();
+    let gateway = common::start_gateway(&text).await;
     let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
         .build_http::<http_body_util::Full<bytes::Bytes>>();
     let resp = client

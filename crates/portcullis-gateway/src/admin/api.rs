@@ -12,7 +12,8 @@ use bytes::Bytes;
 use http::{Method, Request, Response, StatusCode};
 use http_body::Body;
 use portcullis_core::{ApiError, Audience, Environment, ErrorKind};
-use portcullis_identity::{new_key, KeyKind, StoreError};
+use portcullis_identity::keys::MintedKey;
+use portcullis_identity::{new_key, KeyKind, KeyRecord, StoreError};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use std::time::Duration;
@@ -190,6 +191,28 @@ struct Revoke {
 }
 
 impl Admin<'_> {
+    /// Makes this replica's key cache match the store after a change.
+    async fn reload_cache(&self) -> Result<(), ApiError> {
+        self.state
+            .keys
+            .reload(&self.state.store)
+            .await
+            .map_err(store_error)
+    }
+
+    /// Stores a new key and returns its record with the one-time key text.
+    async fn issue(&self, minted: &MintedKey, record: &KeyRecord) -> Result<Value, ApiError> {
+        self.state
+            .store
+            .insert_key(record.clone())
+            .await
+            .map_err(store_error)?;
+        self.reload_cache().await?;
+        let mut shown = json!(record);
+        shown["key"] = Value::from(minted.text.clone());
+        Ok(shown)
+    }
+
     async fn audit(&self, action: &str, target: &str, detail: &str) -> Result<(), ApiError> {
         self.state
             .store
@@ -218,11 +241,7 @@ impl Admin<'_> {
             .create_tenant(&new.name, audience, &new.plan)
             .await
             .map_err(store_error)?;
-        self.state
-            .keys
-            .reload(&self.state.store)
-            .await
-            .map_err(store_error)?;
+        self.reload_cache().await?;
         self.audit(
             "tenant.create",
             &tenant.name,
@@ -300,24 +319,13 @@ impl Admin<'_> {
         record.kind = kind;
         record.allowed_ips = new.allowed_ips;
         record.allowed_origins = new.allowed_origins;
-        self.state
-            .store
-            .insert_key(record.clone())
-            .await
-            .map_err(store_error)?;
-        self.state
-            .keys
-            .reload(&self.state.store)
-            .await
-            .map_err(store_error)?;
+        let shown = self.issue(&minted, &record).await?;
         self.audit(
             "key.create",
             &record.id,
             &format!("tenant={}", record.tenant),
         )
         .await?;
-        let mut shown = json!(record);
-        shown["key"] = Value::from(minted.text.clone());
         created(shown)
     }
 
@@ -384,30 +392,19 @@ impl Admin<'_> {
         record.kind = old.kind;
         record.allowed_ips = old.allowed_ips.clone();
         record.allowed_origins = old.allowed_origins.clone();
-        self.state
-            .store
-            .insert_key(record.clone())
-            .await
-            .map_err(store_error)?;
         let ends = portcullis_identity::store::now() + grace.as_secs() as i64;
         self.state
             .store
             .expire_key_at(id, ends)
             .await
             .map_err(store_error)?;
-        self.state
-            .keys
-            .reload(&self.state.store)
-            .await
-            .map_err(store_error)?;
+        let mut shown = self.issue(&minted, &record).await?;
         self.audit(
             "key.rotate",
             id,
             &format!("successor={} grace={}s", record.id, grace.as_secs()),
         )
         .await?;
-        let mut shown = json!(record);
-        shown["key"] = Value::from(minted.text.clone());
         shown["replaces"] = Value::from(id);
         shown["replaced_key_expires_at"] = Value::from(ends.min(old.expires_at));
         created(shown)

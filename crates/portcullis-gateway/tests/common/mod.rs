@@ -259,6 +259,14 @@ impl Harness {
     }
 }
 
+/// Starts a gateway from configuration text (upstream keys resolve to a dummy value).
+pub async fn start_gateway(text: &str) -> RunningGateway {
+    let config = Config::parse(text, Vec::new()).unwrap();
+    Gateway::start_with_env(&config, |_| Some("k".into()))
+        .await
+        .unwrap()
+}
+
 /// The body of a chat request with streaming on.
 pub fn stream_body(model: &str) -> String {
     format!(
