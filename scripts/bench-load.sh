@@ -50,8 +50,6 @@ admin = "127.0.0.1:$admin_port"
 url = "sqlite://$work/data/portcullis.db"
 [log]
 level = "warn"
-[dev]
-allow_anonymous = true
 [[upstreams]]
 name = "sim"
 base_url = "http://127.0.0.1:$sim_port/v1"
@@ -97,6 +95,12 @@ fi
 
 for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$admin_port/healthz" >/dev/null 2>&1 && break; sleep 0.1; done
 sleep 0.5
+# The gateway is measured as callers use it: with an API key, authenticated on every request.
+admin_token=$(cat "$work/data/admin-token")
+admin() { curl -sf -H "authorization: Bearer $admin_token" -H 'content-type: application/json' "$@"; }
+admin -d '{"name":"bench","audience":"customer"}' "http://127.0.0.1:$admin_port/admin/v1/tenants" >/dev/null
+export PORTCULLIS_LOAD_API_KEY=$(admin -d '{"tenant":"bench","expires_in":"1h"}' "http://127.0.0.1:$admin_port/admin/v1/keys" \
+  | python3 -c 'import json,sys; print(json.load(sys.stdin)["key"])')
 
 # CPU ticks (user + system) of the given processes, summed.
 cpu_ticks() { local t=0 p; for p in $1; do t=$(( t + $(awk '{print $14+$15}' "/proc/$p/stat" 2>/dev/null || echo 0) )); done; echo $t; }
