@@ -10,6 +10,9 @@ use std::time::{Duration, Instant};
 const ROLES: &str = r#"
 [roles.embed-only]
 permissions = ["embeddings:invoke", "models:list"]
+
+[roles.tenant-admin]
+permissions = ["admin:tenants"]
 "#;
 
 /// A harness whose config adds a test model and a restricted role.
@@ -289,7 +292,7 @@ async fn the_admin_api_needs_its_token_and_audits_every_change() {
             .await;
         assert_eq!(reply.status, StatusCode::UNAUTHORIZED);
     }
-    // A caller key is not an admin token.
+    // A caller key without admin roles cannot use the admin API.
     let (key, id) = h.key("acme", "customer", "").await;
     let auth = format!("Bearer {key}");
     let reply = h
@@ -301,7 +304,49 @@ async fn the_admin_api_needs_its_token_and_audits_every_change() {
             "",
         )
         .await;
-    assert_eq!(reply.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(reply.status, StatusCode::FORBIDDEN);
+    assert_eq!(reply.error_code(), "permission_denied");
+
+    // Keys with admin roles can, within their permissions, and are named in the audit log.
+    let (tenant_admin, tenant_admin_id) = h
+        .key("ops", "internal", r#""roles":["tenant-admin"]"#)
+        .await;
+    let auth = format!("Bearer {tenant_admin}");
+    let headers = [
+        ("authorization", auth.as_str()),
+        ("content-type", "application/json"),
+    ];
+    let made = h
+        .request(
+            h.gateway.admin,
+            Method::POST,
+            "/admin/v1/tenants",
+            &headers,
+            r#"{"name":"newco","audience":"partner"}"#,
+        )
+        .await;
+    assert_eq!(made.status, StatusCode::CREATED);
+    let keys = h
+        .request(h.gateway.admin, Method::GET, "/admin/v1/keys", &headers, "")
+        .await;
+    assert_eq!(keys.status, StatusCode::FORBIDDEN);
+    let audit = h
+        .admin(Method::GET, "/admin/v1/audit?limit=1", "")
+        .await
+        .json();
+    assert_eq!(audit["data"][0]["actor"], format!("key:{tenant_admin_id}"));
+    assert_eq!(audit["data"][0]["action"], "tenant.create");
+    // Admin endpoints do not exist on the public listener, whatever the credential.
+    let public = h
+        .request(
+            h.gateway.public,
+            Method::GET,
+            "/admin/v1/tenants",
+            &headers,
+            "",
+        )
+        .await;
+    assert_eq!(public.status, StatusCode::NOT_FOUND);
 
     let keys = h.admin(Method::GET, "/admin/v1/keys?tenant=acme", "").await;
     assert_eq!(keys.status, 200);

@@ -29,7 +29,7 @@ where
     B: Body<Data = Bytes>,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
-    check_token(state, request.headers())?;
+    let actor = check_token(state, request.headers())?;
     let source = request
         .extensions()
         .get::<PeerAddr>()
@@ -47,7 +47,12 @@ where
     )
     .await?;
     let segments: Vec<&str> = path.trim_start_matches("/admin/v1/").split('/').collect();
-    let admin = Admin { state, source };
+    actor.require(state, permission_for(&segments))?;
+    let admin = Admin {
+        state,
+        source,
+        actor: actor.name(),
+    };
     match (&method, segments.as_slice()) {
         (&Method::POST, ["tenants"]) => admin.create_tenant(&body).await,
         (&Method::GET, ["tenants"]) => {
@@ -97,22 +102,64 @@ where
     }
 }
 
-fn check_token(state: &GatewayState, headers: &http::HeaderMap) -> Result<(), ApiError> {
+/// Who is calling the admin API: the bootstrap admin token, or an API key (or gateway token)
+/// whose roles grant the admin permission of the route.
+enum Actor {
+    Bootstrap,
+    Key(std::sync::Arc<portcullis_core::KeyPrincipal>),
+}
+
+impl Actor {
+    fn name(&self) -> String {
+        match self {
+            Actor::Bootstrap => "admin".into(),
+            Actor::Key(k) => format!("key:{}", k.key_id),
+        }
+    }
+
+    fn require(&self, state: &GatewayState, permission: &str) -> Result<(), ApiError> {
+        match self {
+            Actor::Bootstrap => Ok(()),
+            Actor::Key(k) if state.roles.grants(&k.roles, permission) => Ok(()),
+            Actor::Key(_) => Err(ApiError::new(
+                ErrorKind::Permission,
+                format!("This credential's roles do not grant `{permission}`."),
+            )
+            .with_code("permission_denied")),
+        }
+    }
+}
+
+/// The admin permission each route needs.
+fn permission_for(segments: &[&str]) -> &'static str {
+    match segments.first() {
+        Some(&"tenants") => "admin:tenants",
+        Some(&"audit") => "admin:audit",
+        _ => "admin:keys",
+    }
+}
+
+fn check_token(state: &GatewayState, headers: &http::HeaderMap) -> Result<Actor, ApiError> {
     let presented = crate::authenticate::bearer(headers).unwrap_or("");
     let expected = state.admin_token.as_bytes();
-    if presented.is_empty() || !bool::from(presented.as_bytes().ct_eq(expected)) {
-        return Err(ApiError::new(
-            ErrorKind::Authentication,
-            "The admin API needs the admin token as `Authorization: Bearer <token>`.",
-        )
-        .with_code("invalid_admin_token"));
+    if !presented.is_empty() && bool::from(presented.as_bytes().ct_eq(expected)) {
+        return Ok(Actor::Bootstrap);
     }
-    Ok(())
+    match state.keys.authenticate(presented) {
+        Ok(authenticated) => Ok(Actor::Key(authenticated.principal)),
+        Err(_) => Err(ApiError::new(
+            ErrorKind::Authentication,
+            "The admin API needs the admin token, or a key whose roles grant admin permissions, \
+             as `Authorization: Bearer <token>`.",
+        )
+        .with_code("invalid_admin_token")),
+    }
 }
 
 struct Admin<'a> {
     state: &'a GatewayState,
     source: String,
+    actor: String,
 }
 
 #[derive(Deserialize)]
@@ -216,7 +263,7 @@ impl Admin<'_> {
     async fn audit(&self, action: &str, target: &str, detail: &str) -> Result<(), ApiError> {
         self.state
             .store
-            .record_audit("admin", action, target, &self.source, detail)
+            .record_audit(&self.actor, action, target, &self.source, detail)
             .await
             .map_err(store_error)
     }
