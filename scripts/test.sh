@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The project's test command (README: "Run the tests"). Formatting, lints, every Rust test
 # (unit and black-box over real sockets), then the official openai Python client against the
-# real binary. Needs only cargo and python3; installs the rest itself.
+# real binary. Needs only cargo and python3; installs the rest itself (a private PostgreSQL
+# is started for the store tests).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -9,6 +10,9 @@ echo "== cargo fmt --check"
 cargo fmt --all --check
 echo "== cargo clippy"
 cargo clippy --workspace --all-targets --locked --quiet -- -D warnings
+echo "== PostgreSQL for the store tests"
+source scripts/test-postgres.sh
+start_test_postgres
 echo "== cargo test"
 cargo test --workspace --locked
 echo "== openai client"

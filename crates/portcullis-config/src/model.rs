@@ -123,14 +123,21 @@ impl Default for HttpLimits {
 pub struct Store {
     /// `sqlite://PATH` (embedded; relative paths are relative to the working directory).
     /// Default `sqlite://portcullis-data/portcullis.db`.
+    /// `postgres://user:password@host:port/database` (shared by several replicas; the
+    /// password may also come from `PORTCULLIS_STORE__URL`).
     #[serde(default = "defaults::store_url")]
     pub url: String,
+    /// Directory for the generated key pepper and admin token. Default: the SQLite file's
+    /// directory, or `portcullis-data` with PostgreSQL.
+    #[serde(default)]
+    pub data_dir: Option<PathBuf>,
 }
 
 impl Default for Store {
     fn default() -> Self {
         Store {
             url: defaults::store_url(),
+            data_dir: None,
         }
     }
 }

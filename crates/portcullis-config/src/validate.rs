@@ -188,17 +188,25 @@ fn http(config: &Config) -> Result<(), ConfigError> {
 
 fn store(config: &Config) -> Result<(), ConfigError> {
     let url = &config.store.url;
-    match url.strip_prefix("sqlite://") {
-        Some(path) if !path.is_empty() => Ok(()),
-        Some(_) => Err(ConfigError::new("store.url", "sqlite:// needs a file path")),
-        None if url.starts_with("postgres://") || url.starts_with("postgresql://") => Err(
-            ConfigError::new("store.url", "PostgreSQL is not supported by this build yet"),
-        ),
-        None => Err(ConfigError::new(
-            "store.url",
-            "must start with sqlite:// (for example sqlite://portcullis-data/portcullis.db)",
-        )),
+    if let Some(path) = url.strip_prefix("sqlite://") {
+        if path.is_empty() {
+            return Err(ConfigError::new("store.url", "sqlite:// needs a file path"));
+        }
+        return Ok(());
     }
+    if let Some(rest) = url
+        .strip_prefix("postgres://")
+        .or_else(|| url.strip_prefix("postgresql://"))
+    {
+        if rest.is_empty() {
+            return Err(ConfigError::new("store.url", "postgres:// needs a host"));
+        }
+        return Ok(());
+    }
+    Err(ConfigError::new(
+        "store.url",
+        "must start with sqlite:// (e.g. sqlite://portcullis-data/portcullis.db) or postgres://",
+    ))
 }
 
 fn upstreams(config: &Config) -> Result<(), ConfigError> {

@@ -58,7 +58,9 @@ impl Gateway {
         config: &Config,
         env: impl Fn(&str) -> Option<String>,
     ) -> Result<RunningGateway, GatewayError> {
-        let store = Store::open(&config.store.url).await?;
+        let store = Store::open(&config.store.url)
+            .await?
+            .with_data_dir(config.store.data_dir.clone());
         let data_dir = store.data_dir();
         let secret_error = |what: &str, e: std::io::Error| {
             GatewayError::Secrets(format!(

@@ -797,3 +797,75 @@ async fn rotation_issues_a_successor_and_ends_the_old_key_after_its_grace() {
         .await;
     assert!(record.json()["last_used_at"].as_i64().unwrap() > 0);
 }
+
+/// Two replicas sharing one PostgreSQL database: keys made on one work on the other, and a
+/// revocation on one reaches the other within a second. Runs when scripts/test.sh provides
+/// `PORTCULLIS_TEST_POSTGRES_URL`.
+#[tokio::test]
+async fn replicas_share_a_postgres_control_plane() {
+    let Ok(admin_url) = std::env::var("PORTCULLIS_TEST_POSTGRES_URL") else {
+        eprintln!("PORTCULLIS_TEST_POSTGRES_URL is not set: skipped (scripts/test.sh sets it)");
+        return;
+    };
+    let name = format!("pc_gw_{}", std::process::id());
+    let (client, conn) = tokio_postgres::connect(&admin_url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    client
+        .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+        .await
+        .unwrap();
+    client
+        .batch_execute(&format!("CREATE DATABASE {name}"))
+        .await
+        .unwrap();
+    let url = format!("{}/{name}", admin_url.rsplit_once('/').unwrap().0);
+
+    let sim = portcullis_sim::Simulator::new(SimOptions::default());
+    let sim_addr = sim.spawn("127.0.0.1:0".parse().unwrap()).await.unwrap();
+    let shared = tempfile::tempdir().unwrap();
+    let text = common::config_text(sim_addr, std::path::Path::new("/unused"), "").replace(
+        "url = \"sqlite:///unused/portcullis.db\"",
+        &format!(
+            "url = \"{url}\"\ndata_dir = \"{}\"",
+            shared.path().display()
+        ),
+    );
+    let first = common::start_gateway(&text).await;
+    let second = common::start_gateway(&text).await;
+    assert_eq!(first.state.store.backend(), "postgres");
+    let h = Harness::wrap(sim, sim_addr, first, tempfile::tempdir().unwrap());
+    let (key, id) = h.key("acme", "customer", "").await;
+    assert_eq!(
+        h.chat_as(h.gateway.public, &key, "chat", &[]).await.status,
+        200
+    );
+    let mut accepted_on_second = false;
+    for _ in 0..100 {
+        if h.chat_as(second.public, &key, "chat", &[]).await.status == StatusCode::OK {
+            accepted_on_second = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(
+        accepted_on_second,
+        "a key made on one replica never worked on the other"
+    );
+
+    h.admin(Method::POST, &format!("/admin/v1/keys/{id}/revoke"), "")
+        .await;
+    let revoked_at = Instant::now();
+    while h.chat_as(second.public, &key, "chat", &[]).await.status != StatusCode::UNAUTHORIZED {
+        assert!(
+            revoked_at.elapsed() < Duration::from_secs(1),
+            "the other replica still accepts the key"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    drop(h);
+    let _ = client
+        .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+        .await;
+}

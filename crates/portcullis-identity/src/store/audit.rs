@@ -26,6 +26,11 @@ impl Store {
         source: &str,
         detail: &str,
     ) -> Result<(), StoreError> {
+        if let Some(pg) = &self.pg {
+            return pg
+                .record_audit([actor, action, target, source, detail])
+                .await;
+        }
         let values = (
             now(),
             actor.to_owned(),
@@ -47,6 +52,9 @@ impl Store {
 
     /// The most recent events, newest first.
     pub async fn audit_events(&self, limit: u32) -> Result<Vec<AuditEvent>, StoreError> {
+        if let Some(pg) = &self.pg {
+            return pg.audit_events(limit).await;
+        }
         self.with_connection(move |c| {
             let mut stmt = c.prepare(
                 "SELECT seq, at, actor, action, target, source, detail FROM audit_events

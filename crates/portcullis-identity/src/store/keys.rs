@@ -116,6 +116,9 @@ fn bump_revision(c: &rusqlite::Connection) -> rusqlite::Result<()> {
 
 impl Store {
     pub async fn insert_key(&self, key: KeyRecord) -> Result<(), StoreError> {
+        if let Some(pg) = &self.pg {
+            return pg.insert_key(&key).await;
+        }
         self.with_connection(move |c| {
             let tx = c.unchecked_transaction()?;
             let tenant_exists: bool = tx.query_row(
@@ -154,6 +157,9 @@ impl Store {
     }
 
     pub async fn key(&self, id: &str) -> Result<Option<KeyRecord>, StoreError> {
+        if let Some(pg) = &self.pg {
+            return pg.key(id).await;
+        }
         let id = id.to_owned();
         self.with_connection(move |c| {
             Ok(c.query_row(
@@ -168,6 +174,9 @@ impl Store {
 
     /// Keys, optionally of one tenant, oldest first.
     pub async fn keys(&self, tenant: Option<&str>) -> Result<Vec<KeyRecord>, StoreError> {
+        if let Some(pg) = &self.pg {
+            return pg.keys(tenant).await;
+        }
         let tenant = tenant.map(str::to_owned);
         self.with_connection(move |c| {
             let mut stmt = c.prepare(&format!(
@@ -181,6 +190,9 @@ impl Store {
 
     /// Marks a key revoked; false when it does not exist or was already revoked.
     pub async fn revoke_key(&self, id: &str, reason: &str) -> Result<bool, StoreError> {
+        if let Some(pg) = &self.pg {
+            return pg.revoke_key(id, reason).await;
+        }
         let (id, reason) = (id.to_owned(), reason.to_owned());
         self.with_connection(move |c| {
             let tx = c.unchecked_transaction()?;
@@ -204,6 +216,9 @@ impl Store {
         if uses.is_empty() {
             return Ok(());
         }
+        if let Some(pg) = &self.pg {
+            return pg.record_key_use(&uses).await;
+        }
         self.with_connection(move |c| {
             let tx = c.unchecked_transaction()?;
             {
@@ -222,6 +237,9 @@ impl Store {
 
     /// Shortens a key's life to end at `at` (no-op if it already ends sooner).
     pub async fn expire_key_at(&self, id: &str, at: i64) -> Result<(), StoreError> {
+        if let Some(pg) = &self.pg {
+            return pg.expire_key_at(id, at).await;
+        }
         let id = id.to_owned();
         self.with_connection(move |c| {
             let tx = c.unchecked_transaction()?;
@@ -238,6 +256,9 @@ impl Store {
 
     /// A counter that changes whenever any key does.
     pub async fn key_revision(&self) -> Result<i64, StoreError> {
+        if let Some(pg) = &self.pg {
+            return pg.key_revision().await;
+        }
         self.with_connection(|c| {
             Ok(c.query_row(
                 "SELECT revision FROM key_revision WHERE singleton = 1",

@@ -6,6 +6,7 @@
 
 mod audit;
 mod keys;
+mod postgres;
 mod signing;
 mod tenants;
 
@@ -97,22 +98,35 @@ pub enum StoreError {
     Sqlite(#[from] rusqlite::Error),
     #[error("store task failed: {0}")]
     Task(String),
+    #[error("PostgreSQL: {0}")]
+    Postgres(String),
     #[error("{0}")]
     Conflict(String),
     #[error("{0}")]
     NotFound(String),
 }
 
-/// A handle to the store; cheap to clone.
+/// A handle to the store; cheap to clone. SQLite (`sqlite://PATH`) or PostgreSQL
+/// (`postgres://...`), with the same tables and behaviour.
 #[derive(Clone)]
 pub struct Store {
-    connection: Arc<Mutex<Connection>>,
+    connection: Option<Arc<Mutex<Connection>>>,
     path: Arc<PathBuf>,
+    pub(crate) pg: Option<postgres::PgStore>,
+    data_dir: Option<PathBuf>,
 }
 
 impl Store {
     /// Opens (creating if needed) the store named by a `sqlite://PATH` URL and migrates it.
     pub async fn open(url: &str) -> Result<Store, StoreError> {
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            return Ok(Store {
+                connection: None,
+                path: Arc::new(PathBuf::new()),
+                pg: Some(postgres::PgStore::open(url).await?),
+                data_dir: None,
+            });
+        }
         let path = PathBuf::from(
             url.strip_prefix("sqlite://")
                 .ok_or(StoreError::UnsupportedUrl)?,
@@ -122,8 +136,10 @@ impl Store {
             .await
             .map_err(|e| StoreError::Task(e.to_string()))??;
         Ok(Store {
-            connection: Arc::new(Mutex::new(connection)),
+            connection: Some(Arc::new(Mutex::new(connection))),
             path: Arc::new(path),
+            pg: None,
+            data_dir: None,
         })
     }
 
@@ -133,6 +149,9 @@ impl Store {
 
     /// Runs a trivial query: the store is reachable and not corrupt enough to fail it.
     pub async fn ping(&self) -> Result<(), StoreError> {
+        if let Some(pg) = &self.pg {
+            return pg.ping().await;
+        }
         self.with_connection(|c| {
             c.query_row("SELECT count(*) FROM schema_migrations", [], |r| {
                 r.get::<_, i64>(0)
@@ -144,14 +163,40 @@ impl Store {
 
     /// The directory that holds the database file and the gateway's generated secrets.
     pub fn data_dir(&self) -> PathBuf {
+        if let Some(dir) = &self.data_dir {
+            return dir.clone();
+        }
+        if self.pg.is_some() {
+            return PathBuf::from("portcullis-data");
+        }
         match self.path.parent() {
             Some(dir) if !dir.as_os_str().is_empty() => dir.to_owned(),
             _ => PathBuf::from("."),
         }
     }
 
+    /// Uses `dir` for the gateway's generated secrets instead of the default.
+    pub fn with_data_dir(mut self, dir: Option<PathBuf>) -> Store {
+        if dir.is_some() {
+            self.data_dir = dir;
+        }
+        self
+    }
+
+    /// Which backend this is, for logs and `/readyz`.
+    pub fn backend(&self) -> &'static str {
+        if self.pg.is_some() {
+            "postgres"
+        } else {
+            "sqlite"
+        }
+    }
+
     /// The highest migration applied.
     pub async fn schema_version(&self) -> Result<i64, StoreError> {
+        if let Some(pg) = &self.pg {
+            return pg.schema_version().await;
+        }
         self.with_connection(|c| {
             Ok(c.query_row(
                 "SELECT COALESCE(MAX(version), 0) FROM schema_migrations",
@@ -166,7 +211,10 @@ impl Store {
         &self,
         f: impl FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, StoreError> {
-        let connection = self.connection.clone();
+        let connection = self
+            .connection
+            .clone()
+            .ok_or_else(|| StoreError::Task("no SQLite connection".into()))?;
         tokio::task::spawn_blocking(move || {
             // A panic while holding the lock leaves the connection usable: SQLite keeps its
             // own consistency, so a poisoned mutex is recovered rather than propagated.

@@ -26,6 +26,9 @@ impl std::fmt::Debug for SigningKeyRecord {
 impl Store {
     /// Signing keys not retired before `since`, newest first.
     pub async fn signing_keys(&self, since: i64) -> Result<Vec<SigningKeyRecord>, StoreError> {
+        if let Some(pg) = &self.pg {
+            return pg.signing_keys(since).await;
+        }
         self.with_connection(move |c| {
             let mut stmt = c.prepare(
                 "SELECT kid, private_pkcs8, public_key, created_at, retired_at FROM signing_keys
@@ -47,6 +50,9 @@ impl Store {
 
     /// Makes `key` the signing key and retires every other active one.
     pub async fn rotate_signing_key(&self, key: SigningKeyRecord) -> Result<(), StoreError> {
+        if let Some(pg) = &self.pg {
+            return pg.rotate_signing_key(&key).await;
+        }
         self.with_connection(move |c| {
             let tx = c.unchecked_transaction()?;
             tx.execute(

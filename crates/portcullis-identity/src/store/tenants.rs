@@ -41,6 +41,10 @@ impl Store {
             plan: plan.to_owned(),
             created_at: now(),
         };
+        if let Some(pg) = &self.pg {
+            pg.create_tenant(&tenant).await?;
+            return Ok(tenant);
+        }
         let t = tenant.clone();
         self.with_connection(move |c| {
             let inserted = c.execute(
@@ -54,6 +58,11 @@ impl Store {
                     t.name
                 )));
             }
+            // Principals carry tenant data, so caches reload on tenant changes too.
+            c.execute(
+                "UPDATE key_revision SET revision = revision + 1 WHERE singleton = 1",
+                [],
+            )?;
             Ok(())
         })
         .await?;
@@ -61,6 +70,9 @@ impl Store {
     }
 
     pub async fn tenant(&self, name: &str) -> Result<Option<Tenant>, StoreError> {
+        if let Some(pg) = &self.pg {
+            return pg.tenant(name).await;
+        }
         let name = name.to_owned();
         self.with_connection(move |c| {
             Ok(c.query_row(
@@ -74,6 +86,9 @@ impl Store {
     }
 
     pub async fn tenants(&self) -> Result<Vec<Tenant>, StoreError> {
+        if let Some(pg) = &self.pg {
+            return pg.tenants().await;
+        }
         self.with_connection(|c| {
             let mut stmt =
                 c.prepare("SELECT name, audience, plan, created_at FROM tenants ORDER BY name")?;

@@ -1,0 +1,207 @@
+//! The same store behaviour on SQLite and PostgreSQL.
+//!
+//! PostgreSQL runs when `PORTCULLIS_TEST_POSTGRES_URL` names a server (scripts/test.sh starts
+//! a private one); each run creates and drops its own database there.
+
+use portcullis_core::{Audience, Environment};
+use portcullis_identity::store::now;
+use portcullis_identity::tokens::generate_signing_key;
+use portcullis_identity::{new_key, KeyCache, Store, StoreError, TokenSettings};
+
+/// A fresh PostgreSQL database on the test server, dropped by the guard.
+struct PgDatabase {
+    admin_url: String,
+    name: String,
+}
+
+impl PgDatabase {
+    async fn create() -> Option<(PgDatabase, String)> {
+        let admin_url = std::env::var("PORTCULLIS_TEST_POSTGRES_URL").ok()?;
+        let name = format!(
+            "pc_test_{}",
+            portcullis_identity::keys::random_base62(10).to_lowercase()
+        );
+        let (client, conn) = tokio_postgres::connect(&admin_url, tokio_postgres::NoTls)
+            .await
+            .unwrap();
+        tokio::spawn(conn);
+        client
+            .batch_execute(&format!("CREATE DATABASE {name}"))
+            .await
+            .unwrap();
+        let url = match admin_url.rsplit_once('/') {
+            Some((base, _)) => format!("{base}/{name}"),
+            None => unreachable!("the URL names a database"),
+        };
+        Some((PgDatabase { admin_url, name }, url))
+    }
+}
+
+impl Drop for PgDatabase {
+    fn drop(&mut self) {
+        let (url, name) = (self.admin_url.clone(), self.name.clone());
+        // Best effort, on a thread of its own: Drop cannot await.
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async {
+                if let Ok((client, conn)) =
+                    tokio_postgres::connect(&url, tokio_postgres::NoTls).await
+                {
+                    tokio::spawn(conn);
+                    let _ = client
+                        .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                        .await;
+                }
+            })
+        })
+        .join();
+    }
+}
+
+async fn suite(store: Store) {
+    assert_eq!(store.schema_version().await.unwrap(), 5);
+    store.ping().await.unwrap();
+
+    // Tenants.
+    let revision = store.key_revision().await.unwrap();
+    store
+        .create_tenant("acme", Audience::Partner, "pro")
+        .await
+        .unwrap();
+    assert!(
+        store.key_revision().await.unwrap() > revision,
+        "tenant changes bump the revision"
+    );
+    assert!(matches!(
+        store.create_tenant("acme", Audience::Customer, "x").await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert_eq!(
+        store.tenant("acme").await.unwrap().unwrap().audience,
+        Audience::Partner
+    );
+    assert!(store.tenant("nobody").await.unwrap().is_none());
+    assert_eq!(store.tenants().await.unwrap().len(), 1);
+
+    // Keys.
+    let pepper = b"pepper".to_vec();
+    let (minted, mut record) = new_key(
+        &pepper,
+        "acme",
+        Environment::Test,
+        vec!["inference".into()],
+        Some(vec!["m".into()]),
+        "d".into(),
+        3600,
+    );
+    record.allowed_ips = Some(vec!["10.0.0.0/8".into()]);
+    store.insert_key(record.clone()).await.unwrap();
+    let (_, orphan) = new_key(
+        &pepper,
+        "nobody",
+        Environment::Live,
+        vec![],
+        None,
+        String::new(),
+        60,
+    );
+    assert!(matches!(
+        store.insert_key(orphan).await,
+        Err(StoreError::NotFound(_))
+    ));
+    let loaded = store.key(&record.id).await.unwrap().unwrap();
+    assert_eq!(loaded, record, "a key round-trips unchanged");
+    assert_eq!(store.keys(Some("acme")).await.unwrap().len(), 1);
+    assert!(store.keys(Some("other")).await.unwrap().is_empty());
+
+    store
+        .record_key_use(vec![(record.id.clone(), 1234)])
+        .await
+        .unwrap();
+    store
+        .record_key_use(vec![(record.id.clone(), 1000)])
+        .await
+        .unwrap();
+    assert_eq!(
+        store.key(&record.id).await.unwrap().unwrap().last_used_at,
+        Some(1234),
+        "never moves back"
+    );
+
+    let cache = KeyCache::load(
+        &store,
+        pepper,
+        TokenSettings {
+            issuer: "portcullis".into(),
+            max_lifetime: 900,
+        },
+    )
+    .await
+    .unwrap();
+    assert!(cache.authenticate(&minted.text).is_ok());
+    assert_eq!(
+        cache.jwks()["keys"].as_array().unwrap().len(),
+        1,
+        "a signing key was created"
+    );
+
+    let before = store.key_revision().await.unwrap();
+    assert!(store.revoke_key(&record.id, "test").await.unwrap());
+    assert!(!store.revoke_key(&record.id, "again").await.unwrap());
+    assert!(store.key_revision().await.unwrap() > before);
+    assert!(cache.refresh(&store).await.unwrap());
+    assert!(cache.authenticate(&minted.text).is_err());
+
+    store.expire_key_at(&record.id, now() - 10).await.unwrap();
+    assert!(store.key(&record.id).await.unwrap().unwrap().expires_at <= now());
+
+    // Signing keys rotate; the old one stays listed while its tokens may live.
+    store
+        .rotate_signing_key(generate_signing_key())
+        .await
+        .unwrap();
+    let keys = store.signing_keys(now() - 900).await.unwrap();
+    assert_eq!(keys.len(), 2);
+    assert_eq!(keys.iter().filter(|k| k.retired_at.is_none()).count(), 1);
+
+    // Audit.
+    store
+        .record_audit("admin", "tenant.create", "acme", "127.0.0.1:1", "d")
+        .await
+        .unwrap();
+    store
+        .record_audit("admin", "key.revoke", "k", "127.0.0.1:1", "")
+        .await
+        .unwrap();
+    let events = store.audit_events(10).await.unwrap();
+    assert_eq!(events[0].action, "key.revoke", "newest first");
+    assert_eq!(events.len(), 2);
+}
+
+#[tokio::test]
+async fn sqlite_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&format!("sqlite://{}/p.db", dir.path().display()))
+        .await
+        .unwrap();
+    assert_eq!(store.backend(), "sqlite");
+    suite(store).await;
+}
+
+#[tokio::test]
+async fn postgres_store() {
+    let Some((_db, url)) = PgDatabase::create().await else {
+        eprintln!("PORTCULLIS_TEST_POSTGRES_URL is not set: the PostgreSQL backend was not tested (scripts/test.sh sets it)");
+        return;
+    };
+    let store = Store::open(&url).await.unwrap();
+    assert_eq!(store.backend(), "postgres");
+    // Migrations are idempotent and safe to run from several replicas.
+    let (a, b) = tokio::join!(Store::open(&url), Store::open(&url));
+    a.unwrap();
+    b.unwrap();
+    suite(store).await;
+}
