@@ -162,8 +162,9 @@ fn spawn_api(
     tokio::spawn(listener::accept_loop(listener, context));
 }
 
-/// Polls the store's key revision and reloads the key cache when it moved, so revocations
-/// made on another replica apply here within one interval.
+/// Reloads the key cache when the store's key revision moved: at once when PostgreSQL
+/// notifies a change, and by polling every interval in any case (the only mechanism with
+/// SQLite, and the backstop for a lost notification connection).
 fn spawn_key_refresher(
     state: &Arc<GatewayState>,
     interval: Duration,
@@ -175,13 +176,18 @@ fn spawn_key_refresher(
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut usage = tokio::time::interval(USAGE_FLUSH_INTERVAL);
         usage.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        // PostgreSQL pushes changes (LISTEN/NOTIFY); polling stays as the backstop.
+        let mut pushed = state.store.key_changes();
         loop {
-            tokio::select! {
-                _ = ticker.tick() => {
-                    if let Err(e) = state.keys.refresh(&state.store).await {
-                        tracing::error!(error = %e, "cannot refresh the key cache");
-                    }
+            let notified = async {
+                match pushed.as_mut() {
+                    Some(rx) => rx.recv().await,
+                    None => std::future::pending().await,
                 }
+            };
+            tokio::select! {
+                _ = ticker.tick() => refresh(&state).await,
+                Some(()) = notified => refresh(&state).await,
                 _ = usage.tick() => flush_usage(&state).await,
                 _ = shutdown.changed() => {
                     flush_usage(&state).await;
@@ -190,6 +196,12 @@ fn spawn_key_refresher(
             }
         }
     });
+}
+
+async fn refresh(state: &GatewayState) {
+    if let Err(e) = state.keys.refresh(&state.store).await {
+        tracing::error!(error = %e, "cannot refresh the key cache");
+    }
 }
 
 /// How often keys' last-use times are written to the store.

@@ -833,7 +833,12 @@ async fn replicas_share_a_postgres_control_plane() {
         ),
     );
     let first = common::start_gateway(&text).await;
-    let second = common::start_gateway(&text).await;
+    // Polling every 30 s on the second replica: only LISTEN/NOTIFY can deliver in time.
+    let slow_poll = text.replace(
+        "[dev]",
+        "[identity]\nkey_refresh_interval = \"30s\"\n\n[dev]",
+    );
+    let second = common::start_gateway(&slow_poll).await;
     assert_eq!(first.state.store.backend(), "postgres");
     let h = Harness::wrap(sim, sim_addr, first, tempfile::tempdir().unwrap());
     let (key, id) = h.key("acme", "customer", "").await;

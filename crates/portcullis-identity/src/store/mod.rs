@@ -183,6 +183,15 @@ impl Store {
         self
     }
 
+    /// A channel that receives `()` whenever another replica changes keys, tenants or signing
+    /// keys (PostgreSQL LISTEN/NOTIFY). `None` for SQLite, which relies on polling.
+    pub fn key_changes(&self) -> Option<tokio::sync::mpsc::Receiver<()>> {
+        let pg = self.pg.as_ref()?;
+        let (tx, rx) = tokio::sync::mpsc::channel(1);
+        pg.listen(tx);
+        Some(rx)
+    }
+
     /// Which backend this is, for logs and `/readyz`.
     pub fn backend(&self) -> &'static str {
         if self.pg.is_some() {

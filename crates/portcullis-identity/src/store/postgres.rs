@@ -74,13 +74,19 @@ fn pg(e: impl std::fmt::Display) -> StoreError {
 #[derive(Clone)]
 pub(crate) struct PgStore {
     pool: Pool,
+    url: String,
 }
 
 const KEY_COLUMNS: &str =
     "id, tenant, secret_hash, environment, kind, roles, models, description, \
     created_at, expires_at, revoked_at, revoked_reason, allowed_ips, allowed_origins, last_used_at";
 
+/// Bumps the key revision and tells every listening replica (delivered at commit).
 const BUMP: &str = "UPDATE key_revision SET revision = revision + 1 WHERE singleton = 1";
+const NOTIFY: &str = "NOTIFY portcullis_keys";
+
+/// The channel replicas LISTEN on for key changes.
+pub(crate) const CHANNEL: &str = "portcullis_keys";
 
 fn list(text: Option<String>) -> Option<Vec<String>> {
     text.and_then(|t| serde_json::from_str(&t).ok())
@@ -143,9 +149,30 @@ impl PgStore {
             },
         );
         let pool = Pool::builder(manager).max_size(16).build().map_err(pg)?;
-        let store = PgStore { pool };
+        let store = PgStore {
+            pool,
+            url: url.to_owned(),
+        };
         store.migrate().await?;
         Ok(store)
+    }
+
+    /// Sends `()` on `changed` for every key change notified by any replica, reconnecting
+    /// after a lost connection (and sending `()` then too, since changes may have been missed).
+    pub(crate) fn listen(&self, changed: tokio::sync::mpsc::Sender<()>) {
+        let url = self.url.clone();
+        tokio::spawn(async move {
+            loop {
+                if let Err(e) = listen_once(&url, &changed).await {
+                    tracing::warn!(error = %e, "lost the PostgreSQL key-change listener; reconnecting");
+                }
+                if changed.is_closed() {
+                    return;
+                }
+                let _ = changed.try_send(());
+                tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+            }
+        });
     }
 
     async fn client(&self) -> Result<deadpool_postgres::Object, StoreError> {
@@ -227,6 +254,7 @@ impl PgStore {
             )));
         }
         tx.execute(BUMP, &[]).await.map_err(pg)?;
+        tx.batch_execute(NOTIFY).await.map_err(pg)?;
         tx.commit().await.map_err(pg)
     }
 
@@ -332,6 +360,7 @@ impl PgStore {
         .await
         .map_err(pg)?;
         tx.execute(BUMP, &[]).await.map_err(pg)?;
+        tx.batch_execute(NOTIFY).await.map_err(pg)?;
         tx.commit().await.map_err(pg)
     }
 
@@ -377,6 +406,7 @@ impl PgStore {
             .map_err(pg)?;
         if changed > 0 {
             tx.execute(BUMP, &[]).await.map_err(pg)?;
+            tx.batch_execute(NOTIFY).await.map_err(pg)?;
         }
         tx.commit().await.map_err(pg)?;
         Ok(changed > 0)
@@ -415,6 +445,7 @@ impl PgStore {
         .await
         .map_err(pg)?;
         tx.execute(BUMP, &[]).await.map_err(pg)?;
+        tx.batch_execute(NOTIFY).await.map_err(pg)?;
         tx.commit().await.map_err(pg)
     }
 
@@ -463,6 +494,38 @@ impl PgStore {
         .await
         .map_err(pg)?;
         tx.execute(BUMP, &[]).await.map_err(pg)?;
+        tx.batch_execute(NOTIFY).await.map_err(pg)?;
         tx.commit().await.map_err(pg)
     }
+}
+
+async fn listen_once(url: &str, changed: &tokio::sync::mpsc::Sender<()>) -> Result<(), StoreError> {
+    let (client, mut connection) = tokio_postgres::connect(url, NoTls).await.map_err(pg)?;
+    let (messages_tx, mut messages) = tokio::sync::mpsc::unbounded_channel();
+    // The connection must be polled for notifications to arrive; a task does that.
+    let driver = tokio::spawn(async move {
+        loop {
+            match std::future::poll_fn(|cx| connection.poll_message(cx)).await {
+                Some(Ok(tokio_postgres::AsyncMessage::Notification(_))) => {
+                    if messages_tx.send(()).is_err() {
+                        return;
+                    }
+                }
+                Some(Ok(_)) => {}
+                Some(Err(_)) | None => return,
+            }
+        }
+    });
+    client
+        .batch_execute(&format!("LISTEN {CHANNEL}"))
+        .await
+        .map_err(pg)?;
+    while messages.recv().await.is_some() {
+        if changed.is_closed() {
+            break;
+        }
+        let _ = changed.try_send(());
+    }
+    driver.abort();
+    Ok(())
 }
