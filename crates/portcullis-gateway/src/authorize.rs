@@ -38,6 +38,17 @@ impl Roles {
         Roles { permissions }
     }
 
+    /// Every role with its permissions, sorted by name.
+    pub fn list(&self) -> Vec<(&str, &[String])> {
+        let mut roles: Vec<_> = self
+            .permissions
+            .iter()
+            .map(|(name, perms)| (name.as_str(), perms.as_slice()))
+            .collect();
+        roles.sort_by_key(|(name, _)| *name);
+        roles
+    }
+
     pub fn exists(&self, role: &str) -> bool {
         self.permissions.contains_key(role)
     }

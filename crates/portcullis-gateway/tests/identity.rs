@@ -348,6 +348,19 @@ async fn the_admin_api_needs_its_token_and_audits_every_change() {
         .await;
     assert_eq!(public.status, StatusCode::NOT_FOUND);
 
+    let roles = h.admin(Method::GET, "/admin/v1/roles", "").await.json();
+    let names: Vec<&str> = roles["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["admin", "embed-only", "inference", "tenant-admin"]);
+    assert_eq!(
+        roles["data"][1]["permissions"],
+        serde_json::json!(["embeddings:invoke", "models:list"])
+    );
+
     let keys = h.admin(Method::GET, "/admin/v1/keys?tenant=acme", "").await;
     assert_eq!(keys.status, 200);
     let text = String::from_utf8_lossy(&keys.body).to_string();

@@ -80,6 +80,16 @@ where
         (&Method::POST, ["keys", id, "revoke"]) => admin.revoke_key(id, &body).await,
         (&Method::POST, ["keys", id, "rotate"]) => admin.rotate_key(id, &body).await,
         (&Method::POST, ["leaks"]) => admin.report_leaks(&body).await,
+        (&Method::GET, ["roles"]) => {
+            let roles: Vec<Value> = admin
+                .state
+                .roles
+                .list()
+                .into_iter()
+                .map(|(name, permissions)| json!({"name": name, "permissions": permissions}))
+                .collect();
+            ok(json!({"data": roles}))
+        }
         (&Method::POST, ["signing-keys", "rotate"]) => {
             let kid = admin
                 .state
