@@ -38,6 +38,19 @@ impl Roles {
         Roles { permissions }
     }
 
+    /// The permissions `roles` grant together, sorted and without repeats.
+    pub fn permissions_of(&self, roles: &[String]) -> Vec<String> {
+        let mut all: Vec<String> = roles
+            .iter()
+            .filter_map(|r| self.permissions.get(r))
+            .flatten()
+            .cloned()
+            .collect();
+        all.sort();
+        all.dedup();
+        all
+    }
+
     /// Every role with its permissions, sorted by name.
     pub fn list(&self) -> Vec<(&str, &[String])> {
         let mut roles: Vec<_> = self

@@ -85,7 +85,13 @@ pub fn exchange(
     }
     let (token, expires_at) = state
         .keys
-        .mint_token(key, roles, models, lifetime as i64)
+        .mint_token(
+            key,
+            roles.clone(),
+            state.roles.permissions_of(&roles),
+            models,
+            lifetime as i64,
+        )
         .ok_or_else(ApiError::internal)?;
     let body = json!({
         "access_token": token,

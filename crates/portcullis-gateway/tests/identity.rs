@@ -504,6 +504,20 @@ async fn keys_exchange_for_narrower_tokens_that_die_with_the_key() {
     let token = reply.json()["access_token"].as_str().unwrap().to_owned();
     assert_eq!(reply.json()["token_type"], "Bearer");
     assert_eq!(reply.json()["expires_in"], 60);
+    let claims = {
+        use base64::Engine;
+        let payload = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(token.split('.').nth(1).unwrap())
+            .unwrap();
+        serde_json::from_slice::<serde_json::Value>(&payload).unwrap()
+    };
+    assert_eq!(
+        claims["scopes"],
+        serde_json::json!(["embeddings:invoke", "models:list"])
+    );
+    assert_eq!(claims["roles"], serde_json::json!(["embed-only"]));
+    assert_eq!(claims["aud"], "portcullis");
+    assert!(claims["jti"].as_str().unwrap().len() >= 16);
 
     // The token works where its narrowed scope allows, and only there.
     let auth = format!("Bearer {token}");

@@ -114,7 +114,7 @@ fn token(bencher: divan::Bencher) {
     let principal = f.cache.authenticate(&f.valid).unwrap().principal;
     let (token, _) = f
         .cache
-        .mint_token(&principal, vec!["inference".into()], None, 600)
+        .mint_token(&principal, vec!["inference".into()], vec![], None, 600)
         .unwrap();
     bencher.bench(|| f.cache.authenticate(divan::black_box(&token)).is_ok());
 }

@@ -144,6 +144,7 @@ impl KeyCache {
         &self,
         principal: &KeyPrincipal,
         roles: Vec<String>,
+        scopes: Vec<String>,
         models: Option<Vec<String>>,
         lifetime: i64,
     ) -> Option<(String, i64)> {
@@ -155,6 +156,7 @@ impl KeyCache {
             sub: principal.key_id.clone(),
             tenant: principal.tenant.clone(),
             roles,
+            scopes,
             models,
             env: principal.environment.as_str().into(),
             jti: keys::random_base62(22),
@@ -473,6 +475,7 @@ mod tests {
             .mint_token(
                 &principal,
                 vec!["inference".into()],
+                vec!["chat:invoke".into()],
                 Some(vec!["chat".into()]),
                 99_999,
             )

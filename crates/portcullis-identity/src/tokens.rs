@@ -23,6 +23,10 @@ pub struct Claims {
     pub sub: String,
     pub tenant: String,
     pub roles: Vec<String>,
+    /// The permissions the roles grant, for relying parties that read scopes; the gateway
+    /// itself authorizes by `roles`.
+    #[serde(default)]
+    pub scopes: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub models: Option<Vec<String>>,
     pub env: String,
@@ -154,6 +158,7 @@ mod tests {
             sub: "keyid".into(),
             tenant: "acme".into(),
             roles: vec!["inference".into()],
+            scopes: vec!["chat:invoke".into()],
             models: None,
             env: "live".into(),
             jti: "j1".into(),
