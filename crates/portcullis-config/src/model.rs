@@ -173,6 +173,10 @@ pub struct Upstream {
     /// Path under `base_url` that the probe requests with GET. Default `/models`.
     #[serde(default = "defaults::health_path")]
     pub health_check_path: String,
+    /// `test` makes every model of this upstream a test model (live keys never reach it).
+    /// Default live.
+    #[serde(default)]
+    pub environment: ModelEnvironment,
 }
 
 /// API key policy.
@@ -280,9 +284,9 @@ pub struct Model {
     #[serde(default)]
     pub visibility: Visibility,
     /// `live` or `test`: test keys reach only test models, live keys only live ones.
-    /// Default live.
+    /// Default: the upstream's environment (live unless the upstream says test).
     #[serde(default)]
-    pub environment: ModelEnvironment,
+    pub environment: Option<ModelEnvironment>,
 }
 
 /// The environment a model belongs to.

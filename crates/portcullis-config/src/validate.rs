@@ -304,10 +304,21 @@ fn models(config: &Config) -> Result<(), ConfigError> {
                 format!("model `{}` is defined twice", m.name),
             ));
         }
-        if !config.upstreams.iter().any(|u| u.name == m.upstream) {
+        let Some(upstream) = config.upstreams.iter().find(|u| u.name == m.upstream) else {
             return Err(ConfigError::new(
                 field("upstream"),
                 format!("no upstream is named `{}`", m.upstream),
+            ));
+        };
+        if upstream.environment == crate::ModelEnvironment::Test
+            && m.environment == Some(crate::ModelEnvironment::Live)
+        {
+            return Err(ConfigError::new(
+                field("environment"),
+                format!(
+                    "upstream `{}` is a test upstream: its models cannot be live",
+                    upstream.name
+                ),
             ));
         }
         if m.upstream_model.as_deref() == Some("") {

@@ -78,6 +78,17 @@ fn errors_name_the_field() {
     let zero = VALID.replace("max_concurrency = 512", "max_concurrency = 0");
     assert_eq!(error_field(&zero), "upstreams[0].max_concurrency");
 
+    let test_upstream = VALID
+        .replace(
+            "max_concurrency = 512",
+            "max_concurrency = 512\nenvironment = \"test\"",
+        )
+        .replace(
+            "visibility = \"internal\"",
+            "visibility = \"internal\"\nenvironment = \"live\"",
+        );
+    assert_eq!(error_field(&test_upstream), "models[0].environment");
+
     let dup = format!("{VALID}\n[[models]]\nname = \"sim-chat\"\nupstream = \"sim\"\n");
     assert_eq!(error_field(&dup), "models[1].name");
 }

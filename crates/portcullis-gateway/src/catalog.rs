@@ -50,7 +50,9 @@ impl Catalog {
                     upstream,
                     upstream_model: json!(model.upstream_model()),
                     visibility: model.visibility,
-                    environment: model.environment,
+                    environment: model
+                        .environment
+                        .unwrap_or(config.upstreams[upstream].environment),
                 },
             );
         }

@@ -163,8 +163,11 @@ async fn test_keys_reach_only_test_models_and_live_keys_only_live_ones() {
     let sim = portcullis_sim::Simulator::new(SimOptions::default());
     let sim_addr = sim.spawn("127.0.0.1:0".parse().unwrap()).await.unwrap();
     let data = tempfile::tempdir().unwrap();
+    // One test model on the live upstream, and a whole test upstream.
     let text = format!(
-        "{}\n[[models]]\nname = \"sandbox\"\nupstream = \"sim\"\nenvironment = \"test\"\n",
+        "{}\n[[models]]\nname = \"sandbox\"\nupstream = \"sim\"\nenvironment = \"test\"\n\
+         [[upstreams]]\nname = \"staging\"\nbase_url = \"http://{sim_addr}/v1\"\nenvironment = \"test\"\n\
+         health_check_interval = \"0s\"\n[[models]]\nname = \"staging-chat\"\nupstream = \"staging\"\n",
         common::config_text(sim_addr, data.path(), "")
     );
     let gateway = common::start_gateway(&text).await;
@@ -181,7 +184,13 @@ async fn test_keys_reach_only_test_models_and_live_keys_only_live_ones() {
             .status,
         200
     );
-    for (key, model) in [(&test, "chat"), (&live, "sandbox")] {
+    assert_eq!(
+        h.chat_as(h.gateway.public, &test, "staging-chat", &[])
+            .await
+            .status,
+        200
+    );
+    for (key, model) in [(&test, "chat"), (&live, "sandbox"), (&live, "staging-chat")] {
         let reply = h.chat_as(h.gateway.public, key, model, &[]).await;
         assert_eq!(reply.status, StatusCode::FORBIDDEN);
         assert_eq!(reply.error_code(), "environment_mismatch");
@@ -197,7 +206,8 @@ async fn test_keys_reach_only_test_models_and_live_keys_only_live_ones() {
         )
         .await;
     assert_eq!(models.json()["data"][0]["id"], "sandbox");
-    assert_eq!(models.json()["data"].as_array().unwrap().len(), 1);
+    assert_eq!(models.json()["data"][1]["id"], "staging-chat");
+    assert_eq!(models.json()["data"].as_array().unwrap().len(), 2);
 }
 
 #[tokio::test]
