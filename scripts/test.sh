@@ -13,6 +13,8 @@ cargo clippy --workspace --all-targets --locked --quiet -- -D warnings
 echo "== PostgreSQL for the store tests"
 source scripts/test-postgres.sh
 start_test_postgres
+echo "== cargo test (gateway black-box suite on PostgreSQL)"
+PORTCULLIS_TEST_STORE=postgres cargo test --locked -p portcullis-gateway --tests
 echo "== cargo test"
 cargo test --workspace --locked
 echo "== openai client"

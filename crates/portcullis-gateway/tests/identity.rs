@@ -133,11 +133,8 @@ async fn expired_and_revoked_keys_stop_working() {
 async fn revocation_reaches_another_replica_within_a_second() {
     let h = harness().await;
     let (key, id) = h.key("acme", "customer", "").await;
-    // A second gateway on the same store, as a replica would be.
-    let store_url = format!("sqlite://{}", h.gateway.state.store.path().display());
-    let text = common::config_text(h.sim_addr, std::path::Path::new("/unused"), "")
-        .replace("sqlite:///unused/portcullis.db", &store_url);
-    let replica = common::start_gateway(&text).await;
+    // A second gateway on the same store (SQLite file or PostgreSQL database), as a replica.
+    let replica = common::start_gateway(&h.config).await;
     assert_eq!(
         h.chat_as(replica.public, &key, "chat", &[]).await.status,
         200

@@ -18,7 +18,74 @@ pub struct Harness {
     pub sim_addr: SocketAddr,
     pub gateway: RunningGateway,
     pub client: Client<HttpConnector, Full<Bytes>>,
+    /// The configuration the gateway was started with (empty for wrapped gateways).
+    pub config: String,
     _data: tempfile::TempDir,
+    _database: Option<PgDatabase>,
+}
+
+/// With `PORTCULLIS_TEST_STORE=postgres` (and `PORTCULLIS_TEST_POSTGRES_URL`), every harness
+/// gets a fresh PostgreSQL database instead of a SQLite file, so the same black-box suite
+/// runs on both backends (scripts/test.sh runs it both ways).
+pub struct PgDatabase {
+    admin_url: String,
+    name: String,
+}
+
+impl PgDatabase {
+    async fn create() -> Option<(PgDatabase, String)> {
+        if std::env::var("PORTCULLIS_TEST_STORE").ok().as_deref() != Some("postgres") {
+            return None;
+        }
+        let admin_url = std::env::var("PORTCULLIS_TEST_POSTGRES_URL")
+            .expect("PORTCULLIS_TEST_STORE=postgres needs PORTCULLIS_TEST_POSTGRES_URL");
+        let name = format!("pc_h_{:016x}", fastrand_u64());
+        let (client, conn) = tokio_postgres::connect(&admin_url, tokio_postgres::NoTls)
+            .await
+            .unwrap();
+        tokio::spawn(conn);
+        client
+            .batch_execute(&format!("CREATE DATABASE {name}"))
+            .await
+            .unwrap();
+        let url = format!("{}/{name}", admin_url.rsplit_once('/').unwrap().0);
+        Some((PgDatabase { admin_url, name }, url))
+    }
+}
+
+fn fastrand_u64() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos(),
+    );
+    h.finish()
+}
+
+impl Drop for PgDatabase {
+    fn drop(&mut self) {
+        let (url, name) = (self.admin_url.clone(), self.name.clone());
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async {
+                if let Ok((client, conn)) =
+                    tokio_postgres::connect(&url, tokio_postgres::NoTls).await
+                {
+                    tokio::spawn(conn);
+                    let _ = client
+                        .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                        .await;
+                }
+            })
+        })
+        .join();
+    }
 }
 
 pub struct Reply {
@@ -93,10 +160,18 @@ impl Harness {
         let sim = Simulator::new(options);
         let sim_addr = sim.spawn("127.0.0.1:0".parse().unwrap()).await.unwrap();
         let data = tempfile::tempdir().unwrap();
-        let text = format!(
+        let mut text = format!(
             "{top_extra}\n{}",
             config_text(sim_addr, data.path(), upstream_extra)
         );
+        let database = PgDatabase::create().await.map(|(db, url)| {
+            let sqlite = format!("url = \"sqlite://{}/portcullis.db\"", data.path().display());
+            text = text.replace(
+                &sqlite,
+                &format!("url = \"{url}\"\ndata_dir = \"{}\"", data.path().display()),
+            );
+            db
+        });
         let config = Config::parse(&text, Vec::new()).unwrap();
         let gateway = Gateway::start_with_env(&config, |var| {
             (var == "SIM_KEY").then(|| "sk-upstream-secret".to_owned())
@@ -108,7 +183,9 @@ impl Harness {
             sim_addr,
             gateway,
             client: Client::builder(TokioExecutor::new()).build_http(),
+            config: text,
             _data: data,
+            _database: database,
         }
     }
 
@@ -124,7 +201,9 @@ impl Harness {
             sim_addr,
             gateway,
             client: Client::builder(TokioExecutor::new()).build_http(),
+            config: String::new(),
             _data: data,
+            _database: None,
         }
     }
 
