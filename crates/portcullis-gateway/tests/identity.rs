@@ -841,20 +841,7 @@ async fn replicas_share_a_postgres_control_plane() {
         eprintln!("PORTCULLIS_TEST_POSTGRES_URL is not set: skipped (scripts/test.sh sets it)");
         return;
     };
-    let name = format!("pc_gw_{}", std::process::id());
-    let (client, conn) = tokio_postgres::connect(&admin_url, tokio_postgres::NoTls)
-        .await
-        .unwrap();
-    tokio::spawn(conn);
-    client
-        .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-        .await
-        .unwrap();
-    client
-        .batch_execute(&format!("CREATE DATABASE {name}"))
-        .await
-        .unwrap();
-    let url = format!("{}/{name}", admin_url.rsplit_once('/').unwrap().0);
+    let (_database, url) = common::PgDatabase::create_in(&admin_url).await;
 
     let sim = portcullis_sim::Simulator::new(SimOptions::default());
     let sim_addr = sim.spawn("127.0.0.1:0".parse().unwrap()).await.unwrap();
@@ -903,8 +890,4 @@ async fn replicas_share_a_postgres_control_plane() {
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    drop(h);
-    let _ = client
-        .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-        .await;
 }

@@ -33,14 +33,21 @@ pub struct PgDatabase {
 }
 
 impl PgDatabase {
+    /// A fresh database for this harness when the suite runs on PostgreSQL.
     async fn create() -> Option<(PgDatabase, String)> {
         if std::env::var("PORTCULLIS_TEST_STORE").ok().as_deref() != Some("postgres") {
             return None;
         }
         let admin_url = std::env::var("PORTCULLIS_TEST_POSTGRES_URL")
             .expect("PORTCULLIS_TEST_STORE=postgres needs PORTCULLIS_TEST_POSTGRES_URL");
+        Some(PgDatabase::create_in(&admin_url).await)
+    }
+
+    /// Creates a database on the server at `admin_url`; returns it and its URL. Dropped with
+    /// the guard.
+    pub async fn create_in(admin_url: &str) -> (PgDatabase, String) {
         let name = format!("pc_h_{:016x}", fastrand_u64());
-        let (client, conn) = tokio_postgres::connect(&admin_url, tokio_postgres::NoTls)
+        let (client, conn) = tokio_postgres::connect(admin_url, tokio_postgres::NoTls)
             .await
             .unwrap();
         tokio::spawn(conn);
@@ -49,7 +56,13 @@ impl PgDatabase {
             .await
             .unwrap();
         let url = format!("{}/{name}", admin_url.rsplit_once('/').unwrap().0);
-        Some((PgDatabase { admin_url, name }, url))
+        (
+            PgDatabase {
+                admin_url: admin_url.to_owned(),
+                name,
+            },
+            url,
+        )
     }
 }
 

@@ -98,11 +98,11 @@ fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<KeyRecord> {
     })
 }
 
-fn json_list(text: Option<String>) -> Option<Vec<String>> {
+pub(super) fn json_list(text: Option<String>) -> Option<Vec<String>> {
     text.and_then(|t| serde_json::from_str(&t).ok())
 }
 
-fn list_json(list: &Option<Vec<String>>) -> Option<String> {
+pub(super) fn list_json(list: &Option<Vec<String>>) -> Option<String> {
     list.as_ref().and_then(|l| serde_json::to_string(l).ok())
 }
 

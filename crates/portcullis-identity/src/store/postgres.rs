@@ -88,13 +88,7 @@ const NOTIFY: &str = "NOTIFY portcullis_keys";
 /// The channel replicas LISTEN on for key changes.
 pub(crate) const CHANNEL: &str = "portcullis_keys";
 
-fn list(text: Option<String>) -> Option<Vec<String>> {
-    text.and_then(|t| serde_json::from_str(&t).ok())
-}
-
-fn list_json(l: &Option<Vec<String>>) -> Option<String> {
-    l.as_ref().and_then(|l| serde_json::to_string(l).ok())
-}
+use super::keys::{json_list as list, list_json};
 
 fn key_row(r: &Row) -> KeyRecord {
     let hash: Vec<u8> = r.get(2);
