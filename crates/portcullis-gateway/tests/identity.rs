@@ -527,19 +527,7 @@ async fn keys_exchange_for_narrower_tokens_that_die_with_the_key() {
     assert!(claims["jti"].as_str().unwrap().len() >= 16);
 
     // The token works where its narrowed scope allows, and only there.
-    let auth = format!("Bearer {token}");
-    let embed = h
-        .request(
-            h.gateway.public,
-            Method::POST,
-            "/v1/embeddings",
-            &[
-                ("authorization", &auth),
-                ("content-type", "application/json"),
-            ],
-            r#"{"model":"embed","input":"x"}"#,
-        )
-        .await;
+    let embed = h.embed_as(&token).await;
     assert_eq!(embed.status, 200);
     let chat = h.chat_as(h.gateway.public, &token, "chat", &[]).await;
     assert_eq!(chat.status, StatusCode::FORBIDDEN);
@@ -570,18 +558,7 @@ async fn keys_exchange_for_narrower_tokens_that_die_with_the_key() {
     // Revoking the key kills the token at once.
     h.admin(Method::POST, &format!("/admin/v1/keys/{id}/revoke"), "")
         .await;
-    let embed = h
-        .request(
-            h.gateway.public,
-            Method::POST,
-            "/v1/embeddings",
-            &[
-                ("authorization", &auth),
-                ("content-type", "application/json"),
-            ],
-            r#"{"model":"embed","input":"x"}"#,
-        )
-        .await;
+    let embed = h.embed_as(&token).await;
     assert_invalid_key(&embed);
 }
 
@@ -794,30 +771,15 @@ async fn rotation_issues_a_successor_and_ends_the_old_key_after_its_grace() {
     assert_eq!(successor["allowed_ips"], serde_json::json!(["127.0.0.0/8"]));
     let new = successor["key"].as_str().unwrap().to_owned();
 
-    async fn embed(h: &Harness, key: &str) -> common::Reply {
-        let auth = format!("Bearer {key}");
-        let headers = [
-            ("authorization", auth.as_str()),
-            ("content-type", "application/json"),
-        ];
-        h.request(
-            h.gateway.public,
-            Method::POST,
-            "/v1/embeddings",
-            &headers,
-            r#"{"model":"embed","input":"x"}"#,
-        )
-        .await
-    }
     assert_eq!(
-        embed(&h, &old).await.status,
+        h.embed_as(&old).await.status,
         200,
         "the old key works during the grace"
     );
-    assert_eq!(embed(&h, &new).await.status, 200);
+    assert_eq!(h.embed_as(&new).await.status, 200);
     tokio::time::sleep(Duration::from_millis(2100)).await;
-    assert_invalid_key(&embed(&h, &old).await);
-    assert_eq!(embed(&h, &new).await.status, 200);
+    assert_invalid_key(&h.embed_as(&old).await);
+    assert_eq!(h.embed_as(&new).await.status, 200);
 
     // Last use is recorded (in batches, not per request); the flush runs at shutdown too.
     let state = h.gateway.state.clone();

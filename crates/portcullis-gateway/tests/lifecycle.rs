@@ -48,17 +48,9 @@ async fn healthz_and_readyz_report_the_store_and_upstreams() {
 
 #[tokio::test]
 async fn readyz_fails_when_no_upstream_answers() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let closed = common::closed_addr();
     let data = tempfile::tempdir().unwrap();
-    let text = common::config_text(
-        format!("127.0.0.1:{port}").parse().unwrap(),
-        data.path(),
-        "health_check_interval = \"50ms\"",
-    );
+    let text = common::config_text(closed, data.path(), "health_check_interval = \"50ms\"");
     let gateway = common::start_gateway(&text).await;
     tokio::time::sleep(Duration::from_millis(200)).await;
     let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())

@@ -63,18 +63,9 @@ async fn a_broken_body_is_a_bad_gateway() {
 
 #[tokio::test]
 async fn a_refused_connection_is_a_bad_gateway() {
-    // Reserve a port, then free it so nothing listens there.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let closed = common::closed_addr();
     let data = tempfile::tempdir().unwrap();
-    let text = common::config_text(
-        format!("127.0.0.1:{port}").parse().unwrap(),
-        data.path(),
-        "",
-    );
+    let text = common::config_text(closed, data.path(), "");
     let gateway = common::start_gateway(&text).await;
     let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
         .build_http::<http_body_util::Full<bytes::Bytes>>();
@@ -94,7 +85,7 @@ async fn a_refused_connection_is_a_bad_gateway() {
         .to_bytes();
     let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
     assert_eq!(v["error"]["code"], "upstream_unreachable");
-    assert!(!String::from_utf8_lossy(&body).contains(&port.to_string()));
+    assert!(!String::from_utf8_lossy(&body).contains(&closed.port().to_string()));
 }
 
 #[tokio::test]

@@ -340,6 +340,23 @@ impl Harness {
         .await
     }
 
+    /// An embeddings request for the `embed` model with a bearer credential.
+    pub async fn embed_as(&self, key: &str) -> Reply {
+        let auth = format!("Bearer {key}");
+        let headers = [
+            ("authorization", auth.as_str()),
+            ("content-type", "application/json"),
+        ];
+        self.request(
+            self.gateway.public,
+            Method::POST,
+            "/v1/embeddings",
+            &headers,
+            r#"{"model":"embed","input":"x"}"#,
+        )
+        .await
+    }
+
     pub async fn chat(&self, model: &str) -> Reply {
         self.post(
             "/v1/chat/completions",
@@ -349,6 +366,14 @@ impl Harness {
         )
         .await
     }
+}
+
+/// A loopback address where nothing listens: a port the OS handed out and took back.
+pub fn closed_addr() -> SocketAddr {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
 }
 
 /// Starts a gateway from configuration text (upstream keys resolve to a dummy value).
