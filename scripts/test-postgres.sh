@@ -27,9 +27,10 @@ start_test_postgres() {
     chown postgres "$PG_TEST_DIR"
     run=(runuser -u postgres --)
   fi
-  "${run[@]}" "$bin/initdb" -D "$PG_TEST_DIR/data" -U postgres --auth=trust -E UTF8 >/dev/null
-  "${run[@]}" "$bin/pg_ctl" -D "$PG_TEST_DIR/data" -l "$PG_TEST_DIR/log" -w start \
-    -o "-p $port -k $PG_TEST_DIR -c listen_addresses=127.0.0.1 -c fsync=off" >/dev/null
+  # From /, which the postgres user can enter (the caller's directory may be private).
+  (cd / && "${run[@]}" "$bin/initdb" -D "$PG_TEST_DIR/data" -U postgres --auth=trust -E UTF8 >/dev/null)
+  (cd / && "${run[@]}" "$bin/pg_ctl" -D "$PG_TEST_DIR/data" -l "$PG_TEST_DIR/log" -w start \
+    -o "-p $port -k $PG_TEST_DIR -c listen_addresses=127.0.0.1 -c fsync=off" >/dev/null)
   PG_TEST_STOP=("${run[@]}" "$bin/pg_ctl" -D "$PG_TEST_DIR/data" -m fast stop)
   trap stop_test_postgres EXIT
   export PORTCULLIS_TEST_POSTGRES_URL="postgres://postgres@127.0.0.1:$port/postgres"
@@ -37,6 +38,6 @@ start_test_postgres() {
 }
 
 stop_test_postgres() {
-  "${PG_TEST_STOP[@]}" >/dev/null 2>&1 || true
+  (cd / && "${PG_TEST_STOP[@]}" >/dev/null 2>&1) || true
   rm -rf "$PG_TEST_DIR"
 }

@@ -514,6 +514,9 @@ async fn listen_once(url: &str, changed: &tokio::sync::mpsc::Sender<()>) -> Resu
         .batch_execute(&format!("LISTEN {CHANNEL}"))
         .await
         .map_err(pg)?;
+    // Changes made between the caller's last load and this LISTEN were never announced to
+    // us: ask for one refresh now that nothing more can be missed.
+    let _ = changed.try_send(());
     while messages.recv().await.is_some() {
         if changed.is_closed() {
             break;
