@@ -9,10 +9,12 @@
 
 mod duration;
 mod env;
+mod limits;
 mod model;
 mod validate;
 
 pub use duration::Duration;
+pub use limits::*;
 pub use model::*;
 pub use validate::PERMISSIONS;
 

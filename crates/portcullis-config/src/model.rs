@@ -29,6 +29,30 @@ pub struct Config {
     pub dev: Dev,
     #[serde(default)]
     pub log: Log,
+    /// Where limit state lives and how quotas are counted.
+    #[serde(default)]
+    pub limits: crate::Limits,
+    /// Plans by name. A tenant's plan must be listed here; `default` is built in (600
+    /// requests and 1M tokens a minute, 64 concurrent requests per tenant) unless redefined.
+    #[serde(default)]
+    pub plans: std::collections::BTreeMap<String, crate::Plan>,
+    /// Per-tenant overrides of their plan's tenant limits, by tenant name.
+    #[serde(default)]
+    pub tenant_limits: std::collections::BTreeMap<String, crate::LimitSpec>,
+    /// Per-key overrides of their plan's key limits, by key id.
+    #[serde(default)]
+    pub key_limits: std::collections::BTreeMap<String, crate::LimitSpec>,
+}
+
+impl Config {
+    /// The plan called `name`: configured, or the built-in `default`.
+    pub fn plan(&self, name: &str) -> Option<crate::Plan> {
+        match self.plans.get(name) {
+            Some(plan) => Some(plan.clone()),
+            None if name == "default" => Some(crate::Plan::builtin_default()),
+            None => None,
+        }
+    }
 }
 
 /// Where the gateway listens. The admin listener is never the public one.
@@ -287,6 +311,15 @@ pub struct Model {
     /// Default: the upstream's environment (live unless the upstream says test).
     #[serde(default)]
     pub environment: Option<ModelEnvironment>,
+    /// The vocabulary prompts are counted in: `o200k_base` (default) or `cl100k_base`.
+    #[serde(default)]
+    pub tokenizer: Option<String>,
+    /// Price of one million input tokens, in `[limits] currency`. Default 0.
+    #[serde(default)]
+    pub input_price: f64,
+    /// Price of one million output tokens. Default 0.
+    #[serde(default)]
+    pub output_price: f64,
 }
 
 /// The environment a model belongs to.

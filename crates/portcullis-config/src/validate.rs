@@ -11,6 +11,7 @@ pub(crate) fn validate(config: &Config) -> Result<(), ConfigError> {
     models(config)?;
     log(config)?;
     identity(config)?;
+    limits(config)?;
     Ok(())
 }
 
@@ -321,6 +322,25 @@ fn models(config: &Config) -> Result<(), ConfigError> {
                 ),
             ));
         }
+        if let Some(t) = &m.tokenizer {
+            if !TOKENIZERS.contains(&t.as_str()) {
+                return Err(ConfigError::new(
+                    field("tokenizer"),
+                    format!("must be one of {}, not `{t}`", TOKENIZERS.join(", ")),
+                ));
+            }
+        }
+        for (name, price) in [
+            ("input_price", m.input_price),
+            ("output_price", m.output_price),
+        ] {
+            if !(price.is_finite() && price >= 0.0) {
+                return Err(ConfigError::new(
+                    field(name),
+                    "must be a number of at least 0",
+                ));
+            }
+        }
         if m.upstream_model.as_deref() == Some("") {
             return Err(ConfigError::new(
                 field("upstream_model"),
@@ -339,4 +359,78 @@ fn log(config: &Config) -> Result<(), ConfigError> {
             format!("must be `text` or `json`, not `{other}`"),
         )),
     }
+}
+
+/// Tokenizer vocabularies compiled into the gateway.
+pub const TOKENIZERS: &[&str] = &["o200k_base", "cl100k_base"];
+
+fn limits(config: &Config) -> Result<(), ConfigError> {
+    let l = &config.limits;
+    if l.backend == crate::LimitsBackend::Redis && l.redis_url.as_deref().unwrap_or("").is_empty() {
+        return Err(ConfigError::new(
+            "limits.redis_url",
+            "must be set when `backend = \"redis\"`",
+        ));
+    }
+    if let Some(url) = &l.redis_url {
+        if !(url.starts_with("redis://")
+            || url.starts_with("rediss://")
+            || url.starts_with("unix://"))
+        {
+            return Err(ConfigError::new(
+                "limits.redis_url",
+                "must start with redis://, rediss:// or unix://",
+            ));
+        }
+    }
+    if !(l.local_fraction.is_finite() && l.local_fraction > 0.0 && l.local_fraction <= 1.0) {
+        return Err(ConfigError::new(
+            "limits.local_fraction",
+            "must be above 0 and at most 1",
+        ));
+    }
+    if l.redis_timeout.is_zero() {
+        return Err(ConfigError::new("limits.redis_timeout", "must be above 0"));
+    }
+    if l.flush_interval.is_zero() {
+        return Err(ConfigError::new("limits.flush_interval", "must be above 0"));
+    }
+    if jiff::tz::TimeZone::get(&l.time_zone).is_err() {
+        return Err(ConfigError::new(
+            "limits.time_zone",
+            format!("`{}` is not a known IANA time zone", l.time_zone),
+        ));
+    }
+    let spec = |field: String, spec: &crate::LimitSpec| -> Result<(), ConfigError> {
+        match spec.invalid_field() {
+            Some((name, problem)) => Err(ConfigError::new(format!("{field}.{name}"), problem)),
+            None => Ok(()),
+        }
+    };
+    for (name, plan) in &config.plans {
+        spec(format!("plans.{name}.tenant"), &plan.tenant)?;
+        spec(format!("plans.{name}.key"), &plan.key)?;
+        for (model, s) in &plan.models {
+            if !config.models.iter().any(|m| &m.name == model) {
+                return Err(ConfigError::new(
+                    format!("plans.{name}.models.{model}"),
+                    format!("no model is named `{model}`"),
+                ));
+            }
+            spec(format!("plans.{name}.models.{model}"), s)?;
+        }
+        if plan.min_output_tokens() == 0 || plan.min_output_tokens() > plan.default_max_tokens() {
+            return Err(ConfigError::new(
+                format!("plans.{name}.min_output_tokens"),
+                "must be at least 1 and at most default_max_tokens",
+            ));
+        }
+    }
+    for (name, s) in &config.tenant_limits {
+        spec(format!("tenant_limits.{name}"), s)?;
+    }
+    for (name, s) in &config.key_limits {
+        spec(format!("key_limits.{name}"), s)?;
+    }
+    Ok(())
 }

@@ -1,0 +1,520 @@
+//! The limiter: builds a request's checks from its plan, asks the backend, and settles.
+
+use crate::backend::{MemoryBackend, RedisBackend};
+use crate::check::{Adjustment, Check, CheckKind, Demand, Label, Report, Settlement, Verdict};
+use crate::ledger::{Ledger, PendingUsage, Totals, UsageKey};
+use crate::now_us;
+use crate::policy::{amount, key_part, Estimate, Price, ScopeChecks};
+use crate::quota::{Calendar, QuotaScope};
+use crate::risk::RiskTable;
+use portcullis_config::{Config, LimitSpec, LimitsBackend, OutagePolicy, Plan};
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Who is asking and for which model.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Subject {
+    pub tenant: String,
+    pub key_id: String,
+    pub plan: String,
+    pub model: String,
+}
+
+/// Tokens a request actually used.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Usage {
+    pub input_tokens: u64,
+    pub output_tokens: u64,
+}
+
+/// The limits the `x-ratelimit-*` headers describe: the tightest requests limit and the
+/// tightest tokens limit that applied.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RateHeaders {
+    pub requests: Option<Report>,
+    pub tokens: Option<Report>,
+}
+
+/// A limit refused the request.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Denial {
+    pub label: Label,
+    /// `key`, `tenant` or `model`: whose limit it was.
+    pub scope: &'static str,
+    /// How long until the request would fit; `None` when waiting does not help.
+    pub retry_after_us: Option<u64>,
+    pub headers: RateHeaders,
+}
+
+/// Why a request was not admitted.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Refusal {
+    Limited(Denial),
+    /// The principal's risk factor is 0 until `until_us`.
+    Suspended {
+        until_us: u64,
+    },
+    /// The tenant's plan is not configured.
+    PlanMissing,
+    /// The shared backend (or the ledger) cannot be reached and the policy is to fail closed.
+    Unavailable,
+}
+
+/// How the limiter is doing, for `/readyz`.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct LimiterStatus {
+    pub backend: &'static str,
+    /// Whether Redis answers (always true for the memory backend).
+    pub healthy: bool,
+    /// Requests decided by the outage policy instead of Redis since start.
+    pub outage_decisions: u64,
+    pub redis_failures: u64,
+}
+
+pub struct Limiter {
+    plans: BTreeMap<String, Plan>,
+    tenant_limits: BTreeMap<String, LimitSpec>,
+    key_limits: BTreeMap<String, LimitSpec>,
+    calendar: Calendar,
+    prefix: String,
+    memory: MemoryBackend,
+    redis: Option<Arc<RedisBackend>>,
+    outage: OutagePolicy,
+    local_fraction: f64,
+    risk: RiskTable,
+    pending: PendingUsage,
+    outage_decisions: AtomicU64,
+}
+
+impl Limiter {
+    pub fn new(config: &Config) -> Result<Arc<Limiter>, String> {
+        let mut plans = config.plans.clone();
+        plans
+            .entry("default".to_owned())
+            .or_insert_with(Plan::builtin_default);
+        let l = &config.limits;
+        let redis = match l.backend {
+            LimitsBackend::Memory => None,
+            LimitsBackend::Redis => Some(RedisBackend::new(
+                l.redis_url.as_deref().unwrap_or_default(),
+                l.redis_timeout.get(),
+            )?),
+        };
+        Ok(Arc::new(Limiter {
+            plans,
+            tenant_limits: config.tenant_limits.clone(),
+            key_limits: config.key_limits.clone(),
+            calendar: Calendar::new(&l.time_zone)?,
+            prefix: "pc:".to_owned(),
+            memory: MemoryBackend::new(),
+            redis,
+            outage: l.on_redis_failure,
+            local_fraction: l.local_fraction,
+            risk: RiskTable::default(),
+            pending: PendingUsage::default(),
+            outage_decisions: AtomicU64::new(0),
+        }))
+    }
+
+    pub fn plan(&self, name: &str) -> Option<&Plan> {
+        self.plans.get(name)
+    }
+
+    pub fn plan_names(&self) -> impl Iterator<Item = &str> {
+        self.plans.keys().map(String::as_str)
+    }
+
+    pub fn risk(&self) -> &RiskTable {
+        &self.risk
+    }
+
+    pub fn pending(&self) -> &PendingUsage {
+        &self.pending
+    }
+
+    pub fn calendar(&self) -> &Calendar {
+        &self.calendar
+    }
+
+    pub fn status(&self) -> LimiterStatus {
+        LimiterStatus {
+            backend: if self.redis.is_some() {
+                "redis"
+            } else {
+                "memory"
+            },
+            healthy: self.redis.as_ref().is_none_or(|r| r.is_healthy()),
+            outage_decisions: self.outage_decisions.load(Ordering::Relaxed),
+            redis_failures: self.redis.as_ref().map_or(0, |r| r.failures()),
+        }
+    }
+
+    /// Keeps the limiter healthy: probes Redis every `probe` while it is down (and now and
+    /// then while it is up), and forgets stale in-memory state every minute. Runs until the
+    /// task is aborted.
+    pub async fn maintain(self: Arc<Self>, probe: Duration) {
+        let mut last_sweep = std::time::Instant::now();
+        let mut last_probe = std::time::Instant::now() - Duration::from_secs(3600);
+        loop {
+            if let Some(redis) = &self.redis {
+                if !redis.is_healthy() || last_probe.elapsed() > Duration::from_secs(5) {
+                    redis.probe().await;
+                    last_probe = std::time::Instant::now();
+                }
+            }
+            if last_sweep.elapsed() > Duration::from_secs(60) {
+                self.memory.sweep(now_us());
+                last_sweep = std::time::Instant::now();
+            }
+            tokio::time::sleep(probe).await;
+        }
+    }
+
+    /// The output tokens to reserve for a request that asked for `requested` (or nothing).
+    pub fn output_reservation(&self, plan: &str, requested: Option<u64>) -> (u64, u64) {
+        let plan = self.plans.get(plan);
+        let out_max = requested.unwrap_or_else(|| plan.map_or(1024, Plan::default_max_tokens));
+        let out_min = match plan {
+            Some(p) if p.clamp_max_tokens => p.min_output_tokens().min(out_max),
+            _ => out_max,
+        };
+        (out_min, out_max)
+    }
+
+    fn checks(
+        &self,
+        subject: &Subject,
+        plan: &Plan,
+        estimate: Estimate,
+        price: Price,
+        scale: f64,
+        now: u64,
+    ) -> Vec<Check> {
+        let today = self.calendar.today(now);
+        let tenant = format!("t:{}", key_part(&subject.tenant));
+        let key = format!("k:{}", key_part(&subject.key_id));
+        let mut checks = Vec::with_capacity(8);
+        let scope_checks = |kind: &'static str,
+                            scope: &str,
+                            quota_scope: Option<QuotaScope>,
+                            spec: &LimitSpec,
+                            into: &mut Vec<Check>| {
+            ScopeChecks {
+                kind,
+                scope,
+                quota_scope,
+                prefix: &self.prefix,
+                estimate,
+                price,
+                scale,
+                today: &today,
+            }
+            .push(spec, into)
+        };
+        let key_spec = match self.key_limits.get(&subject.key_id) {
+            Some(over) => plan.key.overridden_by(over),
+            None => plan.key.clone(),
+        };
+        scope_checks(
+            "key",
+            &key,
+            Some(QuotaScope::Key(subject.key_id.clone())),
+            &key_spec,
+            &mut checks,
+        );
+        let tenant_spec = match self.tenant_limits.get(&subject.tenant) {
+            Some(over) => plan.tenant.overridden_by(over),
+            None => plan.tenant.clone(),
+        };
+        scope_checks(
+            "tenant",
+            &tenant,
+            Some(QuotaScope::Tenant(subject.tenant.clone())),
+            &tenant_spec,
+            &mut checks,
+        );
+        if let Some(model_spec) = plan.models.get(&subject.model) {
+            let scope = format!("{tenant}/m:{}", key_part(&subject.model));
+            scope_checks("model", &scope, None, model_spec, &mut checks);
+        }
+        checks
+    }
+
+    /// Checks and reserves everything `subject` needs for a request of `estimate`.
+    pub async fn admit(
+        self: &Arc<Self>,
+        subject: &Subject,
+        estimate: Estimate,
+        price: Price,
+        ledger: &dyn Ledger,
+    ) -> Result<Reservation, Refusal> {
+        let Some(plan) = self.plans.get(&subject.plan) else {
+            return Err(Refusal::PlanMissing);
+        };
+        let now = now_us();
+        let (risk, until_us) = self.risk.factor(&subject.tenant, &subject.key_id, now);
+        if risk <= 0.0 {
+            return Err(Refusal::Suspended { until_us });
+        }
+        let mut on_redis = match &self.redis {
+            Some(redis) if redis.is_healthy() => true,
+            Some(_) => self.outage_fallback()?,
+            None => false,
+        };
+        let scale = |on_redis: bool| {
+            if self.redis.is_some() && !on_redis {
+                risk * self.local_fraction
+            } else {
+                risk
+            }
+        };
+        let mut demand = Demand {
+            checks: self.checks(subject, plan, estimate, price, scale(on_redis), now),
+            out_min: estimate.out_min,
+            out_max: estimate.out_max,
+            lease: fastrand_u64(),
+        };
+        for _ in 0..4 {
+            let verdict = match (&self.redis, on_redis) {
+                (Some(redis), true) => match redis.admit(&demand).await {
+                    Ok(verdict) => verdict,
+                    Err(_) => {
+                        on_redis = self.outage_fallback()?;
+                        demand.checks =
+                            self.checks(subject, plan, estimate, price, scale(false), now);
+                        continue;
+                    }
+                },
+                _ => self.memory.admit(&demand, now_us()),
+            };
+            match verdict {
+                Verdict::Unseeded(indexes) => {
+                    for i in indexes {
+                        let Some(Check {
+                            key,
+                            kind:
+                                CheckKind::Quota {
+                                    expires_at_us,
+                                    seed,
+                                    ..
+                                },
+                            ..
+                        }) = demand.checks.get(i)
+                        else {
+                            continue;
+                        };
+                        let total = ledger.total(seed).await.map_err(|e| {
+                            tracing::error!(error = %e, "cannot read usage totals to seed a quota");
+                            Refusal::Unavailable
+                        })?;
+                        match (&self.redis, on_redis) {
+                            (Some(redis), true) => {
+                                if redis.seed(key, total, *expires_at_us).await.is_err() {
+                                    on_redis = self.outage_fallback()?;
+                                    demand.checks = self.checks(
+                                        subject,
+                                        plan,
+                                        estimate,
+                                        price,
+                                        scale(false),
+                                        now,
+                                    );
+                                    break;
+                                }
+                            }
+                            _ => self.memory.seed(key, total, *expires_at_us, now_us()),
+                        }
+                    }
+                }
+                Verdict::Admitted { out, reports } => {
+                    let headers = headers(&demand.checks, &reports);
+                    return Ok(Reservation {
+                        limiter: Arc::clone(self),
+                        on_redis,
+                        headers,
+                        ledger_key: UsageKey {
+                            day: self.calendar.today(now).day,
+                            tenant: subject.tenant.clone(),
+                            key_id: subject.key_id.clone(),
+                            model: subject.model.clone(),
+                        },
+                        checks: demand.checks,
+                        input_tokens: estimate.input_tokens,
+                        out,
+                        price,
+                        lease: demand.lease,
+                        settled: false,
+                    });
+                }
+                Verdict::Denied {
+                    index,
+                    retry_after_us,
+                    reports,
+                } => {
+                    let check = &demand.checks[index];
+                    let scope = check.scope;
+                    return Err(Refusal::Limited(Denial {
+                        label: check.label,
+                        scope,
+                        retry_after_us: retry_after_us
+                            .filter(|_| check.label.waiting_helps())
+                            .or_else(|| {
+                                // A quota frees up when its period ends; say when, but the
+                                // denial still tells clients not to retry.
+                                (!check.label.waiting_helps())
+                                    .then_some(reports[index].reset_us)
+                                    .filter(|r| *r < u64::MAX / 4)
+                            }),
+                        headers: headers(&demand.checks, &reports),
+                    }));
+                }
+            }
+        }
+        Err(Refusal::Unavailable)
+    }
+
+    /// Redis failed: the outage policy says whether to go on locally.
+    fn outage_fallback(&self) -> Result<bool, Refusal> {
+        self.outage_decisions.fetch_add(1, Ordering::Relaxed);
+        match self.outage {
+            OutagePolicy::FailClosed => Err(Refusal::Unavailable),
+            OutagePolicy::Local => Ok(false),
+        }
+    }
+}
+
+fn fastrand_u64() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u64(now_us());
+    h.finish()
+}
+
+/// The tightest requests and tokens limits among the checks.
+fn headers(checks: &[Check], reports: &[Report]) -> RateHeaders {
+    let tightest = |labels: &[Label]| {
+        labels.iter().find_map(|label| {
+            checks
+                .iter()
+                .zip(reports)
+                .filter(|(c, _)| c.label == *label)
+                .map(|(_, r)| *r)
+                .min_by_key(|r| r.remaining)
+        })
+    };
+    RateHeaders {
+        requests: tightest(&[Label::Requests]),
+        tokens: tightest(&[Label::Tokens, Label::InputTokens, Label::OutputTokens]),
+    }
+}
+
+/// Limits reserved for one request; settle it with the actual usage. Dropping it unsettled
+/// refunds every token (the upstream produced nothing the gateway saw) but keeps the request
+/// counted.
+pub struct Reservation {
+    limiter: Arc<Limiter>,
+    on_redis: bool,
+    checks: Vec<Check>,
+    input_tokens: u64,
+    out: u64,
+    price: Price,
+    lease: u64,
+    ledger_key: UsageKey,
+    pub headers: RateHeaders,
+    settled: bool,
+}
+
+impl std::fmt::Debug for Reservation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Reservation")
+            .field("input_tokens", &self.input_tokens)
+            .field("out", &self.out)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Reservation {
+    /// Output tokens reserved (lower than asked when the plan clamps).
+    pub fn output_tokens(&self) -> u64 {
+        self.out
+    }
+
+    /// Prompt tokens estimated before the call.
+    pub fn input_tokens(&self) -> u64 {
+        self.input_tokens
+    }
+
+    pub fn price(&self) -> Price {
+        self.price
+    }
+
+    /// Replaces the reservation with `usage`.
+    pub fn settle(mut self, usage: Usage) {
+        self.finish(usage);
+    }
+
+    fn finish(&mut self, usage: Usage) {
+        if std::mem::replace(&mut self.settled, true) {
+            return;
+        }
+        let mut settlement = Settlement {
+            lease: self.lease,
+            ..Settlement::default()
+        };
+        for check in &self.checks {
+            match check.kind {
+                CheckKind::Concurrency { .. } => settlement.releases.push(check.key.clone()),
+                _ => {
+                    let reserved = amount(check.label, self.input_tokens, self.out, self.price);
+                    let actual = amount(
+                        check.label,
+                        usage.input_tokens,
+                        usage.output_tokens,
+                        self.price,
+                    );
+                    let delta = actual as i64 - reserved as i64;
+                    if delta != 0 {
+                        settlement.adjustments.push(Adjustment {
+                            key: check.key.clone(),
+                            kind: check.kind.clone(),
+                            delta,
+                        });
+                    }
+                }
+            }
+        }
+        self.limiter.pending.add(
+            self.ledger_key.clone(),
+            Totals {
+                requests: 1,
+                input_tokens: usage.input_tokens,
+                output_tokens: usage.output_tokens,
+                cost_nanos: self.price.cost(usage.input_tokens, usage.output_tokens),
+            },
+        );
+        match (&self.limiter.redis, self.on_redis) {
+            (Some(redis), true) => {
+                let redis = Arc::clone(redis);
+                match tokio::runtime::Handle::try_current() {
+                    Ok(runtime) => {
+                        runtime.spawn(async move {
+                            if let Err(e) = redis.settle(&settlement).await {
+                                tracing::warn!(error = %e, "could not settle a reservation in redis; its counters correct themselves when they expire or are seeded again");
+                            }
+                        });
+                    }
+                    Err(_) => tracing::warn!("reservation settled outside a runtime"),
+                }
+            }
+            _ => self.limiter.memory.settle(&settlement, now_us()),
+        }
+    }
+}
+
+impl Drop for Reservation {
+    fn drop(&mut self) {
+        self.finish(Usage::default());
+    }
+}
