@@ -15,4 +15,6 @@ pub mod tokens;
 pub use cache::{
     new_key, AuthFailure, Authenticated, Credential, KeyCache, Restrictions, TokenSettings,
 };
-pub use store::{AuditEvent, KeyKind, KeyRecord, Store, StoreError, Tenant};
+pub use store::{
+    AuditEvent, KeyKind, KeyRecord, RiskRecord, Store, StoreError, Tenant, UsageFilter, UsageRow,
+};

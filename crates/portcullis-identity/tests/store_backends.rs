@@ -62,7 +62,8 @@ impl Drop for PgDatabase {
 }
 
 async fn suite(store: Store) {
-    assert_eq!(store.schema_version().await.unwrap(), 5);
+    usage_and_risk(&store).await;
+    assert_eq!(store.schema_version().await.unwrap(), 6);
     store.ping().await.unwrap();
 
     // Tenants.
@@ -178,6 +179,96 @@ async fn suite(store: Store) {
         .unwrap();
     let events = store.audit_events(10).await.unwrap();
     assert_eq!(events[0].action, "key.revoke", "newest first");
+    /// The usage ledger adds concurrent writes up, and its sums and filters agree on both
+    /// backends; risk factors are stored, replaced, expire and are cleared.
+    async fn usage_and_risk(store: &Store) {
+        use portcullis_identity::{RiskRecord, UsageFilter, UsageRow};
+        let row = |day: &str, key: &str, model: &str, n: i64| UsageRow {
+            day: day.into(),
+            tenant: "acme".into(),
+            key_id: key.into(),
+            model: model.into(),
+            requests: n,
+            input_tokens: 10 * n,
+            output_tokens: 100 * n,
+            cost_nanos: 1000 * n,
+        };
+        store
+            .add_usage(vec![
+                row("2026-11-21", "k1", "m", 1),
+                row("2026-11-22", "k1", "m", 2),
+            ])
+            .await
+            .unwrap();
+        // Two writers adding to the same row at once both count.
+        let (a, b) = tokio::join!(
+            store.add_usage(vec![row("2026-11-22", "k1", "m", 3)]),
+            store.add_usage(vec![
+                row("2026-11-22", "k2", "m", 4),
+                row("2026-12-01", "k1", "m", 5)
+            ]),
+        );
+        a.unwrap();
+        b.unwrap();
+        let total = |f: UsageFilter| async move { store.usage_total(&f).await.unwrap() };
+        let all = total(UsageFilter {
+            tenant: Some("acme".into()),
+            ..Default::default()
+        })
+        .await;
+        assert_eq!(
+            (all.requests, all.output_tokens, all.cost_nanos),
+            (15, 1500, 15_000)
+        );
+        let day = total(UsageFilter {
+            key_id: Some("k1".into()),
+            from: Some("2026-11-22".into()),
+            to: Some("2026-11-22".into()),
+            ..Default::default()
+        })
+        .await;
+        assert_eq!(day.requests, 5);
+        let november = total(UsageFilter {
+            tenant: Some("acme".into()),
+            from: Some("2026-11-01".into()),
+            to: Some("2026-11-31".into()),
+            ..Default::default()
+        })
+        .await;
+        assert_eq!(november.input_tokens, 100);
+        let nobody = total(UsageFilter {
+            tenant: Some("nobody".into()),
+            ..Default::default()
+        })
+        .await;
+        assert_eq!(nobody.requests, 0);
+        let rows = store
+            .usage_rows(&UsageFilter {
+                tenant: Some("acme".into()),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(rows.len(), 4);
+        assert_eq!(rows[1], row("2026-11-22", "k1", "m", 5));
+
+        let risk = |subject: &str, factor: f64, expires_at_us: i64| RiskRecord {
+            subject: subject.into(),
+            factor,
+            expires_at_us,
+            reason: "test".into(),
+            set_at: 1,
+        };
+        store.set_risk(risk("key:k1", 0.5, 1000)).await.unwrap();
+        store.set_risk(risk("key:k1", 0.0, 2000)).await.unwrap();
+        store.set_risk(risk("tenant:acme", 0.2, 10)).await.unwrap();
+        let active = store.risk_factors(100).await.unwrap();
+        assert_eq!(active, vec![risk("key:k1", 0.0, 2000)]);
+        assert!(store.clear_risk("key:k1").await.unwrap());
+        assert!(!store.clear_risk("key:k1").await.unwrap());
+        assert!(store.risk_factors(0).await.unwrap().len() == 1);
+    }
+
     assert_eq!(events.len(), 2);
 }
 

@@ -9,11 +9,13 @@ mod keys;
 mod postgres;
 mod signing;
 mod tenants;
+mod usage;
 
 pub use audit::AuditEvent;
 pub use keys::{KeyKind, KeyRecord};
 pub use signing::SigningKeyRecord;
 pub use tenants::Tenant;
+pub use usage::{RiskRecord, UsageFilter, UsageRow};
 
 use rusqlite::Connection;
 use std::path::{Path, PathBuf};
@@ -83,6 +85,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
          ALTER TABLE api_keys ADD COLUMN allowed_origins TEXT;",
     ),
     (5, "ALTER TABLE api_keys ADD COLUMN last_used_at INTEGER;"),
+    (6, usage::MIGRATION),
 ];
 
 #[derive(Debug, thiserror::Error)]

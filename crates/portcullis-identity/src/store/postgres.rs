@@ -65,9 +65,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
          ALTER TABLE api_keys ADD COLUMN allowed_origins TEXT",
     ),
     (5, "ALTER TABLE api_keys ADD COLUMN last_used_at BIGINT"),
+    (6, super::usage::MIGRATION_PG),
 ];
 
-fn pg(e: impl std::fmt::Display) -> StoreError {
+pub(crate) fn pg(e: impl std::fmt::Display) -> StoreError {
     StoreError::Postgres(e.to_string())
 }
 
@@ -169,7 +170,7 @@ impl PgStore {
         });
     }
 
-    async fn client(&self) -> Result<deadpool_postgres::Object, StoreError> {
+    pub(crate) async fn client(&self) -> Result<deadpool_postgres::Object, StoreError> {
         self.pool.get().await.map_err(pg)
     }
 
