@@ -32,6 +32,8 @@ pub const PERMISSIONS: &[&str] = &[
     "admin:tenants",
     "admin:keys",
     "admin:audit",
+    "admin:usage",
+    "admin:risk",
 ];
 
 fn identity(config: &Config) -> Result<(), ConfigError> {

@@ -133,6 +133,9 @@ pub struct Exchange {
     pub stream: bool,
     /// The browser origin to grant in CORS headers (publishable keys from allowed origins).
     pub cors_origin: Option<http::HeaderValue>,
+    /// Headers every response to this request carries, success or error: rate-limit state,
+    /// `Retry-After` on a 429, a clamped `max_tokens`.
+    pub response_headers: http::HeaderMap,
 }
 
 impl Exchange {
@@ -146,6 +149,7 @@ impl Exchange {
             model: None,
             stream: false,
             cors_origin: None,
+            response_headers: http::HeaderMap::new(),
         }
     }
 }

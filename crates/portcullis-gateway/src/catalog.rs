@@ -15,6 +15,9 @@ pub struct Route {
     pub upstream_model: serde_json::Value,
     pub visibility: Visibility,
     pub environment: ModelEnvironment,
+    /// The vocabulary prompts are counted in.
+    pub encoding: portcullis_limits::Encoding,
+    pub price: portcullis_limits::Price,
 }
 
 impl Route {
@@ -49,6 +52,15 @@ impl Catalog {
                     name: model.name.clone(),
                     upstream,
                     upstream_model: json!(model.upstream_model()),
+                    encoding: model
+                        .tokenizer
+                        .as_deref()
+                        .and_then(portcullis_limits::Encoding::from_name)
+                        .unwrap_or(portcullis_limits::Encoding::O200kBase),
+                    price: portcullis_limits::Price::per_million(
+                        model.input_price,
+                        model.output_price,
+                    ),
                     visibility: model.visibility,
                     environment: model
                         .environment
@@ -78,5 +90,15 @@ impl Catalog {
             .map(|r| json!({"id": r.name, "object": "model", "created": 0, "owned_by": "portcullis"}))
             .collect();
         json!({"object": "list", "data": data})
+    }
+}
+
+impl Catalog {
+    /// The tokenizers the configured models use, to load before the first request.
+    pub fn encodings(&self) -> Vec<portcullis_limits::Encoding> {
+        let mut encodings: Vec<_> = self.routes.values().map(|r| r.encoding).collect();
+        encodings.sort_by_key(|e| e.name());
+        encodings.dedup();
+        encodings
     }
 }

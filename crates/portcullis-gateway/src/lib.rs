@@ -2,7 +2,8 @@
 //!
 //! Read top to bottom, a request goes: [`listener`] (wire limits, TLS, HTTP/1 and HTTP/2) ->
 //! [`routes`] (which operation, on which listener) -> [`authenticate`] -> [`inbound`] (read and
-//! check the body, pick the model) -> [`catalog`] (model to upstream) -> [`upstream`] (bulkhead,
+//! check the body, pick the model) -> [`catalog`] (model to upstream) -> [`usage`] (estimate
+//! cost, admit against rate limits, quotas and budgets; account afterwards) -> [`upstream`] (bulkhead,
 //! timeouts, credential injection, streaming) -> [`respond`] (the one place errors become
 //! responses). [`admin`] serves the operator listener.
 #![forbid(unsafe_code)]
@@ -23,6 +24,7 @@ mod server;
 mod state;
 pub mod token_exchange;
 pub mod upstream;
+pub mod usage;
 
 pub use server::{Gateway, GatewayError, RunningGateway};
 pub use state::GatewayState;

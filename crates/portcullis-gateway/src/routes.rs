@@ -27,7 +27,7 @@ where
 {
     let id = RequestId::from_incoming(request.headers().get(request_id::HEADER));
     let mut exchange = Exchange::new(id, listener);
-    let response = match api(state, &mut exchange, request).await {
+    let mut response = match api(state, &mut exchange, request).await {
         Ok(mut response) => {
             if let Some(origin) = &exchange.cors_origin {
                 crate::cors::grant(&mut response, origin);
@@ -39,6 +39,9 @@ where
             respond::error(&err)
         }
     };
+    response
+        .headers_mut()
+        .extend(std::mem::take(&mut exchange.response_headers));
     respond::finish(response, &exchange.request_id)
 }
 
@@ -155,7 +158,7 @@ where
         state.http.body_read_timeout.get(),
     )
     .await?;
-    let parsed = InferenceRequest::parse(&bytes)?;
+    let mut parsed = InferenceRequest::parse(&bytes)?;
     let route = state
         .catalog
         .resolve(&parsed.model, exchange.listener)
@@ -163,6 +166,17 @@ where
     authorize_model(principal, route)?;
     exchange.stream = parsed.stream;
     exchange.model = Some(parsed.model.clone());
+    let principal = principal.clone();
+    let accounting = crate::usage::admit::admit(
+        state,
+        exchange,
+        &principal,
+        route,
+        endpoint,
+        &mut parsed.body,
+        parsed.stream,
+    )
+    .await?;
     let upstream_body = parsed.into_upstream_body(&route.upstream_model);
     upstream::forward(
         &state.upstreams[route.upstream],
@@ -171,6 +185,7 @@ where
         exchange.stream,
         &exchange.request_id,
         state.http.max_response_bytes,
+        accounting,
     )
     .await
 }

@@ -44,6 +44,7 @@ pub struct RunningGateway {
     shutdown: watch::Sender<bool>,
     drained: mpsc::Receiver<()>,
     grace: Duration,
+    background: Vec<tokio::task::JoinHandle<()>>,
 }
 
 impl Gateway {
@@ -102,6 +103,7 @@ impl Gateway {
             shutdown,
             drained,
             grace: config.http.shutdown_grace.get(),
+            background: Vec::new(),
         };
 
         let context = |name: &'static str| AcceptContext {
@@ -134,6 +136,23 @@ impl Gateway {
             config.identity.key_refresh_interval.get(),
             shutdown_rx.clone(),
         );
+        crate::usage::ledger::refresh_risk(&state.limiter, &state.store).await;
+        let mut background = vec![
+            tokio::spawn(state.limiter.clone().maintain(Duration::from_millis(500))),
+            tokio::spawn(crate::usage::ledger::run(
+                state.limiter.clone(),
+                state.store.clone(),
+                config.limits.flush_interval.get(),
+                config
+                    .identity
+                    .key_refresh_interval
+                    .get()
+                    .max(Duration::from_millis(500)),
+            )),
+        ];
+        for encoding in state.catalog.encodings() {
+            background.push(tokio::task::spawn_blocking(move || encoding.warm_up()));
+        }
         drop(drain);
 
         tracing::info!(
@@ -144,7 +163,10 @@ impl Gateway {
             models = config.models.len(),
             "portcullis is serving"
         );
-        Ok(running)
+        Ok(RunningGateway {
+            background,
+            ..running
+        })
     }
 }
 
@@ -244,6 +266,11 @@ impl RunningGateway {
         } else {
             tracing::warn!(grace = ?self.grace, "shutdown grace elapsed with requests still in flight");
         }
+        for task in &self.background {
+            task.abort();
+        }
+        // Usage settled while draining reaches the ledger before the process exits.
+        crate::usage::ledger::flush(&self.state.limiter, &self.state.store).await;
         drained
     }
 }

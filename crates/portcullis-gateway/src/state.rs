@@ -26,6 +26,9 @@ pub struct GatewayState {
     /// When each key was last recorded as used from a browser, so a page that keeps calling
     /// writes one audit event a minute, not one per request.
     pub browser_use_recorded: std::sync::Mutex<HashMap<String, std::time::Instant>>,
+    /// Rate limits, quotas and budgets.
+    pub limiter: Arc<portcullis_limits::Limiter>,
+    pub limits: portcullis_config::Limits,
 }
 
 impl GatewayState {
@@ -71,6 +74,9 @@ impl GatewayState {
                     .map_err(|p| portcullis_config::ConfigError::new("identity.issuers", p))?,
             ),
             browser_use_recorded: Default::default(),
+            limiter: portcullis_limits::Limiter::new(config)
+                .map_err(|p| portcullis_config::ConfigError::new("limits", p))?,
+            limits: config.limits.clone(),
         })
     }
 }

@@ -109,7 +109,7 @@ async fn external_tokens_are_verified_mapped_and_attacks_refused() {
     let idp = idp(&[&first]).await;
     let config = format!(
         "[[identity.issuers]]\nissuer = \"https://idp.test\"\naudience = \"portcullis-api\"\n\
-         jwks_url = \"{}\"\nalgorithms = [\"EdDSA\"]\njwks_min_refresh = \"100ms\"\n",
+         jwks_url = \"{}\"\nalgorithms = [\"EdDSA\"]\njwks_min_refresh = \"100ms\"\n[plans.pro]\n",
         idp.url
     );
     let h = Harness::start(SimOptions::default(), "", &config).await;

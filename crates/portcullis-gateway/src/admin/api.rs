@@ -108,6 +108,13 @@ where
                 .min(1000);
             ok(json!({"data": admin.state.store.audit_events(limit).await.map_err(store_error)?}))
         }
+        (&Method::GET, ["usage"]) => admin.usage(&query).await,
+        (&Method::GET, ["risk"]) => {
+            let now = portcullis_limits::now_us();
+            ok(json!({"data": admin.state.limiter.risk().active(now)}))
+        }
+        (&Method::PUT, ["risk", subject]) => admin.set_risk(subject, &body).await,
+        (&Method::DELETE, ["risk", subject]) => admin.clear_risk(subject).await,
         _ => Err(ApiError::not_found_route()),
     }
 }
@@ -145,6 +152,8 @@ fn permission_for(segments: &[&str]) -> &'static str {
     match segments.first() {
         Some(&"tenants") => "admin:tenants",
         Some(&"audit") => "admin:audit",
+        Some(&"usage") => "admin:usage",
+        Some(&"risk") => "admin:risk",
         _ => "admin:keys",
     }
 }
@@ -166,8 +175,8 @@ fn check_token(state: &GatewayState, headers: &http::HeaderMap) -> Result<Actor,
     }
 }
 
-struct Admin<'a> {
-    state: &'a GatewayState,
+pub(super) struct Admin<'a> {
+    pub(super) state: &'a GatewayState,
     source: String,
     actor: String,
 }
@@ -270,7 +279,12 @@ impl Admin<'_> {
         Ok(shown)
     }
 
-    async fn audit(&self, action: &str, target: &str, detail: &str) -> Result<(), ApiError> {
+    pub(super) async fn audit(
+        &self,
+        action: &str,
+        target: &str,
+        detail: &str,
+    ) -> Result<(), ApiError> {
         self.state
             .store
             .record_audit(&self.actor, action, target, &self.source, detail)
@@ -291,6 +305,15 @@ impl Admin<'_> {
                 "name",
                 "`name` must be 1-64 characters of letters, digits, `-`, `_` or `.`.",
             ));
+        }
+        if self.state.limiter.plan(&new.plan).is_none() {
+            let known: Vec<&str> = self.state.limiter.plan_names().collect();
+            return Err(ApiError::new(
+                ErrorKind::InvalidRequest,
+                format!("`plan` must be a configured plan: {}.", known.join(", ")),
+            )
+            .with_param("plan")
+            .with_code("invalid_value"));
         }
         let tenant = self
             .state
@@ -549,7 +572,7 @@ fn parse<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
     })
 }
 
-fn invalid(param: &'static str, message: &str) -> ApiError {
+pub(super) fn invalid(param: &'static str, message: &str) -> ApiError {
     ApiError::new(ErrorKind::InvalidRequest, message)
         .with_param(param)
         .with_code("invalid_value")
@@ -559,7 +582,7 @@ fn not_found(what: &str) -> ApiError {
     ApiError::new(ErrorKind::NotFound, format!("No such {what}.")).with_code("not_found")
 }
 
-fn store_error(e: StoreError) -> ApiError {
+pub(super) fn store_error(e: StoreError) -> ApiError {
     match e {
         StoreError::Conflict(m) => {
             ApiError::new(ErrorKind::InvalidRequest, m).with_code("conflict")
@@ -572,7 +595,7 @@ fn store_error(e: StoreError) -> ApiError {
     }
 }
 
-fn query_param(query: &str, name: &str) -> Option<String> {
+pub(super) fn query_param(query: &str, name: &str) -> Option<String> {
     query
         .split('&')
         .filter_map(|pair| pair.split_once('='))
@@ -580,7 +603,7 @@ fn query_param(query: &str, name: &str) -> Option<String> {
         .map(|(_, v)| v.to_owned())
 }
 
-fn ok(value: Value) -> Result<Response<GatewayBody>, ApiError> {
+pub(super) fn ok(value: Value) -> Result<Response<GatewayBody>, ApiError> {
     Ok(respond::json(
         StatusCode::OK,
         serde_json::to_vec(&value).unwrap_or_default(),

@@ -2,6 +2,7 @@
 //! will live here too. Nothing here is ever served on a caller-facing listener.
 
 mod api;
+mod usage;
 
 use crate::respond::{self, GatewayBody};
 use crate::state::GatewayState;
@@ -51,12 +52,23 @@ async fn readyz(state: &GatewayState) -> Response<GatewayBody> {
         upstreams.insert(u.name.clone(), Value::from(status));
     }
     let any_upstream = state.upstreams.iter().any(|u| u.is_healthy());
-    let ready = store_ok && any_upstream;
+    let limits = state.limiter.status();
+    // Redis down with `fail_closed` means every request is refused: not ready. With `local`
+    // the gateway serves on per-replica limits: ready, and the status says degraded.
+    let limits_serving =
+        limits.healthy || state.limits.on_redis_failure == portcullis_config::OutagePolicy::Local;
+    let ready = store_ok && any_upstream && limits_serving;
     let body = json!({
         "status": if ready { "ready" } else { "not_ready" },
         "checks": {
             "store": if store_ok { "ok" } else { "unreachable" },
             "upstreams": upstreams,
+            "limits": {
+                "backend": limits.backend,
+                "status": if limits.healthy { "ok" } else if limits_serving { "degraded" } else { "unavailable" },
+                "outage_decisions": limits.outage_decisions,
+                "redis_failures": limits.redis_failures,
+            },
         },
     });
     let status = if ready {

@@ -9,6 +9,7 @@ use super::idle::{BodyFailure, IdleTimeout};
 use super::sse::SseRelay;
 use super::Upstream;
 use crate::respond::{self, GatewayBody};
+use crate::usage::Accounting;
 use bytes::Bytes;
 use http::{header, HeaderValue, Method, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full, Limited};
@@ -26,6 +27,7 @@ pub async fn forward(
     stream: bool,
     request_id: &RequestId,
     max_response_bytes: usize,
+    mut accounting: Accounting,
 ) -> Result<Response<GatewayBody>, ApiError> {
     // The bulkhead refuses at once when full: queueing would only move the overload into the
     // gateway's memory and the caller's latency.
@@ -91,7 +93,7 @@ pub async fn forward(
     let body = IdleTimeout::new(response.into_body(), upstream.idle_timeout);
 
     if stream && is_event_stream {
-        let relay = SseRelay::new(body, permit, request_id.as_str().to_owned());
+        let relay = SseRelay::new(body, permit, request_id.as_str().to_owned(), accounting);
         let mut out = Response::new(GatewayBody::new(relay.map_err(|never| match never {})));
         out.headers_mut().insert(header::CONTENT_TYPE, EVENT_STREAM);
         out.headers_mut()
@@ -118,6 +120,8 @@ pub async fn forward(
         tracing::warn!(upstream = %upstream.name, request_id = %request_id.as_str(), "upstream answered something that is not JSON");
         return Err(ApiError::upstream_bad_response());
     }
+    accounting.observe_body(&bytes);
+    drop(accounting);
     Ok(respond::json(StatusCode::OK, bytes))
 }
 

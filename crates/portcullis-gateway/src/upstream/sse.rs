@@ -9,6 +9,7 @@
 //! upstream body, which closes the upstream connection and so cancels the generation.
 
 use super::idle::BodyFailure;
+use crate::usage::Accounting;
 use bytes::{Bytes, BytesMut};
 use http_body::{Body, Frame};
 use pin_project_lite::pin_project;
@@ -28,17 +29,25 @@ pin_project! {
         finished: bool,
         permit: Option<OwnedSemaphorePermit>,
         request_id: String,
+        // Settled when the relay ends or is dropped (the caller went away).
+        accounting: Option<Accounting>,
     }
 }
 
 impl<B> SseRelay<B> {
-    pub fn new(upstream: B, permit: OwnedSemaphorePermit, request_id: String) -> Self {
+    pub fn new(
+        upstream: B,
+        permit: OwnedSemaphorePermit,
+        request_id: String,
+        accounting: Accounting,
+    ) -> Self {
         SseRelay {
             upstream,
             partial: BytesMut::new(),
             finished: false,
             permit: Some(permit),
             request_id,
+            accounting: Some(accounting),
         }
     }
 }
@@ -61,6 +70,14 @@ fn error_event(failure: &BodyFailure) -> Bytes {
     event.extend_from_slice(&error.to_json());
     event.extend_from_slice(b"\n\n");
     event.freeze()
+}
+
+/// Lets the accounting see (and filter) whole events on their way out.
+fn account(accounting: &mut Option<Accounting>, events: Bytes) -> Bytes {
+    match accounting {
+        Some(a) => a.filter_events(events),
+        None => events,
+    }
 }
 
 impl<B> Body for SseRelay<B>
@@ -88,6 +105,10 @@ where
                     if this.partial.is_empty() {
                         // Fast path: a chunk that is exactly whole events goes out untouched.
                         if data.ends_with(b"\n\n") || data.ends_with(b"\r\n\r\n") {
+                            let data = account(this.accounting, data);
+                            if data.is_empty() {
+                                continue;
+                            }
                             return Poll::Ready(Some(Ok(Frame::data(data))));
                         }
                     }
@@ -96,6 +117,10 @@ where
                     match last_event_end(&this.partial[searched_from..]) {
                         Some(end) => {
                             let out = this.partial.split_to(searched_from + end).freeze();
+                            let out = account(this.accounting, out);
+                            if out.is_empty() {
+                                continue;
+                            }
                             return Poll::Ready(Some(Ok(Frame::data(out))));
                         }
                         None if this.partial.len() > MAX_EVENT_BYTES => BodyFailure::Broken,
@@ -107,10 +132,14 @@ where
                     *this.finished = true;
                     this.permit.take();
                     if this.partial.is_empty() {
+                        this.accounting.take();
                         return Poll::Ready(None);
                     }
                     // An upstream that omits the final blank line still gets its last event out.
-                    let rest = std::mem::take(this.partial).freeze();
+                    let mut rest = BytesMut::from(&std::mem::take(this.partial)[..]);
+                    rest.extend_from_slice(b"\n\n");
+                    let rest = account(this.accounting, rest.freeze());
+                    this.accounting.take();
                     return Poll::Ready(Some(Ok(Frame::data(rest))));
                 }
             };
@@ -118,6 +147,8 @@ where
             *this.finished = true;
             this.permit.take();
             this.partial.clear();
+            // What reached the caller before the failure is charged; the rest is refunded.
+            this.accounting.take();
             return Poll::Ready(Some(Ok(Frame::data(error_event(&failure)))));
         }
     }

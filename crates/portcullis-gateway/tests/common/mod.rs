@@ -288,7 +288,7 @@ impl Harness {
             .admin(
                 Method::POST,
                 "/admin/v1/tenants",
-                &format!(r#"{{"name":"{tenant}","audience":"{audience}","plan":"pro"}}"#),
+                &format!(r#"{{"name":"{tenant}","audience":"{audience}","plan":"default"}}"#),
             )
             .await;
         let extra = if key_fields.is_empty() {
