@@ -276,6 +276,18 @@ impl Limiter {
             out_max: estimate.out_max,
             lease: fastrand_u64(),
         };
+        // A request that needs more than a rate's whole burst can never fit: say so without
+        // asking the backend, and before any limit that waiting would satisfy.
+        if let Some(check) = demand.checks.iter().find(
+            |c| matches!(c.kind, CheckKind::Rate(rate) if c.amount(estimate.out_min) > rate.burst),
+        ) {
+            return Err(Refusal::Limited(Denial {
+                label: check.label,
+                scope: check.scope,
+                retry_after_us: None,
+                headers: RateHeaders::default(),
+            }));
+        }
         for _ in 0..4 {
             let verdict = match (&self.redis, on_redis) {
                 (Some(redis), true) => match redis.admit(&demand).await {

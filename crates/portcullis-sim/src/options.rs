@@ -17,6 +17,9 @@ pub struct SimOptions {
     pub fault: Fault,
     /// Keep the last requests for `GET /_sim/requests`. Turn off for benchmarks.
     pub record: bool,
+    /// Report `usage` (in bodies, and in streams that ask for it). Off imitates servers that
+    /// never report usage, so the gateway must count for itself.
+    pub report_usage: bool,
 }
 
 impl Default for SimOptions {
@@ -27,6 +30,7 @@ impl Default for SimOptions {
             output_tokens: 16,
             fault: Fault::None,
             record: true,
+            report_usage: true,
         }
     }
 }

@@ -282,23 +282,25 @@ impl Simulator {
             } else {
                 "text_completion"
             };
-            return json_response(
-                StatusCode::OK,
-                json!({
-                    "id": "chatcmpl-sim",
-                    "object": object,
-                    "created": 1_700_000_000,
-                    "model": model,
-                    "system_fingerprint": "fp_sim",
-                    "choices": [choice],
-                    "usage": generate::usage(prompt, length),
-                }),
-            );
+            let mut body = json!({
+                "id": "chatcmpl-sim",
+                "object": object,
+                "created": 1_700_000_000,
+                "model": model,
+                "system_fingerprint": "fp_sim",
+                "choices": [choice],
+                "usage": generate::usage(prompt, length),
+            });
+            if !options.report_usage {
+                body.as_object_mut().map(|b| b.remove("usage"));
+            }
+            return json_response(StatusCode::OK, body);
         }
         let include_usage = request
             .pointer("/stream_options/include_usage")
             .and_then(Value::as_bool)
-            .unwrap_or(false);
+            .unwrap_or(false)
+            && options.report_usage;
         let plan = StreamPlan {
             chat,
             model,

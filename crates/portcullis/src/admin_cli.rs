@@ -116,7 +116,52 @@ pub enum TokenCommand {
     RotateKey,
 }
 
+#[derive(Subcommand)]
+pub enum UsageCommand {
+    /// Usage totals and daily rows (this month unless told otherwise).
+    Show {
+        #[arg(long)]
+        tenant: Option<String>,
+        /// A key id.
+        #[arg(long)]
+        key: Option<String>,
+        #[arg(long)]
+        model: Option<String>,
+        /// day, month or total.
+        #[arg(long)]
+        period: Option<String>,
+        /// First day, YYYY-MM-DD (with --to).
+        #[arg(long, requires = "to")]
+        from: Option<String>,
+        /// Last day, YYYY-MM-DD (with --from).
+        #[arg(long, requires = "from")]
+        to: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum RiskCommand {
+    /// Scale a principal's limits by FACTOR (0 suspends) for a while.
+    Set {
+        /// `tenant:NAME` or `key:ID`.
+        subject: String,
+        #[arg(long)]
+        factor: f64,
+        /// How long, like "10m" or "2h".
+        #[arg(long = "for")]
+        duration: String,
+        #[arg(long, default_value = "")]
+        reason: String,
+    },
+    /// Lift a principal's risk factor.
+    Clear { subject: String },
+    /// Risk factors in force.
+    List,
+}
+
 pub enum Request {
+    Usage(UsageCommand),
+    Risk(RiskCommand),
     Tokens(TokenCommand),
     Tenants(TenantCommand),
     Keys(KeyCommand),
@@ -149,6 +194,62 @@ pub async fn run(target: AdminTarget, request: Request) -> anyhow::Result<()> {
                 .await?,
             tenant_line,
         ),
+        Request::Usage(UsageCommand::Show {
+            tenant,
+            key,
+            model,
+            period,
+            from,
+            to,
+        }) => {
+            let query: Vec<String> = [
+                ("tenant", tenant),
+                ("key", key),
+                ("model", model),
+                ("period", period),
+                ("from", from),
+                ("to", to),
+            ]
+            .into_iter()
+            .filter_map(|(k, v)| v.map(|v| format!("{k}={v}")))
+            .collect();
+            (
+                client
+                    .call("GET", &format!("/admin/v1/usage?{}", query.join("&")), None)
+                    .await?,
+                usage_text,
+            )
+        }
+        Request::Risk(RiskCommand::Set {
+            subject,
+            factor,
+            duration,
+            reason,
+        }) => {
+            let ttl = humantime::parse_duration(&duration)
+                .with_context(|| format!("invalid --for `{duration}`"))?;
+            (
+                client
+                    .call(
+                        "PUT",
+                        &format!("/admin/v1/risk/{subject}"),
+                        Some(json!({"factor": factor, "ttl_seconds": ttl.as_secs().max(1), "reason": reason})),
+                    )
+                    .await?,
+                risk_line,
+            )
+        }
+        Request::Risk(RiskCommand::Clear { subject }) => (
+            client
+                .call("DELETE", &format!("/admin/v1/risk/{subject}"), None)
+                .await?,
+            |v| format!("cleared {}", v["subject"].as_str().unwrap_or("")),
+        ),
+        Request::Risk(RiskCommand::List) => {
+            (client.call("GET", "/admin/v1/risk", None).await?, |v| {
+                list(v, risk_line)
+            })
+        }
         Request::Tokens(TokenCommand::RotateKey) => (
             client
                 .call("POST", "/admin/v1/signing-keys/rotate", Some(json!({})))
@@ -345,4 +446,56 @@ impl AdminClient {
         }
         Ok(value)
     }
+}
+
+fn usage_text(v: &Value) -> String {
+    let t = &v["totals"];
+    let scope = [
+        ("tenant", &v["tenant"]),
+        ("key", &v["key_id"]),
+        ("model", &v["model"]),
+    ]
+    .iter()
+    .filter_map(|(k, x)| x.as_str().map(|x| format!("{k}={x}")))
+    .collect::<Vec<_>>()
+    .join(" ");
+    let period = match (v["from"].as_str(), v["to"].as_str()) {
+        (Some(f), Some(t)) => format!("{f}..{t}"),
+        _ => "all time".into(),
+    };
+    let mut out = format!(
+        "{scope} {period}: {} requests, {} input + {} output tokens, cost {:.6} {}",
+        t["requests"],
+        t["input_tokens"],
+        t["output_tokens"],
+        t["cost"].as_f64().unwrap_or(0.0),
+        v["currency"].as_str().unwrap_or("")
+    );
+    for row in v["data"].as_array().into_iter().flatten() {
+        out.push_str(&format!(
+            "\n  {} {:<20} {:<20} {:<16} requests={} input={} output={} cost={:.6}",
+            row["day"].as_str().unwrap_or(""),
+            row["tenant"].as_str().unwrap_or(""),
+            row["key_id"].as_str().unwrap_or(""),
+            row["model"].as_str().unwrap_or(""),
+            row["requests"],
+            row["input_tokens"],
+            row["output_tokens"],
+            row["cost"].as_f64().unwrap_or(0.0)
+        ));
+    }
+    out
+}
+
+fn risk_line(v: &Value) -> String {
+    let subject = match (v["subject"]["kind"].as_str(), v["subject"]["id"].as_str()) {
+        (Some(k), Some(id)) => format!("{k}:{id}"),
+        _ => String::new(),
+    };
+    format!(
+        "{subject} factor={} until_us={} reason={}",
+        v["factor"],
+        v["expires_at_us"],
+        v["reason"].as_str().unwrap_or("")
+    )
 }

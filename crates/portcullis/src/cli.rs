@@ -79,6 +79,20 @@ enum Command {
         #[command(flatten)]
         target: crate::admin_cli::AdminTarget,
     },
+    /// Show recorded usage (requests, tokens, cost) through the admin API.
+    Usage {
+        #[command(subcommand)]
+        command: crate::admin_cli::UsageCommand,
+        #[command(flatten)]
+        target: crate::admin_cli::AdminTarget,
+    },
+    /// Scale down or suspend a tenant's or key's limits through the admin API.
+    Risk {
+        #[command(subcommand)]
+        command: crate::admin_cli::RiskCommand,
+        #[command(flatten)]
+        target: crate::admin_cli::AdminTarget,
+    },
     /// Show the most recent audit events.
     Audit {
         #[arg(long, default_value_t = 50)]
@@ -156,6 +170,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 output_tokens,
                 fault,
                 record: !no_record,
+                ..Default::default()
             });
             let listener = tokio::net::TcpListener::bind(listen)
                 .await
@@ -176,6 +191,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Tokens { command, target } => {
             crate::admin_cli::run(target, crate::admin_cli::Request::Tokens(command)).await
+        }
+        Command::Usage { command, target } => {
+            crate::admin_cli::run(target, crate::admin_cli::Request::Usage(command)).await
+        }
+        Command::Risk { command, target } => {
+            crate::admin_cli::run(target, crate::admin_cli::Request::Risk(command)).await
         }
         Command::Audit { limit, target } => {
             crate::admin_cli::run(target, crate::admin_cli::Request::Audit { limit }).await

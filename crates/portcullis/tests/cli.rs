@@ -245,7 +245,8 @@ fn admin_commands_manage_tenants_and_keys() {
         &format!(
             "[listeners]\npublic = \"127.0.0.1:{public}\"\nadmin = \"127.0.0.1:{admin}\"\n\
              [[upstreams]]\nname = \"sim\"\nbase_url = \"http://127.0.0.1:{sim_port}/v1\"\n\
-             [[models]]\nname = \"chat\"\nupstream = \"sim\"\n"
+             [[models]]\nname = \"chat\"\nupstream = \"sim\"\ninput_price = 2.5\noutput_price = 10.0\n\
+             [plans.pro.key]\nrequests_per_minute = 100\n"
         ),
     );
     let _gateway = Running(
@@ -303,6 +304,29 @@ fn admin_commands_manage_tenants_and_keys() {
     let created: serde_json::Value = serde_json::from_str(&out).unwrap();
     let key = created["key"].as_str().unwrap().to_owned();
     let id = created["id"].as_str().unwrap().to_owned();
+    assert!(chat_status(public, &key).contains("200"));
+
+    let (ok, out, err) = cli(&["usage", "show", "--tenant", "acme", "--period", "day"]);
+    assert!(ok, "{err}");
+    assert!(
+        out.contains("tenant=acme") && out.contains("1 requests"),
+        "{out}"
+    );
+    assert!(out.contains("USD") && out.contains(&id), "{out}");
+    let (ok, out, _) = cli(&["usage", "show", "--key", &id, "--output", "json"]);
+    assert!(ok);
+    let usage: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(usage["totals"]["requests"], 1);
+    assert!(usage["totals"]["cost"].as_f64().unwrap() > 0.0);
+
+    let subject = format!("key:{id}");
+    let (ok, out, err) = cli(&["risk", "set", &subject, "--factor", "0", "--for", "10m"]);
+    assert!(ok && out.contains("factor=0"), "{out}{err}");
+    assert!(chat_status(public, &key).contains("429"));
+    let (ok, out, _) = cli(&["risk", "list"]);
+    assert!(ok && out.contains(&id), "{out}");
+    let (ok, _, _) = cli(&["risk", "clear", &subject]);
+    assert!(ok);
     assert!(chat_status(public, &key).contains("200"));
 
     let (ok, out, _) = cli(&["keys", "list", "--tenant", "acme"]);

@@ -220,6 +220,36 @@ impl Harness {
         }
     }
 
+    /// Stops the gateway gracefully and starts a new one on the same configuration, store and
+    /// simulator: what an operator's restart does.
+    pub async fn restart(self) -> Harness {
+        let Harness {
+            sim,
+            sim_addr,
+            gateway,
+            client,
+            config,
+            _data,
+            _database,
+        } = self;
+        assert!(gateway.shutdown().await, "the gateway drained");
+        let parsed = Config::parse(&config, Vec::new()).unwrap();
+        let gateway = Gateway::start_with_env(&parsed, |var| {
+            (var == "SIM_KEY").then(|| "sk-upstream-secret".to_owned())
+        })
+        .await
+        .unwrap();
+        Harness {
+            sim,
+            sim_addr,
+            gateway,
+            client,
+            config,
+            _data,
+            _database,
+        }
+    }
+
     pub async fn default() -> Harness {
         Harness::start(SimOptions::default(), "", "").await
     }
