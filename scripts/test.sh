@@ -2,7 +2,7 @@
 # The project's test command (README: "Run the tests"). Formatting, lints, every Rust test
 # (unit and black-box over real sockets), then the official openai Python client against the
 # real binary. Needs only cargo and python3; installs the rest itself (a private PostgreSQL
-# is started for the store tests).
+# is started for the store tests; the limiter tests start private redis-servers).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -13,6 +13,16 @@ cargo clippy --workspace --all-targets --locked --quiet -- -D warnings
 echo "== PostgreSQL for the store tests"
 source scripts/test-postgres.sh
 start_test_postgres
+echo "== redis-server for the limiter tests"
+if ! command -v "${PORTCULLIS_REDIS_SERVER:-redis-server}" >/dev/null; then
+  if [ "$(id -u)" = 0 ]; then
+    echo "installing redis-server (Debian package)"
+    (apt-get install -y -q redis-server >/dev/null 2>&1 || { apt-get update -q >/dev/null && apt-get install -y -q redis-server >/dev/null; })
+  else
+    echo "redis-server not found; install it or set PORTCULLIS_REDIS_SERVER" >&2
+    exit 1
+  fi
+fi
 echo "== cargo test (gateway black-box suite on PostgreSQL)"
 PORTCULLIS_TEST_STORE=postgres cargo test --locked -p portcullis-gateway --tests
 echo "== cargo test"

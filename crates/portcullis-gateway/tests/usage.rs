@@ -520,3 +520,64 @@ async fn unknown_plans_are_refused_at_tenant_creation() {
     assert_eq!(reply.status, 400);
     assert!(String::from_utf8_lossy(&reply.body).contains("default"));
 }
+
+#[tokio::test]
+async fn with_fail_closed_a_redis_outage_refuses_and_recovery_is_automatic() {
+    let mut redis = portcullis_testkit::RedisServer::start();
+    let h = Harness::start(
+        SimOptions::default(),
+        "",
+        &format!(
+            "[limits]\nbackend = \"redis\"\nredis_url = \"{}\"\nredis_timeout = \"100ms\"\n\
+             [plans.default.key]\nrequests_per_minute = 100\n",
+            redis.url()
+        ),
+    )
+    .await;
+    let (key, _) = h.key("acme", "customer", "").await;
+    let mut served = false;
+    for _ in 0..100 {
+        if call(&h, &key, &chat_body(Some(10), false)).await.status == 200 {
+            served = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(served, "redis never came into use");
+    assert_eq!(readyz(&h).await.json()["checks"]["limits"]["status"], "ok");
+
+    redis.kill();
+    let refused = call(&h, &key, &chat_body(Some(10), false)).await;
+    assert_eq!(refused.status, 503);
+    assert_eq!(refused.error_code(), "rate_limiter_unavailable");
+    assert!(!String::from_utf8_lossy(&refused.body).contains("127.0.0.1"));
+    let readiness = readyz(&h).await;
+    assert_eq!(readiness.status, 503);
+    assert_eq!(
+        readiness.json()["checks"]["limits"]["status"],
+        "unavailable"
+    );
+    assert!(
+        readiness.json()["checks"]["limits"]["outage_decisions"]
+            .as_u64()
+            .unwrap()
+            >= 1
+    );
+
+    redis.restart();
+    let mut recovered = false;
+    for _ in 0..200 {
+        if call(&h, &key, &chat_body(Some(10), false)).await.status == 200 {
+            recovered = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert!(recovered, "the gateway did not return to redis by itself");
+    assert_eq!(readyz(&h).await.status, 200);
+}
+
+async fn readyz(h: &Harness) -> Reply {
+    h.request(h.gateway.admin, Method::GET, "/readyz", &[], "")
+        .await
+}

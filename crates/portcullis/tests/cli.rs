@@ -1,29 +1,12 @@
 //! The real binary: configuration checks, start-up refusals, and a graceful exit on SIGTERM.
 
+mod common;
+
+use common::{binary, chat_status, free_port, http, wait_ready, write_config, Running};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-
-fn binary() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_portcullis"))
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn write_config(dir: &std::path::Path, text: &str) -> std::path::PathBuf {
-    static COUNTER: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-    let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let path = dir.join(format!("portcullis-{n}.toml"));
-    std::fs::write(&path, text).unwrap();
-    path
-}
 
 #[test]
 fn check_config_accepts_a_good_file_and_names_the_field_of_a_bad_one() {
@@ -75,24 +58,6 @@ fn serve_refuses_anonymous_access_off_loopback() {
         .unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("dev.allow_anonymous"));
-}
-
-struct Running(Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn http(addr: &str, request: &str) -> String {
-    let mut s = TcpStream::connect(addr).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    s.write_all(request.as_bytes()).unwrap();
-    let mut out = String::new();
-    let _ = s.read_to_string(&mut out);
-    out
 }
 
 #[test]
@@ -198,35 +163,6 @@ fn serve_runs_the_gateway_and_exits_cleanly_on_sigterm() {
     assert!(log.contains("shutting down"), "{log}");
     assert!(!log.contains("sk-test"), "the upstream key reached the log");
     drop(sim);
-}
-
-fn wait_ready(admin: u16) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let ok = TcpStream::connect(format!("127.0.0.1:{admin}")).is_ok()
-            && http(
-                &format!("127.0.0.1:{admin}"),
-                "GET /healthz HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n",
-            )
-            .starts_with("HTTP/1.1 200");
-        if ok {
-            return;
-        }
-        assert!(Instant::now() < deadline, "gateway never came up");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
-fn chat_status(public: u16, key: &str) -> String {
-    let body = r#"{"model":"chat","messages":[{"role":"user","content":"hi"}]}"#;
-    let reply = http(
-        &format!("127.0.0.1:{public}"),
-        &format!(
-            "POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\nconnection: close\r\nauthorization: Bearer {key}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
-            body.len()
-        ),
-    );
-    reply.lines().next().unwrap_or("").to_owned()
 }
 
 #[test]

@@ -1,0 +1,74 @@
+//! Helpers for tests that run the real binary: processes, ports, raw HTTP.
+#![allow(dead_code)]
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::process::{Child, Command};
+use std::time::{Duration, Instant};
+
+pub fn binary() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_portcullis"))
+}
+
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+pub fn write_config(dir: &std::path::Path, text: &str) -> std::path::PathBuf {
+    static COUNTER: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let path = dir.join(format!("portcullis-{n}.toml"));
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+pub struct Running(pub Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+pub fn http(addr: &str, request: &str) -> String {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    s.write_all(request.as_bytes()).unwrap();
+    let mut out = String::new();
+    let _ = s.read_to_string(&mut out);
+    out
+}
+
+pub fn wait_ready(admin: u16) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let ok = TcpStream::connect(format!("127.0.0.1:{admin}")).is_ok()
+            && http(
+                &format!("127.0.0.1:{admin}"),
+                "GET /healthz HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n",
+            )
+            .starts_with("HTTP/1.1 200");
+        if ok {
+            return;
+        }
+        assert!(Instant::now() < deadline, "gateway never came up");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+pub fn chat_status(public: u16, key: &str) -> String {
+    let body = r#"{"model":"chat","messages":[{"role":"user","content":"hi"}]}"#;
+    let reply = http(
+        &format!("127.0.0.1:{public}"),
+        &format!(
+            "POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\nconnection: close\r\nauthorization: Bearer {key}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+            body.len()
+        ),
+    );
+    reply.lines().next().unwrap_or("").to_owned()
+}
