@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Load benchmark: the simulator direct, through the gateway, and through nginx as a plain
-# reverse proxy, on loopback, in one run. Reports saturation throughput, latency at a fixed
+# Load benchmark: the simulator direct, through the gateway (limits in memory, and limits in
+# Redis), and through nginx as a plain reverse proxy, on loopback, in one run. Reports saturation throughput, latency at a fixed
 # rate, streaming time to first byte, the proxies' CPU time per request and the gateway's
 # peak RSS, with ratios. Not part of the test suite: speed targets live here, not in tests.
 #
@@ -39,13 +39,21 @@ cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 
 trap cleanup EXIT
 
 sim_port=$(free_port); gw_port=$(free_port); admin_port=$(free_port); nginx_port=$(free_port)
+gwr_port=$(free_port); gwr_admin_port=$(free_port); redis_port=$(free_port)
 ${threads:+env TOKIO_WORKER_THREADS=$threads} $(pin ${SIM_CORE:-$core_a}) "$bin" sim --listen "127.0.0.1:$sim_port" --no-record 2>/dev/null &
 pids+=($!)
 
+# Every request is checked against real limits (high enough never to refuse): a key's
+# requests, tokens (prompt counted with the model's tokenizer) and concurrency.
+plan='[plans.default.key]
+requests_per_minute = 100000000
+tokens_per_minute = 100000000000
+concurrent_requests = 100000'
 cat >"$work/gateway.toml" <<TOML
 [listeners]
 public = "127.0.0.1:$gw_port"
 admin = "127.0.0.1:$admin_port"
+$plan
 [store]
 url = "sqlite://$work/data/portcullis.db"
 [log]
@@ -62,6 +70,19 @@ TOML
 ${threads:+env TOKIO_WORKER_THREADS=$threads} $(pin $core_b) "$bin" serve --config "$work/gateway.toml" 2>"$work/gateway.log" &
 gw_pid=$!
 pids+=($gw_pid)
+
+# The same gateway with its limits in Redis (on the load generator's core, like the simulator).
+gwr_pid=""
+if command -v redis-server >/dev/null; then
+  $(pin $core_a) redis-server --port "$redis_port" --bind 127.0.0.1 --save '' --appendonly no >/dev/null &
+  pids+=($!)
+  sed -e "s/127.0.0.1:$gw_port/127.0.0.1:$gwr_port/" -e "s/127.0.0.1:$admin_port/127.0.0.1:$gwr_admin_port/" \
+    "$work/gateway.toml" >"$work/gateway-redis.toml"
+  printf '[limits]\nbackend = "redis"\nredis_url = "redis://127.0.0.1:%s/0"\n' "$redis_port" >>"$work/gateway-redis.toml"
+  ${threads:+env TOKIO_WORKER_THREADS=$threads} $(pin $core_b) "$bin" serve --config "$work/gateway-redis.toml" 2>"$work/gateway-redis.log" &
+  gwr_pid=$!
+  pids+=($gwr_pid)
+fi
 
 nginx_pid=""
 if command -v nginx >/dev/null; then
@@ -126,10 +147,17 @@ PY
 
 path=/v1/chat/completions
 targets=("direct http://127.0.0.1:$sim_port$path" "gateway http://127.0.0.1:$gw_port$path")
+[ -n "$gwr_pid" ] && targets+=("gateway_redis http://127.0.0.1:$gwr_port$path")
 [ -n "$nginx_pid" ] && targets+=("nginx http://127.0.0.1:$nginx_port$path")
+# The Redis gateway shares the store: wait until it has loaded the key.
+for _ in $(seq 1 50); do
+  [ -z "$gwr_pid" ] && break
+  curl -sf -o /dev/null -H "authorization: Bearer $PORTCULLIS_LOAD_API_KEY" "http://127.0.0.1:$gwr_port/v1/models" && break
+  sleep 0.1
+done
 for t in "${targets[@]}"; do
   set -- $t
-  pid=""; [ "$1" = gateway ] && pid=$gw_pid; [ "$1" = nginx ] && pid=$(nginx_workers)
+  pid=""; [ "$1" = gateway ] && pid=$gw_pid; [ "$1" = gateway_redis ] && pid=$gwr_pid; [ "$1" = nginx ] && pid=$(nginx_workers)
   load "$1-saturate" "$2" "$pid"
   load "$1-rate" "$2" "$pid" --rate "$RATE"
   load "$1-stream" "$2" "$pid" --rate 200 --stream
@@ -154,6 +182,9 @@ for label, key in (("p50", "p50_ms"), ("p99", "p99_ms")):
     if nr:
         line += f"   nginx {nr['latency'][key]:.3f} ms (added {nr['latency'][key]-dr['latency'][key]:.3f} ms)"
     print(line)
+grr = get("gateway_redis-rate"); grs = get("gateway_redis-saturate")
+if grr:
+    print(f"limits in redis at {rate} req/s: p50 {grr['latency']['p50_ms']:.3f} ms (+{grr['latency']['p50_ms']-gr['latency']['p50_ms']:.3f} over memory)   p99 {grr['latency']['p99_ms']:.3f} ms (+{grr['latency']['p99_ms']-gr['latency']['p99_ms']:.3f} over memory)   saturation {grs['requests_per_s']:.0f} req/s ({grs['requests_per_s']/g['requests_per_s']:.2f} of memory)")
 print(f"streaming TTFB p50/p99: direct {ds['first_byte']['p50_ms']:.3f}/{ds['first_byte']['p99_ms']:.3f} ms   gateway {gs['first_byte']['p50_ms']:.3f}/{gs['first_byte']['p99_ms']:.3f} ms")
 errors = sum(json.load(open(os.path.join(work, f)))["errors"] for f in os.listdir(work) if f.endswith(".json"))
 print(f"errors across all runs: {errors}")
