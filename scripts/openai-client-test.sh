@@ -43,6 +43,13 @@ upstream = "sim"
 [[models]]
 name = "sim-embed"
 upstream = "sim"
+
+[plans.tight.key]
+requests_per_minute = 1
+tokens_per_minute = 100000
+
+[plans.metered.key]
+tokens_per_day = 60
 TOML
 "$bin" serve --config "$work/portcullis.toml" 2>"$work/gateway.log" &
 pids+=($!)
@@ -59,6 +66,14 @@ admin() { curl -sf -H "authorization: Bearer $admin_token" -H 'content-type: app
 admin -d '{"name":"sdk-test","audience":"customer"}' "http://127.0.0.1:$admin/admin/v1/tenants" >/dev/null
 key=$(admin -d '{"tenant":"sdk-test","expires_in":"1h"}' "http://127.0.0.1:$admin/admin/v1/keys" \
   | python3 -c 'import json,sys; print(json.load(sys.stdin)["key"])')
+
+key_on_plan() { # tenant plan
+  admin -d "{\"name\":\"$1\",\"audience\":\"customer\",\"plan\":\"$2\"}" "http://127.0.0.1:$admin/admin/v1/tenants" >/dev/null
+  admin -d "{\"tenant\":\"$1\",\"expires_in\":\"1h\"}" "http://127.0.0.1:$admin/admin/v1/keys" \
+    | python3 -c 'import json,sys; print(json.load(sys.stdin)["key"])'
+}
+export PORTCULLIS_TIGHT_KEY=$(key_on_plan sdk-tight tight)
+export PORTCULLIS_METERED_KEY=$(key_on_plan sdk-metered metered)
 
 PORTCULLIS_API_KEY="$key" PORTCULLIS_BASE_URL="http://127.0.0.1:$public/v1" PORTCULLIS_SIM_URL="http://127.0.0.1:$sim_port" \
   "$venv/bin/python" tests/python/openai_client_test.py

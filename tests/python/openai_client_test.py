@@ -136,7 +136,57 @@ def broken_stream_raises_an_api_error():
         set_sim_options({})
 
 
+def stream_without_usage_option_has_no_usage_chunk():
+    # The gateway asks the upstream for usage (to account for it) and removes it again.
+    chunks = list(client.chat.completions.create(model="sim-chat", messages=MESSAGES, stream=True))
+    assert all(c.usage is None for c in chunks), chunks[-1]
+    assert all(c.choices for c in chunks), "an empty usage-only chunk reached the caller"
+
+
+def rate_limit_headers_and_429():
+    tight = OpenAI(base_url=BASE_URL, api_key=os.environ["PORTCULLIS_TIGHT_KEY"], max_retries=0, timeout=20)
+    raw = tight.chat.completions.with_raw_response.create(model="sim-chat", messages=MESSAGES, max_tokens=4)
+    assert raw.headers["x-ratelimit-limit-requests"] == "1", raw.headers
+    assert raw.headers["x-ratelimit-remaining-requests"] == "0", raw.headers
+    assert raw.headers["x-ratelimit-limit-tokens"], raw.headers
+    assert raw.parse().choices[0].message.content
+    try:
+        tight.chat.completions.create(model="sim-chat", messages=MESSAGES, max_tokens=4)
+    except openai.RateLimitError as e:
+        assert e.status_code == 429
+        assert e.code == "rate_limit_exceeded", e.code
+        assert int(e.response.headers["retry-after"]) > 0
+        assert int(e.response.headers["retry-after-ms"]) > 0
+    else:
+        raise AssertionError("expected RateLimitError")
+
+
+def spent_quota_is_not_retried():
+    sent = []
+    http_client = openai.DefaultHttpx2Client(event_hooks={"request": [lambda request: sent.append(request.url)]})
+    metered = OpenAI(base_url=BASE_URL, api_key=os.environ["PORTCULLIS_METERED_KEY"], max_retries=3,
+                     timeout=20, http_client=http_client)
+    try:
+        for _ in range(10):
+            metered.chat.completions.create(model="sim-chat", messages=MESSAGES, max_tokens=8)
+    except openai.RateLimitError as e:
+        assert e.code == "insufficient_quota", e.code
+        assert e.response.headers["x-should-retry"] == "false"
+    else:
+        raise AssertionError("expected the quota to run out")
+    before = len(sent)
+    try:
+        metered.chat.completions.create(model="sim-chat", messages=MESSAGES, max_tokens=8)
+    except openai.RateLimitError:
+        pass
+    # max_retries=3, yet exactly one request went out: x-should-retry: false was obeyed.
+    assert len(sent) - before == 1, len(sent) - before
+
+
 CHECKS = [
+    stream_without_usage_option_has_no_usage_chunk,
+    rate_limit_headers_and_429,
+    spent_quota_is_not_retried,
     chat_completion,
     chat_completion_stream,
     legacy_completion,
