@@ -507,19 +507,7 @@ impl Reservation {
             },
         );
         match (&self.limiter.redis, self.on_redis) {
-            (Some(redis), true) => {
-                let redis = Arc::clone(redis);
-                match tokio::runtime::Handle::try_current() {
-                    Ok(runtime) => {
-                        runtime.spawn(async move {
-                            if let Err(e) = redis.settle(&settlement).await {
-                                tracing::warn!(error = %e, "could not settle a reservation in redis; its counters correct themselves when they expire or are seeded again");
-                            }
-                        });
-                    }
-                    Err(_) => tracing::warn!("reservation settled outside a runtime"),
-                }
-            }
+            (Some(redis), true) => redis.settle_later(settlement),
             _ => self.limiter.memory.settle(&settlement, now_us()),
         }
     }

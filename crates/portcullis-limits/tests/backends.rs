@@ -258,3 +258,47 @@ async fn redis_outage_is_reported_and_recovered() {
         Ok(Verdict::Admitted { .. })
     ));
 }
+
+#[tokio::test]
+async fn batched_settlements_release_each_lease_and_apply_each_adjustment() {
+    let server = RedisServer::start();
+    let redis = RedisBackend::new(&server.url(), Duration::from_millis(500)).unwrap();
+    assert!(redis.probe().await);
+    let slots = concurrency_check("b:conc", 2);
+    let tokens = rate_check("b:tok", 1000, 400, 0);
+    for lease in [1, 2] {
+        let v = redis
+            .admit(&demand(vec![slots.clone(), tokens.clone()], 0, 0, lease))
+            .await
+            .unwrap();
+        assert!(matches!(v, Verdict::Admitted { .. }), "{v:?}");
+    }
+    let settlement = |lease| Settlement {
+        adjustments: vec![Adjustment {
+            key: tokens.key.clone(),
+            kind: tokens.kind.clone(),
+            delta: -300,
+        }],
+        releases: vec![slots.key.clone()],
+        lease,
+    };
+    // Queued, as the request path does; the batching task sends them together.
+    redis.settle_later(settlement(1));
+    redis.settle_later(settlement(2));
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let v = redis
+            .admit(&demand(vec![slots.clone(), tokens.clone()], 0, 0, 3))
+            .await
+            .unwrap();
+        if let Verdict::Admitted { reports, .. } = &v {
+            // Both slots were free again (one now taken by lease 3), and 600 tokens came
+            // back: 800 - 600 + 400 used of 1000.
+            assert_eq!(reports[0].remaining, 1);
+            assert!((399..=400).contains(&reports[1].remaining), "{reports:?}");
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "never settled: {v:?}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}

@@ -30,7 +30,12 @@ pub struct RedisBackend {
     settle: Script,
     healthy: AtomicBool,
     failures: AtomicU64,
+    /// Settlements waiting for the batching task.
+    pending: tokio::sync::mpsc::UnboundedSender<Settlement>,
 }
+
+/// Most settlements sent in one script call.
+const SETTLE_BATCH: usize = 256;
 
 impl RedisBackend {
     /// Prepares a connection to `url` without waiting for it: the gateway starts even while
@@ -45,13 +50,37 @@ impl RedisBackend {
             .set_max_delay(timeout);
         let connection = ConnectionManager::new_lazy_with_config(client, config)
             .map_err(|e| format!("cannot prepare the redis connection: {e}"))?;
-        Ok(Arc::new(RedisBackend {
+        let (pending, mut queue) = tokio::sync::mpsc::unbounded_channel::<Settlement>();
+        let backend = Arc::new(RedisBackend {
             connection,
             admit: Script::new(include_str!("admit.lua")),
             settle: Script::new(include_str!("settle.lua")),
             healthy: AtomicBool::new(false),
             failures: AtomicU64::new(0),
-        }))
+            pending,
+        });
+        // Settlements leave the request path at once and go to Redis in batches: whatever
+        // arrived while the previous call was in flight goes in the next one, so under load
+        // Redis sees far fewer calls, and alone a settlement waits for nothing.
+        let weak = Arc::downgrade(&backend);
+        tokio::spawn(async move {
+            let mut batch = Vec::with_capacity(SETTLE_BATCH);
+            while queue.recv_many(&mut batch, SETTLE_BATCH).await > 0 {
+                let Some(backend) = weak.upgrade() else {
+                    return;
+                };
+                if let Err(e) = backend.settle_all(&batch).await {
+                    tracing::warn!(error = %e, settlements = batch.len(), "could not settle reservations in redis; their counters correct themselves when they expire or are seeded again");
+                }
+                batch.clear();
+            }
+        });
+        Ok(backend)
+    }
+
+    /// Queues a settlement for the batching task; never waits.
+    pub fn settle_later(&self, settlement: Settlement) {
+        let _ = self.pending.send(settlement);
     }
 
     pub fn is_healthy(&self) -> bool {
@@ -148,11 +177,22 @@ impl RedisBackend {
     }
 
     pub async fn settle(&self, settlement: &Settlement) -> Result<(), RedisUnavailable> {
+        self.settle_all(std::slice::from_ref(settlement)).await
+    }
+
+    /// Settles many reservations in one script call.
+    pub async fn settle_all(&self, settlements: &[Settlement]) -> Result<(), RedisUnavailable> {
+        let adjustments: Vec<_> = settlements.iter().flat_map(|s| &s.adjustments).collect();
+        let releases: Vec<_> = settlements
+            .iter()
+            .flat_map(|s| s.releases.iter().map(move |key| (key, s.lease)))
+            .collect();
+        if adjustments.is_empty() && releases.is_empty() {
+            return Ok(());
+        }
         let mut invocation = self.settle.prepare_invoke();
-        invocation
-            .arg(settlement.adjustments.len())
-            .arg(settlement.lease);
-        for adjustment in &settlement.adjustments {
+        invocation.arg(adjustments.len()).arg(releases.len());
+        for adjustment in &adjustments {
             invocation.key(&adjustment.key);
             let (kind, a, b) = match &adjustment.kind {
                 CheckKind::Rate(rate) => (1, rate.limit, rate.period_us),
@@ -166,8 +206,11 @@ impl RedisBackend {
                 .arg(b)
                 .arg(0);
         }
-        for key in &settlement.releases {
-            invocation.key(key);
+        for (key, _) in &releases {
+            invocation.key(*key);
+        }
+        for (_, lease) in &releases {
+            invocation.arg(*lease);
         }
         let mut connection = self.connection.clone();
         invocation

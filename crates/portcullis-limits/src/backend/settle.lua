@@ -1,12 +1,14 @@
 -- Corrects reservations after the call and releases concurrency slots.
 -- Mirrors MemoryBackend::settle (src/backend/memory.rs).
--- KEYS: n adjustment keys, then the concurrency keys to release.
--- ARGV: n, lease, then 5 per adjustment: kind (1 rate, 2 quota), delta, a, b, c
---   rate: a = limit, b = period_us
+-- Takes many requests' settlements at once: the gateway batches those that arrive while one
+-- call is in flight.
+-- KEYS: n adjustment keys, then m concurrency keys to release.
+-- ARGV: n, m, then 5 per adjustment: kind (1 rate, 2 quota), delta, a, b, c
+--   (rate: a = limit, b = period_us), then the m leases to release, in KEYS order.
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local n = tonumber(ARGV[1])
-local lease = ARGV[2]
+local m = tonumber(ARGV[2])
 local function arg(i, j) return tonumber(ARGV[2 + (i - 1) * 5 + j]) end
 local function ceil_div(a, b) return math.ceil(a / math.max(b, 1)) end
 
@@ -36,7 +38,7 @@ for i = 1, n do
     end
   end
 end
-for i = n + 1, #KEYS do
-  redis.call('ZREM', KEYS[i], lease)
+for j = 1, m do
+  redis.call('ZREM', KEYS[n + j], ARGV[2 + n * 5 + j])
 end
 return 1
