@@ -1,0 +1,57 @@
+//! Input screening cost: sanitation, decoding, folding, rules and the classifier on a typical
+//! 2 KB prompt, and throughput on the benign corpus.
+//!
+//!   cargo bench -p portcullis-guard
+
+use portcullis_guard::Detector;
+
+fn main() {
+    divan::main();
+}
+
+fn corpus() -> String {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../data/corpora/dev/benign.jsonl"
+    );
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter_map(|v| v["text"].as_str().map(str::to_owned))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[divan::bench]
+fn scan_2kb_prompt(bencher: divan::Bencher) {
+    let text = corpus();
+    let mut end = 2048;
+    while !text.is_char_boundary(end) {
+        end += 1;
+    }
+    let prompt = text[..end].to_owned();
+    let detector = Detector::builtin();
+    bencher
+        .counter(divan::counter::BytesCount::new(prompt.len()))
+        .bench_local(|| detector.scan(divan::black_box(&prompt)));
+}
+
+#[divan::bench(sample_count = 10, sample_size = 1)]
+fn scan_corpus_texts(bencher: divan::Bencher) {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../data/corpora/dev/benign.jsonl"
+    );
+    let texts: Vec<String> = std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter_map(|v| v["text"].as_str().map(str::to_owned))
+        .collect();
+    let bytes: usize = texts.iter().map(String::len).sum();
+    let detector = Detector::builtin();
+    bencher
+        .counter(divan::counter::BytesCount::new(bytes))
+        .bench_local(|| texts.iter().filter(|t| detector.scan(t).attack).count());
+}

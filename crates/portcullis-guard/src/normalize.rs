@@ -1,0 +1,256 @@
+//! Unicode sanitation: find the characters that smuggle text past a reader, remove them, and
+//! produce the form detectors scan.
+//!
+//! Smuggling carriers are invisible to people but not to models: Unicode tag characters
+//! (U+E0000..U+E007F, which spell ASCII invisibly), zero-width and other invisible formatting
+//! characters, bidirectional overrides (which reorder what is displayed), variation selectors
+//! (which can encode bytes), and fillers. `sanitize` removes them and reports what it found.
+//! Tag characters are also decoded, so the hidden instruction they carry is scanned too.
+//!
+//! The scan form is NFKC (full-width and other compatibility forms become plain letters),
+//! with confusables folded to their Latin skeleton (Cyrillic `а` reads as `a`), lower-cased,
+//! and with leetspeak digits folded (`1gn0re` reads as `ignore`): detectors see what the model
+//! will read, not the disguise.
+
+use unicode_normalization::UnicodeNormalization;
+
+/// A family of invisible characters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Carrier {
+    /// U+E0000..U+E007F: invisible copies of ASCII.
+    TagCharacters,
+    /// Zero-width spaces and joiners, word joiner, BOM, Mongolian vowel separator.
+    ZeroWidth,
+    /// Embeddings, overrides and isolates that reorder displayed text.
+    Bidi,
+    /// U+FE00..U+FE0F and U+E0100..U+E01EF, which can carry bytes.
+    VariationSelectors,
+    /// Soft hyphen, invisible operators, Hangul fillers, combining grapheme joiner.
+    OtherInvisible,
+}
+
+impl Carrier {
+    pub fn of(c: char) -> Option<Carrier> {
+        Some(match c as u32 {
+            0xE0000..=0xE007F => Carrier::TagCharacters,
+            0x200B..=0x200D | 0x2060 | 0xFEFF | 0x180E => Carrier::ZeroWidth,
+            0x202A..=0x202E | 0x2066..=0x2069 | 0x200E | 0x200F | 0x061C => Carrier::Bidi,
+            0xFE00..=0xFE0F | 0xE0100..=0xE01EF => Carrier::VariationSelectors,
+            0x00AD
+            | 0x034F
+            | 0x115F
+            | 0x1160
+            | 0x3164
+            | 0xFFA0
+            | 0x2061..=0x2064
+            | 0x17B4
+            | 0x17B5 => Carrier::OtherInvisible,
+            _ => return None,
+        })
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Carrier::TagCharacters => "tag_characters",
+            Carrier::ZeroWidth => "zero_width",
+            Carrier::Bidi => "bidi_controls",
+            Carrier::VariationSelectors => "variation_selectors",
+            Carrier::OtherInvisible => "invisible_characters",
+        }
+    }
+}
+
+/// What sanitation found in a text.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Sanitized {
+    /// The text without smuggling carriers: what is forwarded under the `strip` policy.
+    pub text: String,
+    /// How many characters of each family were removed.
+    pub removed: Vec<(Carrier, usize)>,
+    /// ASCII spelled by tag characters, if any: a hidden message.
+    pub hidden: String,
+}
+
+impl Sanitized {
+    pub fn changed(&self) -> bool {
+        !self.removed.is_empty()
+    }
+}
+
+/// Removes smuggling carriers; an emoji's own variation selector (U+FE0F after a pictograph)
+/// and zero-width joiners inside emoji sequences are kept, since they change nothing a model
+/// reads and are common in benign text.
+pub fn sanitize(text: &str) -> Sanitized {
+    if !text.chars().any(|c| Carrier::of(c).is_some()) {
+        return Sanitized {
+            text: text.to_owned(),
+            ..Sanitized::default()
+        };
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut counts: std::collections::BTreeMap<Carrier, usize> = Default::default();
+    let mut hidden = String::new();
+    let mut previous: Option<char> = None;
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        match Carrier::of(c) {
+            None => out.push(c),
+            Some(carrier) => {
+                let emoji_before = previous.is_some_and(is_pictograph);
+                let emoji_after = chars.peek().is_some_and(|n| is_pictograph(*n));
+                let keep = match c as u32 {
+                    0xFE0F => emoji_before,
+                    0x200D => emoji_before && emoji_after,
+                    _ => false,
+                };
+                if keep {
+                    out.push(c);
+                } else {
+                    *counts.entry(carrier).or_default() += 1;
+                    if carrier == Carrier::TagCharacters {
+                        let ascii = (c as u32 - 0xE0000) as u8;
+                        if ascii.is_ascii_graphic() || ascii == b' ' {
+                            hidden.push(ascii as char);
+                        }
+                    }
+                }
+            }
+        }
+        previous = Some(c);
+    }
+    Sanitized {
+        text: out,
+        removed: counts.into_iter().collect(),
+        hidden,
+    }
+}
+
+fn is_pictograph(c: char) -> bool {
+    matches!(c as u32, 0x1F000..=0x1FAFF | 0x2600..=0x27BF | 0x2B00..=0x2BFF)
+}
+
+/// NFKC, skipping the work when a quick check proves the text already is.
+pub fn to_nfkc(text: &str) -> std::borrow::Cow<'_, str> {
+    if text.is_ascii()
+        || unicode_normalization::is_nfkc_quick(text.chars())
+            == unicode_normalization::IsNormalized::Yes
+    {
+        std::borrow::Cow::Borrowed(text)
+    } else {
+        std::borrow::Cow::Owned(text.nfkc().collect())
+    }
+}
+
+/// Builds the confusables table now, so the first request does not.
+pub fn warm_up() {
+    fold_confusable('\u{0430}');
+}
+
+/// The form detectors scan: NFKC, confusables folded to Latin, lower case, leetspeak digits
+/// folded, runs of whitespace collapsed.
+pub fn scan_form(text: &str) -> String {
+    scan_form_of_nfkc(&to_nfkc(text))
+}
+
+/// [`scan_form`] of a text already in NFKC.
+pub fn scan_form_of_nfkc(nfkc: &str) -> String {
+    let mut out = String::with_capacity(nfkc.len());
+    let mut space = false;
+    let lowered = nfkc.chars().flat_map(|c| {
+        let c = if c.is_ascii() { c } else { fold_confusable(c) };
+        c.to_lowercase()
+    });
+    for c in lowered {
+        let c = match c {
+            '0' => 'o',
+            '1' | '!' | '|' => 'i',
+            '3' => 'e',
+            '4' | '@' => 'a',
+            '5' | '$' => 's',
+            '7' => 't',
+            c => c,
+        };
+        if c.is_whitespace() {
+            if !space {
+                out.push(' ');
+            }
+            space = true;
+        } else {
+            out.push(c);
+            space = false;
+        }
+    }
+    out
+}
+
+/// One character's Latin look-alike, from Unicode's confusables (UTS #39 skeleton), when it
+/// is a single ASCII letter or digit; other characters stay as they are.
+fn fold_confusable(c: char) -> char {
+    if c.is_ascii() {
+        return c;
+    }
+    // The Basic Multilingual Plane is folded once, into a table, on first use.
+    static TABLE: std::sync::OnceLock<Vec<char>> = std::sync::OnceLock::new();
+    if (c as u32) < 0x1_0000 {
+        let table = TABLE.get_or_init(|| {
+            (0..0x1_0000u32)
+                .map(|u| char::from_u32(u).map_or('\u{FFFD}', fold_uncached))
+                .collect()
+        });
+        return table[c as usize];
+    }
+    fold_uncached(c)
+}
+
+fn fold_uncached(c: char) -> char {
+    if c.is_ascii() {
+        return c;
+    }
+    let mut buf = [0u8; 4];
+    let skeleton: String =
+        unicode_security::confusable_detection::skeleton(c.encode_utf8(&mut buf)).collect();
+    let mut chars = skeleton.chars();
+    match (chars.next(), chars.next()) {
+        (Some(s), None) if s.is_ascii_alphanumeric() => s,
+        _ => c,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn removes_carriers_and_decodes_tags() {
+        let tagged: String = "hi"
+            .chars()
+            .chain(
+                "ignore"
+                    .chars()
+                    .map(|c| char::from_u32(0xE0000 + c as u32).unwrap()),
+            )
+            .collect();
+        let s = sanitize(&tagged);
+        assert_eq!(s.text, "hi");
+        assert_eq!(s.hidden, "ignore");
+        assert_eq!(s.removed, vec![(Carrier::TagCharacters, 6)]);
+        let s = sanitize("a\u{200B}b\u{202E}c\u{FE01}");
+        assert_eq!(s.text, "abc");
+        assert_eq!(s.removed.len(), 3);
+    }
+
+    #[test]
+    fn keeps_emoji_sequences_and_plain_text() {
+        let family = "👨\u{200D}👩\u{200D}👧 ❤\u{FE0F}";
+        assert_eq!(sanitize(family).text, family);
+        assert!(!sanitize("plain text").changed());
+    }
+
+    #[test]
+    fn the_scan_form_sees_through_disguises() {
+        assert_eq!(scan_form("ＩＧＮＯＲＥ  previous"), "ignore previous");
+        assert_eq!(scan_form("іgnоrе"), "ignore"); // Cyrillic і, о, е
+        assert_eq!(scan_form("1gn0r3 4ll"), "ignore all");
+    }
+}
