@@ -9,11 +9,13 @@
 
 mod duration;
 mod env;
+mod guard;
 mod limits;
 mod model;
 mod validate;
 
 pub use duration::Duration;
+pub use guard::*;
 pub use limits::*;
 pub use model::*;
 pub use validate::PERMISSIONS;

@@ -93,6 +93,9 @@ pub struct Plan {
     /// The least output a clamped request is allowed. Default 16.
     #[serde(default)]
     pub min_output_tokens: Option<u64>,
+    /// Input guard settings for tenants on this plan, over the global ones.
+    #[serde(default)]
+    pub guard: crate::GuardSpec,
 }
 
 impl Plan {

@@ -32,6 +32,9 @@ pub struct Config {
     /// Where limit state lives and how quotas are counted.
     #[serde(default)]
     pub limits: crate::Limits,
+    /// Input guards: Unicode sanitation and injection screening.
+    #[serde(default)]
+    pub guard: crate::Guard,
     /// Plans by name. A tenant's plan must be listed here; `default` is built in (600
     /// requests and 1M tokens a minute, 64 concurrent requests per tenant) unless redefined.
     #[serde(default)]
@@ -320,6 +323,9 @@ pub struct Model {
     /// Price of one million output tokens. Default 0.
     #[serde(default)]
     pub output_price: f64,
+    /// Input guard settings for this model, over the plan's and the global ones.
+    #[serde(default)]
+    pub guard: crate::GuardSpec,
 }
 
 /// The environment a model belongs to.

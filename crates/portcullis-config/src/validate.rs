@@ -12,6 +12,7 @@ pub(crate) fn validate(config: &Config) -> Result<(), ConfigError> {
     log(config)?;
     identity(config)?;
     limits(config)?;
+    guard(config)?;
     Ok(())
 }
 
@@ -433,6 +434,32 @@ fn limits(config: &Config) -> Result<(), ConfigError> {
     }
     for (name, s) in &config.key_limits {
         spec(format!("key_limits.{name}"), s)?;
+    }
+    Ok(())
+}
+
+fn guard(config: &Config) -> Result<(), ConfigError> {
+    let check = |field: String, threshold: Option<f32>| match threshold {
+        Some(t) if !(t.is_finite() && t > 0.0 && t <= 1.0) => {
+            Err(ConfigError::new(field, "must be above 0 and at most 1"))
+        }
+        _ => Ok(()),
+    };
+    check(
+        "guard.injection_threshold".into(),
+        config.guard.injection_threshold,
+    )?;
+    for (name, plan) in &config.plans {
+        check(
+            format!("plans.{name}.guard.injection_threshold"),
+            plan.guard.injection_threshold,
+        )?;
+    }
+    for (i, m) in config.models.iter().enumerate() {
+        check(
+            format!("models[{i}].guard.injection_threshold"),
+            m.guard.injection_threshold,
+        )?;
     }
     Ok(())
 }

@@ -83,7 +83,9 @@ impl ErrorKind {
 pub struct ApiError {
     pub kind: ErrorKind,
     pub message: String,
-    pub param: Option<&'static str>,
+    /// The field at fault: a fixed name, or a path built for this request
+    /// (`messages[2].content`).
+    pub param: Option<std::borrow::Cow<'static, str>>,
     pub code: Option<&'static str>,
 }
 
@@ -97,7 +99,7 @@ struct Body<'a> {
     message: &'a str,
     #[serde(rename = "type")]
     kind: &'static str,
-    param: Option<&'static str>,
+    param: Option<&'a str>,
     code: Option<&'static str>,
 }
 
@@ -117,7 +119,13 @@ impl ApiError {
     }
 
     pub fn with_param(mut self, param: &'static str) -> Self {
-        self.param = Some(param);
+        self.param = Some(std::borrow::Cow::Borrowed(param));
+        self
+    }
+
+    /// A `param` built at run time, such as the path of a nested field.
+    pub fn with_param_owned(mut self, param: String) -> Self {
+        self.param = Some(std::borrow::Cow::Owned(param));
         self
     }
 
@@ -131,7 +139,7 @@ impl ApiError {
             error: Body {
                 message: &self.message,
                 kind: self.kind.type_name(),
-                param: self.param,
+                param: self.param.as_deref(),
                 code: self.code,
             },
         };

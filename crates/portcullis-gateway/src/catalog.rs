@@ -18,6 +18,8 @@ pub struct Route {
     /// The vocabulary prompts are counted in.
     pub encoding: portcullis_limits::Encoding,
     pub price: portcullis_limits::Price,
+    /// Input guard settings of this model.
+    pub guard: portcullis_config::GuardSpec,
 }
 
 impl Route {
@@ -57,6 +59,7 @@ impl Catalog {
                         .as_deref()
                         .and_then(portcullis_limits::Encoding::from_name)
                         .unwrap_or(portcullis_limits::Encoding::O200kBase),
+                    guard: model.guard.clone(),
                     price: portcullis_limits::Price::per_million(
                         model.input_price,
                         model.output_price,

@@ -169,7 +169,7 @@ mod tests {
         ] {
             let err = InferenceRequest::parse(body).unwrap_err();
             assert_eq!(err.status(), 400);
-            assert_eq!(err.param, param);
+            assert_eq!(err.param.as_deref(), param);
         }
     }
 

@@ -2,7 +2,8 @@
 //!
 //! Read top to bottom, a request goes: [`listener`] (wire limits, TLS, HTTP/1 and HTTP/2) ->
 //! [`routes`] (which operation, on which listener) -> [`authenticate`] -> [`inbound`] (read and
-//! check the body, pick the model) -> [`catalog`] (model to upstream) -> [`usage`] (estimate
+//! check the body, pick the model) -> [`catalog`] (model to upstream) -> [`screen`] (Unicode
+//! sanitation, injection screening) -> [`usage`] (estimate
 //! cost, admit against rate limits, quotas and budgets; account afterwards) -> [`upstream`] (bulkhead,
 //! timeouts, credential injection, streaming) -> [`respond`] (the one place errors become
 //! responses). [`admin`] serves the operator listener.
@@ -20,6 +21,7 @@ pub mod issuers;
 pub mod listener;
 pub mod respond;
 pub mod routes;
+pub mod screen;
 mod server;
 mod state;
 pub mod token_exchange;

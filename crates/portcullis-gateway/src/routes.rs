@@ -167,6 +167,8 @@ where
     exchange.stream = parsed.stream;
     exchange.model = Some(parsed.model.clone());
     let principal = principal.clone();
+    let guard = crate::screen::effective(state, &principal, route);
+    crate::screen::screen(state, exchange, &guard, endpoint, &mut parsed.body)?;
     let accounting = crate::usage::admit::admit(
         state,
         exchange,

@@ -150,6 +150,9 @@ impl Gateway {
                     .max(Duration::from_millis(500)),
             )),
         ];
+        background.push(tokio::task::spawn_blocking(|| {
+            portcullis_guard::Detector::builtin();
+        }));
         for encoding in state.catalog.encodings() {
             background.push(tokio::task::spawn_blocking(move || encoding.warm_up()));
         }

@@ -29,6 +29,11 @@ pub struct GatewayState {
     /// Rate limits, quotas and budgets.
     pub limiter: Arc<portcullis_limits::Limiter>,
     pub limits: portcullis_config::Limits,
+    /// Input guard defaults.
+    pub guard: portcullis_config::Guard,
+    /// Prompts screened as attacks since start: blocked, and flagged but passed.
+    pub screened_blocked: std::sync::atomic::AtomicU64,
+    pub screened_flagged: std::sync::atomic::AtomicU64,
 }
 
 impl GatewayState {
@@ -77,11 +82,24 @@ impl GatewayState {
             limiter: portcullis_limits::Limiter::new(config)
                 .map_err(|p| portcullis_config::ConfigError::new("limits", p))?,
             limits: config.limits.clone(),
+            guard: config.guard.clone(),
+            screened_blocked: Default::default(),
+            screened_flagged: Default::default(),
         })
     }
 }
 
 impl GatewayState {
+    /// Counts a prompt screened as an attack.
+    pub fn record_screening(&self, blocked: bool) {
+        let counter = if blocked {
+            &self.screened_blocked
+        } else {
+            &self.screened_flagged
+        };
+        counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+
     /// Records, off the request path, that a secret key was presented by a browser.
     pub fn record_browser_use(&self, key_id: &str, signal: &'static str) {
         let now = std::time::Instant::now();

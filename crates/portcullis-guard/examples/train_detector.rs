@@ -56,7 +56,8 @@ fn main() {
                 attack: r["label"] == "attack",
                 category: r["category"].as_str().unwrap().to_owned(),
                 split: split_of(r["id"].as_str().unwrap()),
-                rule_hit: !rules::matches(&prepared.scan, &prepared.nfkc).is_empty(),
+                rule_hit: !rules::matches(&prepared.scan, &prepared.nfkc).is_empty()
+                    || prepared.sanitized.hidden.trim().len() >= 4,
             });
         }
     }

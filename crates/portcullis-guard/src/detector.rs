@@ -107,7 +107,11 @@ impl Detector {
             .iter()
             .map(|(carrier, _)| format!("hidden_unicode:{}", carrier.name()))
             .collect();
-        let rule_hits = rules::matches(&prepared.scan, &prepared.nfkc);
+        let mut rule_hits = rules::matches(&prepared.scan, &prepared.nfkc);
+        // Text spelled in invisible tag characters has no honest use in a prompt.
+        if prepared.sanitized.hidden.trim().len() >= 4 {
+            rule_hits.push("hidden_message");
+        }
         let mut score = classifier;
         if !rule_hits.is_empty() {
             score = score.max(RULE_SCORE);
@@ -161,8 +165,14 @@ pub fn prepare(text: &str) -> Prepared {
     if !decoded.is_empty() {
         scan.push_str(" zzencodedpayload");
     }
-    if sanitized.changed() {
-        scan.push_str(" zzhiddenunicode");
+    // Only carriers that hold a message count by themselves: stray zero-width spaces and
+    // direction marks are common in pasted text, and once removed what they split is scanned.
+    let selectors = sanitized
+        .removed
+        .iter()
+        .any(|(c, n)| *c == crate::normalize::Carrier::VariationSelectors && *n >= 8);
+    if !sanitized.hidden.is_empty() || selectors {
+        scan.push_str(" zzhiddenmessage");
     }
     let combining = text
         .chars()

@@ -92,16 +92,26 @@ pub fn sanitize(text: &str) -> Sanitized {
     let mut counts: std::collections::BTreeMap<Carrier, usize> = Default::default();
     let mut hidden = String::new();
     let mut previous: Option<char> = None;
+    // Inside a subdivision flag (U+1F3F4 followed by tag letters and U+E007F, e.g. England's).
+    let mut in_flag = false;
     let mut chars = text.chars().peekable();
     while let Some(c) = chars.next() {
         match Carrier::of(c) {
-            None => out.push(c),
+            None => {
+                in_flag = c == '\u{1F3F4}';
+                out.push(c);
+            }
             Some(carrier) => {
                 let emoji_before = previous.is_some_and(is_pictograph);
                 let emoji_after = chars.peek().is_some_and(|n| is_pictograph(*n));
                 let keep = match c as u32 {
                     0xFE0F => emoji_before,
                     0x200D => emoji_before && emoji_after,
+                    0xE0061..=0xE007A if in_flag => true,
+                    0xE007F if in_flag => {
+                        in_flag = false;
+                        true
+                    }
                     _ => false,
                 };
                 if keep {
@@ -244,6 +254,8 @@ mod tests {
     fn keeps_emoji_sequences_and_plain_text() {
         let family = "👨\u{200D}👩\u{200D}👧 ❤\u{FE0F}";
         assert_eq!(sanitize(family).text, family);
+        let england = "\u{1F3F4}\u{E0067}\u{E0062}\u{E0065}\u{E006E}\u{E0067}\u{E007F}";
+        assert!(!sanitize(england).changed());
         assert!(!sanitize("plain text").changed());
     }
 

@@ -1,0 +1,136 @@
+//! Input screening: smuggling characters removed (or the request refused) and every prompt
+//! text scored for injection and jailbreak attempts before any model sees it.
+//!
+//! The texts are the chat messages' contents (strings and text parts, every role: system and
+//! tool messages carry indirect injections as often as user messages do) and the completion
+//! prompt. Embedding inputs are not screened: nothing is generated from them. The decision
+//! follows the effective policy (model over plan over `[guard]`): `block` refuses with 400
+//! `input_rejected` and a message that says nothing of what was found; `flag` lets the request
+//! pass and logs the score and reasons with the request id (never the text).
+
+use crate::catalog::Route;
+use crate::state::GatewayState;
+use portcullis_config::{GuardSpec, InjectionPolicy, UnicodePolicy};
+use portcullis_core::{ApiError, Endpoint, ErrorKind, Exchange, ListenerKind, Principal};
+use portcullis_guard::{sanitize, Detector, Finding};
+use serde_json::{Map, Value};
+
+/// The guard settings that apply to this request.
+pub fn effective(state: &GatewayState, principal: &Principal, route: &Route) -> GuardSpec {
+    let plan = match principal {
+        Principal::Key(k) => k.plan.as_str(),
+        Principal::Anonymous => "default",
+    };
+    let plan_spec = state
+        .limiter
+        .plan(plan)
+        .map(|p| p.guard.clone())
+        .unwrap_or_default();
+    state
+        .guard
+        .spec()
+        .overridden_by(&plan_spec)
+        .overridden_by(&route.guard)
+}
+
+/// Screens (and, under `strip`, cleans) the prompt texts of `body`.
+pub fn screen(
+    state: &GatewayState,
+    exchange: &Exchange,
+    spec: &GuardSpec,
+    endpoint: Endpoint,
+    body: &mut Map<String, Value>,
+) -> Result<(), ApiError> {
+    if exchange.listener == ListenerKind::Internal && !state.guard.internal_listener {
+        return Ok(());
+    }
+    let unicode = spec.unicode.unwrap_or_default();
+    let injection = spec.injection.unwrap_or_default();
+    if endpoint == Endpoint::Embeddings
+        || (unicode == UnicodePolicy::Off && injection == InjectionPolicy::Off)
+    {
+        return Ok(());
+    }
+    let detector = Detector::builtin();
+    let threshold = spec.injection_threshold.unwrap_or(detector.threshold);
+    let mut worst: Option<(Finding, String)> = None;
+    let mut visit = |text: &mut String, param: String| -> Result<(), ApiError> {
+        if injection != InjectionPolicy::Off {
+            let finding = detector.scan(text);
+            if worst.as_ref().is_none_or(|(w, _)| finding.score > w.score) {
+                worst = Some((finding, param.clone()));
+            }
+        }
+        if unicode != UnicodePolicy::Off {
+            let clean = sanitize(text);
+            if clean.changed() {
+                if unicode == UnicodePolicy::Reject {
+                    return Err(ApiError::new(
+                        ErrorKind::InvalidRequest,
+                        "The text contains invisible or direction-changing characters that are not accepted.",
+                    )
+                    .with_param_owned(param)
+                    .with_code("invalid_characters"));
+                }
+                *text = clean.text;
+            }
+        }
+        Ok(())
+    };
+    match endpoint {
+        Endpoint::ChatCompletions => {
+            if let Some(Value::Array(messages)) = body.get_mut("messages") {
+                for (i, message) in messages.iter_mut().enumerate() {
+                    match message.get_mut("content") {
+                        Some(Value::String(text)) => {
+                            visit(text, format!("messages[{i}].content"))?;
+                        }
+                        Some(Value::Array(parts)) => {
+                            for (j, part) in parts.iter_mut().enumerate() {
+                                if let Some(Value::String(text)) = part.get_mut("text") {
+                                    visit(text, format!("messages[{i}].content[{j}].text"))?;
+                                }
+                            }
+                        }
+                        _ => {}
+                    }
+                }
+            }
+        }
+        Endpoint::Completions => match body.get_mut("prompt") {
+            Some(Value::String(text)) => visit(text, "prompt".into())?,
+            Some(Value::Array(items)) => {
+                for (i, item) in items.iter_mut().enumerate() {
+                    if let Value::String(text) = item {
+                        visit(text, format!("prompt[{i}]"))?;
+                    }
+                }
+            }
+            _ => {}
+        },
+        _ => {}
+    }
+    let Some((finding, param)) = worst else {
+        return Ok(());
+    };
+    if finding.score < threshold {
+        return Ok(());
+    }
+    tracing::warn!(
+        request_id = %exchange.request_id.as_str(),
+        score = finding.score,
+        reasons = ?finding.reasons,
+        param,
+        action = if injection == InjectionPolicy::Block { "blocked" } else { "flagged" },
+        "prompt screened as an injection or jailbreak attempt"
+    );
+    state.record_screening(injection == InjectionPolicy::Block);
+    if injection == InjectionPolicy::Block {
+        return Err(ApiError::new(
+            ErrorKind::InvalidRequest,
+            "The request was rejected by the input policy.",
+        )
+        .with_code("input_rejected"));
+    }
+    Ok(())
+}
