@@ -93,6 +93,11 @@ enum Command {
         #[command(flatten)]
         target: crate::admin_cli::AdminTarget,
     },
+    /// Try the input and output guards on your own data.
+    Guard {
+        #[command(subcommand)]
+        command: crate::guard_cli::GuardCommand,
+    },
     /// Show the most recent audit events.
     Audit {
         #[arg(long, default_value_t = 50)]
@@ -198,6 +203,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Risk { command, target } => {
             crate::admin_cli::run(target, crate::admin_cli::Request::Risk(command)).await
         }
+        Command::Guard { command } => crate::guard_cli::run(command),
         Command::Audit { limit, target } => {
             crate::admin_cli::run(target, crate::admin_cli::Request::Audit { limit }).await
         }

@@ -6,6 +6,7 @@
 mod admin_cli;
 mod cli;
 mod demo;
+mod guard_cli;
 mod logging;
 mod serve;
 

@@ -1,0 +1,128 @@
+//! `portcullis guard scan`: the input screening the gateway applies, on a file, so users can
+//! try the policy on their own data before turning it on.
+
+use anyhow::Context;
+use clap::{Subcommand, ValueEnum};
+use portcullis_guard::Detector;
+use serde_json::{json, Value};
+use std::io::{BufRead, Write};
+use std::path::PathBuf;
+
+#[derive(Subcommand)]
+pub enum GuardCommand {
+    /// Score JSON lines (a `text` field, or a chat request's `messages`, or a `prompt`) and
+    /// write one JSON line per input: score, decision and reasons.
+    Scan {
+        /// JSON lines file; `-` reads standard input.
+        #[arg(long)]
+        input: PathBuf,
+        /// Score from which an input is an attack (default: the model's calibrated one).
+        #[arg(long)]
+        threshold: Option<f32>,
+        /// What an attack leads to in the output's `decision`.
+        #[arg(long, value_enum, default_value = "block")]
+        policy: Policy,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum Policy {
+    Block,
+    Flag,
+}
+
+pub fn run(command: GuardCommand) -> anyhow::Result<()> {
+    match command {
+        GuardCommand::Scan {
+            input,
+            threshold,
+            policy,
+        } => scan(&input, threshold, policy),
+    }
+}
+
+/// The texts a line holds: `text`, a chat request's message contents, or a `prompt`.
+fn texts(record: &Value) -> Vec<String> {
+    if let Some(text) = record["text"].as_str() {
+        return vec![text.to_owned()];
+    }
+    let mut out = Vec::new();
+    for message in record["messages"].as_array().into_iter().flatten() {
+        match &message["content"] {
+            Value::String(s) => out.push(s.clone()),
+            Value::Array(parts) => out.extend(
+                parts
+                    .iter()
+                    .filter_map(|p| p["text"].as_str().map(str::to_owned)),
+            ),
+            _ => {}
+        }
+    }
+    match &record["prompt"] {
+        Value::String(s) => out.push(s.clone()),
+        Value::Array(items) => {
+            out.extend(items.iter().filter_map(|i| i.as_str().map(str::to_owned)))
+        }
+        _ => {}
+    }
+    out
+}
+
+fn scan(input: &PathBuf, threshold: Option<f32>, policy: Policy) -> anyhow::Result<()> {
+    let reader: Box<dyn BufRead> = if input.as_os_str() == "-" {
+        Box::new(std::io::stdin().lock())
+    } else {
+        Box::new(std::io::BufReader::new(
+            std::fs::File::open(input)
+                .with_context(|| format!("cannot open {}", input.display()))?,
+        ))
+    };
+    let detector = Detector::builtin();
+    let threshold = threshold.unwrap_or(detector.threshold);
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    let (mut scanned, mut attacks) = (0usize, 0usize);
+    for (n, line) in reader.lines().enumerate() {
+        let line = line.context("cannot read the input")?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let result = match serde_json::from_str::<Value>(&line) {
+            Err(e) => json!({"line": n + 1, "error": format!("not JSON: {e}")}),
+            Ok(record) => {
+                let texts = texts(&record);
+                if texts.is_empty() {
+                    json!({"line": n + 1, "error": "no `text`, `messages` or `prompt` field"})
+                } else {
+                    let worst = texts
+                        .iter()
+                        .map(|t| detector.scan(t))
+                        .max_by(|a, b| a.score.total_cmp(&b.score))
+                        .expect("at least one text");
+                    let attack = worst.score >= threshold;
+                    scanned += 1;
+                    attacks += attack as usize;
+                    let decision = match (attack, policy) {
+                        (false, _) => "pass",
+                        (true, Policy::Block) => "block",
+                        (true, Policy::Flag) => "flag",
+                    };
+                    let mut result = json!({
+                        "line": n + 1,
+                        "score": (worst.score as f64 * 10_000.0).round() / 10_000.0,
+                        "decision": decision,
+                        "reasons": worst.reasons,
+                    });
+                    if let Some(id) = record.get("id") {
+                        result["id"] = id.clone();
+                    }
+                    result
+                }
+            }
+        };
+        serde_json::to_writer(&mut out, &result)?;
+        out.write_all(b"\n")?;
+    }
+    out.flush()?;
+    eprintln!("{scanned} inputs scanned, {attacks} at or above the threshold {threshold:.4}");
+    Ok(())
+}
