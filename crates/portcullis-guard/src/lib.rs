@@ -1,11 +1,13 @@
-//! Guards on what goes into a model: Unicode sanitation and prompt-injection / jailbreak
-//! detection. Used by the gateway's request path and by `portcullis guard scan`.
+//! Guards on what goes into a model (Unicode sanitation, prompt-injection and jailbreak
+//! detection) and on what comes out (redaction of personal data and secrets, also while
+//! streaming). Used by the gateway's request path and by `portcullis guard scan|redact`.
 #![forbid(unsafe_code)]
 
 pub mod decode;
 pub mod detector;
 pub mod features;
 pub mod normalize;
+pub mod redact;
 pub mod rules;
 
 pub use detector::{Detector, Finding};

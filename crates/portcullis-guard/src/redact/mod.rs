@@ -1,0 +1,225 @@
+//! Redaction of personal data and secrets in model output, whole or streamed.
+//!
+//! `redact` replaces every item `detectors::find` reports with `[REDACTED:KIND]`. The
+//! `StreamRedactor` does the same to text that arrives in pieces: it emits at once everything
+//! that cannot be part of an item still arriving, and holds back only the tail that could be:
+//! the last unbroken token (items without spaces: keys, tokens, e-mail addresses; at most
+//! `MAX_TOKEN` bytes), the last run of digit groups (phones, cards, grouped IBANs; at most
+//! `MAX_GROUPS` bytes), or an unfinished private key block (at most `MAX_BLOCK` bytes). Text is
+//! never reordered or dropped, and the result equals redacting the whole text at once
+//! (property-tested over random chunkings).
+
+pub mod detectors;
+
+pub use detectors::{find, Kind, Span};
+
+/// Longest unbroken token held back while it may still grow into a secret.
+pub const MAX_TOKEN: usize = 4096;
+/// Longest run of digit groups held back (a grouped IBAN is 42 characters).
+pub const MAX_GROUPS: usize = 48;
+/// Longest private key block held back while its END line has not arrived.
+pub const MAX_BLOCK: usize = 16 * 1024;
+
+/// The replacement of one item.
+pub fn placeholder(kind: Kind) -> String {
+    format!("[REDACTED:{}]", kind.name())
+}
+
+/// `text` with every item replaced, and the items found (byte offsets into `text`).
+pub fn redact(text: &str) -> (String, Vec<Span>) {
+    let spans = find(text, None);
+    (apply(text, &spans), spans)
+}
+
+fn apply(text: &str, spans: &[Span]) -> String {
+    if spans.is_empty() {
+        return text.to_owned();
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut at = 0;
+    for s in spans {
+        out.push_str(&text[at..s.start]);
+        out.push_str(&placeholder(s.kind));
+        at = s.end;
+    }
+    out.push_str(&text[at..]);
+    out
+}
+
+/// Where the tail that may still become an item begins.
+fn hold_from(buf: &str) -> usize {
+    let mut hold = buf.len();
+    // The last unbroken token.
+    let token_start = buf
+        .char_indices()
+        .rev()
+        .take_while(|(_, c)| !c.is_whitespace())
+        .last()
+        .map_or(buf.len(), |(i, _)| i);
+    if buf.len() - token_start <= MAX_TOKEN {
+        hold = hold.min(token_start);
+    }
+    // The last run of digit groups (spaces, brackets, dashes, dots, plus, x between digits
+    // and capitals).
+    let mut groups_start = buf.len();
+    for (i, c) in buf.char_indices().rev() {
+        if buf.len() - i > MAX_GROUPS {
+            break;
+        }
+        if c.is_ascii_digit() || c.is_ascii_uppercase() || " ()-.+x".contains(c) {
+            groups_start = i;
+        } else {
+            break;
+        }
+    }
+    hold = hold.min(groups_start);
+    // An unfinished private key block: its END line has not fully arrived.
+    if let Some(begin) = buf.rfind("-----BEGIN") {
+        let ended = buf[begin..]
+            .find("-----END")
+            .is_some_and(|end| buf[begin + end..].contains("PRIVATE KEY-----"));
+        if !ended && buf.len() - begin <= MAX_BLOCK {
+            hold = hold.min(begin);
+        }
+    }
+    hold
+}
+
+/// Redacts text that arrives in pieces.
+#[derive(Debug, Default)]
+pub struct StreamRedactor {
+    pending: String,
+    /// The last character emitted, for the boundary checks of what follows.
+    before: Option<char>,
+    /// Bytes of input emitted so far, to report spans in input coordinates.
+    emitted: usize,
+    spans: Vec<Span>,
+}
+
+impl StreamRedactor {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds a piece; returns the redacted text that is now safe to send (possibly empty).
+    pub fn push(&mut self, piece: &str) -> String {
+        self.pending.push_str(piece);
+        let mut safe = hold_from(&self.pending);
+        if safe == 0 {
+            // All of it may still be part of an item: nothing to decide yet.
+            return String::new();
+        }
+        let spans = find(&self.pending, self.before);
+        // An item that crosses the safe point is held back whole.
+        for s in &spans {
+            if s.start < safe && s.end > safe {
+                safe = s.start;
+            }
+        }
+        self.emit(safe, &spans)
+    }
+
+    /// The end of the stream: everything left, redacted.
+    pub fn finish(&mut self) -> String {
+        let spans = find(&self.pending, self.before);
+        self.emit(self.pending.len(), &spans)
+    }
+
+    /// Items found so far, in input byte offsets.
+    pub fn spans(&self) -> &[Span] {
+        &self.spans
+    }
+
+    /// How many bytes are held back right now.
+    pub fn held(&self) -> usize {
+        self.pending.len()
+    }
+
+    fn emit(&mut self, upto: usize, spans: &[Span]) -> String {
+        if upto == 0 {
+            return String::new();
+        }
+        let done: Vec<Span> = spans.iter().copied().filter(|s| s.end <= upto).collect();
+        let out = apply(&self.pending[..upto], &done);
+        self.spans.extend(done.iter().map(|s| Span {
+            start: s.start + self.emitted,
+            end: s.end + self.emitted,
+            kind: s.kind,
+        }));
+        self.before = self.pending[..upto].chars().next_back();
+        self.emitted += upto;
+        self.pending.drain(..upto);
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redacts_each_kind() {
+        let cases = [
+            ("mail bob.smith+x@example.co.uk now", Kind::Email),
+            ("call +44 (0)20 7946 0958 today", Kind::Phone),
+            ("card 4242 4242 4242 4242 ok", Kind::CreditCard),
+            ("iban GB82 WEST 1234 5698 7654 32 ok", Kind::Iban),
+            ("ssn 078-05-1120 ok", Kind::UsSsn),
+            ("id AKIAIOSFODNN7EXAMPLE ok", Kind::AwsAccessKeyId),
+            (
+                "key sk-proj-abcdefghijklmnopqrstuvwxyz012345 ok",
+                Kind::OpenaiKey,
+            ),
+            (
+                "pc_live_0123456789abcdef_ABCDEFGHIJKLMNOPQRSTUVWXYZ012345abcdef ok",
+                Kind::PortcullisKey,
+            ),
+            (
+                "gh ghp_abcdefghijklmnopqrstuvwxyz0123456789 ok",
+                Kind::GithubToken,
+            ),
+            (
+                "jwt eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.abcdefghijklmnop ok",
+                Kind::Jwt,
+            ),
+            (
+                "k -----BEGIN RSA PRIVATE KEY-----\nMIIB\n-----END RSA PRIVATE KEY----- ok",
+                Kind::PrivateKey,
+            ),
+        ];
+        for (text, kind) in cases {
+            let (out, spans) = redact(text);
+            assert_eq!(spans.len(), 1, "{text}: {spans:?}");
+            assert_eq!(spans[0].kind, kind, "{text}");
+            assert!(out.contains(&placeholder(kind)), "{out}");
+            assert!(out.ends_with(" ok") || out.ends_with(" now") || out.ends_with(" today"));
+        }
+    }
+
+    #[test]
+    fn look_alikes_are_left_alone() {
+        for text in [
+            "order 4242 4242 4242 4241 failed the checksum",
+            "IBAN GB82WEST12345698765433 has a bad check digit",
+            "ssn 000-12-3456 is not valid",
+            "version 1.2.3 released on 2024-01-15",
+            "sha1 da39a3ee5e6b4b0d3255bfef95601890afd80709",
+        ] {
+            assert_eq!(redact(text).1, vec![], "{text}");
+        }
+    }
+
+    #[test]
+    fn a_stream_holds_back_only_what_may_still_be_an_item() {
+        let mut r = StreamRedactor::new();
+        let mut out = r.push("Write to jane.do");
+        assert_eq!(out, "Write to ");
+        out += &r.push("e@example.com and call");
+        assert_eq!(out, "Write to [REDACTED:EMAIL] and ");
+        out += &r.push(" me.");
+        out += &r.finish();
+        assert_eq!(out, "Write to [REDACTED:EMAIL] and call me.");
+        assert_eq!(r.spans()[0].kind, Kind::Email);
+        assert_eq!(r.spans()[0].start, 9);
+    }
+}
