@@ -334,3 +334,43 @@ fn guard_scan_scores_json_lines_with_decisions_and_reasons() {
     assert!(lines[3]["error"].as_str().unwrap().contains("not JSON"));
     assert!(String::from_utf8_lossy(&out.stderr).contains("3 inputs scanned, 2 at or above"));
 }
+
+#[test]
+fn guard_redact_returns_redacted_text_and_character_spans() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("answers.jsonl");
+    std::fs::write(
+        &input,
+        concat!(
+            "{\"id\":1,\"text\":\"Café owner: write to jo@example.com or call +1 415-555-0132.\"}\n",
+            "{\"id\":2,\"text\":\"Nothing to hide here.\"}\n",
+        ),
+    )
+    .unwrap();
+    let out = binary()
+        .args(["guard", "redact", "--input"])
+        .arg(&input)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(
+        lines[0]["text"],
+        "Café owner: write to [REDACTED:EMAIL] or call [REDACTED:PHONE]."
+    );
+    assert_eq!(lines[0]["id"], 1);
+    // Offsets count characters: "é" is one.
+    assert_eq!(lines[0]["spans"][0]["start"], 21);
+    assert_eq!(lines[0]["spans"][0]["end"], 35);
+    assert_eq!(lines[0]["spans"][0]["kind"], "EMAIL");
+    assert_eq!(lines[0]["spans"][1]["kind"], "PHONE");
+    assert_eq!(lines[1]["text"], "Nothing to hide here.");
+    assert_eq!(lines[1]["spans"], serde_json::json!([]));
+}
