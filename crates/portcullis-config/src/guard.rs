@@ -17,6 +17,9 @@ pub struct GuardSpec {
     /// Score from which a prompt counts as an attack; default the model's calibrated
     /// threshold (1% false positives on held-out benign prompts).
     pub injection_threshold: Option<f32>,
+    /// Personal data and secrets in answers: `redact` (default), `block` (502
+    /// `output_rejected`; a stream ends with that error instead of the item), or `off`.
+    pub output: Option<OutputPolicy>,
 }
 
 impl GuardSpec {
@@ -25,6 +28,7 @@ impl GuardSpec {
             unicode: over.unicode.or(self.unicode),
             injection: over.injection.or(self.injection),
             injection_threshold: over.injection_threshold.or(self.injection_threshold),
+            output: over.output.or(self.output),
         }
     }
 }
@@ -40,9 +44,16 @@ pub struct Guard {
     pub injection: Option<InjectionPolicy>,
     #[serde(default)]
     pub injection_threshold: Option<f32>,
-    /// Run the input guards on the internal listener too. Default true.
+    #[serde(default)]
+    pub output: Option<OutputPolicy>,
+    /// Run the guards on the internal listener too. Default true; false passes internal
+    /// traffic through unscreened and unfiltered.
     #[serde(default = "yes")]
     pub internal_listener: bool,
+    /// Pass the upstream's `system_fingerprint` on (it identifies the serving configuration).
+    /// Default false.
+    #[serde(default)]
+    pub system_fingerprint: bool,
 }
 
 impl Guard {
@@ -52,6 +63,7 @@ impl Guard {
             unicode: self.unicode,
             injection: self.injection,
             injection_threshold: self.injection_threshold,
+            output: self.output,
         }
     }
 }
@@ -62,7 +74,9 @@ impl Default for Guard {
             unicode: None,
             injection: None,
             injection_threshold: None,
+            output: None,
             internal_listener: true,
+            system_fingerprint: false,
         }
     }
 }
@@ -86,5 +100,14 @@ pub enum InjectionPolicy {
     #[default]
     Block,
     Flag,
+    Off,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum OutputPolicy {
+    #[default]
+    Redact,
+    Block,
     Off,
 }

@@ -5,7 +5,8 @@
 //! check the body, pick the model) -> [`catalog`] (model to upstream) -> [`screen`] (Unicode
 //! sanitation, injection screening) -> [`usage`] (estimate
 //! cost, admit against rate limits, quotas and budgets; account afterwards) -> [`upstream`] (bulkhead,
-//! timeouts, credential injection, streaming) -> [`respond`] (the one place errors become
+//! timeouts, credential injection, streaming) -> [`output`] (field allow-list, redaction) ->
+//! [`respond`] (the one place errors become
 //! responses). [`admin`] serves the operator listener.
 #![forbid(unsafe_code)]
 #![deny(rust_2018_idioms)]
@@ -19,6 +20,7 @@ pub mod cors;
 pub mod inbound;
 pub mod issuers;
 pub mod listener;
+pub mod output;
 pub mod respond;
 pub mod routes;
 pub mod screen;

@@ -179,6 +179,7 @@ where
         parsed.stream,
     )
     .await?;
+    let output = crate::output::policy_for(state, exchange, &guard, endpoint, &parsed.body);
     let upstream_body = parsed.into_upstream_body(&route.upstream_model);
     upstream::forward(
         &state.upstreams[route.upstream],
@@ -187,7 +188,7 @@ where
         exchange.stream,
         &exchange.request_id,
         state.http.max_response_bytes,
-        accounting,
+        upstream::AfterResponse { accounting, output },
     )
     .await
 }

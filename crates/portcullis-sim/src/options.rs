@@ -20,6 +20,13 @@ pub struct SimOptions {
     /// Report `usage` (in bodies, and in streams that ask for it). Off imitates servers that
     /// never report usage, so the gateway must count for itself.
     pub report_usage: bool,
+    /// Answer with this text instead of generated words (streamed in `chunk_chars` pieces).
+    pub reply: Option<String>,
+    /// Size of streamed pieces of `reply`, in characters (0: word by word).
+    pub chunk_chars: usize,
+    /// Fields added to every response object and stream chunk: debug data, provider extras
+    /// and the like, which the gateway must not pass on.
+    pub extra_fields: serde_json::Map<String, serde_json::Value>,
 }
 
 impl Default for SimOptions {
@@ -31,6 +38,9 @@ impl Default for SimOptions {
             fault: Fault::None,
             record: true,
             report_usage: true,
+            reply: None,
+            chunk_chars: 0,
+            extra_fields: serde_json::Map::new(),
         }
     }
 }

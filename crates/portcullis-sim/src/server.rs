@@ -270,8 +270,13 @@ impl Simulator {
             .get("stream")
             .and_then(Value::as_bool)
             .unwrap_or(false);
+        let pieces: Vec<String> = match &options.reply {
+            Some(reply) => split_reply(reply, options.chunk_chars),
+            None => (0..length).map(generate::token).collect(),
+        };
+        let length = pieces.len();
         if !stream {
-            let text: String = (0..length).map(generate::token).collect();
+            let text: String = pieces.concat();
             let choice = if chat {
                 json!({"index": 0, "message": {"role": "assistant", "content": text}, "logprobs": null, "finish_reason": "stop"})
             } else {
@@ -294,6 +299,7 @@ impl Simulator {
             if !options.report_usage {
                 body.as_object_mut().map(|b| b.remove("usage"));
             }
+            extend(&mut body, &options.extra_fields);
             return json_response(StatusCode::OK, body);
         }
         let include_usage = request
@@ -302,6 +308,8 @@ impl Simulator {
             .unwrap_or(false)
             && options.report_usage;
         let plan = StreamPlan {
+            pieces,
+            extra_fields: options.extra_fields.clone(),
             chat,
             model,
             length,
@@ -335,6 +343,8 @@ impl Simulator {
 }
 
 struct StreamPlan {
+    pieces: Vec<String>,
+    extra_fields: serde_json::Map<String, Value>,
     chat: bool,
     model: String,
     length: usize,
@@ -357,14 +367,16 @@ impl StreamPlan {
         } else {
             json!({"index": 0, "text": delta.get("content").cloned().unwrap_or(json!("")), "logprobs": null, "finish_reason": finish})
         };
-        self.event(json!({
+        let mut chunk = json!({
             "id": "chatcmpl-sim",
             "object": if self.chat { "chat.completion.chunk" } else { "text_completion" },
             "created": 1_700_000_000,
             "model": self.model,
             "system_fingerprint": "fp_sim",
             "choices": [choice],
-        }))
+        });
+        extend(&mut chunk, &self.extra_fields);
+        self.event(chunk)
     }
 
     fn event(&self, value: Value) -> Bytes {
@@ -411,7 +423,7 @@ impl StreamPlan {
                 }
                 _ => {}
             }
-            let chunk = self.chunk(json!({"content": generate::token(i)}), None);
+            let chunk = self.chunk(json!({"content": self.pieces[i]}), None);
             if !self.send(tx, chunk, true).await {
                 return StreamEnd::Cancelled;
             }
@@ -440,6 +452,23 @@ impl StreamPlan {
             return StreamEnd::Cancelled;
         }
         StreamEnd::Completed
+    }
+}
+
+/// A reply cut into pieces of `size` characters, or after each space when `size` is 0.
+fn split_reply(reply: &str, size: usize) -> Vec<String> {
+    if size == 0 {
+        return reply.split_inclusive(' ').map(str::to_owned).collect();
+    }
+    let chars: Vec<char> = reply.chars().collect();
+    chars.chunks(size).map(|c| c.iter().collect()).collect()
+}
+
+fn extend(value: &mut Value, fields: &serde_json::Map<String, Value>) {
+    if let Some(object) = value.as_object_mut() {
+        for (k, v) in fields {
+            object.insert(k.clone(), v.clone());
+        }
     }
 }
 

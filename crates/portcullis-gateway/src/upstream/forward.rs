@@ -8,6 +8,7 @@
 use super::idle::{BodyFailure, IdleTimeout};
 use super::sse::SseRelay;
 use super::Upstream;
+use crate::output::{OutputPolicy, StreamFilter};
 use crate::respond::{self, GatewayBody};
 use crate::usage::Accounting;
 use bytes::Bytes;
@@ -19,6 +20,14 @@ const USER_AGENT: HeaderValue =
     HeaderValue::from_static(concat!("portcullis/", env!("CARGO_PKG_VERSION")));
 const EVENT_STREAM: HeaderValue = HeaderValue::from_static("text/event-stream");
 
+/// What watches and filters the upstream's answer on its way to the caller.
+pub struct AfterResponse {
+    /// Settles the request's reservation with what was produced.
+    pub accounting: Accounting,
+    /// Field allow-list and redaction; `None` passes the answer through.
+    pub output: Option<OutputPolicy>,
+}
+
 /// Forwards a checked request body to `upstream` and returns the caller's response.
 pub async fn forward(
     upstream: &Upstream,
@@ -27,8 +36,12 @@ pub async fn forward(
     stream: bool,
     request_id: &RequestId,
     max_response_bytes: usize,
-    mut accounting: Accounting,
+    after: AfterResponse,
 ) -> Result<Response<GatewayBody>, ApiError> {
+    let AfterResponse {
+        mut accounting,
+        output,
+    } = after;
     // The bulkhead refuses at once when full: queueing would only move the overload into the
     // gateway's memory and the caller's latency.
     let permit = upstream
@@ -93,7 +106,13 @@ pub async fn forward(
     let body = IdleTimeout::new(response.into_body(), upstream.idle_timeout);
 
     if stream && is_event_stream {
-        let relay = SseRelay::new(body, permit, request_id.as_str().to_owned(), accounting);
+        let relay = SseRelay::new(
+            body,
+            permit,
+            request_id.as_str().to_owned(),
+            accounting,
+            output.map(StreamFilter::new),
+        );
         let mut out = Response::new(GatewayBody::new(relay.map_err(|never| match never {})));
         out.headers_mut().insert(header::CONTENT_TYPE, EVENT_STREAM);
         out.headers_mut()
@@ -122,6 +141,10 @@ pub async fn forward(
     }
     accounting.observe_body(&bytes);
     drop(accounting);
+    let bytes = match output {
+        Some(policy) => policy.filter_body(&bytes)?,
+        None => bytes,
+    };
     Ok(respond::json(StatusCode::OK, bytes))
 }
 

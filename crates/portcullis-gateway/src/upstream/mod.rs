@@ -10,7 +10,7 @@ mod health;
 mod idle;
 mod sse;
 
-pub use forward::forward;
+pub use forward::{forward, AfterResponse};
 pub use health::spawn_probes;
 pub use sse::last_event_end;
 

@@ -9,6 +9,7 @@
 //! upstream body, which closes the upstream connection and so cancels the generation.
 
 use super::idle::BodyFailure;
+use crate::output::StreamFilter;
 use crate::usage::Accounting;
 use bytes::{Bytes, BytesMut};
 use http_body::{Body, Frame};
@@ -31,6 +32,7 @@ pin_project! {
         request_id: String,
         // Settled when the relay ends or is dropped (the caller went away).
         accounting: Option<Accounting>,
+        output: Option<StreamFilter>,
     }
 }
 
@@ -40,6 +42,7 @@ impl<B> SseRelay<B> {
         permit: OwnedSemaphorePermit,
         request_id: String,
         accounting: Accounting,
+        output: Option<StreamFilter>,
     ) -> Self {
         SseRelay {
             upstream,
@@ -48,6 +51,7 @@ impl<B> SseRelay<B> {
             permit: Some(permit),
             request_id,
             accounting: Some(accounting),
+            output,
         }
     }
 }
@@ -72,10 +76,19 @@ fn error_event(failure: &BodyFailure) -> Bytes {
     event.freeze()
 }
 
-/// Lets the accounting see (and filter) whole events on their way out.
-fn account(accounting: &mut Option<Accounting>, events: Bytes) -> Bytes {
-    match accounting {
+/// Lets the accounting see (and filter) whole events on their way out, then the output
+/// guards.
+fn account(
+    accounting: &mut Option<Accounting>,
+    output: &mut Option<StreamFilter>,
+    events: Bytes,
+) -> Bytes {
+    let events = match accounting {
         Some(a) => a.filter_events(events),
+        None => events,
+    };
+    match output {
+        Some(o) => o.filter_events(events),
         None => events,
     }
 }
@@ -105,7 +118,7 @@ where
                     if this.partial.is_empty() {
                         // Fast path: a chunk that is exactly whole events goes out untouched.
                         if data.ends_with(b"\n\n") || data.ends_with(b"\r\n\r\n") {
-                            let data = account(this.accounting, data);
+                            let data = account(this.accounting, this.output, data);
                             if data.is_empty() {
                                 continue;
                             }
@@ -117,7 +130,7 @@ where
                     match last_event_end(&this.partial[searched_from..]) {
                         Some(end) => {
                             let out = this.partial.split_to(searched_from + end).freeze();
-                            let out = account(this.accounting, out);
+                            let out = account(this.accounting, this.output, out);
                             if out.is_empty() {
                                 continue;
                             }
@@ -138,7 +151,7 @@ where
                     // An upstream that omits the final blank line still gets its last event out.
                     let mut rest = BytesMut::from(&std::mem::take(this.partial)[..]);
                     rest.extend_from_slice(b"\n\n");
-                    let rest = account(this.accounting, rest.freeze());
+                    let rest = account(this.accounting, this.output, rest.freeze());
                     this.accounting.take();
                     return Poll::Ready(Some(Ok(Frame::data(rest))));
                 }

@@ -1,0 +1,110 @@
+//! Output guards through the real HTTP path: only the fields a caller needs, and personal
+//! data and secrets redacted, in whole answers and in streams whose items are split across
+//! chunks.
+
+mod common;
+
+use common::{Harness, Reply};
+use portcullis_sim::SimOptions;
+use serde_json::{json, Value};
+
+const ANSWER: &str = "Sure. Write to jane.doe@example.com, pay with 4242 4242 4242 4242, \
+and use key sk-proj-Abc123Def456Ghi789Jkl012Mno345 for the API.";
+const REDACTED: &str = "Sure. Write to [REDACTED:EMAIL], pay with [REDACTED:CREDIT_CARD], \
+and use key [REDACTED:OPENAI_KEY] for the API.";
+
+fn options(chunk_chars: usize) -> SimOptions {
+    let mut extra = serde_json::Map::new();
+    extra.insert(
+        "debug".into(),
+        json!({"node": "gpu-7.internal", "queue_ms": 3}),
+    );
+    extra.insert("provider_meta".into(), json!("shard-12"));
+    SimOptions {
+        reply: Some(ANSWER.into()),
+        chunk_chars,
+        extra_fields: extra,
+        ..SimOptions::default()
+    }
+}
+
+async fn ask(h: &Harness, model: &str, stream: bool) -> Reply {
+    let body = json!({"model": model, "stream": stream, "messages": [{"role": "user", "content": "Where do I send it?"}]});
+    h.post("/v1/chat/completions", &body.to_string()).await
+}
+
+/// The data payloads of a stream, each parsed.
+fn chunks(reply: &Reply) -> Vec<Value> {
+    String::from_utf8(reply.body.to_vec())
+        .unwrap()
+        .split("\n\n")
+        .filter_map(|e| e.strip_prefix("data: "))
+        .filter(|d| *d != "[DONE]")
+        .map(|d| serde_json::from_str(d).unwrap())
+        .collect()
+}
+
+#[tokio::test]
+async fn whole_answers_are_redacted_and_pruned_to_the_allowed_fields() {
+    let h = Harness::start(options(0), "", "").await;
+    let reply = ask(&h, "chat", false).await;
+    assert_eq!(reply.status, 200);
+    let v = reply.json();
+    assert_eq!(v["choices"][0]["message"]["content"], REDACTED);
+    for hidden in ["debug", "provider_meta", "system_fingerprint"] {
+        assert!(v.get(hidden).is_none(), "{hidden} reached the caller: {v}");
+    }
+    assert!(v["usage"]["completion_tokens"].as_u64().unwrap() > 0);
+    assert_eq!(v["object"], "chat.completion");
+}
+
+#[tokio::test]
+async fn streams_are_redacted_even_when_items_are_split_across_chunks() {
+    for size in [1, 3, 7, 50] {
+        let h = Harness::start(options(size), "", "").await;
+        let reply = ask(&h, "chat", true).await;
+        assert_eq!(reply.status, 200);
+        let chunks = chunks(&reply);
+        let text: String = chunks
+            .iter()
+            .filter_map(|c| c["choices"][0]["delta"]["content"].as_str())
+            .collect();
+        assert_eq!(text, REDACTED, "pieces of {size}");
+        for c in &chunks {
+            assert!(
+                c.get("debug").is_none() && c.get("provider_meta").is_none(),
+                "{c}"
+            );
+            assert!(c.get("system_fingerprint").is_none());
+        }
+        let raw = String::from_utf8_lossy(&reply.body);
+        assert!(!raw.contains("jane.doe") && !raw.contains("4242"), "{raw}");
+        assert!(raw.ends_with("data: [DONE]\n\n"));
+    }
+}
+
+#[tokio::test]
+async fn block_withholds_the_answer_and_off_passes_it_per_model() {
+    let h = Harness::start(
+        options(5),
+        "\n[[models]]\nname = \"raw\"\nupstream = \"sim\"\nguard = { output = \"off\" }\n",
+        "[guard]\noutput = \"block\"\nsystem_fingerprint = true\n",
+    )
+    .await;
+    let reply = ask(&h, "chat", false).await;
+    assert_eq!(reply.status, 502);
+    assert_eq!(reply.error_code(), "output_rejected");
+    let reply = ask(&h, "chat", true).await;
+    let raw = String::from_utf8_lossy(&reply.body).to_string();
+    assert!(raw.contains("output_rejected"), "{raw}");
+    assert!(!raw.contains("jane.doe"), "{raw}");
+
+    let reply = ask(&h, "raw", false).await;
+    let v = reply.json();
+    assert_eq!(v["choices"][0]["message"]["content"], ANSWER);
+    assert_eq!(v["system_fingerprint"], "fp_sim");
+    assert!(
+        v.get("debug").is_none(),
+        "fields are pruned whatever the redaction policy"
+    );
+}
