@@ -20,6 +20,19 @@ pub struct GuardSpec {
     /// Personal data and secrets in answers: `redact` (default), `block` (502
     /// `output_rejected`; a stream ends with that error instead of the item), or `off`.
     pub output: Option<OutputPolicy>,
+    /// Extraction-enabling parameters. `logprobs`: allowed at all (default true).
+    pub logprobs: Option<bool>,
+    /// Highest `top_logprobs` (completions: `logprobs` count) accepted. Default 5.
+    pub max_top_logprobs: Option<u64>,
+    /// Accept `logit_bias` in the same request as logprobs; together they reveal the model's
+    /// final layer. Default false.
+    pub logit_bias_with_logprobs: Option<bool>,
+    /// Highest `n` (choices per request). Default 8.
+    pub max_n: Option<u64>,
+    /// Accept `echo` (completions echo the prompt, with its logprobs). Default false.
+    pub echo: Option<bool>,
+    /// Accept `seed` (reproducible sampling). Default true.
+    pub seed: Option<bool>,
 }
 
 impl GuardSpec {
@@ -29,6 +42,14 @@ impl GuardSpec {
             injection: over.injection.or(self.injection),
             injection_threshold: over.injection_threshold.or(self.injection_threshold),
             output: over.output.or(self.output),
+            logprobs: over.logprobs.or(self.logprobs),
+            max_top_logprobs: over.max_top_logprobs.or(self.max_top_logprobs),
+            logit_bias_with_logprobs: over
+                .logit_bias_with_logprobs
+                .or(self.logit_bias_with_logprobs),
+            max_n: over.max_n.or(self.max_n),
+            echo: over.echo.or(self.echo),
+            seed: over.seed.or(self.seed),
         }
     }
 }
@@ -46,6 +67,18 @@ pub struct Guard {
     pub injection_threshold: Option<f32>,
     #[serde(default)]
     pub output: Option<OutputPolicy>,
+    #[serde(default)]
+    pub logprobs: Option<bool>,
+    #[serde(default)]
+    pub max_top_logprobs: Option<u64>,
+    #[serde(default)]
+    pub logit_bias_with_logprobs: Option<bool>,
+    #[serde(default)]
+    pub max_n: Option<u64>,
+    #[serde(default)]
+    pub echo: Option<bool>,
+    #[serde(default)]
+    pub seed: Option<bool>,
     /// Run the guards on the internal listener too. Default true; false passes internal
     /// traffic through unscreened and unfiltered.
     #[serde(default = "yes")]
@@ -64,6 +97,12 @@ impl Guard {
             injection: self.injection,
             injection_threshold: self.injection_threshold,
             output: self.output,
+            logprobs: self.logprobs,
+            max_top_logprobs: self.max_top_logprobs,
+            logit_bias_with_logprobs: self.logit_bias_with_logprobs,
+            max_n: self.max_n,
+            echo: self.echo,
+            seed: self.seed,
         }
     }
 }
@@ -75,6 +114,12 @@ impl Default for Guard {
             injection: None,
             injection_threshold: None,
             output: None,
+            logprobs: None,
+            max_top_logprobs: None,
+            logit_bias_with_logprobs: None,
+            max_n: None,
+            echo: None,
+            seed: None,
             internal_listener: true,
             system_fingerprint: false,
         }
