@@ -1,13 +1,23 @@
 #!/usr/bin/env bash
-# Runs every cargo-fuzz target for FUZZ_SECONDS (default 30) each. Needs a nightly toolchain;
-# installs cargo-fuzz from crates.io if it is missing. Not part of scripts/test.sh: the
-# required test path must not depend on nightly.
+# Runs cargo-fuzz targets (FUZZ_TARGETS, default all) for FUZZ_SECONDS (default 30) each.
+# Needs a nightly toolchain and cargo-fuzz (installed from crates.io if missing); without
+# nightly it says so and exits 0. scripts/test.sh runs three targets briefly (10 s each). The
+# build directory is kept under ~/.cache so repeated runs do not rebuild.
 set -euo pipefail
 cd "$(dirname "$0")/../fuzz"
 seconds="${FUZZ_SECONDS:-30}"
 rustup toolchain list | grep -q nightly || { echo "fuzz: no nightly toolchain; skipped"; exit 0; }
 command -v cargo-fuzz >/dev/null || cargo install --locked cargo-fuzz
-for target in $(cargo +nightly fuzz list); do
+target_dir="${FUZZ_TARGET_DIR:-$HOME/.cache/portcullis/fuzz-target}"
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+for target in ${FUZZ_TARGETS:-$(cargo +nightly fuzz list)}; do
   echo "== fuzz $target for ${seconds}s"
-  cargo +nightly fuzz run "$target" -- -max_total_time="$seconds" -max_len=65536
+  if ! cargo +nightly fuzz run --target-dir "$target_dir" "$target" -- \
+    -max_total_time="$seconds" -max_len=65536 >"$log" 2>&1; then
+    tail -40 "$log"
+    echo "fuzz: $target failed; any crashing input is in fuzz/artifacts/$target" >&2
+    exit 1
+  fi
+  grep -E "^Done" "$log" || true
 done

@@ -103,8 +103,22 @@ fn email_char(c: char) -> bool {
 fn any(_: &str) -> bool {
     true
 }
-fn has_digits(text: &str) -> bool {
-    text.bytes().filter(u8::is_ascii_digit).nth(8).is_some()
+/// Whether `text` has at least `n` digits: fewer than an item needs rules it out, whatever
+/// the surrounding text (so the streaming and whole-text scans decide alike).
+fn digits_at_least(text: &str, n: usize) -> bool {
+    text.bytes().filter(u8::is_ascii_digit).nth(n - 1).is_some()
+}
+fn two_digits(text: &str) -> bool {
+    digits_at_least(text, 2)
+}
+fn nine_digits(text: &str) -> bool {
+    digits_at_least(text, 9)
+}
+fn ten_digits(text: &str) -> bool {
+    digits_at_least(text, 10)
+}
+fn thirteen_digits(text: &str) -> bool {
+    digits_at_least(text, 13)
 }
 fn yes(s: &str) -> Option<usize> {
     Some(s.len())
@@ -233,10 +247,10 @@ fn detectors() -> &'static [Detector] {
             d(Kind::AwsAccessKeyId, r"(?:AKIA|ASIA|AGPA|AIDA|AROA|ANPA|ANVA|AIPA)[A-Z0-9]{16}", alnum, |t| t.contains("A"), yes),
             d(Kind::AwsSecretKey, r"[A-Za-z0-9/+]{40}", b64, any, mixed_secret),
             d(Kind::Email, r"[A-Za-z0-9._%+\-]+@[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)*\.[A-Za-z]{2,24}", email_char, |t| t.contains('@'), yes),
-            d(Kind::Iban, r"[A-Z]{2}[0-9]{2}(?: ?[A-Z0-9]){11,30}", alnum, has_digits, iban),
-            d(Kind::CreditCard, r"[0-9](?:[ \-]?[0-9]){12,18}", digitish, has_digits, card),
-            d(Kind::UsSsn, r"[0-9]{3}-[0-9]{2}-[0-9]{4}", digitish, has_digits, ssn),
-            d(Kind::Phone, r"(?:\+|00)?[0-9(][0-9 ()\-.]{7,20}[0-9](?: ?(?:x|ext\.?) ?[0-9]{1,6})?", digitish, has_digits, phone),
+            d(Kind::Iban, r"[A-Z]{2}[0-9]{2}(?: ?[A-Z0-9]){11,30}", alnum, two_digits, iban),
+            d(Kind::CreditCard, r"[0-9](?:[ \-]?[0-9]){12,18}", digitish, thirteen_digits, card),
+            d(Kind::UsSsn, r"[0-9]{3}-[0-9]{2}-[0-9]{4}", digitish, nine_digits, ssn),
+            d(Kind::Phone, r"(?:\+|00)?[0-9(][0-9 ()\-.]{7,20}[0-9](?: ?(?:x|ext\.?) ?[0-9]{1,6})?", digitish, ten_digits, phone),
         ]
     })
 }

@@ -60,19 +60,15 @@ fn hold_from(buf: &str) -> usize {
         hold = hold.min(token_start);
     }
     // The last run of digit groups (spaces, brackets, dashes, dots, plus, x between digits
-    // and capitals).
-    let mut groups_start = buf.len();
-    for (i, c) in buf.char_indices().rev() {
-        if buf.len() - i > MAX_GROUPS {
-            break;
-        }
-        if c.is_ascii_digit() || c.is_ascii_uppercase() || " ()-.+x".contains(c) {
-            groups_start = i;
-        } else {
-            break;
-        }
+    // and capitals), at the end and just before the held token: a number can run into it.
+    let token_is_number = buf[hold..]
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_digit() || c.is_ascii_uppercase() || c == '(' || c == '+');
+    hold = hold.min(groups_before(buf, buf.len()));
+    if token_is_number {
+        hold = hold.min(groups_before(buf, hold));
     }
-    hold = hold.min(groups_start);
     // An unfinished private key block: its END line has not fully arrived.
     if let Some(begin) = buf.rfind("-----BEGIN") {
         let ended = buf[begin..]
@@ -83,6 +79,23 @@ fn hold_from(buf: &str) -> usize {
         }
     }
     hold
+}
+
+/// Where the run of digit-group characters ending at `end` begins (at most `MAX_GROUPS`
+/// back), or `end` if there is none.
+fn groups_before(buf: &str, end: usize) -> usize {
+    let mut start = end;
+    for (i, c) in buf[..end].char_indices().rev() {
+        if end - i > MAX_GROUPS {
+            break;
+        }
+        if c.is_ascii_digit() || c.is_ascii_uppercase() || " ()-.+x".contains(c) {
+            start = i;
+        } else {
+            break;
+        }
+    }
+    start
 }
 
 /// Redacts text that arrives in pieces.
