@@ -185,12 +185,7 @@ impl Harness {
             );
             db
         });
-        let config = Config::parse(&text, Vec::new()).unwrap();
-        let gateway = Gateway::start_with_env(&config, |var| {
-            (var == "SIM_KEY").then(|| "sk-upstream-secret".to_owned())
-        })
-        .await
-        .unwrap();
+        let gateway = start_with_sim_key(&text).await;
         Harness {
             sim,
             sim_addr,
@@ -233,12 +228,7 @@ impl Harness {
             _database,
         } = self;
         assert!(gateway.shutdown().await, "the gateway drained");
-        let parsed = Config::parse(&config, Vec::new()).unwrap();
-        let gateway = Gateway::start_with_env(&parsed, |var| {
-            (var == "SIM_KEY").then(|| "sk-upstream-secret".to_owned())
-        })
-        .await
-        .unwrap();
+        let gateway = start_with_sim_key(&config).await;
         Harness {
             sim,
             sim_addr,
@@ -404,6 +394,16 @@ pub fn closed_addr() -> SocketAddr {
         .unwrap()
         .local_addr()
         .unwrap()
+}
+
+/// Starts a gateway from configuration text, with the simulator upstream's key set.
+async fn start_with_sim_key(text: &str) -> RunningGateway {
+    let config = Config::parse(text, Vec::new()).unwrap();
+    Gateway::start_with_env(&config, |var| {
+        (var == "SIM_KEY").then(|| "sk-upstream-secret".to_owned())
+    })
+    .await
+    .unwrap()
 }
 
 /// Starts a gateway from configuration text (upstream keys resolve to a dummy value).
