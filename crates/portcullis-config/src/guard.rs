@@ -33,6 +33,9 @@ pub struct GuardSpec {
     pub echo: Option<bool>,
     /// Accept `seed` (reproducible sampling). Default true.
     pub seed: Option<bool>,
+    /// Top-level request fields the endpoint does not know: `reject` (400
+    /// `unknown_parameter`; default) or `strip` them before forwarding.
+    pub unknown_fields: Option<UnknownFields>,
 }
 
 impl GuardSpec {
@@ -50,6 +53,7 @@ impl GuardSpec {
             max_n: over.max_n.or(self.max_n),
             echo: over.echo.or(self.echo),
             seed: over.seed.or(self.seed),
+            unknown_fields: over.unknown_fields.or(self.unknown_fields),
         }
     }
 }
@@ -79,6 +83,8 @@ pub struct Guard {
     pub echo: Option<bool>,
     #[serde(default)]
     pub seed: Option<bool>,
+    #[serde(default)]
+    pub unknown_fields: Option<UnknownFields>,
     /// Run the guards on the internal listener too. Default true; false passes internal
     /// traffic through unscreened and unfiltered.
     #[serde(default = "yes")]
@@ -103,6 +109,7 @@ impl Guard {
             max_n: self.max_n,
             echo: self.echo,
             seed: self.seed,
+            unknown_fields: self.unknown_fields,
         }
     }
 }
@@ -120,6 +127,7 @@ impl Default for Guard {
             max_n: None,
             echo: None,
             seed: None,
+            unknown_fields: None,
             internal_listener: true,
             system_fingerprint: false,
         }
@@ -155,4 +163,12 @@ pub enum OutputPolicy {
     Redact,
     Block,
     Off,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum UnknownFields {
+    #[default]
+    Reject,
+    Strip,
 }

@@ -168,6 +168,11 @@ where
     exchange.model = Some(parsed.model.clone());
     let principal = principal.clone();
     let guard = crate::screen::effective(state, &principal, route);
+    inbound::schema::validate(
+        endpoint,
+        &mut parsed.body,
+        guard.unknown_fields.unwrap_or_default(),
+    )?;
     crate::screen::screen(state, exchange, &guard, endpoint, &mut parsed.body)?;
     let accounting = crate::usage::admit::admit(
         state,

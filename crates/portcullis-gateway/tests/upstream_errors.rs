@@ -73,7 +73,7 @@ async fn a_refused_connection_is_a_bad_gateway() {
         .request(
             http::Request::post(format!("http://{}/v1/chat/completions", gateway.public))
                 .header("content-type", "application/json")
-                .body(r#"{"model":"chat","messages":[]}"#.into())
+                .body(r#"{"model":"chat","messages":[{"role":"user","content":"hi"}]}"#.into())
                 .unwrap(),
         )
         .await

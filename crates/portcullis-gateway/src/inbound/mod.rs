@@ -13,6 +13,9 @@ use portcullis_core::{ApiError, ErrorKind};
 use serde_json::{Map, Value};
 use std::time::Duration;
 
+pub mod json;
+pub mod schema;
+
 /// Reads the whole body within `limit` bytes and `timeout`.
 pub async fn read_body<B>(
     headers: &HeaderMap,
@@ -82,12 +85,25 @@ pub struct InferenceRequest {
 
 impl InferenceRequest {
     pub fn parse(bytes: &[u8]) -> Result<InferenceRequest, ApiError> {
-        let value: Value = serde_json::from_slice(bytes).map_err(|_| {
-            ApiError::new(
-                ErrorKind::InvalidRequest,
-                "We could not parse the JSON body of your request. Send a valid JSON object.",
-            )
-            .with_code("invalid_json")
+        let value: Value = json::parse(bytes).map_err(|problem| {
+            let message = match problem {
+                json::JsonProblem::Syntax => {
+                    "We could not parse the JSON body of your request. Send a valid JSON object."
+                        .to_owned()
+                }
+                json::JsonProblem::DuplicateKey(key) => {
+                    format!("The field `{key}` appears more than once in an object.")
+                }
+                json::JsonProblem::TooDeep => format!(
+                    "The JSON body is nested more than {} levels deep.",
+                    json::MAX_DEPTH
+                ),
+                json::JsonProblem::StringTooLong => format!(
+                    "A string in the JSON body is longer than {} bytes.",
+                    json::MAX_STRING
+                ),
+            };
+            ApiError::new(ErrorKind::InvalidRequest, message).with_code("invalid_json")
         })?;
         let Value::Object(body) = value else {
             return Err(ApiError::new(
@@ -166,6 +182,7 @@ mod tests {
             (br#"[1,2]"#, None),
             (b"{not json", None),
             (b"\xff\xfe", None),
+            (br#"{"model":"m","model":"n"}"#, None),
         ] {
             let err = InferenceRequest::parse(body).unwrap_err();
             assert_eq!(err.status(), 400);
