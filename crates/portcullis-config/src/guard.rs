@@ -36,6 +36,20 @@ pub struct GuardSpec {
     /// Top-level request fields the endpoint does not know: `reject` (400
     /// `unknown_parameter`; default) or `strip` them before forwarding.
     pub unknown_fields: Option<UnknownFields>,
+    /// Most messages in a chat request. Default unlimited.
+    pub max_messages: Option<u64>,
+    /// Most characters in one message's text. Default unlimited.
+    pub max_message_chars: Option<u64>,
+    /// Most characters of prompt text in one request. Default unlimited.
+    pub max_total_chars: Option<u64>,
+    /// Highest `max_tokens` / `max_completion_tokens` accepted. Default unlimited.
+    pub max_output_tokens: Option<u64>,
+    /// Most images in one request. Default unlimited.
+    pub max_images: Option<u64>,
+    /// Largest image sent inline as a data URL, in bytes of the URL. Default unlimited.
+    pub max_image_bytes: Option<u64>,
+    /// Function names a request may declare as tools; unset allows any.
+    pub allowed_tools: Option<Vec<String>>,
 }
 
 impl GuardSpec {
@@ -54,6 +68,16 @@ impl GuardSpec {
             echo: over.echo.or(self.echo),
             seed: over.seed.or(self.seed),
             unknown_fields: over.unknown_fields.or(self.unknown_fields),
+            max_messages: over.max_messages.or(self.max_messages),
+            max_message_chars: over.max_message_chars.or(self.max_message_chars),
+            max_total_chars: over.max_total_chars.or(self.max_total_chars),
+            max_output_tokens: over.max_output_tokens.or(self.max_output_tokens),
+            max_images: over.max_images.or(self.max_images),
+            max_image_bytes: over.max_image_bytes.or(self.max_image_bytes),
+            allowed_tools: over
+                .allowed_tools
+                .clone()
+                .or_else(|| self.allowed_tools.clone()),
         }
     }
 }
@@ -85,6 +109,20 @@ pub struct Guard {
     pub seed: Option<bool>,
     #[serde(default)]
     pub unknown_fields: Option<UnknownFields>,
+    #[serde(default)]
+    pub max_messages: Option<u64>,
+    #[serde(default)]
+    pub max_message_chars: Option<u64>,
+    #[serde(default)]
+    pub max_total_chars: Option<u64>,
+    #[serde(default)]
+    pub max_output_tokens: Option<u64>,
+    #[serde(default)]
+    pub max_images: Option<u64>,
+    #[serde(default)]
+    pub max_image_bytes: Option<u64>,
+    #[serde(default)]
+    pub allowed_tools: Option<Vec<String>>,
     /// Run the guards on the internal listener too. Default true; false passes internal
     /// traffic through unscreened and unfiltered.
     #[serde(default = "yes")]
@@ -110,6 +148,13 @@ impl Guard {
             echo: self.echo,
             seed: self.seed,
             unknown_fields: self.unknown_fields,
+            max_messages: self.max_messages,
+            max_message_chars: self.max_message_chars,
+            max_total_chars: self.max_total_chars,
+            max_output_tokens: self.max_output_tokens,
+            max_images: self.max_images,
+            max_image_bytes: self.max_image_bytes,
+            allowed_tools: self.allowed_tools.clone(),
         }
     }
 }
@@ -128,6 +173,13 @@ impl Default for Guard {
             echo: None,
             seed: None,
             unknown_fields: None,
+            max_messages: None,
+            max_message_chars: None,
+            max_total_chars: None,
+            max_output_tokens: None,
+            max_images: None,
+            max_image_bytes: None,
+            allowed_tools: None,
             internal_listener: true,
             system_fingerprint: false,
         }

@@ -97,6 +97,124 @@ pub fn check_parameters(spec: &GuardSpec, body: &Map<String, Value>) -> Result<(
     Ok(())
 }
 
+fn over_bound(param: String, message: String) -> ApiError {
+    ApiError::new(ErrorKind::InvalidRequest, message)
+        .with_param_owned(param)
+        .with_code("request_too_large")
+}
+
+/// The plan's bounds on a request: messages, characters per message and in all, output
+/// tokens, images (count and inline size) and which tools may be declared.
+pub fn check_bounds(spec: &GuardSpec, body: &Map<String, Value>) -> Result<(), ApiError> {
+    let limit = |v: Option<u64>| v.unwrap_or(u64::MAX);
+    for field in ["max_tokens", "max_completion_tokens"] {
+        if let Some(n) = body.get(field).and_then(Value::as_u64) {
+            let cap = limit(spec.max_output_tokens);
+            if n > cap {
+                return Err(over_bound(
+                    field.into(),
+                    format!("`{field}` may be at most {cap} on your plan."),
+                ));
+            }
+        }
+    }
+    let mut total = 0u64;
+    let mut images = 0u64;
+    let mut text = |param: String, t: &str| -> Result<(), ApiError> {
+        let chars = t.chars().count() as u64;
+        let cap = limit(spec.max_message_chars);
+        if chars > cap {
+            return Err(over_bound(
+                param,
+                format!("A message may have at most {cap} characters."),
+            ));
+        }
+        total += chars;
+        let cap = limit(spec.max_total_chars);
+        if total > cap {
+            return Err(over_bound(
+                param,
+                format!("A request may have at most {cap} characters of text."),
+            ));
+        }
+        Ok(())
+    };
+    if let Some(Value::Array(messages)) = body.get("messages") {
+        let cap = limit(spec.max_messages);
+        if messages.len() as u64 > cap {
+            return Err(over_bound(
+                "messages".into(),
+                format!("A request may have at most {cap} messages."),
+            ));
+        }
+        for (i, m) in messages.iter().enumerate() {
+            match m.get("content") {
+                Some(Value::String(t)) => text(format!("messages[{i}].content"), t)?,
+                Some(Value::Array(parts)) => {
+                    for (j, part) in parts.iter().enumerate() {
+                        if let Some(t) = part.get("text").and_then(Value::as_str) {
+                            text(format!("messages[{i}].content[{j}].text"), t)?;
+                        }
+                        if let Some(url) = part.pointer("/image_url/url").and_then(Value::as_str) {
+                            images += 1;
+                            let param = format!("messages[{i}].content[{j}].image_url");
+                            if images > limit(spec.max_images) {
+                                return Err(over_bound(
+                                    param,
+                                    format!(
+                                        "A request may have at most {} images.",
+                                        limit(spec.max_images)
+                                    ),
+                                ));
+                            }
+                            if url.starts_with("data:")
+                                && url.len() as u64 > limit(spec.max_image_bytes)
+                            {
+                                return Err(over_bound(
+                                    param,
+                                    format!(
+                                        "An inline image may be at most {} bytes.",
+                                        limit(spec.max_image_bytes)
+                                    ),
+                                ));
+                            }
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+    match body.get("prompt") {
+        Some(Value::String(t)) => text("prompt".into(), t)?,
+        Some(Value::Array(items)) => {
+            for (i, t) in items.iter().enumerate() {
+                if let Some(t) = t.as_str() {
+                    text(format!("prompt[{i}]"), t)?;
+                }
+            }
+        }
+        _ => {}
+    }
+    if let (Some(allowed), Some(Value::Array(tools))) = (&spec.allowed_tools, body.get("tools")) {
+        for (i, tool) in tools.iter().enumerate() {
+            let name = tool
+                .pointer("/function/name")
+                .and_then(Value::as_str)
+                .unwrap_or("");
+            if !allowed.iter().any(|a| a == name) {
+                return Err(ApiError::new(
+                    ErrorKind::InvalidRequest,
+                    format!("The tool `{name}` is not allowed on your plan."),
+                )
+                .with_param_owned(format!("tools[{i}]"))
+                .with_code("tool_not_allowed"));
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Screens (and, under `strip`, cleans) the prompt texts of `body`.
 pub fn screen(
     state: &GatewayState,
@@ -109,6 +227,7 @@ pub fn screen(
         return Ok(());
     }
     check_parameters(spec, body)?;
+    check_bounds(spec, body)?;
     let unicode = spec.unicode.unwrap_or_default();
     let injection = spec.injection.unwrap_or_default();
     if endpoint == Endpoint::Embeddings

@@ -215,3 +215,68 @@ impl TapLogprobs for Value {
         self
     }
 }
+
+#[tokio::test]
+async fn plan_bounds_limit_messages_text_output_images_and_tools() {
+    let h = Harness::start(
+        SimOptions::default(),
+        "",
+        "[plans.default.guard]\nmax_messages = 2\nmax_message_chars = 50\nmax_total_chars = 80\n\
+         max_output_tokens = 100\nmax_images = 1\nmax_image_bytes = 200\nallowed_tools = [\"lookup\"]\n",
+    )
+    .await;
+    let msg = |t: &str| json!({"role": "user", "content": t});
+    let long = "a".repeat(51);
+    let forty = "b".repeat(40);
+    let image = |url: String| json!({"role": "user", "content": [{"type": "text", "text": "see"}, {"type": "image_url", "image_url": {"url": url}}]});
+    let small = format!("data:image/png;base64,{}", "A".repeat(50));
+    let big = format!("data:image/png;base64,{}", "A".repeat(300));
+    let cases = [
+        (
+            json!({"messages": [msg("a"), msg("b"), msg("c")]}),
+            "messages",
+        ),
+        (json!({"messages": [msg(&long)]}), "messages[0].content"),
+        (
+            json!({"messages": [msg(&forty), msg(&(forty.clone() + "bb"))]}),
+            "messages[1].content",
+        ),
+        (
+            json!({"messages": [msg("hi")], "max_tokens": 101}),
+            "max_tokens",
+        ),
+        (
+            json!({"messages": [image(big)]}),
+            "messages[0].content[1].image_url",
+        ),
+        (
+            json!({"messages": [image(small.clone()), image(small.clone())]}),
+            "messages[1].content[1].image_url",
+        ),
+        (
+            json!({"messages": [msg("hi")], "tools": [{"type": "function", "function": {"name": "shell"}}]}),
+            "tools[0]",
+        ),
+    ];
+    for (mut body, param) in cases {
+        body["model"] = json!("chat");
+        let reply = h.post("/v1/chat/completions", &body.to_string()).await;
+        assert_eq!(reply.status, 400, "{body}");
+        assert_eq!(reply.json()["error"]["param"], param, "{body}");
+    }
+    let mut fine = json!({"model": "chat", "max_tokens": 100, "messages": [image(small)],
+        "tools": [{"type": "function", "function": {"name": "lookup"}}]});
+    assert_eq!(
+        h.post("/v1/chat/completions", &fine.to_string())
+            .await
+            .status,
+        200
+    );
+    fine["messages"] = json!([msg(&forty), msg(&forty)]);
+    assert_eq!(
+        h.post("/v1/chat/completions", &fine.to_string())
+            .await
+            .status,
+        200
+    );
+}
