@@ -50,6 +50,15 @@ pub struct GuardSpec {
     pub max_image_bytes: Option<u64>,
     /// Function names a request may declare as tools; unset allows any.
     pub allowed_tools: Option<Vec<String>>,
+    /// A secret marker placed in system prompts; an answer containing it is leaking the
+    /// prompt. Handled by `prompt_leak` (block unless set to `flag`).
+    pub canary: Option<String>,
+    /// Answers that repeat `prompt_leak_chars` or more characters of the request's system
+    /// prompt verbatim (or contain the canary): `block` (502 `output_rejected`), `flag` (log
+    /// and count), or `off` (default; the canary is still blocked).
+    pub prompt_leak: Option<LeakPolicy>,
+    /// Shortest verbatim span that counts as a leak. Default 60.
+    pub prompt_leak_chars: Option<u64>,
 }
 
 impl GuardSpec {
@@ -78,6 +87,9 @@ impl GuardSpec {
                 .allowed_tools
                 .clone()
                 .or_else(|| self.allowed_tools.clone()),
+            canary: over.canary.clone().or_else(|| self.canary.clone()),
+            prompt_leak: over.prompt_leak.or(self.prompt_leak),
+            prompt_leak_chars: over.prompt_leak_chars.or(self.prompt_leak_chars),
         }
     }
 }
@@ -123,6 +135,12 @@ pub struct Guard {
     pub max_image_bytes: Option<u64>,
     #[serde(default)]
     pub allowed_tools: Option<Vec<String>>,
+    #[serde(default)]
+    pub canary: Option<String>,
+    #[serde(default)]
+    pub prompt_leak: Option<LeakPolicy>,
+    #[serde(default)]
+    pub prompt_leak_chars: Option<u64>,
     /// Run the guards on the internal listener too. Default true; false passes internal
     /// traffic through unscreened and unfiltered.
     #[serde(default = "yes")]
@@ -155,6 +173,9 @@ impl Guard {
             max_images: self.max_images,
             max_image_bytes: self.max_image_bytes,
             allowed_tools: self.allowed_tools.clone(),
+            canary: self.canary.clone(),
+            prompt_leak: self.prompt_leak,
+            prompt_leak_chars: self.prompt_leak_chars,
         }
     }
 }
@@ -180,6 +201,9 @@ impl Default for Guard {
             max_images: None,
             max_image_bytes: None,
             allowed_tools: None,
+            canary: None,
+            prompt_leak: None,
+            prompt_leak_chars: None,
             internal_listener: true,
             system_fingerprint: false,
         }
@@ -223,4 +247,13 @@ pub enum UnknownFields {
     #[default]
     Reject,
     Strip,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum LeakPolicy {
+    Block,
+    Flag,
+    #[default]
+    Off,
 }

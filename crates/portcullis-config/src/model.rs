@@ -32,9 +32,12 @@ pub struct Config {
     /// Where limit state lives and how quotas are counted.
     #[serde(default)]
     pub limits: crate::Limits,
-    /// Input guards: Unicode sanitation and injection screening.
+    /// Guards: schema, Unicode sanitation, injection screening, output filtering.
     #[serde(default)]
     pub guard: crate::Guard,
+    /// Per-tenant guard settings (e.g. a tenant's canary), by tenant name, over the plan's.
+    #[serde(default)]
+    pub tenant_guard: std::collections::BTreeMap<String, crate::GuardSpec>,
     /// Plans by name. A tenant's plan must be listed here; `default` is built in (600
     /// requests and 1M tokens a minute, 64 concurrent requests per tenant) unless redefined.
     #[serde(default)]

@@ -15,7 +15,7 @@ use portcullis_core::{ApiError, Endpoint, ErrorKind, Exchange, ListenerKind, Pri
 use portcullis_guard::{sanitize, Detector, Finding};
 use serde_json::{Map, Value};
 
-/// The guard settings that apply to this request.
+/// The guard settings that apply to this request: global, then plan, tenant and model.
 pub fn effective(state: &GatewayState, principal: &Principal, route: &Route) -> GuardSpec {
     let plan = match principal {
         Principal::Key(k) => k.plan.as_str(),
@@ -26,10 +26,19 @@ pub fn effective(state: &GatewayState, principal: &Principal, route: &Route) -> 
         .plan(plan)
         .map(|p| p.guard.clone())
         .unwrap_or_default();
+    let tenant_spec = match principal {
+        Principal::Key(k) => state
+            .tenant_guard
+            .get(&k.tenant)
+            .cloned()
+            .unwrap_or_default(),
+        Principal::Anonymous => GuardSpec::default(),
+    };
     state
         .guard
         .spec()
         .overridden_by(&plan_spec)
+        .overridden_by(&tenant_spec)
         .overridden_by(&route.guard)
 }
 

@@ -29,8 +29,9 @@ pub struct GatewayState {
     /// Rate limits, quotas and budgets.
     pub limiter: Arc<portcullis_limits::Limiter>,
     pub limits: portcullis_config::Limits,
-    /// Input guard defaults.
+    /// Guard defaults, and per-tenant guard settings.
     pub guard: portcullis_config::Guard,
+    pub tenant_guard: std::collections::BTreeMap<String, portcullis_config::GuardSpec>,
     /// Prompts screened as attacks since start: blocked, and flagged but passed.
     pub screened_blocked: std::sync::atomic::AtomicU64,
     pub screened_flagged: std::sync::atomic::AtomicU64,
@@ -83,6 +84,7 @@ impl GatewayState {
                 .map_err(|p| portcullis_config::ConfigError::new("limits", p))?,
             limits: config.limits.clone(),
             guard: config.guard.clone(),
+            tenant_guard: config.tenant_guard.clone(),
             screened_blocked: Default::default(),
             screened_flagged: Default::default(),
         })

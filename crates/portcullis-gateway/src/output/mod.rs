@@ -9,6 +9,7 @@
 //! the item).
 
 pub mod fields;
+pub mod leak;
 
 use bytes::{Bytes, BytesMut};
 use portcullis_config::OutputPolicy as Action;
@@ -26,6 +27,14 @@ pub struct OutputPolicy {
     pub system_fingerprint: bool,
     /// Keep logprobs (only when the caller asked for them and policy allows).
     pub logprobs: bool,
+    /// Canary and system-prompt leak check, when configured.
+    pub leak: Option<leak::LeakCheck>,
+    /// For logs.
+    pub request_id: String,
+}
+
+fn leaked(request_id: &str, what: leak::Leak, block: bool) {
+    tracing::warn!(request_id, leak = ?what, action = if block { "blocked" } else { "flagged" }, "answer leaks the system prompt");
 }
 
 /// The output policy for a request; `None` passes the answer through untouched (the
@@ -48,11 +57,34 @@ pub fn policy_for(
         Some(Value::Number(_)) => true,
         _ => false,
     };
+    let system: String = body
+        .get("messages")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter(|m| {
+            matches!(
+                m.get("role").and_then(Value::as_str),
+                Some("system" | "developer")
+            )
+        })
+        .filter_map(|m| m.get("content").and_then(Value::as_str))
+        .collect::<Vec<_>>()
+        .join("\n");
+    let spans = spec.prompt_leak.unwrap_or_default() != portcullis_config::LeakPolicy::Off;
+    let span_chars = spec.prompt_leak_chars.unwrap_or(60) as usize;
+    let leak = leak::LeakCheck::new(
+        spec.canary.clone(),
+        spans.then_some((system.as_str(), span_chars)),
+        spec.prompt_leak.unwrap_or_default() != portcullis_config::LeakPolicy::Flag,
+    );
     Some(OutputPolicy {
         endpoint,
         action: spec.output.unwrap_or_default(),
         system_fingerprint: state.guard.system_fingerprint,
         logprobs,
+        leak,
+        request_id: exchange.request_id.as_str().to_owned(),
     })
 }
 
@@ -103,6 +135,14 @@ impl OutputPolicy {
                 return Err(rejected());
             }
         }
+        if let Some(check) = &self.leak {
+            if let Some(what) = texts(&mut value).iter().find_map(|t| check.find(t)) {
+                leaked(&self.request_id, what, check.block);
+                if check.block {
+                    return Err(rejected());
+                }
+            }
+        }
         Ok(Bytes::from(serde_json::to_vec(&value).unwrap_or_default()))
     }
 }
@@ -149,16 +189,42 @@ fn texts(value: &mut Value) -> Vec<&mut String> {
 pub struct StreamFilter {
     policy: OutputPolicy,
     redactors: HashMap<u64, StreamRedactor>,
+    leaks: Option<leak::StreamLeakCheck>,
     stopped: bool,
 }
 
 impl StreamFilter {
     pub fn new(policy: OutputPolicy) -> Self {
         StreamFilter {
+            leaks: policy.leak.clone().map(leak::StreamLeakCheck::new),
             policy,
             redactors: HashMap::new(),
             stopped: false,
         }
+    }
+
+    /// Feeds the chunk's (already redacted) texts to the leak check; true when the stream
+    /// must stop.
+    fn leak_stops(&mut self, value: &Value) -> bool {
+        let Some(check) = &mut self.leaks else {
+            return false;
+        };
+        let Some(Value::Array(choices)) = value.get("choices") else {
+            return false;
+        };
+        for choice in choices {
+            let index = choice.get("index").and_then(Value::as_u64).unwrap_or(0);
+            let text = choice
+                .pointer("/delta/content")
+                .or_else(|| choice.get("text"))
+                .and_then(Value::as_str)
+                .unwrap_or("");
+            if let Some(what) = check.push(index, text) {
+                leaked(&self.policy.request_id, what, check.blocks());
+                return check.blocks();
+            }
+        }
+        false
     }
 
     /// Whole events in, filtered events out.
@@ -197,8 +263,10 @@ impl StreamFilter {
             return;
         }
         self.policy.prune(&mut value);
-        if self.policy.action != Action::Off && !self.redact_chunk(&mut value) {
-            // Block: the item is not sent; the stream ends with an error event.
+        if (self.policy.action != Action::Off && !self.redact_chunk(&mut value))
+            || self.leak_stops(&value)
+        {
+            // Block: the item (or leak) is not sent; the stream ends with an error event.
             self.stopped = true;
             out.extend_from_slice(b"data: ");
             out.extend_from_slice(&rejected().to_json());

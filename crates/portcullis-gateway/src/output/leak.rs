@@ -1,0 +1,135 @@
+//! System-prompt leak checks: a canary string that must never appear in an answer, and
+//! long verbatim spans of the request's own system prompt repeated in the answer.
+//!
+//! Spans are found by hashing every window of `span` bytes of the system prompt once, then
+//! sliding the same window over the answer: linear in both, whatever the prompt's size. In a
+//! stream, the last `span` bytes of each choice's text are kept, so a span or canary split
+//! across chunks is still seen.
+
+use std::collections::{HashMap, HashSet};
+
+/// What to look for in one response.
+#[derive(Debug, Clone)]
+pub struct LeakCheck {
+    pub canary: Option<String>,
+    /// Window hashes of the system prompt, and the window size in bytes.
+    windows: Option<(HashSet<u64>, usize)>,
+    /// Block (true) or only flag (false) a leak.
+    pub block: bool,
+}
+
+/// What was found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Leak {
+    Canary,
+    SystemPrompt,
+}
+
+fn fnv(bytes: &[u8]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for &b in bytes {
+        h = (h ^ b as u64).wrapping_mul(0x0100_0000_01b3);
+    }
+    h
+}
+
+impl LeakCheck {
+    /// `None` when there is nothing to check.
+    pub fn new(
+        canary: Option<String>,
+        system_prompt: Option<(&str, usize)>,
+        block: bool,
+    ) -> Option<LeakCheck> {
+        let windows = system_prompt
+            .filter(|(text, span)| *span > 0 && text.len() >= *span)
+            .map(|(text, span)| (text.as_bytes().windows(span).map(fnv).collect(), span));
+        let canary = canary.filter(|c| !c.is_empty());
+        (canary.is_some() || windows.is_some()).then_some(LeakCheck {
+            canary,
+            windows,
+            block,
+        })
+    }
+
+    /// Bytes of earlier text a stream must keep to see a leak that spans chunks.
+    fn keep(&self) -> usize {
+        let span = self.windows.as_ref().map_or(0, |(_, n)| *n);
+        span.max(self.canary.as_ref().map_or(0, String::len))
+    }
+
+    /// Looks for a leak in `text`.
+    pub fn find(&self, text: &str) -> Option<Leak> {
+        if self
+            .canary
+            .as_ref()
+            .is_some_and(|c| text.contains(c.as_str()))
+        {
+            return Some(Leak::Canary);
+        }
+        let (hashes, span) = self.windows.as_ref()?;
+        text.as_bytes()
+            .windows(*span)
+            .any(|w| hashes.contains(&fnv(w)))
+            .then_some(Leak::SystemPrompt)
+    }
+}
+
+/// The leak check of a stream: each choice's recent text.
+#[derive(Debug)]
+pub struct StreamLeakCheck {
+    check: LeakCheck,
+    tails: HashMap<u64, String>,
+}
+
+impl StreamLeakCheck {
+    pub fn new(check: LeakCheck) -> Self {
+        StreamLeakCheck {
+            check,
+            tails: HashMap::new(),
+        }
+    }
+
+    pub fn blocks(&self) -> bool {
+        self.check.block
+    }
+
+    /// Adds a choice's new text; returns a leak if the recent text now shows one.
+    pub fn push(&mut self, choice: u64, text: &str) -> Option<Leak> {
+        let keep = self.check.keep();
+        let tail = self.tails.entry(choice).or_default();
+        tail.push_str(text);
+        let found = self.check.find(tail);
+        if tail.len() > keep {
+            let mut cut = tail.len() - keep;
+            while !tail.is_char_boundary(cut) {
+                cut += 1;
+            }
+            tail.drain(..cut);
+        }
+        found
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_canaries_and_verbatim_spans_across_chunks() {
+        let prompt =
+            "You are Zed, the support bot of Acme. Never mention the discount code SPRING.";
+        let check = LeakCheck::new(Some("c4n4ry-7".into()), Some((prompt, 20)), true).unwrap();
+        assert_eq!(
+            check.find("my instructions say: the support bot of Acme. Never"),
+            Some(Leak::SystemPrompt)
+        );
+        assert_eq!(check.find("the support bot"), None);
+        assert_eq!(check.find("token c4n4ry-7 here"), Some(Leak::Canary));
+        let mut stream = StreamLeakCheck::new(check);
+        assert_eq!(stream.push(0, "I am told: Never mention th"), None);
+        assert_eq!(stream.push(0, "e discount code"), Some(Leak::SystemPrompt));
+        assert_eq!(stream.push(1, "c4n4"), None);
+        assert_eq!(stream.push(1, "ry-7"), Some(Leak::Canary));
+        assert!(LeakCheck::new(None, Some(("short", 60)), true).is_none());
+    }
+}
