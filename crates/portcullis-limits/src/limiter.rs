@@ -464,12 +464,25 @@ impl Reservation {
 
     /// Replaces the reservation with `usage`.
     pub fn settle(mut self, usage: Usage) {
-        self.finish(usage);
+        if let Some((redis, settlement)) = self.finish(usage) {
+            redis.settle_later(settlement);
+        }
     }
 
-    fn finish(&mut self, usage: Usage) {
+    /// As [`Reservation::settle`], but waits until a shared backend has applied it, so the
+    /// caller's next request sees the refund (used before a whole response is returned).
+    pub async fn settle_now(mut self, usage: Usage) {
+        if let Some((redis, settlement)) = self.finish(usage) {
+            if let Err(e) = redis.settle(&settlement).await {
+                tracing::warn!(error = %e, "could not settle a reservation in redis; its counters correct themselves when they expire or are seeded again");
+            }
+        }
+    }
+
+    /// Records the usage and applies the settlement in memory; for Redis, returns it to send.
+    fn finish(&mut self, usage: Usage) -> Option<(Arc<RedisBackend>, Settlement)> {
         if std::mem::replace(&mut self.settled, true) {
-            return;
+            return None;
         }
         let mut settlement = Settlement {
             lease: self.lease,
@@ -507,14 +520,19 @@ impl Reservation {
             },
         );
         match (&self.limiter.redis, self.on_redis) {
-            (Some(redis), true) => redis.settle_later(settlement),
-            _ => self.limiter.memory.settle(&settlement, now_us()),
+            (Some(redis), true) => Some((Arc::clone(redis), settlement)),
+            _ => {
+                self.limiter.memory.settle(&settlement, now_us());
+                None
+            }
         }
     }
 }
 
 impl Drop for Reservation {
     fn drop(&mut self) {
-        self.finish(Usage::default());
+        if let Some((redis, settlement)) = self.finish(Usage::default()) {
+            redis.settle_later(settlement);
+        }
     }
 }

@@ -140,7 +140,7 @@ pub async fn forward(
         return Err(ApiError::upstream_bad_response());
     }
     accounting.observe_body(&bytes);
-    drop(accounting);
+    accounting.settle().await;
     let bytes = match output {
         Some(policy) => policy.filter_body(&bytes)?,
         None => bytes,

@@ -164,6 +164,17 @@ impl Accounting {
     }
 }
 
+impl Accounting {
+    /// Settles now and waits for a shared limiter to apply it: a whole response is returned
+    /// only after its refund is visible to the caller's next request.
+    pub async fn settle(mut self) {
+        let usage = self.usage();
+        if let Some(reservation) = self.reservation.take() {
+            reservation.settle_now(usage).await;
+        }
+    }
+}
+
 impl Drop for Accounting {
     fn drop(&mut self) {
         let usage = self.usage();
