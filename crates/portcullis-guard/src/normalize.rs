@@ -165,14 +165,8 @@ pub fn scan_form(text: &str) -> String {
 
 /// [`scan_form`] of a text already in NFKC.
 pub fn scan_form_of_nfkc(nfkc: &str) -> String {
-    let mut out = String::with_capacity(nfkc.len());
-    let mut space = false;
-    let lowered = nfkc.chars().flat_map(|c| {
-        let c = if c.is_ascii() { c } else { fold_confusable(c) };
-        c.to_lowercase()
-    });
-    for c in lowered {
-        let c = match c {
+    fn leet(c: char) -> char {
+        match c {
             '0' => 'o',
             '1' | '!' | '|' => 'i',
             '3' => 'e',
@@ -180,7 +174,11 @@ pub fn scan_form_of_nfkc(nfkc: &str) -> String {
             '5' | '$' => 's',
             '7' => 't',
             c => c,
-        };
+        }
+    }
+    let mut out = String::with_capacity(nfkc.len());
+    let mut space = false;
+    let mut push = |c: char| {
         if c.is_whitespace() {
             if !space {
                 out.push(' ');
@@ -189,6 +187,16 @@ pub fn scan_form_of_nfkc(nfkc: &str) -> String {
         } else {
             out.push(c);
             space = false;
+        }
+    };
+    for c in nfkc.chars() {
+        // ASCII, nearly all of most prompts, takes the short way.
+        if c.is_ascii() {
+            push(leet(c.to_ascii_lowercase()));
+        } else {
+            for lower in fold_confusable(c).to_lowercase() {
+                push(leet(lower));
+            }
         }
     }
     out
