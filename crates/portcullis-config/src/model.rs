@@ -50,17 +50,6 @@ pub struct Config {
     pub key_limits: std::collections::BTreeMap<String, crate::LimitSpec>,
 }
 
-impl Config {
-    /// The plan called `name`: configured, or the built-in `default`.
-    pub fn plan(&self, name: &str) -> Option<crate::Plan> {
-        match self.plans.get(name) {
-            Some(plan) => Some(plan.clone()),
-            None if name == "default" => Some(crate::Plan::builtin_default()),
-            None => None,
-        }
-    }
-}
-
 /// Where the gateway listens. The admin listener is never the public one.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]

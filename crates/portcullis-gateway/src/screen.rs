@@ -12,6 +12,7 @@ use crate::catalog::Route;
 use crate::state::GatewayState;
 use portcullis_config::{GuardSpec, InjectionPolicy, UnicodePolicy};
 use portcullis_core::{ApiError, Endpoint, ErrorKind, Exchange, ListenerKind, Principal};
+use portcullis_guard::detector::prepare;
 use portcullis_guard::{sanitize, Detector, Finding};
 use serde_json::{Map, Value};
 
@@ -248,14 +249,19 @@ pub fn screen(
     let threshold = spec.injection_threshold.unwrap_or(detector.threshold);
     let mut worst: Option<(Finding, String)> = None;
     let mut visit = |text: &mut String, param: String| -> Result<(), ApiError> {
-        if injection != InjectionPolicy::Off {
-            let finding = detector.scan(text);
+        // Screening sanitizes the text itself; the same result serves the Unicode policy.
+        let prepared = (injection != InjectionPolicy::Off).then(|| prepare(text));
+        if let Some(prepared) = &prepared {
+            let finding = detector.scan_prepared(prepared);
             if worst.as_ref().is_none_or(|(w, _)| finding.score > w.score) {
                 worst = Some((finding, param.clone()));
             }
         }
         if unicode != UnicodePolicy::Off {
-            let clean = sanitize(text);
+            let clean = match prepared {
+                Some(p) => p.sanitized,
+                None => sanitize(text),
+            };
             if clean.changed() {
                 if unicode == UnicodePolicy::Reject {
                     return Err(ApiError::new(

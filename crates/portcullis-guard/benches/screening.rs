@@ -9,18 +9,23 @@ fn main() {
     divan::main();
 }
 
-fn corpus() -> String {
-    let path = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../data/corpora/dev/benign.jsonl"
+/// The texts of one dev corpus file (`benign`, `pii`).
+fn corpus_texts(name: &str) -> Vec<String> {
+    let path = format!(
+        "{}/../../data/corpora/dev/{name}.jsonl",
+        env!("CARGO_MANIFEST_DIR")
     );
     std::fs::read_to_string(path)
         .unwrap()
         .lines()
         .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
         .filter_map(|v| v["text"].as_str().map(str::to_owned))
-        .collect::<Vec<_>>()
-        .join("\n")
+        .collect()
+}
+
+/// The benign corpus as one text.
+fn corpus() -> String {
+    corpus_texts("benign").join("\n")
 }
 
 #[divan::bench]
@@ -39,16 +44,7 @@ fn scan_2kb_prompt(bencher: divan::Bencher) {
 
 #[divan::bench(sample_count = 10, sample_size = 1)]
 fn scan_corpus_texts(bencher: divan::Bencher) {
-    let path = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../data/corpora/dev/benign.jsonl"
-    );
-    let texts: Vec<String> = std::fs::read_to_string(path)
-        .unwrap()
-        .lines()
-        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-        .filter_map(|v| v["text"].as_str().map(str::to_owned))
-        .collect();
+    let texts = corpus_texts("benign");
     let bytes: usize = texts.iter().map(String::len).sum();
     let detector = Detector::builtin();
     bencher
@@ -60,17 +56,7 @@ fn scan_corpus_texts(bencher: divan::Bencher) {
 /// pieces as a token stream would arrive.
 #[divan::bench(args = ["benign", "pii"], sample_count = 10, sample_size = 1)]
 fn redact_stream(bencher: divan::Bencher, corpus_name: &str) {
-    let path = format!(
-        "{}/../../data/corpora/dev/{corpus_name}.jsonl",
-        env!("CARGO_MANIFEST_DIR")
-    );
-    let text: String = std::fs::read_to_string(path)
-        .unwrap()
-        .lines()
-        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-        .filter_map(|v| v["text"].as_str().map(str::to_owned))
-        .collect::<Vec<_>>()
-        .join("\n");
+    let text = corpus_texts(corpus_name).join("\n");
     let mut pieces = Vec::new();
     let mut at = 0;
     while at < text.len() {

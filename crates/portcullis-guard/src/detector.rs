@@ -99,7 +99,11 @@ impl Detector {
 
     /// Scores one text.
     pub fn scan(&self, text: &str) -> Finding {
-        let prepared = prepare(text);
+        self.scan_prepared(&prepare(text))
+    }
+
+    /// Scores a text already prepared (its sanitized form stays usable by the caller).
+    pub fn scan_prepared(&self, prepared: &Prepared) -> Finding {
         let classifier = self.probability(&self.features(&prepared.scan));
         let mut reasons: Vec<String> = prepared
             .sanitized

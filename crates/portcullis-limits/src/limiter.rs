@@ -5,7 +5,7 @@ use crate::check::{Adjustment, Check, CheckKind, Demand, Label, Report, Settleme
 use crate::ledger::{Ledger, PendingUsage, Totals, UsageKey};
 use crate::now_us;
 use crate::policy::{amount, key_part, Estimate, Price, ScopeChecks};
-use crate::quota::{Calendar, QuotaScope};
+use crate::quota::{Calendar, QuotaScope, Today};
 use crate::risk::RiskTable;
 use portcullis_config::{Config, LimitSpec, LimitsBackend, OutagePolicy, Plan};
 use std::collections::BTreeMap;
@@ -190,9 +190,8 @@ impl Limiter {
         estimate: Estimate,
         price: Price,
         scale: f64,
-        now: u64,
+        today: &Today,
     ) -> Vec<Check> {
-        let today = self.calendar.today(now);
         let tenant = format!("t:{}", key_part(&subject.tenant));
         let key = format!("k:{}", key_part(&subject.key_id));
         let mut checks = Vec::with_capacity(8);
@@ -209,7 +208,7 @@ impl Limiter {
                 estimate,
                 price,
                 scale,
-                today: &today,
+                today,
             }
             .push(spec, into)
         };
@@ -255,6 +254,8 @@ impl Limiter {
         };
         let now = now_us();
         let (risk, until_us) = self.risk.factor(&subject.tenant, &subject.key_id, now);
+        // The calendar day and month, once per request: for quota keys and the ledger row.
+        let today = self.calendar.today(now);
         if risk <= 0.0 {
             return Err(Refusal::Suspended { until_us });
         }
@@ -271,10 +272,10 @@ impl Limiter {
             }
         };
         let mut demand = Demand {
-            checks: self.checks(subject, plan, estimate, price, scale(on_redis), now),
+            checks: self.checks(subject, plan, estimate, price, scale(on_redis), &today),
             out_min: estimate.out_min,
             out_max: estimate.out_max,
-            lease: fastrand_u64(),
+            lease: fastrand::u64(..),
         };
         // A request that needs more than a rate's whole burst can never fit: say so without
         // asking the backend, and before any limit that waiting would satisfy.
@@ -295,7 +296,7 @@ impl Limiter {
                     Err(_) => {
                         on_redis = self.outage_fallback()?;
                         demand.checks =
-                            self.checks(subject, plan, estimate, price, scale(false), now);
+                            self.checks(subject, plan, estimate, price, scale(false), &today);
                         continue;
                     }
                 },
@@ -331,7 +332,7 @@ impl Limiter {
                                         estimate,
                                         price,
                                         scale(false),
-                                        now,
+                                        &today,
                                     );
                                     break;
                                 }
@@ -347,7 +348,7 @@ impl Limiter {
                         on_redis,
                         headers,
                         ledger_key: UsageKey {
-                            day: self.calendar.today(now).day,
+                            day: today.day.clone(),
                             tenant: subject.tenant.clone(),
                             key_id: subject.key_id.clone(),
                             model: subject.model.clone(),
@@ -395,13 +396,6 @@ impl Limiter {
             OutagePolicy::Local => Ok(false),
         }
     }
-}
-
-fn fastrand_u64() -> u64 {
-    use std::hash::{BuildHasher, Hasher};
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u64(now_us());
-    h.finish()
 }
 
 /// The tightest requests and tokens limits among the checks.

@@ -88,11 +88,6 @@ impl Calendar {
             month_ends_us: start_of(next_month),
         }
     }
-
-    /// The local day `now_us` falls in, for the usage ledger.
-    pub fn day(&self, now_us: u64) -> String {
-        self.today(now_us).day
-    }
 }
 
 #[cfg(test)]

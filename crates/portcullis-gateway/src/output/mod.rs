@@ -11,6 +11,7 @@
 pub mod fields;
 pub mod leak;
 
+use crate::upstream::{event_data, event_ends};
 use bytes::{Bytes, BytesMut};
 use portcullis_config::OutputPolicy as Action;
 use portcullis_core::{ApiError, Endpoint, ErrorKind};
@@ -57,21 +58,25 @@ pub fn policy_for(
         Some(Value::Number(_)) => true,
         _ => false,
     };
-    let system: String = body
-        .get("messages")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .filter(|m| {
-            matches!(
-                m.get("role").and_then(Value::as_str),
-                Some("system" | "developer")
-            )
-        })
-        .filter_map(|m| m.get("content").and_then(Value::as_str))
-        .collect::<Vec<_>>()
-        .join("\n");
     let spans = spec.prompt_leak.unwrap_or_default() != portcullis_config::LeakPolicy::Off;
+    // The system prompt is gathered only when verbatim spans are checked.
+    let system: String = if spans {
+        body.get("messages")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter(|m| {
+                matches!(
+                    m.get("role").and_then(Value::as_str),
+                    Some("system" | "developer")
+                )
+            })
+            .filter_map(|m| m.get("content").and_then(Value::as_str))
+            .collect::<Vec<_>>()
+            .join("\n")
+    } else {
+        String::new()
+    };
     let span_chars = spec.prompt_leak_chars.unwrap_or(60) as usize;
     let leak = leak::LeakCheck::new(
         spec.canary.clone(),
@@ -316,26 +321,4 @@ impl StreamFilter {
         }
         true
     }
-}
-
-fn event_ends(buf: &[u8]) -> impl Iterator<Item = usize> + '_ {
-    (1..buf.len()).filter_map(move |i| {
-        let end = buf[i] == b'\n'
-            && (buf[i - 1] == b'\n' || (i >= 2 && buf[i - 1] == b'\r' && buf[i - 2] == b'\n'));
-        end.then_some(i + 1)
-    })
-}
-
-/// Where the `data:` line of an event starts, and its payload.
-fn event_data(event: &[u8]) -> Option<(usize, &[u8])> {
-    let mut at = 0;
-    for line in event.split(|&b| b == b'\n') {
-        if let Some(d) = line.strip_prefix(b"data:") {
-            let d = d.strip_prefix(b" ").unwrap_or(d);
-            let d = d.strip_suffix(b"\r").unwrap_or(d);
-            return Some((at, d));
-        }
-        at += line.len() + 1;
-    }
-    None
 }

@@ -12,7 +12,7 @@ mod sse;
 
 pub use forward::{forward, AfterResponse};
 pub use health::spawn_probes;
-pub use sse::last_event_end;
+pub use sse::{event_data, event_ends, last_event_end};
 
 use bytes::Bytes;
 use http::{HeaderValue, Uri};

@@ -65,6 +65,30 @@ pub fn last_event_end(buf: &[u8]) -> Option<usize> {
     })
 }
 
+/// Offsets just past each blank line that ends an event, in order.
+pub fn event_ends(buf: &[u8]) -> impl Iterator<Item = usize> + '_ {
+    (1..buf.len()).filter_map(move |i| {
+        let end = buf[i] == b'\n'
+            && (buf[i - 1] == b'\n' || (i >= 2 && buf[i - 1] == b'\r' && buf[i - 2] == b'\n'));
+        end.then_some(i + 1)
+    })
+}
+
+/// Where an event's `data:` line starts, and its payload (single-line data, as
+/// OpenAI-compatible servers send).
+pub fn event_data(event: &[u8]) -> Option<(usize, &[u8])> {
+    let mut at = 0;
+    for line in event.split(|&b| b == b'\n') {
+        if let Some(d) = line.strip_prefix(b"data:") {
+            let d = d.strip_prefix(b" ").unwrap_or(d);
+            let d = d.strip_suffix(b"\r").unwrap_or(d);
+            return Some((at, d));
+        }
+        at += line.len() + 1;
+    }
+    None
+}
+
 fn error_event(failure: &BodyFailure) -> Bytes {
     let error = match failure {
         BodyFailure::Idle => ApiError::upstream_timeout(),

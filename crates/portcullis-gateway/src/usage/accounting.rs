@@ -6,6 +6,7 @@
 //! beyond the request itself. Settlement happens exactly once, when the accounting is dropped:
 //! after the body is read, when a stream ends, or when the caller goes away mid-stream.
 
+use crate::upstream::{event_data, event_ends};
 use bytes::{Bytes, BytesMut};
 use portcullis_limits::{Encoding, Reservation, Usage};
 use serde::Deserialize;
@@ -135,7 +136,7 @@ impl Accounting {
 
     /// Records what one event says; true if the caller must not see it.
     fn inspect_event(&mut self, event: &[u8]) -> bool {
-        let Some(data) = event_data(event) else {
+        let Some((_, data)) = event_data(event) else {
             return false;
         };
         if data == b"[DONE]" {
@@ -182,24 +183,4 @@ impl Drop for Accounting {
             reservation.settle(usage);
         }
     }
-}
-
-/// Offsets just past each blank line that ends an event.
-fn event_ends(buf: &[u8]) -> impl Iterator<Item = usize> + '_ {
-    (1..buf.len()).filter_map(move |i| {
-        let end = buf[i] == b'\n'
-            && (buf[i - 1] == b'\n' || (i >= 2 && buf[i - 1] == b'\r' && buf[i - 2] == b'\n'));
-        end.then_some(i + 1)
-    })
-}
-
-/// The `data:` payload of an event (single-line data, as OpenAI-compatible servers send).
-fn event_data(event: &[u8]) -> Option<&[u8]> {
-    event
-        .split(|&b| b == b'\n')
-        .find_map(|line| line.strip_prefix(b"data:"))
-        .map(|d| {
-            let d = d.strip_prefix(b" ").unwrap_or(d);
-            d.strip_suffix(b"\r").unwrap_or(d)
-        })
 }

@@ -55,10 +55,7 @@ impl MemoryBackend {
             let room = room(slots.get(&check.key), &check.kind, now);
             let fits = match room.checked_sub(check.base) {
                 None => 0,
-                Some(left) if check.per_out == 0 => {
-                    let _ = left;
-                    u64::MAX
-                }
+                Some(_) if check.per_out == 0 => u64::MAX,
                 Some(left) => left / check.per_out,
             };
             let base_fits = room >= check.base;
