@@ -2,43 +2,160 @@
 //!
 //!   cargo run --release -p portcullis-guard --example train_detector
 //!
-//! Deterministic: the split is a hash of each record's id (70% train, 10% validation for the
-//! threshold, 20% test, never seen in training), the shuffle a fixed-seed xorshift, and the
-//! optimiser plain SGD. The threshold is the lowest that keeps false positives on the
-//! validation benign prompts at or under 1% (rules included); the report gives the test
-//! split's true-positive rate per attack category and false-positive rate per benign one.
+//! Deterministic: the split is a hash of each record's id (80% development, 20% test, never
+//! seen in training or calibration), the shuffle a fixed-seed xorshift, and the optimiser
+//! plain SGD. The threshold is calibrated by 5-fold cross-validation on the development
+//! split: every development text is scored by a model that did not see it, and the threshold
+//! is the lowest that keeps those out-of-fold false positives at or under 1% (rules
+//! included). The final model is trained on the whole development split; the report gives
+//! the test split's true-positive rate per attack category and false-positive rate per
+//! benign one, scored exactly as the compiled-in detector scores.
+//!
+//! The model is a linear one over hashed n-grams (see `features`), trained with multiple
+//! instances per text: the whole text and each of its segments. An attack needs one instance
+//! that scores high, so only its highest is pushed up; a benign text needs every instance
+//! low, so the whole text and its highest segment are pushed down.
 
 use portcullis_guard::detector::{prepare, Detector, RULE_SCORE};
-use portcullis_guard::features::{features, DIM};
-use portcullis_guard::rules;
+use portcullis_guard::features::{hash, instances, reweight, DIM};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Split {
-    Train,
-    Validation,
-    Test,
-}
+const FOLDS: u64 = 5;
+const EPOCHS: usize = 40;
+const L2: f32 = 1e-5;
+/// Highest share of benign texts flagged that the threshold may allow.
+const TARGET_FPR: f64 = 0.01;
 
 struct Example {
     text: String,
-    features: Vec<(u32, f32)>,
+    scan: String,
+    /// The whole text, then its segments, as log counts (see `features::instances`).
+    bags: Vec<Vec<(u32, f32)>>,
     attack: bool,
     category: String,
-    split: Split,
+    /// `None`: the test split; otherwise the cross-validation fold.
+    fold: Option<u64>,
     rule_hit: bool,
 }
 
-fn split_of(id: &str) -> Split {
+fn fnv1a64(id: &str) -> u64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     for b in id.bytes() {
         h = (h ^ b as u64).wrapping_mul(0x0100_0000_01b3);
     }
-    match h % 10 {
-        0..=6 => Split::Train,
-        7 => Split::Validation,
-        _ => Split::Test,
+    h
+}
+
+/// 0-7 of ten: development, in five folds; 8-9: test (the same test split as before).
+fn fold_of(id: &str) -> Option<u64> {
+    let h = fnv1a64(id);
+    (h % 10 < 8).then_some((h / 10) % FOLDS)
+}
+
+struct Model {
+    weights: Vec<f32>,
+    bias: f32,
+    idf: Vec<f32>,
+}
+
+impl Model {
+    fn detector(&self, threshold: f32) -> Detector {
+        Detector::from_parts(
+            self.weights.clone(),
+            self.bias,
+            threshold,
+            Some(self.idf.clone()),
+        )
+    }
+}
+
+fn logit(bag: &[(u32, f32)], weights: &[f32], bias: f32) -> f32 {
+    bias + bag
+        .iter()
+        .map(|(k, v)| weights[*k as usize] * v)
+        .sum::<f32>()
+}
+
+fn train(examples: &[&Example]) -> Model {
+    // Inverse document frequency over the training texts: rare n-grams say more.
+    let mut df = vec![0u32; DIM];
+    for e in examples {
+        for (k, _) in &e.bags[0] {
+            df[*k as usize] += 1;
+        }
+    }
+    let n = examples.len() as f32;
+    let idf: Vec<f32> = df
+        .iter()
+        .map(|&d| ((1.0 + n) / (1.0 + d as f32)).ln() + 1.0)
+        .collect();
+    let bags: Vec<Vec<Vec<(u32, f32)>>> = examples
+        .iter()
+        .map(|e| {
+            let mut bags = e.bags.clone();
+            for bag in &mut bags {
+                reweight(bag, &idf);
+            }
+            bags
+        })
+        .collect();
+    let attacks = examples.iter().filter(|e| e.attack).count() as f32;
+    // Balanced classes: each class weighs half.
+    let (w_attack, w_benign) = (0.5 * n / attacks, 0.5 * n / (n - attacks));
+
+    let mut weights = vec![0f32; DIM];
+    let mut bias = 0f32;
+    let mut order: Vec<usize> = (0..examples.len()).collect();
+    let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
+    for epoch in 0..EPOCHS {
+        for i in (1..order.len()).rev() {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            order.swap(i, (seed % (i as u64 + 1)) as usize);
+        }
+        let lr = 0.8 / (1.0 + epoch as f32 * 0.3);
+        for &i in &order {
+            let (e, bags) = (examples[i], &bags[i]);
+            let best_segment = (1..bags.len()).max_by(|&a, &b| {
+                logit(&bags[a], &weights, bias).total_cmp(&logit(&bags[b], &weights, bias))
+            });
+            let targets: Vec<usize> = if e.attack {
+                match best_segment {
+                    Some(s)
+                        if logit(&bags[s], &weights, bias) > logit(&bags[0], &weights, bias) =>
+                    {
+                        vec![s]
+                    }
+                    _ => vec![0],
+                }
+            } else {
+                std::iter::once(0).chain(best_segment).collect()
+            };
+            for t in targets {
+                let bag = &bags[t];
+                let p = 1.0 / (1.0 + (-logit(bag, &weights, bias)).exp());
+                let y = if e.attack { 1.0 } else { 0.0 };
+                let g = (p - y) * if e.attack { w_attack } else { w_benign };
+                for (k, v) in bag {
+                    let w = &mut weights[*k as usize];
+                    *w -= lr * (g * v + L2 * *w);
+                }
+                bias -= lr * g;
+            }
+        }
+    }
+    Model { weights, bias, idf }
+}
+
+/// The detector's score: classifier, raised to the rule score when a rule matches.
+fn score(detector: &Detector, e: &Example) -> f32 {
+    let p = detector.probability(&e.scan);
+    if e.rule_hit {
+        p.max(RULE_SCORE)
+    } else {
+        p
     }
 }
 
@@ -52,104 +169,67 @@ fn main() {
             let prepared = prepare(r["text"].as_str().unwrap());
             examples.push(Example {
                 text: r["text"].as_str().unwrap().chars().take(160).collect(),
-                features: features(&prepared.scan),
+                bags: instances(&hash(&prepared.scan)),
+                rule_hit: !prepared.rule_hits().is_empty(),
+                scan: prepared.scan,
                 attack: r["label"] == "attack",
                 category: r["category"].as_str().unwrap().to_owned(),
-                split: split_of(r["id"].as_str().unwrap()),
-                rule_hit: !rules::matches(&prepared.scan, &prepared.nfkc).is_empty()
-                    || prepared.sanitized.hidden.trim().len() >= 4,
+                fold: fold_of(r["id"].as_str().unwrap()),
             });
         }
     }
-    // Inverse document frequency over the training split: rare n-grams say more.
-    let mut df = vec![0u32; DIM];
-    let n_train = examples.iter().filter(|e| e.split == Split::Train).count() as f32;
-    for e in examples.iter().filter(|e| e.split == Split::Train) {
-        for (k, _) in &e.features {
-            df[*k as usize] += 1;
+
+    // Out-of-fold scores of the benign development texts, for the threshold.
+    let mut benign_scores: Vec<f32> = Vec::new();
+    let mut oof_attacks: Vec<f32> = Vec::new();
+    for fold in 0..FOLDS {
+        let rest: Vec<&Example> = examples
+            .iter()
+            .filter(|e| e.fold.is_some_and(|f| f != fold))
+            .collect();
+        let detector = train(&rest).detector(0.5);
+        for e in examples.iter().filter(|e| e.fold == Some(fold)) {
+            let s = score(&detector, e);
+            // SHOW_ERRORS=1 also lists the out-of-fold misses and the benign texts near them.
+            if std::env::var("SHOW_ERRORS").is_ok()
+                && (e.attack || s >= 0.4)
+                && (!e.attack || s < 0.5)
+            {
+                let kind = if e.attack { "OOF MISS" } else { "OOF HIGH" };
+                let text: String = e.text.chars().take(100).collect();
+                println!("{kind} {s:.2} {}: {text:?}", e.category);
+            }
+            if e.attack {
+                oof_attacks.push(s);
+            } else {
+                benign_scores.push(s);
+            }
         }
+        eprintln!("fold {fold} trained");
     }
-    let idf: Vec<f32> = df
-        .iter()
-        .map(|&d| ((1.0 + n_train) / (1.0 + d as f32)).ln() + 1.0)
-        .collect();
-    for e in &mut examples {
-        portcullis_guard::features::reweight(&mut e.features, &idf);
-    }
-    let train: Vec<&Example> = examples
-        .iter()
-        .filter(|e| e.split == Split::Train)
-        .collect();
-    let attacks = train.iter().filter(|e| e.attack).count() as f32;
-    let benign = train.len() as f32 - attacks;
-    // Balanced classes: each class weighs half.
-    let (w_attack, w_benign) = (
-        0.5 * train.len() as f32 / attacks,
-        0.5 * train.len() as f32 / benign,
+    benign_scores.sort_by(|a, b| b.total_cmp(a));
+    let allowed = (benign_scores.len() as f64 * TARGET_FPR).floor() as usize;
+    let threshold = (benign_scores.get(allowed).copied().unwrap_or(0.5) + 1e-4).clamp(0.05, 0.98);
+    let oof_tpr =
+        oof_attacks.iter().filter(|&&s| s >= threshold).count() as f32 / oof_attacks.len() as f32;
+    println!(
+        "threshold {threshold:.4} (out-of-fold: {} benign, {allowed} allowed above; attacks caught {:.1}%)",
+        benign_scores.len(),
+        100.0 * oof_tpr
     );
 
-    let mut weights = vec![0f32; DIM];
-    let mut bias = 0f32;
-    let mut order: Vec<usize> = (0..train.len()).collect();
-    let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
-    let epochs = 40;
-    let l2 = 1e-7f32;
-    for epoch in 0..epochs {
-        for i in (1..order.len()).rev() {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            order.swap(i, (seed % (i as u64 + 1)) as usize);
-        }
-        let lr = 0.8 / (1.0 + epoch as f32 * 0.3);
-        for &i in &order {
-            let e = train[i];
-            let z = bias
-                + e.features
-                    .iter()
-                    .map(|(k, v)| weights[*k as usize] * v)
-                    .sum::<f32>();
-            let p = 1.0 / (1.0 + (-z).exp());
-            let y = if e.attack { 1.0 } else { 0.0 };
-            let g = (p - y) * if e.attack { w_attack } else { w_benign };
-            for (k, v) in &e.features {
-                let w = &mut weights[*k as usize];
-                *w -= lr * (g * v + l2 * *w);
-            }
-            bias -= lr * g;
-        }
-    }
-    let detector = Detector::from_parts(weights.clone(), bias, 0.5, None);
-    let score = |e: &Example| {
-        let p = detector.probability(&e.features);
-        if e.rule_hit {
-            p.max(RULE_SCORE)
-        } else {
-            p
-        }
-    };
-
-    // Threshold: the lowest keeping validation false positives at or under 1%.
-    let mut benign_scores: Vec<f32> = examples
-        .iter()
-        .filter(|e| e.split == Split::Validation && !e.attack)
-        .map(score)
-        .collect();
-    benign_scores.sort_by(|a, b| b.partial_cmp(a).unwrap());
-    let allowed = (benign_scores.len() as f32 * 0.01).floor() as usize;
-    let threshold = (benign_scores.get(allowed).copied().unwrap_or(0.5) + 1e-4).clamp(0.05, 0.98);
+    let development: Vec<&Example> = examples.iter().filter(|e| e.fold.is_some()).collect();
+    let model = train(&development);
+    let detector = model.detector(threshold);
+    let test: Vec<&Example> = examples.iter().filter(|e| e.fold.is_none()).collect();
+    let scores: Vec<f32> = test.iter().map(|e| score(&detector, e)).collect();
 
     let mut report: BTreeMap<String, (usize, usize)> = BTreeMap::new();
     let (mut tp, mut pos, mut fp, mut neg) = (0, 0, 0, 0);
-    for e in examples.iter().filter(|e| e.split == Split::Test) {
-        let flagged = score(e) >= threshold;
-        let entry = report
-            .entry(format!(
-                "{}:{}",
-                if e.attack { "attack" } else { "benign" },
-                e.category
-            ))
-            .or_default();
+    for (e, &s) in test.iter().zip(&scores) {
+        let flagged = s >= threshold;
+        let label = if e.attack { "attack" } else { "benign" };
+        let entry = report.entry(format!("{label}:{}", e.category)).or_default();
         entry.0 += flagged as usize;
         entry.1 += 1;
         if e.attack {
@@ -160,19 +240,19 @@ fn main() {
             fp += flagged as usize;
         }
     }
-    println!(
-        "threshold {threshold:.4} (validation benign: {} texts)",
-        benign_scores.len()
-    );
     for t in [0.2f32, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9] {
-        let test: Vec<&Example> = examples.iter().filter(|e| e.split == Split::Test).collect();
-        let caught = test.iter().filter(|e| e.attack && score(e) >= t).count();
-        let flagged = test.iter().filter(|e| !e.attack && score(e) >= t).count();
-        let attacks = test.iter().filter(|e| e.attack).count();
+        let caught = test
+            .iter()
+            .zip(&scores)
+            .filter(|(e, &s)| e.attack && s >= t);
+        let flagged = test
+            .iter()
+            .zip(&scores)
+            .filter(|(e, &s)| !e.attack && s >= t);
         println!(
             "  at {t:.1}: test TPR {:.1}%  FPR {:.2}%",
-            100.0 * caught as f32 / attacks as f32,
-            100.0 * flagged as f32 / (test.len() - attacks) as f32
+            100.0 * caught.count() as f32 / pos as f32,
+            100.0 * flagged.count() as f32 / neg as f32
         );
     }
     println!(
@@ -191,26 +271,21 @@ fn main() {
             json!({"flagged": flagged, "total": total}),
         );
     }
-
     if std::env::var("SHOW_ERRORS").is_ok() {
-        for e in examples.iter().filter(|e| e.split == Split::Test) {
-            let s = score(e);
-            if (e.attack && s < 0.6) || (!e.attack && s >= 0.5) {
-                println!(
-                    "{} {:.2} {}: {:?}",
-                    if e.attack { "MISS" } else { "FP  " },
-                    s,
-                    e.category,
-                    e.text
-                );
+        for (e, &s) in test.iter().zip(&scores) {
+            if (e.attack && s < threshold) || (!e.attack && s >= threshold) {
+                let kind = if e.attack { "MISS" } else { "FP  " };
+                println!("{kind} {s:.2} {}: {:?}", e.category, e.text);
             }
         }
     }
-    let mut bytes = Vec::with_capacity((DIM + 1) * 4);
-    for w in weights
+
+    let mut bytes = Vec::with_capacity((2 * DIM + 1) * 4);
+    for w in model
+        .weights
         .iter()
-        .chain(std::iter::once(&bias))
-        .chain(idf.iter())
+        .chain(std::iter::once(&model.bias))
+        .chain(model.idf.iter())
     {
         bytes.extend_from_slice(&w.to_le_bytes());
     }
@@ -218,8 +293,17 @@ fn main() {
     std::fs::write(format!("{dir}/injection.bin"), bytes).unwrap();
     let meta = json!({
         "threshold": threshold,
-        "features": "hashed byte 3-5-grams and word 1-3-grams of the scan form, 2^18 buckets, log1p, idf, L2",
-        "training": {"corpus": "data/corpora/dev (attacks.jsonl, benign.jsonl)", "split": "fnv1a64(id) % 10: 0-6 train, 7 validation, 8-9 test", "epochs": epochs, "l2": l2, "class_weights": "balanced"},
+        "features": "hashed byte 4-grams and word 1-3-grams of the scan form, 2^18 buckets, log1p, idf, L2; scored on the whole text and on each segment (lines), highest kept",
+        "training": {
+            "corpus": "data/corpora/dev (attacks.jsonl, benign.jsonl)",
+            "split": "fnv1a64(id) % 10: 0-7 development, 8-9 test",
+            "threshold": format!("lowest with out-of-fold benign FPR <= {TARGET_FPR} over {FOLDS}-fold cross-validation of the development split (fold (fnv1a64(id) / 10) % {FOLDS})"),
+            "out_of_fold_tpr": oof_tpr,
+            "epochs": EPOCHS,
+            "l2": L2,
+            "class_weights": "balanced",
+            "instances": "multiple-instance: attacks push up their highest instance, benign texts their whole text and highest segment",
+        },
         "test": {"attacks_caught": tp, "attacks": pos, "benign_flagged": fp, "benign": neg, "by_category": categories},
     });
     std::fs::write(

@@ -12,16 +12,20 @@ const MAX_DECODED: usize = 16 * 1024;
 /// Text hidden in base64 or hex runs of `text` (decoded, when it is mostly printable).
 pub fn decoded_spans(text: &str) -> String {
     let mut out = String::new();
+    // The alphabets are ASCII: the runs are split on bytes, and a byte of a multi-byte
+    // character is never part of one.
     for run in text
-        .split(|c: char| !(c.is_ascii_alphanumeric() || matches!(c, '+' | '/' | '=' | '-' | '_')))
+        .as_bytes()
+        .split(|&b| !(b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'=' | b'-' | b'_')))
     {
         if run.len() < MIN_RUN || out.len() > MAX_DECODED {
             continue;
         }
-        let decoded = if run.len() % 2 == 0 && run.bytes().all(|b| b.is_ascii_hexdigit()) {
+        let decoded = if run.len() % 2 == 0 && run.iter().all(u8::is_ascii_hexdigit) {
             decode_hex(run)
         } else {
-            let trimmed = run.trim_end_matches('=');
+            let end = run.iter().rposition(|&b| b != b'=').map_or(0, |i| i + 1);
+            let trimmed = &run[..end];
             base64::engine::general_purpose::STANDARD_NO_PAD
                 .decode(trimmed)
                 .or_else(|_| base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(trimmed))
@@ -44,10 +48,12 @@ pub fn decoded_spans(text: &str) -> String {
     out
 }
 
-fn decode_hex(run: &str) -> Option<Vec<u8>> {
-    (0..run.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&run[i..i + 2], 16).ok())
+fn decode_hex(run: &[u8]) -> Option<Vec<u8>> {
+    run.chunks_exact(2)
+        .map(|pair| {
+            let digit = |b: u8| (b as char).to_digit(16);
+            Some((digit(pair[0])? * 16 + digit(pair[1])?) as u8)
+        })
         .collect()
 }
 

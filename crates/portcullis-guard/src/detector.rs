@@ -10,8 +10,8 @@
 //! runs in microseconds on a CPU, which a transformer classifier does not.
 
 use crate::decode;
-use crate::features::{features, DIM};
-use crate::normalize::{sanitize, Sanitized};
+use crate::features::{for_each_instance, hash, log_counts, DIM};
+use crate::normalize::{non_ascii_chars, sanitize, Sanitized};
 use crate::rules;
 use std::sync::OnceLock;
 
@@ -36,10 +36,12 @@ pub struct Finding {
 
 /// The model compiled into the binary.
 pub struct Detector {
-    weights: Vec<f32>,
+    /// Per bucket: the weight and the inverse document frequency of the training corpus,
+    /// side by side so that one cache line serves both.
+    model: Vec<[f32; 2]>,
     bias: f32,
-    /// Inverse document frequencies of the training corpus, per bucket.
-    idf: Option<Vec<f32>>,
+    /// log(1 + n) for each count n.
+    logs: [f32; 256],
     pub threshold: f32,
 }
 
@@ -70,30 +72,37 @@ impl Detector {
         idf: Option<Vec<f32>>,
     ) -> Detector {
         assert_eq!(weights.len(), DIM);
+        let idf = idf.unwrap_or_else(|| vec![1.0; DIM]);
         Detector {
-            weights,
+            model: weights.into_iter().zip(idf).map(|(w, i)| [w, i]).collect(),
             bias,
-            idf,
+            logs: log_counts(),
             threshold,
         }
     }
 
-    /// Features of a prepared text, weighted as in training.
-    pub fn features(&self, scan: &str) -> Vec<(u32, f32)> {
-        let mut f = features(scan);
-        if let Some(idf) = &self.idf {
-            crate::features::reweight(&mut f, idf);
+    /// The classifier's logit for one bag of n-gram counts: log-scaled, weighted by inverse
+    /// document frequency, L2-normalised, dotted with the weights.
+    pub fn logit(&self, bag: &[(u32, u8)]) -> f32 {
+        // Two interleaved sums, so consecutive additions do not wait on each other.
+        let (mut dot, mut norm) = ([0f32; 2], [0f32; 2]);
+        for pair in bag.chunks(2) {
+            for (lane, &(k, n)) in pair.iter().enumerate() {
+                let [weight, idf] = self.model[k as usize];
+                let v = self.logs[n as usize] * idf;
+                dot[lane] += weight * v;
+                norm[lane] += v * v;
+            }
         }
-        f
+        let (dot, norm) = (dot[0] + dot[1], norm[0] + norm[1]);
+        self.bias + dot / norm.sqrt().max(1e-6)
     }
 
-    /// The classifier's probability for prepared features.
-    pub fn probability(&self, features: &[(u32, f32)]) -> f32 {
-        let z: f32 = self.bias
-            + features
-                .iter()
-                .map(|(i, v)| self.weights[*i as usize] * v)
-                .sum::<f32>();
+    /// The classifier's probability for a scan-form text: the highest over the whole text
+    /// and each of its segments.
+    pub fn probability(&self, scan: &str) -> f32 {
+        let mut z = f32::NEG_INFINITY;
+        for_each_instance(&hash(scan), |bag| z = z.max(self.logit(bag)));
         1.0 / (1.0 + (-z).exp())
     }
 
@@ -104,18 +113,14 @@ impl Detector {
 
     /// Scores a text already prepared (its sanitized form stays usable by the caller).
     pub fn scan_prepared(&self, prepared: &Prepared) -> Finding {
-        let classifier = self.probability(&self.features(&prepared.scan));
+        let classifier = self.probability(&prepared.scan);
         let mut reasons: Vec<String> = prepared
             .sanitized
             .removed
             .iter()
             .map(|(carrier, _)| format!("hidden_unicode:{}", carrier.name()))
             .collect();
-        let mut rule_hits = rules::matches(&prepared.scan, &prepared.nfkc);
-        // Text spelled in invisible tag characters has no honest use in a prompt.
-        if prepared.sanitized.hidden.trim().len() >= 4 {
-            rule_hits.push("hidden_message");
-        }
+        let rule_hits = prepared.rule_hits();
         let mut score = classifier;
         if !rule_hits.is_empty() {
             score = score.max(RULE_SCORE);
@@ -145,15 +150,70 @@ pub struct Prepared {
     pub decoded: String,
     /// The scan form of `nfkc`.
     pub scan: String,
+    /// Combining marks in the text, and characters that are neither those nor white space.
+    combining: usize,
+    base: usize,
+    mixed_script_words: usize,
+}
+
+impl Prepared {
+    /// The rules that match: the phrase rules over the scan form, and the shapes that have
+    /// no honest use in a prompt.
+    pub fn rule_hits(&self) -> Vec<&'static str> {
+        let mut hits = rules::matches(&self.scan, &self.nfkc);
+        // A message spelled in invisible tag characters.
+        if self.sanitized.hidden.trim().len() >= 4 {
+            hits.push("hidden_message");
+        }
+        // Bytes or bits spelled in invisible characters (variation selectors, invisible
+        // times and plus for 0 and 1): more of them than visible characters.
+        let removed: usize = self.sanitized.removed.iter().map(|(_, n)| n).sum();
+        if removed >= 4 && removed > self.base {
+            hits.push("invisible_payload");
+        }
+        // Text buried under stacked diacritics ("Zalgo"): more combining marks than letters.
+        // Decomposed accented text has at most one or two per letter, and not on every one.
+        if self.combining >= 16 && self.combining > self.base {
+            hits.push("combining_flood");
+        }
+        // Words spelled with Cyrillic or Greek look-alikes among Latin letters ("Ноw" with a
+        // Cyrillic Н and о): a disguise, since no language writes a word in two scripts.
+        if self.mixed_script_words >= 2 {
+            hits.push("mixed_script");
+        }
+        hits
+    }
+}
+
+/// Whether the text names rot13 (any case), without copying it.
+fn mentions_rot13(text: &str) -> bool {
+    static ROT13: OnceLock<regex::bytes::Regex> = OnceLock::new();
+    ROT13
+        .get_or_init(|| regex::bytes::Regex::new(r"(?i-u)rot-?13").expect("pattern compiles"))
+        .is_match(text.as_bytes())
+}
+
+/// Words that mix ASCII letters with Cyrillic or Greek letters.
+fn mixed_script_words(text: &str) -> usize {
+    if !non_ascii_chars(text).any(|c| matches!(c as u32, 0x0370..=0x04FF)) {
+        return 0;
+    }
+    text.split(|c: char| !c.is_alphanumeric())
+        .filter(|word| {
+            !word.is_ascii()
+                && word.chars().any(|c| c.is_ascii_alphabetic())
+                && word
+                    .chars()
+                    .any(|c| matches!(c as u32, 0x0370..=0x04FF))
+        })
+        .count()
 }
 
 /// Sanitizes, decodes and folds a text for the detector (and for training, identically).
 pub fn prepare(text: &str) -> Prepared {
     let sanitized = sanitize(text);
     let mut decoded = decode::decoded_spans(&sanitized.text);
-    if sanitized.text.to_ascii_lowercase().contains("rot13")
-        || sanitized.text.to_ascii_lowercase().contains("rot-13")
-    {
+    if mentions_rot13(&sanitized.text) {
         decoded.push_str(&decode::rot13(&sanitized.text));
     }
     let mut all = sanitized.text.clone();
@@ -178,17 +238,30 @@ pub fn prepare(text: &str) -> Prepared {
     if !sanitized.hidden.is_empty() || selectors {
         scan.push_str(" zzhiddenmessage");
     }
-    let combining = text
-        .chars()
-        .filter(|c| matches!(*c as u32, 0x0300..=0x036F | 0x1AB0..=0x1AFF | 0x20D0..=0x20FF))
+    let (mut combining, mut base) = (0, 0);
+    for c in non_ascii_chars(&sanitized.text) {
+        if matches!(c as u32, 0x0300..=0x036F | 0x1AB0..=0x1AFF | 0x20D0..=0x20FF) {
+            combining += 1;
+        } else if !c.is_whitespace() {
+            base += 1;
+        }
+    }
+    base += sanitized
+        .text
+        .bytes()
+        .filter(|b| b.is_ascii() && !b.is_ascii_whitespace())
         .count();
-    if combining * 4 > text.chars().count().max(1) {
+    if combining * 4 > (combining + base).max(1) {
         scan.push_str(" zzcombiningflood");
     }
+    let mixed_script_words = mixed_script_words(&sanitized.text);
     Prepared {
         sanitized,
         nfkc,
         decoded,
         scan,
+        combining,
+        base,
+        mixed_script_words,
     }
 }

@@ -32,6 +32,9 @@ pub enum Carrier {
 
 impl Carrier {
     pub fn of(c: char) -> Option<Carrier> {
+        if (c as u32) < 0xAD {
+            return None;
+        }
         Some(match c as u32 {
             0xE0000..=0xE007F => Carrier::TagCharacters,
             0x200B..=0x200D | 0x2060 | 0xFEFF | 0x180E => Carrier::ZeroWidth,
@@ -82,7 +85,7 @@ impl Sanitized {
 /// and zero-width joiners inside emoji sequences are kept, since they change nothing a model
 /// reads and are common in benign text.
 pub fn sanitize(text: &str) -> Sanitized {
-    if !text.chars().any(|c| Carrier::of(c).is_some()) {
+    if !non_ascii_chars(text).any(|c| Carrier::of(c).is_some()) {
         return Sanitized {
             text: text.to_owned(),
             ..Sanitized::default()
@@ -140,16 +143,44 @@ fn is_pictograph(c: char) -> bool {
     matches!(c as u32, 0x1F000..=0x1FAFF | 0x2600..=0x27BF | 0x2B00..=0x2BFF)
 }
 
-/// NFKC, skipping the work when a quick check proves the text already is.
+/// NFKC, normalising only the stretches that are not ASCII.
+///
+/// ASCII is its own NFKC, and no composition has an ASCII character as its second part, so
+/// a text is the concatenation of its ASCII stretches and the NFKC of each non-ASCII stretch
+/// taken together with the ASCII character just before it (which a combining mark may join).
+/// Prompts are mostly ASCII: this skips nearly all of the normaliser's work.
 pub fn to_nfkc(text: &str) -> std::borrow::Cow<'_, str> {
-    if text.is_ascii()
-        || unicode_normalization::is_nfkc_quick(text.chars())
+    let bytes = text.as_bytes();
+    let Some(first) = bytes.iter().position(|b| !b.is_ascii()) else {
+        return std::borrow::Cow::Borrowed(text);
+    };
+    let mut out = String::with_capacity(text.len() + 16);
+    let mut at = 0;
+    let mut i = first;
+    while i < bytes.len() {
+        // A non-ASCII stretch starts at `i`; it takes the ASCII character before it along.
+        let start = if i > at { i - 1 } else { i };
+        out.push_str(&text[at..start]);
+        let mut end = i;
+        while end < bytes.len() && !bytes[end].is_ascii() {
+            end += 1;
+        }
+        let stretch = &text[start..end];
+        if unicode_normalization::is_nfkc_quick(stretch.chars())
             == unicode_normalization::IsNormalized::Yes
-    {
-        std::borrow::Cow::Borrowed(text)
-    } else {
-        std::borrow::Cow::Owned(text.nfkc().collect())
+        {
+            out.push_str(stretch);
+        } else {
+            out.extend(stretch.nfkc());
+        }
+        at = end;
+        i = match bytes[end..].iter().position(|b| !b.is_ascii()) {
+            Some(next) => end + next,
+            None => bytes.len(),
+        };
     }
+    out.push_str(&text[at..]);
+    std::borrow::Cow::Owned(out)
 }
 
 /// Builds the confusables table now, so the first request does not.
@@ -158,49 +189,86 @@ pub fn warm_up() {
 }
 
 /// The form detectors scan: NFKC, confusables folded to Latin, lower case, leetspeak digits
-/// folded, runs of whitespace collapsed.
+/// folded, runs of white space collapsed (to a line break where they hold one).
 pub fn scan_form(text: &str) -> String {
     scan_form_of_nfkc(&to_nfkc(text))
 }
 
 /// [`scan_form`] of a text already in NFKC.
 pub fn scan_form_of_nfkc(nfkc: &str) -> String {
-    fn leet(c: char) -> char {
-        match c {
-            '0' => 'o',
-            '1' | '!' | '|' => 'i',
-            '3' => 'e',
-            '4' | '@' => 'a',
-            '5' | '$' => 's',
-            '7' => 't',
-            c => c,
-        }
-    }
-    let mut out = String::with_capacity(nfkc.len());
+    let mut out: Vec<u8> = Vec::with_capacity(nfkc.len() + 8);
     let mut space = false;
     let mut push = |c: char| {
         if c.is_whitespace() {
+            // A run of white space is one space, or one line break if it holds one: the
+            // detector cuts segments at line breaks.
             if !space {
-                out.push(' ');
+                out.push(if c == '\n' { b'\n' } else { b' ' });
+            } else if c == '\n' && out.last() == Some(&b' ') {
+                out.pop();
+                out.push(b'\n');
             }
             space = true;
+        } else if c.is_ascii() {
+            out.push(ASCII_SCAN[c as usize]);
+            space = false;
         } else {
-            out.push(c);
+            out.extend_from_slice(c.encode_utf8(&mut [0; 4]).as_bytes());
             space = false;
         }
     };
-    for c in nfkc.chars() {
+    let bytes = nfkc.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
         // ASCII, nearly all of most prompts, takes the short way.
-        if c.is_ascii() {
-            push(leet(c.to_ascii_lowercase()));
-        } else {
-            for lower in fold_confusable(c).to_lowercase() {
-                push(leet(lower));
-            }
+        if bytes[i].is_ascii() {
+            push(bytes[i] as char);
+            i += 1;
+            continue;
+        }
+        let c = nfkc[i..].chars().next().expect("a character starts here");
+        i += c.len_utf8();
+        for lower in fold_confusable(c).to_lowercase() {
+            push(lower);
         }
     }
-    out
+    String::from_utf8(out).expect("built from whole characters")
 }
+
+/// The characters of a text that are not ASCII, found without decoding the ASCII between
+/// them.
+pub fn non_ascii_chars(text: &str) -> impl Iterator<Item = char> + '_ {
+    let bytes = text.as_bytes();
+    let mut i = 0;
+    std::iter::from_fn(move || {
+        i += bytes[i.min(bytes.len())..]
+            .iter()
+            .position(|b| !b.is_ascii())?;
+        let c = text[i..].chars().next()?;
+        i += c.len_utf8();
+        Some(c)
+    })
+}
+
+/// The scan form of each ASCII character: lower case, leetspeak folded.
+static ASCII_SCAN: [u8; 128] = {
+    let mut table = [0u8; 128];
+    let mut i = 0;
+    while i < 128 {
+        let lower = (i as u8).to_ascii_lowercase();
+        table[i] = match lower {
+            b'0' => b'o',
+            b'1' | b'!' | b'|' => b'i',
+            b'3' => b'e',
+            b'4' | b'@' => b'a',
+            b'5' | b'$' => b's',
+            b'7' => b't',
+            c => c,
+        };
+        i += 1;
+    }
+    table
+};
 
 /// One character's Latin look-alike, from Unicode's confusables (UTS #39 skeleton), when it
 /// is a single ASCII letter or digit; other characters stay as they are.
@@ -265,6 +333,17 @@ mod tests {
         let england = "\u{1F3F4}\u{E0067}\u{E0062}\u{E0065}\u{E006E}\u{E0067}\u{E007F}";
         assert!(!sanitize(england).changed());
         assert!(!sanitize("plain text").changed());
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn nfkc_by_stretches_equals_nfkc_of_the_whole(
+            text in "([a-zA-Z .]|[\u{300}-\u{36F}]|[\u{C0}-\u{17F}]|[\u{FF01}-\u{FF5E}]|[\u{1100}-\u{11FF}]|[\u{AC00}-\u{AC10}]|\u{2126}|\u{212B}|\u{FB01}){0,24}"
+        ) {
+            let whole: String = text.nfkc().collect();
+            let stretches = to_nfkc(&text).into_owned();
+            proptest::prop_assert_eq!(stretches, whole);
+        }
     }
 
     #[test]
