@@ -202,9 +202,7 @@ fn mixed_script_words(text: &str) -> usize {
         .filter(|word| {
             !word.is_ascii()
                 && word.chars().any(|c| c.is_ascii_alphabetic())
-                && word
-                    .chars()
-                    .any(|c| matches!(c as u32, 0x0370..=0x04FF))
+                && word.chars().any(|c| matches!(c as u32, 0x0370..=0x04FF))
         })
         .count()
 }

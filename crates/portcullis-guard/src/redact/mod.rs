@@ -70,7 +70,10 @@ fn hold_from(buf: &str) -> usize {
         hold = hold.min(groups_before(buf, hold));
     }
     // An unfinished private key block: its END line has not fully arrived.
-    if let Some(begin) = buf.rfind("-----BEGIN") {
+    static BEGIN: std::sync::OnceLock<memchr::memmem::FinderRev<'static>> =
+        std::sync::OnceLock::new();
+    let begin_block = BEGIN.get_or_init(|| memchr::memmem::FinderRev::new("-----BEGIN"));
+    if let Some(begin) = begin_block.rfind(buf.as_bytes()) {
         let ended = buf[begin..]
             .find("-----END")
             .is_some_and(|end| buf[begin + end..].contains("PRIVATE KEY-----"));
@@ -81,6 +84,11 @@ fn hold_from(buf: &str) -> usize {
     hold
 }
 
+/// Characters of digit groups: digits, capitals (IBANs), and the separators of numbers.
+fn is_group_char(c: char) -> bool {
+    c.is_ascii_digit() || c.is_ascii_uppercase() || " ()-.+x".contains(c)
+}
+
 /// Where the run of digit-group characters ending at `end` begins (at most `MAX_GROUPS`
 /// back), or `end` if there is none.
 fn groups_before(buf: &str, end: usize) -> usize {
@@ -89,7 +97,7 @@ fn groups_before(buf: &str, end: usize) -> usize {
         if end - i > MAX_GROUPS {
             break;
         }
-        if c.is_ascii_digit() || c.is_ascii_uppercase() || " ()-.+x".contains(c) {
+        if is_group_char(c) {
             start = i;
         } else {
             break;
@@ -118,6 +126,11 @@ impl StreamRedactor {
     pub fn push(&mut self, piece: &str) -> String {
         self.pending.push_str(piece);
         let mut safe = hold_from(&self.pending);
+        // Never cut a run of digit groups: where a scan of it starts changes what is read in
+        // it (a rejected number is skipped whole).
+        if self.pending[safe..].starts_with(|c: char| is_group_char(c)) {
+            safe = groups_before(&self.pending, safe);
+        }
         if safe == 0 {
             // All of it may still be part of an item: nothing to decide yet.
             return String::new();
@@ -220,6 +233,18 @@ mod tests {
         ] {
             assert_eq!(redact(text).1, vec![], "{text}");
         }
+    }
+
+    #[test]
+    fn a_run_of_digit_groups_is_never_cut() {
+        // Found by fuzzing: the head of this run was released when a backtick ended it, and
+        // the rest, scanned from a different start, no longer read as the phone number.
+        let text = "%)))82040 )))2)))))))2))))))))))9061))55549999`1110";
+        let mut r = StreamRedactor::new();
+        let mut out: String = text.split_inclusive(|_| true).map(|c| r.push(c)).collect();
+        out += &r.finish();
+        assert_eq!(out, redact(text).0);
+        assert!(out.contains("[REDACTED:PHONE]"), "{out}");
     }
 
     #[test]
