@@ -40,6 +40,7 @@ trap cleanup EXIT
 
 sim_port=$(free_port); gw_port=$(free_port); admin_port=$(free_port); nginx_port=$(free_port)
 gwr_port=$(free_port); gwr_admin_port=$(free_port); redis_port=$(free_port)
+gwo_port=$(free_port); gwo_admin_port=$(free_port)
 ${threads:+env TOKIO_WORKER_THREADS=$threads} $(pin ${SIM_CORE:-$core_a}) "$bin" sim --listen "127.0.0.1:$sim_port" --no-record 2>/dev/null &
 pids+=($!)
 
@@ -70,6 +71,15 @@ TOML
 ${threads:+env TOKIO_WORKER_THREADS=$threads} $(pin $core_b) "$bin" serve --config "$work/gateway.toml" 2>"$work/gateway.log" &
 gw_pid=$!
 pids+=($gw_pid)
+
+# The same gateway with the input and output guards off, for what the guards cost in the
+# same run (the proxy-side difference between this and `gateway`).
+sed -e "s/127.0.0.1:$gw_port/127.0.0.1:$gwo_port/" -e "s/127.0.0.1:$admin_port/127.0.0.1:$gwo_admin_port/" \
+  "$work/gateway.toml" >"$work/gateway-noguard.toml"
+printf '[guard]\nunicode = "off"\ninjection = "off"\noutput = "off"\n' >>"$work/gateway-noguard.toml"
+${threads:+env TOKIO_WORKER_THREADS=$threads} $(pin $core_b) "$bin" serve --config "$work/gateway-noguard.toml" 2>"$work/gateway-noguard.log" &
+gwo_pid=$!
+pids+=($gwo_pid)
 
 # The same gateway with its limits in Redis (on the load generator's core, like the simulator).
 gwr_pid=""
@@ -146,10 +156,14 @@ PY
 }
 
 path=/v1/chat/completions
-targets=("direct http://127.0.0.1:$sim_port$path" "gateway http://127.0.0.1:$gw_port$path")
+targets=("direct http://127.0.0.1:$sim_port$path" "gateway http://127.0.0.1:$gw_port$path" "gateway_noguard http://127.0.0.1:$gwo_port$path")
 [ -n "$gwr_pid" ] && targets+=("gateway_redis http://127.0.0.1:$gwr_port$path")
 [ -n "$nginx_pid" ] && targets+=("nginx http://127.0.0.1:$nginx_port$path")
-# The Redis gateway shares the store: wait until it has loaded the key.
+# The other gateways share the store: wait until they have loaded the key.
+for _ in $(seq 1 50); do
+  curl -sf -o /dev/null -H "authorization: Bearer $PORTCULLIS_LOAD_API_KEY" "http://127.0.0.1:$gwo_port/v1/models" && break
+  sleep 0.1
+done
 for _ in $(seq 1 50); do
   [ -z "$gwr_pid" ] && break
   curl -sf -o /dev/null -H "authorization: Bearer $PORTCULLIS_LOAD_API_KEY" "http://127.0.0.1:$gwr_port/v1/models" && break
@@ -157,7 +171,7 @@ for _ in $(seq 1 50); do
 done
 for t in "${targets[@]}"; do
   set -- $t
-  pid=""; [ "$1" = gateway ] && pid=$gw_pid; [ "$1" = gateway_redis ] && pid=$gwr_pid; [ "$1" = nginx ] && pid=$(nginx_workers)
+  pid=""; [ "$1" = gateway ] && pid=$gw_pid; [ "$1" = gateway_noguard ] && pid=$gwo_pid; [ "$1" = gateway_redis ] && pid=$gwr_pid; [ "$1" = nginx ] && pid=$(nginx_workers)
   load "$1-saturate" "$2" "$pid"
   load "$1-rate" "$2" "$pid" --rate "$RATE"
   load "$1-stream" "$2" "$pid" --rate 200 --stream
@@ -182,6 +196,9 @@ for label, key in (("p50", "p50_ms"), ("p99", "p99_ms")):
     if nr:
         line += f"   nginx {nr['latency'][key]:.3f} ms (added {nr['latency'][key]-dr['latency'][key]:.3f} ms)"
     print(line)
+gor, gos = get("gateway_noguard-rate"), get("gateway_noguard-saturate")
+if gos:
+    print(f"guards (all defaults on vs off, same run): CPU per request {g['proxy_cpu_us_per_request']} vs {gos['proxy_cpu_us_per_request']} us   saturation {g['requests_per_s']:.0f} vs {gos['requests_per_s']:.0f} req/s ({g['requests_per_s']/gos['requests_per_s']:.2f})   at {rate} req/s p50 +{gr['latency']['p50_ms']-gor['latency']['p50_ms']:.3f} ms, p99 +{gr['latency']['p99_ms']-gor['latency']['p99_ms']:.3f} ms")
 grr = get("gateway_redis-rate"); grs = get("gateway_redis-saturate")
 if grr:
     print(f"limits in redis at {rate} req/s: p50 {grr['latency']['p50_ms']:.3f} ms (+{grr['latency']['p50_ms']-gr['latency']['p50_ms']:.3f} over memory)   p99 {grr['latency']['p99_ms']:.3f} ms (+{grr['latency']['p99_ms']-gr['latency']['p99_ms']:.3f} over memory)   saturation {grs['requests_per_s']:.0f} req/s ({grs['requests_per_s']/g['requests_per_s']:.2f} of memory)")
