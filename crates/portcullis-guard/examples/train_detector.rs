@@ -14,7 +14,7 @@
 //! The model is a linear one over hashed n-grams (see `features`), trained with multiple
 //! instances per text: the whole text and each of its segments. An attack needs one instance
 //! that scores high, so only its highest is pushed up; a benign text needs every instance
-//! low, so the whole text and its highest segment are pushed down.
+//! low, so the whole text and every segment that does not yet score low are pushed down.
 
 use portcullis_guard::detector::{prepare, Detector, RULE_SCORE};
 use portcullis_guard::features::{hash, instances, reweight, DIM};
@@ -24,6 +24,8 @@ use std::collections::BTreeMap;
 const FOLDS: u64 = 5;
 const EPOCHS: usize = 40;
 const L2: f32 = 1e-5;
+/// A benign segment scoring above this logit (p = 0.047) is still pushed down.
+const HARD_NEGATIVE: f32 = -3.0;
 /// Highest share of benign texts flagged that the threshold may allow.
 const TARGET_FPR: f64 = 0.01;
 
@@ -131,7 +133,12 @@ fn train(examples: &[&Example]) -> Model {
                     _ => vec![0],
                 }
             } else {
-                std::iter::once(0).chain(best_segment).collect()
+                // The whole text, and every segment not yet confidently benign.
+                std::iter::once(0)
+                    .chain((1..bags.len()).filter(|&s| {
+                        Some(s) == best_segment || logit(&bags[s], &weights, bias) > HARD_NEGATIVE
+                    }))
+                    .collect()
             };
             for t in targets {
                 let bag = &bags[t];
@@ -302,7 +309,7 @@ fn main() {
             "epochs": EPOCHS,
             "l2": L2,
             "class_weights": "balanced",
-            "instances": "multiple-instance: attacks push up their highest instance, benign texts their whole text and highest segment",
+            "instances": "multiple-instance: attacks push up their highest instance; benign texts push down their whole text and every segment above logit -3",
         },
         "test": {"attacks_caught": tp, "attacks": pos, "benign_flagged": fp, "benign": neg, "by_category": categories},
     });
