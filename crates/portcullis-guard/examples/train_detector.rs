@@ -181,7 +181,17 @@ fn main() {
                 scan: prepared.scan,
                 attack: r["label"] == "attack",
                 category: r["category"].as_str().unwrap().to_owned(),
-                fold: fold_of(r["id"].as_str().unwrap()),
+                fold: fold_of(r["id"].as_str().unwrap()).map(|fold| {
+                    // GROUPED_BY_SOURCE=1: folds by source (package file, probe and template
+                    // ids), so cross-validation scores each text with a model that saw nothing
+                    // of its source: harsher than the held-out corpus's split by template, and
+                    // a check on how far the model generalises. (Not for the committed model.)
+                    if std::env::var_os("GROUPED_BY_SOURCE").is_some() {
+                        fnv1a64(r["source"].as_str().unwrap_or("")) % FOLDS
+                    } else {
+                        fold
+                    }
+                }),
             });
         }
     }
@@ -225,6 +235,15 @@ fn main() {
         100.0 * oof_tpr
     );
 
+    for t in [0.3f32, 0.5, 0.7, 0.9] {
+        let caught = oof_attacks.iter().filter(|&&s| s >= t).count() as f32;
+        let flagged = benign_scores.iter().filter(|&&s| s >= t).count() as f32;
+        println!(
+            "  out-of-fold at {t:.1}: TPR {:.1}%  FPR {:.2}%",
+            100.0 * caught / oof_attacks.len() as f32,
+            100.0 * flagged / benign_scores.len() as f32
+        );
+    }
     let development: Vec<&Example> = examples.iter().filter(|e| e.fold.is_some()).collect();
     let model = train(&development);
     let detector = model.detector(threshold);
