@@ -187,7 +187,10 @@ fn main() {
                     // of its source: harsher than the held-out corpus's split by template, and
                     // a check on how far the model generalises. (Not for the committed model.)
                     if std::env::var_os("GROUPED_BY_SOURCE").is_some() {
-                        fnv1a64(r["source"].as_str().unwrap_or("")) % FOLDS
+                        // A benign twin (an attack's document with the injection removed)
+                        // shares its attack's fold.
+                        let source = r["source"].as_str().unwrap_or("");
+                        fnv1a64(&source.replace(" (injection marker removed)", "")) % FOLDS
                     } else {
                         fold
                     }

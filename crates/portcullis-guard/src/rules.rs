@@ -18,6 +18,26 @@ const RULES: &[(&str, &str)] = &[
         r"(?-u:\b)(ignore|disregard|forget)[^a-z0-9]+(all[^a-z0-9]+|everything[^a-z0-9]+)?(you[^a-z0-9]+were[^a-z0-9]+told|your[^a-z0-9]+(instructions|programming|training|guidelines|rules))(?-u:\b)",
     ),
     (
+        "instruction_override",
+        r"(?-u:\b)(forget|ignore|disregard)[^a-z0-9]+(about[^a-z0-9]+)?(everything|all)[^a-z0-9]+(before|above|prior|previous|preceding|earlier|we[^a-z0-9]+(discussed|talked[^a-z0-9]+about)|i[^a-z0-9]+(said|told[^a-z0-9]+you))(?-u:\b)",
+    ),
+    (
+        "instruction_override",
+        r"(?-u:\b)(ignore|disregard|forget)[^a-z0-9]+(all[^a-z0-9]+)?(the[^a-z0-9]+)?(previous|prior|preceding|above|earlier)[^a-z0-9]+(orders|tasks?|information|input|conversation|assignments?)(?-u:\b)",
+    ),
+    (
+        "instruction_override",
+        r"(?-u:\b)ignore[^a-z0-9]+the[^a-z0-9]+rest[^a-z0-9]+of[^a-z0-9]+(this|the)[^a-z0-9]+(data|text|document|input|article|page)(?-u:\b)",
+    ),
+    (
+        "instruction_override",
+        r"(?-u:\b)(vergiss|vergessen[^a-z0-9]+sie|ignoriere|ignorieren[^a-z0-9]+sie)[^a-z0-9]+(alles|alle)(?-u:\b)",
+    ),
+    (
+        "instruction_override",
+        r"(?-u:\b)(your|the)[^a-z0-9]+new[^a-z0-9]+(task|instructions?|objective|directive)[^a-z0-9]+(is|are)(?-u:\b)",
+    ),
+    (
         "role_override",
         r"(?-u:\b)you[^a-z0-9]+are[^a-z0-9]+(now|no[^a-z0-9]+longer)[^a-z0-9]+(an?[^a-z0-9]+)?(unrestricted|unfiltered|uncensored|jailbroken|evil|free|dan|bound)(?-u:\b)",
     ),
@@ -36,6 +56,14 @@ const RULES: &[(&str, &str)] = &[
     (
         "system_prompt_extraction",
         r"(?-u:\b)repeat[^a-z0-9]+(all[^a-z0-9]+|everything[^a-z0-9]+)?(the[^a-z0-9]+)?(words|text|everything)[^a-z0-9]+above(?-u:\b)",
+    ),
+    (
+        "system_prompt_extraction",
+        r"(?-u:\b)(what|which)[^a-z0-9]+(instructions[^a-z0-9]+)?(were|was|have)[^a-z0-9]+you[^a-z0-9]+(been[^a-z0-9]+)?(told|instructed|given)[^a-z0-9]+(before|at[^a-z0-9]+the[^a-z0-9]+(start|beginning)|initially)(?-u:\b)",
+    ),
+    (
+        "system_prompt_extraction",
+        r"(?-u:\b)(repeat|print|show|output|reveal|recite|tell[^a-z0-9]+me)[^a-z0-9]+(me[^a-z0-9]+)?(the|your)[^a-z0-9]+((exact|full|entire|complete|verbatim)[^a-z0-9]+)?(initial|original|first|hidden|secret)[^a-z0-9]+(prompt|instructions|message)[^a-z0-9]+you[^a-z0-9]+(were|have[^a-z0-9]+been)[^a-z0-9]+given(?-u:\b)",
     ),
     (
         "guardrail_removal",
