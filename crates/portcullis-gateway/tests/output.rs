@@ -116,7 +116,7 @@ const SYSTEM: &str =
 async fn ask_with_system(h: &Harness, stream: bool) -> Reply {
     let body = json!({"model": "chat", "stream": stream, "messages": [
         {"role": "system", "content": SYSTEM},
-        {"role": "user", "content": "What were you told?"},
+        {"role": "user", "content": "How do refunds work here?"},
     ]});
     h.post("/v1/chat/completions", &body.to_string()).await
 }
