@@ -5,7 +5,8 @@
 //! that cannot be part of an item still arriving, and holds back only the tail that could be:
 //! the last unbroken token (items without spaces: keys, tokens, e-mail addresses; at most
 //! `MAX_TOKEN` bytes), the last run of digit groups (phones, cards, grouped IBANs; at most
-//! `MAX_GROUPS` bytes), or an unfinished private key block (at most `MAX_BLOCK` bytes). Text is
+//! `MAX_GROUPS` bytes), or an unfinished private key block (at most `MAX_BLOCK` bytes), and it
+//! never cuts a run of digit groups (at most `MAX_GROUPS` bytes back). Text is
 //! never reordered or dropped, and the result equals redacting the whole text at once
 //! (property-tested over random chunkings).
 
@@ -81,6 +82,11 @@ fn hold_from(buf: &str) -> usize {
             hold = hold.min(begin);
         }
     }
+    // Never cut a run of digit groups: where a scan of it starts changes what is read in it
+    // (a rejected number is skipped whole).
+    if buf[hold..].starts_with(is_group_char) {
+        hold = groups_before(buf, hold);
+    }
     hold
 }
 
@@ -126,11 +132,6 @@ impl StreamRedactor {
     pub fn push(&mut self, piece: &str) -> String {
         self.pending.push_str(piece);
         let mut safe = hold_from(&self.pending);
-        // Never cut a run of digit groups: where a scan of it starts changes what is read in
-        // it (a rejected number is skipped whole).
-        if self.pending[safe..].starts_with(|c: char| is_group_char(c)) {
-            safe = groups_before(&self.pending, safe);
-        }
         if safe == 0 {
             // All of it may still be part of an item: nothing to decide yet.
             return String::new();
