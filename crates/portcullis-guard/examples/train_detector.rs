@@ -2,8 +2,9 @@
 //!
 //!   cargo run --release -p portcullis-guard --example train_detector
 //!
-//! Deterministic: the split is a hash of each record's id (80% development, 20% test, never
-//! seen in training or calibration), the shuffle a fixed-seed xorshift, and the optimiser
+//! Deterministic: the split is a hash of each record's text, or of its template for texts
+//! made from one (80% development, 20% test, never seen in training or calibration; see
+//! `corpus_split`), the shuffle a fixed-seed xorshift, and the optimiser
 //! plain SGD. The threshold is calibrated by 5-fold cross-validation on the development
 //! split: every development text is scored by a model that did not see it, and the threshold
 //! is the lowest that keeps those out-of-fold false positives at or under 1% (rules
@@ -16,12 +17,12 @@
 //! that scores high, so only its highest is pushed up; a benign text needs every instance
 //! low, so the whole text and every segment that does not yet score low are pushed down.
 
+use portcullis_guard::corpus_split::{fnv1a64, fold_of, FOLDS};
 use portcullis_guard::detector::{prepare, Detector, RULE_SCORE};
 use portcullis_guard::features::{hash, instances, reweight, DIM};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 
-const FOLDS: u64 = 5;
 const EPOCHS: usize = 40;
 const L2: f32 = 1e-5;
 /// A benign segment scoring above this logit (p = 0.047) is still pushed down.
@@ -39,20 +40,6 @@ struct Example {
     /// `None`: the test split; otherwise the cross-validation fold.
     fold: Option<u64>,
     rule_hit: bool,
-}
-
-fn fnv1a64(id: &str) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in id.bytes() {
-        h = (h ^ b as u64).wrapping_mul(0x0100_0000_01b3);
-    }
-    h
-}
-
-/// 0-7 of ten: development, in five folds; 8-9: test (the same test split as before).
-fn fold_of(id: &str) -> Option<u64> {
-    let h = fnv1a64(id);
-    (h % 10 < 8).then_some((h / 10) % FOLDS)
 }
 
 struct Model {
@@ -181,7 +168,11 @@ fn main() {
                 scan: prepared.scan,
                 attack: r["label"] == "attack",
                 category: r["category"].as_str().unwrap().to_owned(),
-                fold: fold_of(r["id"].as_str().unwrap()).map(|fold| {
+                fold: fold_of(
+                    r["id"].as_str().unwrap(),
+                    r["source"].as_str().unwrap_or(""),
+                )
+                .map(|fold| {
                     // GROUPED_BY_SOURCE=1: folds by source (package file, probe and template
                     // ids), so cross-validation scores each text with a model that saw nothing
                     // of its source: harsher than the held-out corpus's split by template, and
@@ -325,8 +316,8 @@ fn main() {
         "features": "hashed byte 4-grams and word 1-3-grams of the scan form, 2^18 buckets, log1p, idf, L2; scored on the whole text and on each segment (lines), highest kept",
         "training": {
             "corpus": "data/corpora/dev (attacks.jsonl, benign.jsonl)",
-            "split": "fnv1a64(id) % 10: 0-7 development, 8-9 test",
-            "threshold": format!("lowest with out-of-fold benign FPR <= {TARGET_FPR} over {FOLDS}-fold cross-validation of the development split (fold (fnv1a64(id) / 10) % {FOLDS})"),
+            "split": "fnv1a64(key) % 10: 0-7 development, 8-9 test; key: the id, or the template for spikee and AgentDojo combinations and DAN ablations (corpus_split::split_key)",
+            "threshold": format!("lowest with out-of-fold benign FPR <= {TARGET_FPR} over {FOLDS}-fold cross-validation of the development split (fold (fnv1a64(key) / 10) % {FOLDS})"),
             "out_of_fold_tpr": oof_tpr,
             "epochs": EPOCHS,
             "l2": L2,

@@ -154,13 +154,16 @@ pub struct Prepared {
     combining: usize,
     base: usize,
     mixed_script_words: usize,
+    deletions: usize,
+    /// Whether the text holds Cyrillic or CJK letters.
+    non_latin: bool,
 }
 
 impl Prepared {
     /// The rules that match: the phrase rules over the scan form, and the shapes that have
     /// no honest use in a prompt.
     pub fn rule_hits(&self) -> Vec<&'static str> {
-        let mut hits = rules::matches(&self.scan, &self.nfkc);
+        let mut hits = rules::matches(&self.scan, &self.nfkc, self.non_latin);
         // A message spelled in invisible tag characters.
         if self.sanitized.hidden.trim().len() >= 4 {
             hits.push("hidden_message");
@@ -180,6 +183,11 @@ impl Prepared {
         // Cyrillic Н and о): a disguise, since no language writes a word in two scripts.
         if self.mixed_script_words >= 2 {
             hits.push("mixed_script");
+        }
+        // Backspace and delete characters: typed text never holds them; they hide a word
+        // from filters that read bytes while a terminal-trained model reads the result.
+        if self.deletions > 0 {
+            hits.push("deletion_characters");
         }
         hits
     }
@@ -236,12 +244,13 @@ pub fn prepare(text: &str) -> Prepared {
     if !sanitized.hidden.is_empty() || selectors {
         scan.push_str(" zzhiddenmessage");
     }
-    let (mut combining, mut base) = (0, 0);
+    let (mut combining, mut base, mut non_latin) = (0, 0, false);
     for c in non_ascii_chars(&sanitized.text) {
         if matches!(c as u32, 0x0300..=0x036F | 0x1AB0..=0x1AFF | 0x20D0..=0x20FF) {
             combining += 1;
         } else if !c.is_whitespace() {
             base += 1;
+            non_latin |= matches!(c as u32, 0x0400..=0x04FF | 0x3040..=0x30FF | 0x4E00..=0x9FFF);
         }
     }
     base += sanitized
@@ -253,6 +262,7 @@ pub fn prepare(text: &str) -> Prepared {
         scan.push_str(" zzcombiningflood");
     }
     let mixed_script_words = mixed_script_words(&sanitized.text);
+    let deletions = memchr::memchr2_iter(0x08, 0x7f, sanitized.text.as_bytes()).count();
     Prepared {
         sanitized,
         nfkc,
@@ -261,5 +271,7 @@ pub fn prepare(text: &str) -> Prepared {
         combining,
         base,
         mixed_script_words,
+        deletions,
+        non_latin,
     }
 }

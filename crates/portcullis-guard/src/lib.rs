@@ -3,6 +3,7 @@
 //! streaming). Used by the gateway's request path and by `portcullis guard scan|redact`.
 #![forbid(unsafe_code)]
 
+pub mod corpus_split;
 pub mod decode;
 pub mod detector;
 pub mod features;

@@ -70,8 +70,92 @@ const RULES: &[(&str, &str)] = &[
         r"(?-u:\b)(without|ignore|ignoring|bypass|disable)[^a-z0-9]+(any[^a-z0-9]+|all[^a-z0-9]+|your[^a-z0-9]+)?(ethical|safety|content)[^a-z0-9]+(restrictions|guidelines|filters|policies|constraints)(?-u:\b)",
     ),
     (
+        "instruction_override",
+        r"(?-u:\b)(ignore|disregard|forget)[^a-z0-9]+(all[^a-z0-9]+)?(the[^a-z0-9]+)?(provided|given|supplied)[^a-z0-9]+(context|articles?|documents?|instructions|information)(?-u:\b)",
+    ),
+    (
+        "instruction_override",
+        r"(?-u:\b)(leave|put)[^a-z0-9]+(all[^a-z0-9]+)?(the[^a-z0-9]+)?(previous|prior|above|earlier)[^a-z0-9]+(information|instructions|tasks?|orders)[^a-z0-9]+behind(?-u:\b)",
+    ),
+    (
+        "instruction_override",
+        r"(?-u:\b)(concentrate|focus)[^a-z0-9]+on[^a-z0-9]+(your|the|a)[^a-z0-9]+new[^a-z0-9]+(task|assignment|instructions?)(?-u:\b)",
+    ),
+    (
+        "instruction_override",
+        r"(?-u:\b)(despite|regardless[^a-z0-9]+of|contrary[^a-z0-9]+to)[^a-z0-9]+(what|anything|everything|whatever)[^a-z0-9]+you[^a-z0-9]+(ve[^a-z0-9]+|have[^a-z0-9]+)?(been[^a-z0-9]+)?(told|instructed|programmed)(?-u:\b)",
+    ),
+    (
+        "guardrail_removal",
+        r"(?-u:\b)(can|should|must|may|to)[^a-z0-9]+((totally|just|now|simply|safely)[^a-z0-9]+)?(ignore|disregard|bypass)[^a-z0-9]+((the|your|all|any)[^a-z0-9]+)*(safety|ethical|ethics|moral|content[^a-z0-9]+polic)",
+    ),
+    (
+        "role_override",
+        r"(?-u:\b)you[^a-z0-9]+are[^a-z0-9]+no[^a-z0-9]+longer[^a-z0-9]+(chatgpt|an?[^a-z0-9]+(ai|assistant|language[^a-z0-9]+model|chatbot)|bound|restricted|limited|censored)(?-u:\b)",
+    ),
+    (
+        "role_override",
+        r"(?-u:\b)pretend(ing)?[^a-z0-9]+to[^a-z0-9]+be[^a-z0-9]+an?[^a-z0-9]+(evil|unrestricted|unfiltered|uncensored|malicious|unethical)(?-u:\b)",
+    ),
+    (
+        "system_prompt_extraction",
+        r"(?-u:\b)what[^a-z0-9]+are[^a-z0-9]+you[^a-z0-9]+not[^a-z0-9]+(supposed|allowed|permitted)[^a-z0-9]+to[^a-z0-9]+(tell|say|reveal|share|disclose)(?-u:\b)",
+    ),
+    (
+        "system_prompt_extraction",
+        r"(?-u:\b)(share|reveal|disclose|print|output|dump|show[^a-z0-9]+me)[^a-z0-9]+(me[^a-z0-9]+)?your[^a-z0-9]+((configuration|config)([^a-z0-9]*([.?\n]|$)|[^a-z0-9]+(for|in|with|now|so|and|as|to)(?-u:\b))|(system[^a-z0-9]+(prompt|message|instructions)|initial[^a-z0-9]+(prompt|instructions)|hidden[^a-z0-9]+instructions)(?-u:\b))",
+    ),
+    (
+        "system_prompt_extraction",
+        r"(?-u:\b)what[^a-z0-9]+(are|were)[^a-z0-9]+your[^a-z0-9]+(instructions|system[^a-z0-9]+prompt|initial[^a-z0-9]+prompt|initial[^a-z0-9]+instructions)(?-u:\b)",
+    ),
+    (
+        "system_prompt_extraction",
+        r"(?-u:\b)(text|prompt|instructions|message)[^a-z0-9]+you[^a-z0-9]+were[^a-z0-9]+given[^a-z0-9]+(initially|at[^a-z0-9]+the[^a-z0-9]+(start|beginning)|first|earlier|before)(?-u:\b)",
+    ),
+    // The same overrides in Spanish, Portuguese, Italian, French, German, Dutch, Polish and
+    // Croatian/Serbian/Bosnian, the languages attackers switch to when English is filtered
+    // (accented letters stay as they are in the scan form).
+    (
+        "instruction_override",
+        r"(?-u:\b)(olvid[ae]n?|ignoren?|ignora|descarta|omite|esque[çc]a|esquece|dimentica(te)?|ignorate|oubliez|oublie|ignorez)[^a-z0-9]+((todas|todos|toutes|tous|tutte|tutti)[^a-z0-9]+)?((las|los|as|os|les|le|tus|tes|vos|sus|suas)[^a-z0-9]+)?(instrucciones|indicaciones|instru[çc][õo]es|istruzioni|instructions|consignes|directives|r[eè]gles|reglas|regras|regole)",
+    ),
+    (
+        "instruction_override",
+        r"(?-u:\b)olvid(a|ar|e)[^a-z0-9]+todo(?-u:\b)",
+    ),
+    (
+        "instruction_override",
+        r"(?-u:\b)(ignoriere|ignorieren[^a-z0-9]+sie|vergiss|vergessen[^a-z0-9]+sie|missachte)[^a-z0-9]+((alle|die|deine|ihre)[^a-z0-9]+)?((vorherigen|bisherigen|obigen|vorigen)[^a-z0-9]+)?(anweisungen|instruktionen|befehle|regeln|aufgaben|vorgaben)",
+    ),
+    (
+        "instruction_override",
+        r"(?-u:\b)abweichend[^a-z0-9]+(zu|von)[^a-z0-9]+(den[^a-z0-9]+)?(vorherigen|bisherigen|obigen)[^a-z0-9]+(instruktionen|anweisungen|vorgaben)",
+    ),
+    (
+        "instruction_override",
+        r"(?-u:\b)(vergeet|negeer|zapomnij|zignoruj|ignoruj|zaboravi(te)?|ignoriraj(te)?|ignori[sš]i(te)?)[^a-z0-9]+((alle|wszystkie|sve)[^a-z0-9]+)?((vorige|eerdere|poprzednie|prethodne)[^a-z0-9]+)?(instructies|opdrachten|instrukcje|polecenia|instrukcije|upute|uputstva|naredbe)",
+    ),
+    // Script URLs in markdown links: a click runs the attacker's code.
+    ("exfiltration_link", r"\]\(\s*javascript:"),
+    (
         "fake_system_message",
         r"(^|[^a-z0-9])(\[|<\|?|#+[^a-z0-9]*)(system|admin|developer)(\]|\|?>)[^a-z0-9]*(override|instruction|message|update)",
+    ),
+];
+
+/// (reason, pattern) over the NFKC text, any case, for scripts the scan form garbles (it folds
+/// Cyrillic letters to their Latin look-alikes): overrides in Russian and Chinese. Run only
+/// when the text holds such letters. `~` stands for a separator (anything but letters and
+/// digits).
+const NON_LATIN_RULES: &[(&str, &str)] = &[
+    (
+        "instruction_override",
+        r"(забудь(те)?|игнорируй(те)?|проигнорируй(те)?)~((все|всё)~)?((предыдущие|прошлые)~)?(инструкции|указания|правила|что)",
+    ),
+    (
+        "instruction_override",
+        r"(忽略|忘记|忘掉|无视)(之前|以上|上面|先前|前面|所有|全部)",
     ),
 ];
 
@@ -80,28 +164,49 @@ const RULES: &[(&str, &str)] = &[
 /// since the scan form folds `!` and digits.
 const EXFILTRATION: &str = r"(?i)!\[[^\]]{0,200}\]\(\s*https?://[^)\s]{1,200}[?&][^)\s]{0,200}=";
 
-fn rule_set() -> &'static (RegexSet, Regex) {
-    static SET: OnceLock<(RegexSet, Regex)> = OnceLock::new();
-    SET.get_or_init(|| {
-        (
-            RegexSet::new(RULES.iter().map(|(_, p)| *p)).expect("rules compile"),
-            Regex::new(EXFILTRATION).expect("rule compiles"),
+/// What `~` in [`NON_LATIN_RULES`] stands for.
+const SEPARATOR: &str = r"[^\p{L}\p{N}]+";
+
+struct Rules {
+    scan: RegexSet,
+    non_latin: RegexSet,
+    exfiltration: Regex,
+}
+
+fn rule_set() -> &'static Rules {
+    static SET: OnceLock<Rules> = OnceLock::new();
+    SET.get_or_init(|| Rules {
+        scan: RegexSet::new(RULES.iter().map(|(_, p)| *p)).expect("rules compile"),
+        non_latin: RegexSet::new(
+            NON_LATIN_RULES
+                .iter()
+                .map(|(_, p)| format!("(?i){}", p.replace('~', SEPARATOR))),
         )
+        .expect("rules compile"),
+        exfiltration: Regex::new(EXFILTRATION).expect("rule compiles"),
     })
 }
 
-/// The reasons of the rules that match, deduplicated, in rule order.
-pub fn matches(scan: &str, nfkc: &str) -> Vec<&'static str> {
-    let (set, exfiltration) = rule_set();
+/// The reasons of the rules that match, deduplicated, in rule order. `non_latin`: whether
+/// the text holds Cyrillic or CJK letters (the rules for those run only then).
+pub fn matches(scan: &str, nfkc: &str, non_latin: bool) -> Vec<&'static str> {
+    let rules = rule_set();
     let mut reasons: Vec<&'static str> = Vec::new();
-    for i in set.matches(scan).iter() {
-        let reason = RULES[i].0;
+    let mut add = |reason: &'static str| {
         if !reasons.contains(&reason) {
             reasons.push(reason);
         }
+    };
+    for i in rules.scan.matches(scan).iter() {
+        add(RULES[i].0);
     }
-    if exfiltration.is_match(nfkc) {
-        reasons.push("exfiltration_link");
+    if non_latin {
+        for i in rules.non_latin.matches(nfkc).iter() {
+            add(NON_LATIN_RULES[i].0);
+        }
+    }
+    if rules.exfiltration.is_match(nfkc) {
+        add("exfiltration_link");
     }
     reasons
 }
