@@ -25,6 +25,8 @@ use std::collections::BTreeMap;
 
 const EPOCHS: usize = 40;
 const L2: f32 = 1e-5;
+/// Pseudo-count per bucket and class in the naive-Bayes ratio.
+const NB_SMOOTHING: f32 = 0.3;
 /// A benign segment scoring above this logit (p = 0.047) is still pushed down.
 const HARD_NEGATIVE: f32 = -3.0;
 /// Highest share of benign texts flagged that the threshold may allow.
@@ -75,9 +77,31 @@ fn train(examples: &[&Example]) -> Model {
         }
     }
     let n = examples.len() as f32;
-    let idf: Vec<f32> = df
-        .iter()
-        .map(|&d| ((1.0 + n) / (1.0 + d as f32)).ln() + 1.0)
+    // Each bucket's scale: inverse document frequency (rare n-grams say more) times the
+    // magnitude of its naive-Bayes log-count ratio between the classes (n-grams that occur
+    // in one class far more than in the other say more), as in NBSVM (Wang and Manning,
+    // 2012). The ratio lifted attacks caught out of fold from 94.9% to 96.5%, and 82.8% to
+    // 87.1% when whole sources are held out.
+    let mut in_attacks = vec![NB_SMOOTHING; DIM];
+    let mut in_benign = vec![NB_SMOOTHING; DIM];
+    for e in examples {
+        let counts = if e.attack {
+            &mut in_attacks
+        } else {
+            &mut in_benign
+        };
+        for (k, _) in &e.bags[0] {
+            counts[*k as usize] += 1.0;
+        }
+    }
+    let (attack_total, benign_total): (f32, f32) =
+        (in_attacks.iter().sum(), in_benign.iter().sum());
+    let idf: Vec<f32> = (0..DIM)
+        .map(|k| {
+            let idf = ((1.0 + n) / (1.0 + df[k] as f32)).ln() + 1.0;
+            let ratio = ((in_attacks[k] / attack_total) / (in_benign[k] / benign_total)).ln();
+            idf * ratio.abs()
+        })
         .collect();
     let bags: Vec<Vec<Vec<(u32, f32)>>> = examples
         .iter()
@@ -143,6 +167,19 @@ fn train(examples: &[&Example]) -> Model {
     Model { weights, bias, idf }
 }
 
+fn example(text: &str, attack: bool, category: &str, fold: Option<u64>) -> Example {
+    let prepared = prepare(text);
+    Example {
+        text: text.chars().take(160).collect(),
+        bags: instances(&hash(&prepared.scan)),
+        rule_hit: !prepared.rule_hits().is_empty(),
+        scan: prepared.scan,
+        attack,
+        category: category.to_owned(),
+        fold,
+    }
+}
+
 /// The detector's score: classifier, raised to the rule score when a rule matches.
 fn score(detector: &Detector, e: &Example) -> f32 {
     let p = detector.probability(&e.scan);
@@ -160,15 +197,11 @@ fn main() {
         let text = std::fs::read_to_string(format!("{root}/data/corpora/dev/{file}")).unwrap();
         for line in text.lines().filter(|l| !l.trim().is_empty()) {
             let r: Value = serde_json::from_str(line).unwrap();
-            let prepared = prepare(r["text"].as_str().unwrap());
-            examples.push(Example {
-                text: r["text"].as_str().unwrap().chars().take(160).collect(),
-                bags: instances(&hash(&prepared.scan)),
-                rule_hit: !prepared.rule_hits().is_empty(),
-                scan: prepared.scan,
-                attack: r["label"] == "attack",
-                category: r["category"].as_str().unwrap().to_owned(),
-                fold: fold_of(
+            examples.push(example(
+                r["text"].as_str().unwrap(),
+                r["label"] == "attack",
+                r["category"].as_str().unwrap(),
+                fold_of(
                     r["id"].as_str().unwrap(),
                     r["source"].as_str().unwrap_or(""),
                 )
@@ -186,8 +219,18 @@ fn main() {
                         fold
                     }
                 }),
-            });
+            ));
         }
+    }
+
+    // The project's own hard negatives: ordinary requests that use the words attacks use
+    // ("ignore the noise", "disregard my last email"). The dev corpus has too few of them
+    // for the model to learn that the words alone are not an attack. They are trained on in
+    // every fold and never scored, so the corpus figures stay the corpus's own.
+    let hard_negatives =
+        std::fs::read_to_string(format!("{root}/data/corpora/project/trigger_benign.txt")).unwrap();
+    for line in hard_negatives.lines().filter(|l| !l.trim().is_empty()) {
+        examples.push(example(line, false, "project_trigger_words", Some(FOLDS)));
     }
 
     // Out-of-fold scores of the benign development texts, for the threshold.
@@ -280,6 +323,19 @@ fn main() {
         100.0 * tp as f32 / pos as f32,
         100.0 * fp as f32 / neg as f32
     );
+    // The project's second list of ordinary requests with attack words, never trained on.
+    let check = std::fs::read_to_string(format!(
+        "{root}/data/corpora/project/trigger_benign_check.txt"
+    ))
+    .unwrap();
+    let check: Vec<&str> = check.lines().filter(|l| !l.trim().is_empty()).collect();
+    let check_flagged: Vec<&&str> = check.iter().filter(|t| detector.scan(t).attack).collect();
+    println!(
+        "project trigger-word check: {}/{} flagged {check_flagged:?}",
+        check_flagged.len(),
+        check.len()
+    );
+
     let mut categories = serde_json::Map::new();
     for (category, (flagged, total)) in &report {
         println!(
@@ -313,7 +369,7 @@ fn main() {
     std::fs::write(format!("{dir}/injection.bin"), bytes).unwrap();
     let meta = json!({
         "threshold": threshold,
-        "features": "hashed byte 4-grams and word 1-3-grams of the scan form, 2^18 buckets, log1p, idf, L2; scored on the whole text and on each segment (lines), highest kept",
+        "features": "hashed byte 4-grams and word 1-3-grams of the scan form, 2^18 buckets, log1p, idf x |naive-Bayes log-count ratio| (NBSVM), L2; scored on the whole text and on each segment (lines), highest kept",
         "training": {
             "corpus": "data/corpora/dev (attacks.jsonl, benign.jsonl)",
             "split": "fnv1a64(key) % 10: 0-7 development, 8-9 test; key: the id, or the template for spikee and AgentDojo combinations and DAN ablations (corpus_split::split_key)",
@@ -325,6 +381,7 @@ fn main() {
             "instances": "multiple-instance: attacks push up their highest instance; benign texts push down their whole text and every segment above logit -3",
         },
         "test": {"attacks_caught": tp, "attacks": pos, "benign_flagged": fp, "benign": neg, "by_category": categories},
+        "project_trigger_word_check": {"flagged": check_flagged.len(), "total": check.len()},
     });
     std::fs::write(
         format!("{dir}/injection.json"),

@@ -4,7 +4,7 @@
 //! A text is first sanitized (smuggling carriers removed, tag-character messages decoded) and
 //! extended with what its base64/hex spans decode to; the scan form of all that (and of its
 //! rot13, when the text talks about rot13) is what rules and classifier read. The classifier
-//! is a logistic regression over hashed n-grams (`features`), trained by
+//! is a logistic regression over hashed n-grams (`features`) scaled NBSVM-style, trained by
 //! `examples/train_detector.rs` on the dev corpus with a fixed split; its weights are compiled
 //! in. A rule match scores 0.99; the final score is the highest of rules and classifier. It
 //! runs in microseconds on a CPU, which a transformer classifier does not.
@@ -36,8 +36,9 @@ pub struct Finding {
 
 /// The model compiled into the binary.
 pub struct Detector {
-    /// Per bucket: the weight and the inverse document frequency of the training corpus,
-    /// side by side so that one cache line serves both.
+    /// Per bucket: the weight and the feature scale (inverse document frequency times the
+    /// naive-Bayes log-count ratio of the training corpus), side by side so that one cache
+    /// line serves both.
     model: Vec<[f32; 2]>,
     bias: f32,
     /// log(1 + n) for each count n.
@@ -81,8 +82,8 @@ impl Detector {
         }
     }
 
-    /// The classifier's logit for one bag of n-gram counts: log-scaled, weighted by inverse
-    /// document frequency, L2-normalised, dotted with the weights.
+    /// The classifier's logit for one bag of n-gram counts: log-scaled, multiplied by each
+    /// bucket's scale, L2-normalised, dotted with the weights.
     pub fn logit(&self, bag: &[(u32, u8)]) -> f32 {
         // Two interleaved sums, so consecutive additions do not wait on each other.
         let (mut dot, mut norm) = ([0f32; 2], [0f32; 2]);

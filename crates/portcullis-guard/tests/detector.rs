@@ -247,4 +247,18 @@ fn the_committed_weights_reproduce_their_report() {
     }
     assert_eq!(caught, report["test"]["attacks_caught"].as_u64().unwrap());
     assert_eq!(flagged, report["test"]["benign_flagged"].as_u64().unwrap());
+    let check = std::fs::read_to_string(format!(
+        "{root}/data/corpora/project/trigger_benign_check.txt"
+    ))
+    .unwrap();
+    let check_flagged = check
+        .lines()
+        .filter(|l| !l.trim().is_empty() && d.scan(l).attack)
+        .count() as u64;
+    assert_eq!(
+        check_flagged,
+        report["project_trigger_word_check"]["flagged"]
+            .as_u64()
+            .unwrap()
+    );
 }
