@@ -236,6 +236,8 @@ fn main() {
     // Out-of-fold scores of the benign development texts, for the threshold.
     let mut benign_scores: Vec<f32> = Vec::new();
     let mut oof_attacks: Vec<f32> = Vec::new();
+    // (label:category, out-of-fold score) of every development text.
+    let mut oof_by_category: Vec<(String, f32)> = Vec::new();
     for fold in 0..FOLDS {
         let rest: Vec<&Example> = examples
             .iter()
@@ -253,6 +255,8 @@ fn main() {
                 let text: String = e.text.chars().take(100).collect();
                 println!("{kind} {s:.2} {}: {text:?}", e.category);
             }
+            let label = if e.attack { "attack" } else { "benign" };
+            oof_by_category.push((format!("{label}:{}", e.category), s));
             if e.attack {
                 oof_attacks.push(s);
             } else {
@@ -279,6 +283,23 @@ fn main() {
             "  out-of-fold at {t:.1}: TPR {:.1}%  FPR {:.2}%",
             100.0 * caught / oof_attacks.len() as f32,
             100.0 * flagged / benign_scores.len() as f32
+        );
+    }
+    let mut oof_report: BTreeMap<String, (usize, usize)> = BTreeMap::new();
+    for (category, s) in &oof_by_category {
+        let entry = oof_report.entry(category.clone()).or_default();
+        entry.0 += (*s >= threshold) as usize;
+        entry.1 += 1;
+    }
+    let mut oof_categories = serde_json::Map::new();
+    for (category, (flagged, total)) in &oof_report {
+        println!(
+            "  out-of-fold {category:<40} {flagged:>4}/{total:<4} flagged ({:.1}%)",
+            100.0 * *flagged as f32 / *total as f32
+        );
+        oof_categories.insert(
+            category.clone(),
+            json!({"flagged": flagged, "total": total}),
         );
     }
     let development: Vec<&Example> = examples.iter().filter(|e| e.fold.is_some()).collect();
@@ -375,6 +396,7 @@ fn main() {
             "split": "fnv1a64(key) % 10: 0-7 development, 8-9 test; key: the id, or the template for spikee and AgentDojo combinations and DAN ablations (corpus_split::split_key)",
             "threshold": format!("lowest with out-of-fold benign FPR <= {TARGET_FPR} over {FOLDS}-fold cross-validation of the development split (fold (fnv1a64(key) / 10) % {FOLDS})"),
             "out_of_fold_tpr": oof_tpr,
+            "out_of_fold_by_category": oof_categories,
             "epochs": EPOCHS,
             "l2": L2,
             "class_weights": "balanced",
