@@ -2,15 +2,14 @@
 //!
 //!   cargo run --release -p portcullis-guard --example train_detector
 //!
-//! Deterministic: the split is a hash of each record's text, or of its template for texts
-//! made from one (80% development, 20% test, never seen in training or calibration; see
-//! `corpus_split`), the shuffle a fixed-seed xorshift, and the optimiser
-//! plain SGD. The threshold is calibrated by 5-fold cross-validation on the development
-//! split: every development text is scored by a model that did not see it, and the threshold
-//! is the lowest that keeps those out-of-fold false positives at or under 1% (rules
-//! included). The final model is trained on the whole development split; the report gives
-//! the test split's true-positive rate per attack category and false-positive rate per
-//! benign one, scored exactly as the compiled-in detector scores.
+//! Deterministic: the folds are a hash of each record's text, or of its template for texts
+//! made from one (see `corpus_split`), the shuffle a fixed-seed xorshift, and the optimiser
+//! plain SGD. 5-fold cross-validation scores every corpus text with a model that saw neither
+//! it nor its template; the threshold is the lowest that keeps those out-of-fold false
+//! positives at or under 1% (rules included), and the report gives the out-of-fold
+//! true-positive rate per attack category and false-positive rate per benign one. The
+//! committed model is then trained on all of the corpus (a model trained on 64% of it caught
+//! 0.9 points fewer attacks on unseen texts than one trained on 80%: more data still helps).
 //!
 //! The model is a linear one over hashed n-grams (see `features`), trained with multiple
 //! instances per text: the whole text and each of its segments. An attack needs one instance
@@ -39,8 +38,8 @@ struct Example {
     bags: Vec<Vec<(u32, f32)>>,
     attack: bool,
     category: String,
-    /// `None`: the test split; otherwise the cross-validation fold.
-    fold: Option<u64>,
+    /// The cross-validation fold; `FOLDS` for texts trained on in every fold and never scored.
+    fold: u64,
     rule_hit: bool,
 }
 
@@ -167,7 +166,26 @@ fn train(examples: &[&Example]) -> Model {
     Model { weights, bias, idf }
 }
 
-fn example(text: &str, attack: bool, category: &str, fold: Option<u64>) -> Example {
+/// (flagged, total) per "label:category" at the threshold.
+fn by_category(scores: &[(String, f32)], threshold: f32) -> BTreeMap<String, (usize, usize)> {
+    let mut report: BTreeMap<String, (usize, usize)> = BTreeMap::new();
+    for (category, s) in scores {
+        let entry = report.entry(category.clone()).or_default();
+        entry.0 += (*s >= threshold) as usize;
+        entry.1 += 1;
+    }
+    report
+}
+
+/// (flagged, total) over the categories whose key starts with `label`.
+fn count_at(report: &BTreeMap<String, (usize, usize)>, label: &str) -> (usize, usize) {
+    report
+        .iter()
+        .filter(|(k, _)| k.starts_with(label))
+        .fold((0, 0), |(f, t), (_, (a, b))| (f + a, t + b))
+}
+
+fn example(text: &str, attack: bool, category: &str, fold: u64) -> Example {
     let prepared = prepare(text);
     Example {
         text: text.chars().take(160).collect(),
@@ -201,24 +219,20 @@ fn main() {
                 r["text"].as_str().unwrap(),
                 r["label"] == "attack",
                 r["category"].as_str().unwrap(),
-                fold_of(
-                    r["id"].as_str().unwrap(),
-                    r["source"].as_str().unwrap_or(""),
-                )
-                .map(|fold| {
-                    // GROUPED_BY_SOURCE=1: folds by source (package file, probe and template
-                    // ids), so cross-validation scores each text with a model that saw nothing
-                    // of its source: harsher than the held-out corpus's split by template, and
-                    // a check on how far the model generalises. (Not for the committed model.)
-                    if std::env::var_os("GROUPED_BY_SOURCE").is_some() {
-                        // A benign twin (an attack's document with the injection removed)
-                        // shares its attack's fold.
-                        let source = r["source"].as_str().unwrap_or("");
-                        fnv1a64(&source.replace(" (injection marker removed)", "")) % FOLDS
-                    } else {
-                        fold
-                    }
-                }),
+                // GROUPED_BY_SOURCE=1: folds by source (package file, probe and template ids),
+                // so cross-validation scores each text with a model that saw nothing of its
+                // source: harsher than the held-out corpus's split by template, and a check on
+                // how far the model generalises. A benign twin (an attack's document with the
+                // injection removed) shares its attack's fold.
+                if std::env::var_os("GROUPED_BY_SOURCE").is_some() {
+                    let source = r["source"].as_str().unwrap_or("");
+                    fnv1a64(&source.replace(" (injection marker removed)", "")) % FOLDS
+                } else {
+                    fold_of(
+                        r["id"].as_str().unwrap(),
+                        r["source"].as_str().unwrap_or(""),
+                    )
+                },
             ));
         }
     }
@@ -230,21 +244,18 @@ fn main() {
     let hard_negatives =
         std::fs::read_to_string(format!("{root}/data/corpora/project/trigger_benign.txt")).unwrap();
     for line in hard_negatives.lines().filter(|l| !l.trim().is_empty()) {
-        examples.push(example(line, false, "project_trigger_words", Some(FOLDS)));
+        examples.push(example(line, false, "project_trigger_words", FOLDS));
     }
 
-    // Out-of-fold scores of the benign development texts, for the threshold.
+    // Out-of-fold scores of every corpus text, each from the model that did not see its fold.
     let mut benign_scores: Vec<f32> = Vec::new();
     let mut oof_attacks: Vec<f32> = Vec::new();
     // (label:category, out-of-fold score) of every development text.
     let mut oof_by_category: Vec<(String, f32)> = Vec::new();
     for fold in 0..FOLDS {
-        let rest: Vec<&Example> = examples
-            .iter()
-            .filter(|e| e.fold.is_some_and(|f| f != fold))
-            .collect();
+        let rest: Vec<&Example> = examples.iter().filter(|e| e.fold != fold).collect();
         let detector = train(&rest).detector(0.5);
-        for e in examples.iter().filter(|e| e.fold == Some(fold)) {
+        for e in examples.iter().filter(|e| e.fold == fold) {
             let s = score(&detector, e);
             // SHOW_ERRORS=1 also lists the out-of-fold misses and the benign texts near them.
             if std::env::var("SHOW_ERRORS").is_ok()
@@ -270,6 +281,7 @@ fn main() {
     let threshold = (benign_scores.get(allowed).copied().unwrap_or(0.5) + 1e-4).clamp(0.05, 0.98);
     let oof_tpr =
         oof_attacks.iter().filter(|&&s| s >= threshold).count() as f32 / oof_attacks.len() as f32;
+    let oof_report = by_category(&oof_by_category, threshold);
     println!(
         "threshold {threshold:.4} (out-of-fold: {} benign, {allowed} allowed above; attacks caught {:.1}%)",
         benign_scores.len(),
@@ -285,12 +297,6 @@ fn main() {
             100.0 * flagged / benign_scores.len() as f32
         );
     }
-    let mut oof_report: BTreeMap<String, (usize, usize)> = BTreeMap::new();
-    for (category, s) in &oof_by_category {
-        let entry = oof_report.entry(category.clone()).or_default();
-        entry.0 += (*s >= threshold) as usize;
-        entry.1 += 1;
-    }
     let mut oof_categories = serde_json::Map::new();
     for (category, (flagged, total)) in &oof_report {
         println!(
@@ -302,48 +308,31 @@ fn main() {
             json!({"flagged": flagged, "total": total}),
         );
     }
-    let development: Vec<&Example> = examples.iter().filter(|e| e.fold.is_some()).collect();
-    let model = train(&development);
-    let detector = model.detector(threshold);
-    let test: Vec<&Example> = examples.iter().filter(|e| e.fold.is_none()).collect();
-    let scores: Vec<f32> = test.iter().map(|e| score(&detector, e)).collect();
+    let (caught, attacks) = count_at(&oof_report, "attack:");
+    let (flagged, benign) = count_at(&oof_report, "benign:");
+    println!(
+        "out of fold: {caught}/{attacks} attacks caught ({:.1}%), {flagged}/{benign} benign flagged ({:.2}%)",
+        100.0 * caught as f32 / attacks as f32,
+        100.0 * flagged as f32 / benign as f32
+    );
 
-    let mut report: BTreeMap<String, (usize, usize)> = BTreeMap::new();
-    let (mut tp, mut pos, mut fp, mut neg) = (0, 0, 0, 0);
-    for (e, &s) in test.iter().zip(&scores) {
-        let flagged = s >= threshold;
-        let label = if e.attack { "attack" } else { "benign" };
-        let entry = report.entry(format!("{label}:{}", e.category)).or_default();
-        entry.0 += flagged as usize;
-        entry.1 += 1;
+    // The committed model learns from everything; the figures above are what to expect of it
+    // on texts (and templates) it has not seen.
+    let all: Vec<&Example> = examples.iter().collect();
+    let model = train(&all);
+    let detector = model.detector(threshold);
+    // Its own training texts, scored as the gateway scores them: not a measure of anything,
+    // but what a test recomputes to prove the committed weights are the ones reported here.
+    let corpus = examples.iter().filter(|e| e.fold < FOLDS);
+    let (mut fit_caught, mut fit_flagged) = (0usize, 0usize);
+    for e in corpus {
+        let flagged = score(&detector, e) >= threshold;
         if e.attack {
-            pos += 1;
-            tp += flagged as usize;
+            fit_caught += flagged as usize;
         } else {
-            neg += 1;
-            fp += flagged as usize;
+            fit_flagged += flagged as usize;
         }
     }
-    for t in [0.2f32, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9] {
-        let caught = test
-            .iter()
-            .zip(&scores)
-            .filter(|(e, &s)| e.attack && s >= t);
-        let flagged = test
-            .iter()
-            .zip(&scores)
-            .filter(|(e, &s)| !e.attack && s >= t);
-        println!(
-            "  at {t:.1}: test TPR {:.1}%  FPR {:.2}%",
-            100.0 * caught.count() as f32 / pos as f32,
-            100.0 * flagged.count() as f32 / neg as f32
-        );
-    }
-    println!(
-        "test split: {tp}/{pos} attacks caught ({:.1}%), {fp}/{neg} benign flagged ({:.2}%)",
-        100.0 * tp as f32 / pos as f32,
-        100.0 * fp as f32 / neg as f32
-    );
     // The project's second list of ordinary requests with attack words, never trained on.
     let check = std::fs::read_to_string(format!(
         "{root}/data/corpora/project/trigger_benign_check.txt"
@@ -356,26 +345,6 @@ fn main() {
         check_flagged.len(),
         check.len()
     );
-
-    let mut categories = serde_json::Map::new();
-    for (category, (flagged, total)) in &report {
-        println!(
-            "  {category:<40} {flagged:>4}/{total:<4} flagged ({:.1}%)",
-            100.0 * *flagged as f32 / *total as f32
-        );
-        categories.insert(
-            category.clone(),
-            json!({"flagged": flagged, "total": total}),
-        );
-    }
-    if std::env::var("SHOW_ERRORS").is_ok() {
-        for (e, &s) in test.iter().zip(&scores) {
-            if (e.attack && s < threshold) || (!e.attack && s >= threshold) {
-                let kind = if e.attack { "MISS" } else { "FP  " };
-                println!("{kind} {s:.2} {}: {:?}", e.category, e.text);
-            }
-        }
-    }
 
     let mut bytes = Vec::with_capacity((2 * DIM + 1) * 4);
     for w in model
@@ -392,17 +361,22 @@ fn main() {
         "threshold": threshold,
         "features": "hashed byte 4-grams and word 1-3-grams of the scan form, 2^18 buckets, log1p, idf x |naive-Bayes log-count ratio| (NBSVM), L2; scored on the whole text and on each segment (lines), highest kept",
         "training": {
-            "corpus": "data/corpora/dev (attacks.jsonl, benign.jsonl)",
-            "split": "fnv1a64(key) % 10: 0-7 development, 8-9 test; key: the id, or the template for spikee and AgentDojo combinations and DAN ablations (corpus_split::split_key)",
-            "threshold": format!("lowest with out-of-fold benign FPR <= {TARGET_FPR} over {FOLDS}-fold cross-validation of the development split (fold (fnv1a64(key) / 10) % {FOLDS})"),
-            "out_of_fold_tpr": oof_tpr,
-            "out_of_fold_by_category": oof_categories,
+            "corpus": "data/corpora/dev (attacks.jsonl, benign.jsonl), all of it, plus the project's hard negatives (data/corpora/project/trigger_benign.txt)",
+            "folds": format!("{FOLDS}-fold cross-validation, fold fnv1a64(key) % {FOLDS}; key: the id, or the template for spikee and AgentDojo combinations and DAN ablations (corpus_split::split_key), as the corpus's held-out split keys them"),
+            "threshold": format!("lowest with out-of-fold benign FPR <= {TARGET_FPR}"),
             "epochs": EPOCHS,
             "l2": L2,
             "class_weights": "balanced",
             "instances": "multiple-instance: attacks push up their highest instance; benign texts push down their whole text and every segment above logit -3",
         },
-        "test": {"attacks_caught": tp, "attacks": pos, "benign_flagged": fp, "benign": neg, "by_category": categories},
+        "out_of_fold": {
+            "attacks_caught": caught,
+            "attacks": attacks,
+            "benign_flagged": flagged,
+            "benign": benign,
+            "by_category": oof_categories,
+        },
+        "fit": {"attacks_caught": fit_caught, "benign_flagged": fit_flagged},
         "project_trigger_word_check": {"flagged": check_flagged.len(), "total": check.len()},
     });
     std::fs::write(

