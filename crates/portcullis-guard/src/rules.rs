@@ -113,6 +113,23 @@ const RULES: &[(&str, &str)] = &[
         "system_prompt_extraction",
         r"(?-u:\b)(text|prompt|instructions|message)[^a-z0-9]+you[^a-z0-9]+were[^a-z0-9]+given[^a-z0-9]+(initially|at[^a-z0-9]+the[^a-z0-9]+(start|beginning)|first|earlier|before)(?-u:\b)",
     ),
+    // Agents told to act without asking, and SQL smuggled into a tool's arguments.
+    (
+        "instruction_override",
+        r"(?-u:\b)(answer|respond|reply)[^a-z0-9]+(only[^a-z0-9]+)?(by|from|with)[^a-z0-9]+your[^a-z0-9]+own[^a-z0-9]+knowledge[^a-z0-9]+(and[^a-z0-9]+)?(not|instead[^a-z0-9]+of)[^a-z0-9]+(by[^a-z0-9]+|from[^a-z0-9]+|with[^a-z0-9]+|using[^a-z0-9]+)?the[^a-z0-9]+(provided[^a-z0-9]+|given[^a-z0-9]+)?(articles?|documents?|context|texts?|sources)(?-u:\b)",
+    ),
+    (
+        "tool_abuse",
+        r"(?-u:\b)(call|use|invoke|run|trigger)[^a-z0-9]+the[^a-z0-9]+[a-z_]+[^a-z0-9]+(tool|function|api)[^a-z0-9]+without[^a-z0-9]+(any[^a-z0-9]+)?(approval|confirmation|confirming|asking|permission|authori[sz]ation)(?-u:\b)",
+    ),
+    (
+        "tool_abuse",
+        r";[^a-z0-9]*(drop|truncate)[^a-z0-9]+table[^a-z0-9]+[a-z0-9_.`\x22]+[^a-z0-9]*;?[^a-z0-9]*--",
+    ),
+    (
+        "system_prompt_extraction",
+        r"(?-u:\b)(console[^a-z0-9]+log|print|printf|echo|puts|output)[^a-z0-9]*\([^a-z0-9]*(this[^a-z0-9]*)?(system|initial|hidden)[^a-z0-9]*prompt(?-u:\b)",
+    ),
     // The same overrides in Spanish, Portuguese, Italian, French, German, Dutch, Polish and
     // Croatian/Serbian/Bosnian, the languages attackers switch to when English is filtered
     // (accented letters stay as they are in the scan form).
