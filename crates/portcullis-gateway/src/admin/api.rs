@@ -472,7 +472,18 @@ impl Admin<'_> {
         record.kind = old.kind;
         record.allowed_ips = old.allowed_ips.clone();
         record.allowed_origins = old.allowed_origins.clone();
-        let ends = portcullis_identity::store::now() + grace.as_secs() as i64;
+        // Expiry is kept in whole seconds and a key is usable while now < expiry, with now
+        // truncated: a plain now + grace could leave less than the grace asked for (none at
+        // all for "1s" just before a second ticks over). The grace is rounded up, plus the
+        // second already begun, so the old key lasts at least as long as asked (and under a
+        // second longer); a zero grace ends it at once.
+        let now = portcullis_identity::store::now();
+        let ends = if grace.is_zero() {
+            now
+        } else {
+            let whole_seconds = grace.as_secs() + u64::from(grace.subsec_nanos() > 0);
+            now + whole_seconds as i64 + 1
+        };
         self.state
             .store
             .expire_key_at(id, ends)
