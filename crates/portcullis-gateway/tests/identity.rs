@@ -792,6 +792,24 @@ async fn rotation_issues_a_successor_and_ends_the_old_key_after_its_grace() {
         )
         .await;
     assert!(record.json()["last_used_at"].as_i64().unwrap() > 0);
+
+    // A zero grace ends the old key at once.
+    let (old, old_id) = h
+        .key(
+            "acme",
+            "customer",
+            r#""roles":["embed-only"],"models":["embed"]"#,
+        )
+        .await;
+    let reply = h
+        .admin(
+            Method::POST,
+            &format!("/admin/v1/keys/{old_id}/rotate"),
+            r#"{"grace":"0s"}"#,
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::CREATED);
+    assert_invalid_key(&h.embed_as(&old).await);
 }
 
 /// Two replicas sharing one PostgreSQL database: keys made on one work on the other, and a
