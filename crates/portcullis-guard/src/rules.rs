@@ -7,7 +7,10 @@ use std::sync::OnceLock;
 
 /// (reason, pattern) over the scan form (lower case, confusables and leetspeak folded).
 /// Word boundaries are ASCII (`(?-u:\b)`) and separators explicit classes: Unicode word
-/// boundaries would push the regex engine off its fast path on non-ASCII text.
+/// boundaries would push the regex engine off its fast path on non-ASCII text. The set runs
+/// over bytes with Unicode off (`[^a-z0-9]` is one byte class, not a UTF-8 automaton: 2 us
+/// less per 2 KB prompt), so non-ASCII letters are written as alternatives, `(ç|c)`, never
+/// inside a class.
 const RULES: &[(&str, &str)] = &[
     (
         "instruction_override",
@@ -135,7 +138,7 @@ const RULES: &[(&str, &str)] = &[
     // (accented letters stay as they are in the scan form).
     (
         "instruction_override",
-        r"(?-u:\b)(olvid[ae]n?|ignoren?|ignora|descarta|omite|esque[çc]a|esquece|dimentica(te)?|ignorate|oubliez|oublie|ignorez)[^a-z0-9]+((todas|todos|toutes|tous|tutte|tutti)[^a-z0-9]+)?((las|los|as|os|les|le|tus|tes|vos|sus|suas)[^a-z0-9]+)?(instrucciones|indicaciones|instru[çc][õo]es|istruzioni|instructions|consignes|directives|r[eè]gles|reglas|regras|regole)",
+        r"(?-u:\b)(olvid[ae]n?|ignoren?|ignora|descarta|omite|esque(ç|c)a|esquece|dimentica(te)?|ignorate|oubliez|oublie|ignorez)[^a-z0-9]+((todas|todos|toutes|tous|tutte|tutti)[^a-z0-9]+)?((las|los|as|os|les|le|tus|tes|vos|sus|suas)[^a-z0-9]+)?(instrucciones|indicaciones|instru(ç|c)(õ|o)es|istruzioni|instructions|consignes|directives|r(e|è)gles|reglas|regras|regole)",
     ),
     (
         "instruction_override",
@@ -151,7 +154,7 @@ const RULES: &[(&str, &str)] = &[
     ),
     (
         "instruction_override",
-        r"(?-u:\b)(vergeet|negeer|zapomnij|zignoruj|ignoruj|zaboravi(te)?|ignoriraj(te)?|ignori[sš]i(te)?)[^a-z0-9]+((alle|wszystkie|sve)[^a-z0-9]+)?((vorige|eerdere|poprzednie|prethodne)[^a-z0-9]+)?(instructies|opdrachten|instrukcje|polecenia|instrukcije|upute|uputstva|naredbe)",
+        r"(?-u:\b)(vergeet|negeer|zapomnij|zignoruj|ignoruj|zaboravi(te)?|ignoriraj(te)?|ignori(s|š)i(te)?)[^a-z0-9]+((alle|wszystkie|sve)[^a-z0-9]+)?((vorige|eerdere|poprzednie|prethodne)[^a-z0-9]+)?(instructies|opdrachten|instrukcje|polecenia|instrukcije|upute|uputstva|naredbe)",
     ),
     // Script URLs in markdown links: a click runs the attacker's code.
     ("exfiltration_link", r"\]\(\s*javascript:"),
@@ -185,7 +188,7 @@ const EXFILTRATION: &str = r"(?i)!\[[^\]]{0,200}\]\(\s*https?://[^)\s]{1,200}[?&
 const SEPARATOR: &str = r"[^\p{L}\p{N}]+";
 
 struct Rules {
-    scan: RegexSet,
+    scan: regex::bytes::RegexSet,
     non_latin: RegexSet,
     exfiltration: Regex,
 }
@@ -193,7 +196,8 @@ struct Rules {
 fn rule_set() -> &'static Rules {
     static SET: OnceLock<Rules> = OnceLock::new();
     SET.get_or_init(|| Rules {
-        scan: RegexSet::new(RULES.iter().map(|(_, p)| *p)).expect("rules compile"),
+        scan: regex::bytes::RegexSet::new(RULES.iter().map(|(_, p)| format!("(?-u){p}")))
+            .expect("rules compile"),
         non_latin: RegexSet::new(
             NON_LATIN_RULES
                 .iter()
@@ -214,7 +218,7 @@ pub fn matches(scan: &str, nfkc: &str, non_latin: bool) -> Vec<&'static str> {
             reasons.push(reason);
         }
     };
-    for i in rules.scan.matches(scan).iter() {
+    for i in rules.scan.matches(scan.as_bytes()).iter() {
         add(RULES[i].0);
     }
     if non_latin {
