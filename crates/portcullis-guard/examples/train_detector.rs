@@ -6,10 +6,11 @@
 //! made from one (see `corpus_split`), the shuffle a fixed-seed xorshift, and the optimiser
 //! plain SGD. 5-fold cross-validation scores every corpus text with a model that saw neither
 //! it nor its template; the threshold is the lowest that keeps those out-of-fold false
-//! positives at or under 1% (rules included), and the report gives the out-of-fold
-//! true-positive rate per attack category and false-positive rate per benign one. The
-//! committed model is then trained on all of the corpus (a model trained on 64% of it caught
-//! 0.9 points fewer attacks on unseen texts than one trained on 80%: more data still helps).
+//! positives at or under 0.75% (rules included; a margin under the 1% target), and the
+//! report gives the out-of-fold true-positive rate per attack category and false-positive
+//! rate per benign one. The committed model is then trained on all of the corpus (a model
+//! trained on 64% of it caught 0.9 points fewer attacks on unseen texts than one trained on
+//! 80%: more data still helps).
 //!
 //! The model is a linear one over hashed n-grams (see `features`), trained with multiple
 //! instances per text: the whole text and each of its segments. An attack needs one instance
@@ -28,8 +29,11 @@ const L2: f32 = 1e-5;
 const NB_SMOOTHING: f32 = 0.3;
 /// A benign segment scoring above this logit (p = 0.047) is still pushed down.
 const HARD_NEGATIVE: f32 = -3.0;
-/// Highest share of benign texts flagged that the threshold may allow.
-const TARGET_FPR: f64 = 0.01;
+/// Highest share of benign texts flagged (out of fold) that the threshold may allow. Below
+/// the 1% the gateway promises: on 1,300 unseen benign prompts the rate at a threshold set
+/// at exactly 1% would exceed 1% about half the time (binomial spread ~0.25 points); 0.75%
+/// costs 0.5 points of attacks caught (96.6% -> 96.1%).
+const TARGET_FPR: f64 = 0.0075;
 
 struct Example {
     text: String,
