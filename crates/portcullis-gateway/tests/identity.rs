@@ -741,6 +741,13 @@ async fn ip_allow_lists_limit_where_a_key_and_its_tokens_work() {
     assert_eq!(bad.json()["error"]["param"], "allowed_ips");
 }
 
+/// Rotates a key through the admin API, the old one to stop after `grace`.
+async fn rotate(h: &Harness, id: &str, grace: &str) -> common::Reply {
+    let body = format!(r#"{{"grace":"{grace}"}}"#);
+    h.admin(Method::POST, &format!("/admin/v1/keys/{id}/rotate"), &body)
+        .await
+}
+
 #[tokio::test]
 async fn rotation_issues_a_successor_and_ends_the_old_key_after_its_grace() {
     let h = harness().await;
@@ -751,13 +758,7 @@ async fn rotation_issues_a_successor_and_ends_the_old_key_after_its_grace() {
             r#""roles":["embed-only"],"models":["embed"],"allowed_ips":["127.0.0.0/8"]"#,
         )
         .await;
-    let reply = h
-        .admin(
-            Method::POST,
-            &format!("/admin/v1/keys/{old_id}/rotate"),
-            r#"{"grace":"1s"}"#,
-        )
-        .await;
+    let reply = rotate(&h, &old_id, "1s").await;
     assert_eq!(
         reply.status,
         StatusCode::CREATED,
@@ -801,13 +802,7 @@ async fn rotation_issues_a_successor_and_ends_the_old_key_after_its_grace() {
             r#""roles":["embed-only"],"models":["embed"]"#,
         )
         .await;
-    let reply = h
-        .admin(
-            Method::POST,
-            &format!("/admin/v1/keys/{old_id}/rotate"),
-            r#"{"grace":"0s"}"#,
-        )
-        .await;
+    let reply = rotate(&h, &old_id, "0s").await;
     assert_eq!(reply.status, StatusCode::CREATED);
     assert_invalid_key(&h.embed_as(&old).await);
 }

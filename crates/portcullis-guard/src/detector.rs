@@ -61,8 +61,8 @@ impl Detector {
                 .unwrap_or(0.5) as f32;
             rules::warm_up();
             crate::normalize::warm_up();
-            let idf = (values.len() > 2 * DIM).then(|| values[DIM + 1..2 * DIM + 1].to_vec());
-            Detector::from_parts(values[..DIM].to_vec(), values[DIM], threshold, idf)
+            let scale = (values.len() > 2 * DIM).then(|| values[DIM + 1..2 * DIM + 1].to_vec());
+            Detector::from_parts(values[..DIM].to_vec(), values[DIM], threshold, scale)
         })
     }
 
@@ -70,12 +70,16 @@ impl Detector {
         weights: Vec<f32>,
         bias: f32,
         threshold: f32,
-        idf: Option<Vec<f32>>,
+        scale: Option<Vec<f32>>,
     ) -> Detector {
         assert_eq!(weights.len(), DIM);
-        let idf = idf.unwrap_or_else(|| vec![1.0; DIM]);
+        let scale = scale.unwrap_or_else(|| vec![1.0; DIM]);
         Detector {
-            model: weights.into_iter().zip(idf).map(|(w, i)| [w, i]).collect(),
+            model: weights
+                .into_iter()
+                .zip(scale)
+                .map(|(w, s)| [w, s])
+                .collect(),
             bias,
             logs: log_counts(),
             threshold,
@@ -89,8 +93,8 @@ impl Detector {
         let (mut dot, mut norm) = ([0f32; 2], [0f32; 2]);
         for pair in bag.chunks(2) {
             for (lane, &(k, n)) in pair.iter().enumerate() {
-                let [weight, idf] = self.model[k as usize];
-                let v = self.logs[n as usize] * idf;
+                let [weight, scale] = self.model[k as usize];
+                let v = self.logs[n as usize] * scale;
                 dot[lane] += weight * v;
                 norm[lane] += v * v;
             }
@@ -155,7 +159,8 @@ pub struct Prepared {
     combining: usize,
     base: usize,
     mixed_script_words: usize,
-    deletions: usize,
+    /// Whether the text holds a backspace or delete character.
+    deletions: bool,
     /// Whether the text holds Cyrillic or CJK letters.
     non_latin: bool,
 }
@@ -187,7 +192,7 @@ impl Prepared {
         }
         // Backspace and delete characters: typed text never holds them; they hide a word
         // from filters that read bytes while a terminal-trained model reads the result.
-        if self.deletions > 0 {
+        if self.deletions {
             hits.push("deletion_characters");
         }
         hits
@@ -263,7 +268,7 @@ pub fn prepare(text: &str) -> Prepared {
         scan.push_str(" zzcombiningflood");
     }
     let mixed_script_words = mixed_script_words(&sanitized.text);
-    let deletions = memchr::memchr2_iter(0x08, 0x7f, sanitized.text.as_bytes()).count();
+    let deletions = memchr::memchr2(0x08, 0x7f, sanitized.text.as_bytes()).is_some();
     Prepared {
         sanitized,
         nfkc,

@@ -116,11 +116,11 @@ const RULES: &[(&str, &str)] = &[
         "system_prompt_extraction",
         r"(?-u:\b)(text|prompt|instructions|message)[^a-z0-9]+you[^a-z0-9]+were[^a-z0-9]+given[^a-z0-9]+(initially|at[^a-z0-9]+the[^a-z0-9]+(start|beginning)|first|earlier|before)(?-u:\b)",
     ),
-    // Agents told to act without asking, and SQL smuggled into a tool's arguments.
     (
         "instruction_override",
         r"(?-u:\b)(answer|respond|reply)[^a-z0-9]+(only[^a-z0-9]+)?(by|from|with)[^a-z0-9]+your[^a-z0-9]+own[^a-z0-9]+knowledge[^a-z0-9]+(and[^a-z0-9]+)?(not|instead[^a-z0-9]+of)[^a-z0-9]+(by[^a-z0-9]+|from[^a-z0-9]+|with[^a-z0-9]+|using[^a-z0-9]+)?the[^a-z0-9]+(provided[^a-z0-9]+|given[^a-z0-9]+)?(articles?|documents?|context|texts?|sources)(?-u:\b)",
     ),
+    // Agents told to act without asking, and SQL smuggled into a tool's arguments.
     (
         "tool_abuse",
         r"(?-u:\b)(call|use|invoke|run|trigger)[^a-z0-9]+the[^a-z0-9]+[a-z_]+[^a-z0-9]+(tool|function|api)[^a-z0-9]+without[^a-z0-9]+(any[^a-z0-9]+)?(approval|confirmation|confirming|asking|permission|authori[sz]ation)(?-u:\b)",
