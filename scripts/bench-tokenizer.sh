@@ -26,7 +26,7 @@ for name in o200k_base cl100k_base; do
   cp "$assets/$name.tiktoken" "$cache/$(printf %s "$url" | sha1sum | cut -d' ' -f1)"
 done
 
-cargo run --release --quiet -p portcullis-limits --example tokenizer_throughput -- "$corpus" | tee "$cache/rust.jsonl"
+cargo run --release --quiet -p portcullis-openai --example tokenizer_throughput -- "$corpus" | tee "$cache/rust.jsonl"
 TIKTOKEN_CACHE_DIR="$cache" "$venv/bin/python" - "$corpus" <<'PY' | tee "$cache/python.jsonl"
 import json, sys, time
 import tiktoken

@@ -3,7 +3,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use portcullis_gateway::inbound::InferenceRequest;
+use portcullis_openai::InferenceRequest;
 
 fuzz_target!(|data: &[u8]| {
     if let Ok(request) = InferenceRequest::parse(data) {

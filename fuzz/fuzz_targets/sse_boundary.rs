@@ -3,7 +3,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use portcullis_gateway::upstream::last_event_end;
+use portcullis_openai::sse::last_event_end;
 
 fn ends_blank(prefix: &[u8]) -> bool {
     prefix.ends_with(b"\n\n") || prefix.ends_with(b"\n\r\n")

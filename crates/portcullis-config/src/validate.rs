@@ -27,6 +27,7 @@ pub const PERMISSIONS: &[&str] = &[
     "chat:invoke",
     "completions:invoke",
     "embeddings:invoke",
+    "responses:invoke",
     "models:list",
     "tokens:exchange",
     "admin:*",

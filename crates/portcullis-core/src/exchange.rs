@@ -105,6 +105,7 @@ pub enum Endpoint {
     ChatCompletions,
     Completions,
     Embeddings,
+    Responses,
     Models,
 }
 
@@ -115,6 +116,7 @@ impl Endpoint {
             Endpoint::ChatCompletions => "/chat/completions",
             Endpoint::Completions => "/completions",
             Endpoint::Embeddings => "/embeddings",
+            Endpoint::Responses => "/responses",
             Endpoint::Models => "/models",
         }
     }

@@ -4,8 +4,8 @@
 //! measures the whole path; these isolate the pieces so a change to one shows up here first.
 
 use portcullis_core::{ApiError, RequestId};
-use portcullis_gateway::inbound::InferenceRequest;
-use portcullis_gateway::upstream::last_event_end;
+use portcullis_openai::sse::last_event_end;
+use portcullis_openai::InferenceRequest;
 
 fn main() {
     divan::main();

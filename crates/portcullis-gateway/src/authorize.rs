@@ -25,6 +25,7 @@ impl Roles {
                 "chat:invoke",
                 "completions:invoke",
                 "embeddings:invoke",
+                "responses:invoke",
                 "models:list",
                 "tokens:exchange",
             ]
@@ -83,6 +84,7 @@ pub fn permission(endpoint: Endpoint) -> &'static str {
         Endpoint::ChatCompletions => "chat:invoke",
         Endpoint::Completions => "completions:invoke",
         Endpoint::Embeddings => "embeddings:invoke",
+        Endpoint::Responses => "responses:invoke",
         Endpoint::Models => "models:list",
     }
 }

@@ -16,7 +16,7 @@ pub struct Route {
     pub visibility: Visibility,
     pub environment: ModelEnvironment,
     /// The vocabulary prompts are counted in.
-    pub encoding: portcullis_limits::Encoding,
+    pub encoding: portcullis_openai::Encoding,
     pub price: portcullis_limits::Price,
     /// Input guard settings of this model.
     pub guard: portcullis_config::GuardSpec,
@@ -57,8 +57,8 @@ impl Catalog {
                     encoding: model
                         .tokenizer
                         .as_deref()
-                        .and_then(portcullis_limits::Encoding::from_name)
-                        .unwrap_or(portcullis_limits::Encoding::O200kBase),
+                        .and_then(portcullis_openai::Encoding::from_name)
+                        .unwrap_or(portcullis_openai::Encoding::O200kBase),
                     guard: model.guard.clone(),
                     price: portcullis_limits::Price::per_million(
                         model.input_price,
@@ -98,7 +98,7 @@ impl Catalog {
 
 impl Catalog {
     /// The tokenizers the configured models use, to load before the first request.
-    pub fn encodings(&self) -> Vec<portcullis_limits::Encoding> {
+    pub fn encodings(&self) -> Vec<portcullis_openai::Encoding> {
         let mut encodings: Vec<_> = self.routes.values().map(|r| r.encoding).collect();
         encodings.sort_by_key(|e| e.name());
         encodings.dedup();

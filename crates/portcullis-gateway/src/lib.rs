@@ -4,10 +4,11 @@
 //! [`routes`] (which operation, on which listener) -> [`authenticate`] -> [`inbound`] (read and
 //! check the body, pick the model) -> [`catalog`] (model to upstream) -> [`screen`] (Unicode
 //! sanitation, injection screening) -> [`usage`] (estimate
-//! cost, admit against rate limits, quotas and budgets; account afterwards) -> [`upstream`] (bulkhead,
-//! timeouts, credential injection, streaming) -> [`output`] (field allow-list, redaction) ->
-//! [`respond`] (the one place errors become
-//! responses). [`admin`] serves the operator listener.
+//! cost, admit against rate limits, quotas and budgets) -> [`upstream`] (bulkhead,
+//! timeouts, credential injection; the raw answer) -> [`filters`] (the response chain, whole
+//! or streamed: accounting, field allow-list, redaction, leak checks; settles when the
+//! response ends) -> [`respond`] (the one place errors become responses). The wire format of
+//! each endpoint is `portcullis_openai`'s. [`admin`] serves the operator listener.
 #![forbid(unsafe_code)]
 #![deny(rust_2018_idioms)]
 
@@ -17,10 +18,10 @@ pub mod authorize;
 pub mod browser;
 pub mod catalog;
 pub mod cors;
+pub mod filters;
 pub mod inbound;
 pub mod issuers;
 pub mod listener;
-pub mod output;
 pub mod respond;
 pub mod routes;
 pub mod screen;

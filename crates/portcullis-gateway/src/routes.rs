@@ -3,17 +3,24 @@
 use crate::authenticate::authenticate;
 use crate::authorize::{authorize_endpoint, authorize_model};
 use crate::browser::browser_signal;
-use crate::inbound::{self, InferenceRequest};
+use crate::filters::accounting::Accounting;
+use crate::filters::relay::{self, StreamRelay};
+use crate::filters::{self, Outcome};
+use crate::inbound;
 use crate::respond::{self, GatewayBody};
 use crate::state::GatewayState;
 use crate::upstream;
+use crate::usage::admit::{admit, rewrite_for_upstream};
 use bytes::Bytes;
 use http::{Method, Request, Response, StatusCode};
 use http_body::Body;
+use http_body_util::BodyExt;
+use portcullis_config::UnknownFields;
 use portcullis_core::{
     request_id, ApiError, Endpoint, ErrorKind, Exchange, ListenerKind, Principal, RequestId,
 };
 use portcullis_identity::{Credential, KeyKind};
+use portcullis_openai::InferenceRequest;
 
 /// Serves one request on the public or internal listener.
 pub async fn serve<B>(
@@ -50,6 +57,7 @@ fn endpoint(method: &Method, path: &str) -> Result<Endpoint, ApiError> {
         "/v1/chat/completions" => (Endpoint::ChatCompletions, Method::POST),
         "/v1/completions" => (Endpoint::Completions, Method::POST),
         "/v1/embeddings" => (Endpoint::Embeddings, Method::POST),
+        "/v1/responses" => (Endpoint::Responses, Method::POST),
         "/v1/models" => (Endpoint::Models, Method::GET),
         _ => return Err(ApiError::not_found_route()),
     };
@@ -149,6 +157,7 @@ where
         ));
     }
 
+    let api = portcullis_openai::api(endpoint).ok_or_else(ApiError::not_found_route)?;
     let (parts, body) = request.into_parts();
     inbound::check_content_type(&parts.headers)?;
     let bytes = inbound::read_body(
@@ -168,34 +177,39 @@ where
     exchange.model = Some(parsed.model.clone());
     let principal = principal.clone();
     let guard = crate::screen::effective(state, &principal, route);
-    inbound::schema::validate(
-        endpoint,
-        &mut parsed.body,
-        guard.unknown_fields.unwrap_or_default(),
-    )?;
-    crate::screen::screen(state, exchange, &guard, endpoint, &mut parsed.body)?;
-    let accounting = crate::usage::admit::admit(
-        state,
-        exchange,
-        &principal,
-        route,
-        endpoint,
-        &mut parsed.body,
-        parsed.stream,
-    )
-    .await?;
-    let output = crate::output::policy_for(state, exchange, &guard, endpoint, &parsed.body);
+    let strip_unknown = guard.unknown_fields.unwrap_or_default() == UnknownFields::Strip;
+    api.validate(&mut parsed.body, strip_unknown)?;
+    crate::screen::screen(state, exchange, &guard, api, &mut parsed.body)?;
+    let admitted = admit(state, exchange, &principal, route, api, &parsed.body).await?;
+    let strip_usage =
+        rewrite_for_upstream(exchange, api, &admitted, &mut parsed.body, parsed.stream);
+    let accounting = Accounting::new(admitted.reservation, route.encoding, strip_usage);
+    let mut chain = filters::for_request(state, exchange, &guard, api, &parsed.body, accounting);
     let upstream_body = parsed.into_upstream_body(&route.upstream_model);
-    upstream::forward(
-        &state.upstreams[route.upstream],
-        endpoint,
-        upstream_body,
-        exchange.stream,
-        &exchange.request_id,
-        state.http.max_response_bytes,
-        upstream::AfterResponse { accounting, output },
-    )
-    .await
+    let upstream = &state.upstreams[route.upstream];
+    let id = &exchange.request_id;
+    let sent = upstream::send(upstream, endpoint, upstream_body, exchange.stream, id).await;
+    let response = match sent {
+        Ok(response) => response,
+        Err(error) => {
+            chain.end_whole(Outcome::UpstreamFailed).await;
+            return Err(error);
+        }
+    };
+    if exchange.stream && response.event_stream {
+        let relay = StreamRelay::new(response, id.as_str().to_owned(), chain);
+        let body = GatewayBody::new(relay.map_err(|never| match never {}));
+        return Ok(upstream::stream_response(body));
+    }
+    let bytes = match response.read_whole(state.http.max_response_bytes, id).await {
+        Ok(bytes) => bytes,
+        Err(error) => {
+            chain.end_whole(Outcome::UpstreamFailed).await;
+            return Err(error);
+        }
+    };
+    let bytes = relay::whole(chain, bytes).await?;
+    Ok(respond::json(StatusCode::OK, bytes))
 }
 
 /// `POST /v1/auth/token`, for principals authenticated by an API key.

@@ -11,9 +11,10 @@
 use crate::catalog::Route;
 use crate::state::GatewayState;
 use portcullis_config::{GuardSpec, InjectionPolicy, UnicodePolicy};
-use portcullis_core::{ApiError, Endpoint, ErrorKind, Exchange, ListenerKind, Principal};
+use portcullis_core::{ApiError, ErrorKind, Exchange, ListenerKind, Principal};
 use portcullis_guard::detector::prepare;
 use portcullis_guard::{sanitize, Detector, Finding};
+use portcullis_openai::{Api, Param, PromptPart};
 use serde_json::{Map, Value};
 
 /// The guard settings that apply to this request: global, then plan, tenant and model.
@@ -115,9 +116,13 @@ fn over_bound(param: String, message: String) -> ApiError {
 
 /// The plan's bounds on a request: messages, characters per message and in all, output
 /// tokens, images (count and inline size) and which tools may be declared.
-pub fn check_bounds(spec: &GuardSpec, body: &Map<String, Value>) -> Result<(), ApiError> {
+pub fn check_bounds(
+    api: &dyn Api,
+    spec: &GuardSpec,
+    body: &Map<String, Value>,
+) -> Result<(), ApiError> {
     let limit = |v: Option<u64>| v.unwrap_or(u64::MAX);
-    for field in ["max_tokens", "max_completion_tokens"] {
+    for field in ["max_tokens", "max_completion_tokens", "max_output_tokens"] {
         if let Some(n) = body.get(field).and_then(Value::as_u64) {
             let cap = limit(spec.max_output_tokens);
             if n > cap {
@@ -149,75 +154,46 @@ pub fn check_bounds(spec: &GuardSpec, body: &Map<String, Value>) -> Result<(), A
         }
         Ok(())
     };
-    if let Some(Value::Array(messages)) = body.get("messages") {
-        let cap = limit(spec.max_messages);
-        if messages.len() as u64 > cap {
-            return Err(over_bound(
-                "messages".into(),
-                format!("A request may have at most {cap} messages."),
-            ));
-        }
-        for (i, m) in messages.iter().enumerate() {
-            match m.get("content") {
-                Some(Value::String(t)) => text(format!("messages[{i}].content"), t)?,
-                Some(Value::Array(parts)) => {
-                    for (j, part) in parts.iter().enumerate() {
-                        if let Some(t) = part.get("text").and_then(Value::as_str) {
-                            text(format!("messages[{i}].content[{j}].text"), t)?;
-                        }
-                        if let Some(url) = part.pointer("/image_url/url").and_then(Value::as_str) {
-                            images += 1;
-                            let param = format!("messages[{i}].content[{j}].image_url");
-                            if images > limit(spec.max_images) {
-                                return Err(over_bound(
-                                    param,
-                                    format!(
-                                        "A request may have at most {} images.",
-                                        limit(spec.max_images)
-                                    ),
-                                ));
-                            }
-                            if url.starts_with("data:")
-                                && url.len() as u64 > limit(spec.max_image_bytes)
-                            {
-                                return Err(over_bound(
-                                    param,
-                                    format!(
-                                        "An inline image may be at most {} bytes.",
-                                        limit(spec.max_image_bytes)
-                                    ),
-                                ));
-                            }
-                        }
-                    }
-                }
-                _ => {}
-            }
-        }
+    let cap = limit(spec.max_messages);
+    if api.message_count(body) as u64 > cap {
+        return Err(over_bound(
+            "messages".into(),
+            format!("A request may have at most {cap} messages."),
+        ));
     }
-    match body.get("prompt") {
-        Some(Value::String(t)) => text("prompt".into(), t)?,
-        Some(Value::Array(items)) => {
-            for (i, t) in items.iter().enumerate() {
-                if let Some(t) = t.as_str() {
-                    text(format!("prompt[{i}]"), t)?;
-                }
+    api.visit_prompt(body, &mut |part| match part {
+        PromptPart::Text(param, t) => text(param.to_string(), t),
+        PromptPart::Image(param, url) => {
+            images += 1;
+            if images > limit(spec.max_images) {
+                return Err(over_bound(
+                    param.to_string(),
+                    format!(
+                        "A request may have at most {} images.",
+                        limit(spec.max_images)
+                    ),
+                ));
             }
+            if url.starts_with("data:") && url.len() as u64 > limit(spec.max_image_bytes) {
+                return Err(over_bound(
+                    param.to_string(),
+                    format!(
+                        "An inline image may be at most {} bytes.",
+                        limit(spec.max_image_bytes)
+                    ),
+                ));
+            }
+            Ok(())
         }
-        _ => {}
-    }
-    if let (Some(allowed), Some(Value::Array(tools))) = (&spec.allowed_tools, body.get("tools")) {
-        for (i, tool) in tools.iter().enumerate() {
-            let name = tool
-                .pointer("/function/name")
-                .and_then(Value::as_str)
-                .unwrap_or("");
+    })?;
+    if let Some(allowed) = &spec.allowed_tools {
+        for (param, name) in api.tool_names(body) {
             if !allowed.iter().any(|a| a == name) {
                 return Err(ApiError::new(
                     ErrorKind::InvalidRequest,
                     format!("The tool `{name}` is not allowed on your plan."),
                 )
-                .with_param_owned(format!("tools[{i}]"))
+                .with_param_owned(param.to_string())
                 .with_code("tool_not_allowed"));
             }
         }
@@ -230,31 +206,29 @@ pub fn screen(
     state: &GatewayState,
     exchange: &Exchange,
     spec: &GuardSpec,
-    endpoint: Endpoint,
+    api: &dyn Api,
     body: &mut Map<String, Value>,
 ) -> Result<(), ApiError> {
     if exchange.listener == ListenerKind::Internal && !state.guard.internal_listener {
         return Ok(());
     }
     check_parameters(spec, body)?;
-    check_bounds(spec, body)?;
+    check_bounds(api, spec, body)?;
     let unicode = spec.unicode.unwrap_or_default();
     let injection = spec.injection.unwrap_or_default();
-    if endpoint == Endpoint::Embeddings
-        || (unicode == UnicodePolicy::Off && injection == InjectionPolicy::Off)
-    {
+    if unicode == UnicodePolicy::Off && injection == InjectionPolicy::Off {
         return Ok(());
     }
     let detector = Detector::builtin();
     let threshold = spec.injection_threshold.unwrap_or(detector.threshold);
     let mut worst: Option<(Finding, String)> = None;
-    let mut visit = |text: &mut String, param: String| -> Result<(), ApiError> {
+    let mut visit = |text: &mut String, param: Param| -> Result<(), ApiError> {
         // Screening sanitizes the text itself; the same result serves the Unicode policy.
         let prepared = (injection != InjectionPolicy::Off).then(|| prepare(text));
         if let Some(prepared) = &prepared {
             let finding = detector.scan_prepared(prepared);
             if worst.as_ref().is_none_or(|(w, _)| finding.score > w.score) {
-                worst = Some((finding, param.clone()));
+                worst = Some((finding, param.to_string()));
             }
         }
         if unicode != UnicodePolicy::Off {
@@ -268,7 +242,7 @@ pub fn screen(
                         ErrorKind::InvalidRequest,
                         "The text contains invisible or direction-changing characters that are not accepted.",
                     )
-                    .with_param_owned(param)
+                    .with_param_owned(param.to_string())
                     .with_code("invalid_characters"));
                 }
                 *text = clean.text;
@@ -276,39 +250,7 @@ pub fn screen(
         }
         Ok(())
     };
-    match endpoint {
-        Endpoint::ChatCompletions => {
-            if let Some(Value::Array(messages)) = body.get_mut("messages") {
-                for (i, message) in messages.iter_mut().enumerate() {
-                    match message.get_mut("content") {
-                        Some(Value::String(text)) => {
-                            visit(text, format!("messages[{i}].content"))?;
-                        }
-                        Some(Value::Array(parts)) => {
-                            for (j, part) in parts.iter_mut().enumerate() {
-                                if let Some(Value::String(text)) = part.get_mut("text") {
-                                    visit(text, format!("messages[{i}].content[{j}].text"))?;
-                                }
-                            }
-                        }
-                        _ => {}
-                    }
-                }
-            }
-        }
-        Endpoint::Completions => match body.get_mut("prompt") {
-            Some(Value::String(text)) => visit(text, "prompt".into())?,
-            Some(Value::Array(items)) => {
-                for (i, item) in items.iter_mut().enumerate() {
-                    if let Value::String(text) = item {
-                        visit(text, format!("prompt[{i}]"))?;
-                    }
-                }
-            }
-            _ => {}
-        },
-        _ => {}
-    }
+    api.visit_prompt_texts_mut(body, &mut visit)?;
     let Some((finding, param)) = worst else {
         return Ok(());
     };

@@ -308,7 +308,7 @@ async fn without_reported_usage_the_gateway_counts_what_was_produced() {
     assert_eq!(totals["input_tokens"], HI_PROMPT);
     assert_eq!(
         totals["output_tokens"],
-        portcullis_limits::Encoding::O200kBase.count(&content)
+        portcullis_openai::Encoding::O200kBase.count(&content)
     );
 
     let reply = call(&h, &key, &chat_body(Some(50), true)).await;
@@ -330,7 +330,7 @@ async fn without_reported_usage_the_gateway_counts_what_was_produced() {
         }
     }
     let totals = settled_usage(&h, &key_id, 2).await;
-    let expected = 2 * portcullis_limits::Encoding::O200kBase.count(&content);
+    let expected = 2 * portcullis_openai::Encoding::O200kBase.count(&content);
     assert_eq!(streamed, content);
     assert_eq!(totals["output_tokens"].as_u64().unwrap(), expected);
 }
@@ -375,7 +375,7 @@ async fn every_error_path_settles_exactly_what_was_produced() {
     // Five words of the simulator's text: "the gateway checks every request ".
     assert_eq!(
         totals["output_tokens"],
-        portcullis_limits::Encoding::O200kBase.count("the gateway checks every request ")
+        portcullis_openai::Encoding::O200kBase.count("the gateway checks every request ")
     );
 
     // No answer before the first-byte timeout: nothing produced, nothing charged.

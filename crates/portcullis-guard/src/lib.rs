@@ -7,6 +7,7 @@ pub mod corpus_split;
 pub mod decode;
 pub mod detector;
 pub mod features;
+pub mod leak;
 pub mod normalize;
 pub mod redact;
 pub mod rules;

@@ -18,7 +18,6 @@ pub mod ledger;
 pub mod policy;
 pub mod quota;
 pub mod risk;
-pub mod tokens;
 
 mod limiter;
 
@@ -28,7 +27,6 @@ pub use limiter::{Denial, Limiter, RateHeaders, Refusal, Reservation, Subject, U
 pub use policy::{Estimate, Price};
 pub use quota::{Calendar, Measure, Period, QuotaScope, QuotaSeed};
 pub use risk::{RiskFactor, RiskSubject, RiskTable};
-pub use tokens::{Encoding, PromptKind};
 
 /// Microseconds since 1970, the limiter's clock.
 pub fn now_us() -> u64 {

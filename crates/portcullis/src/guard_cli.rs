@@ -3,7 +3,9 @@
 
 use anyhow::Context;
 use clap::{Subcommand, ValueEnum};
+use portcullis_core::Endpoint;
 use portcullis_guard::Detector;
+use portcullis_openai::PromptPart;
 use serde_json::{json, Value};
 use std::io::{BufRead, Write};
 use std::path::PathBuf;
@@ -100,29 +102,30 @@ fn redact(input: &PathBuf) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The texts a line holds: `text`, a chat request's message contents, or a `prompt`.
+/// The texts a line holds: `text`, or the prompt texts of a request body, read as the gateway
+/// reads them (chat `messages`, a completion `prompt`, a Responses API `input`).
 fn texts(record: &Value) -> Vec<String> {
     if let Some(text) = record["text"].as_str() {
         return vec![text.to_owned()];
     }
+    let Some(body) = record.as_object() else {
+        return Vec::new();
+    };
+    let endpoint = if body.contains_key("messages") {
+        Endpoint::ChatCompletions
+    } else if body.contains_key("prompt") {
+        Endpoint::Completions
+    } else {
+        Endpoint::Responses
+    };
     let mut out = Vec::new();
-    for message in record["messages"].as_array().into_iter().flatten() {
-        match &message["content"] {
-            Value::String(s) => out.push(s.clone()),
-            Value::Array(parts) => out.extend(
-                parts
-                    .iter()
-                    .filter_map(|p| p["text"].as_str().map(str::to_owned)),
-            ),
-            _ => {}
-        }
-    }
-    match &record["prompt"] {
-        Value::String(s) => out.push(s.clone()),
-        Value::Array(items) => {
-            out.extend(items.iter().filter_map(|i| i.as_str().map(str::to_owned)))
-        }
-        _ => {}
+    if let Some(api) = portcullis_openai::api(endpoint) {
+        let _ = api.visit_prompt(body, &mut |part| {
+            if let PromptPart::Text(_, text) = part {
+                out.push(text.to_owned());
+            }
+            Ok(())
+        });
     }
     out
 }

@@ -1,4 +1,5 @@
-//! Sending one request upstream and turning the answer into the caller's response.
+//! Sending one request upstream. The transport knows nothing of policy: it returns the raw
+//! answer, and the pipeline's filter chain decides what the caller sees.
 //!
 //! The caller's headers are not forwarded: the upstream request is built from scratch with the
 //! body, the upstream's own credential and the request id. Upstream failures become errors
@@ -6,42 +7,70 @@
 //! 504 too slow) and never carry the upstream's body, which may name hosts, paths or devices.
 
 use super::idle::{BodyFailure, IdleTimeout};
-use super::sse::SseRelay;
 use super::Upstream;
-use crate::output::{OutputPolicy, StreamFilter};
 use crate::respond::{self, GatewayBody};
-use crate::usage::Accounting;
 use bytes::Bytes;
 use http::{header, HeaderValue, Method, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
 use portcullis_core::{ApiError, Endpoint, ErrorKind, RequestId};
+use std::pin::Pin;
+use std::sync::Arc;
+use tokio::sync::OwnedSemaphorePermit;
 
 const USER_AGENT: HeaderValue =
     HeaderValue::from_static(concat!("portcullis/", env!("CARGO_PKG_VERSION")));
 const EVENT_STREAM: HeaderValue = HeaderValue::from_static("text/event-stream");
 
-/// What watches and filters the upstream's answer on its way to the caller.
-pub struct AfterResponse {
-    /// Settles the request's reservation with what was produced.
-    pub accounting: Accounting,
-    /// Field allow-list and redaction; `None` passes the answer through.
-    pub output: Option<OutputPolicy>,
+/// An upstream's successful answer, before anything reads it. Holds the bulkhead permit:
+/// dropping it (or its body) closes the upstream connection and frees the slot.
+pub struct UpstreamResponse {
+    pub body: Pin<Box<IdleTimeout<Incoming>>>,
+    /// The upstream answered with `text/event-stream`.
+    pub event_stream: bool,
+    upstream: Arc<Upstream>,
+    _permit: OwnedSemaphorePermit,
 }
 
-/// Forwards a checked request body to `upstream` and returns the caller's response.
-pub async fn forward(
-    upstream: &Upstream,
+impl UpstreamResponse {
+    /// Reads a whole (non-streamed) answer within `max_bytes`; the permit is released after.
+    pub async fn read_whole(
+        self,
+        max_bytes: usize,
+        request_id: &RequestId,
+    ) -> Result<Bytes, ApiError> {
+        let UpstreamResponse {
+            body,
+            upstream,
+            _permit,
+            ..
+        } = self;
+        match Limited::new(body, max_bytes).collect().await {
+            Ok(collected) => Ok(collected.to_bytes()),
+            Err(e) => {
+                let idle = e
+                    .downcast_ref::<BodyFailure>()
+                    .is_some_and(|f| matches!(f, BodyFailure::Idle));
+                tracing::warn!(upstream = %upstream.name, request_id = %request_id.as_str(), error = %e, "upstream body failed");
+                Err(if idle {
+                    ApiError::upstream_timeout()
+                } else {
+                    ApiError::upstream_bad_response()
+                })
+            }
+        }
+    }
+}
+
+/// Sends a checked request body for `endpoint` to `upstream`; the answer's status is checked,
+/// its body is not read.
+pub async fn send(
+    upstream: &Arc<Upstream>,
     endpoint: Endpoint,
     body: Bytes,
     stream: bool,
     request_id: &RequestId,
-    max_response_bytes: usize,
-    after: AfterResponse,
-) -> Result<Response<GatewayBody>, ApiError> {
-    let AfterResponse {
-        mut accounting,
-        output,
-    } = after;
+) -> Result<UpstreamResponse, ApiError> {
     // The bulkhead refuses at once when full: queueing would only move the overload into the
     // gateway's memory and the caller's latency.
     let permit = upstream
@@ -98,54 +127,29 @@ pub async fn forward(
         tracing::warn!(upstream = %upstream.name, request_id = %request_id.as_str(), %status, "upstream answered with an error");
         return Err(map_upstream_status(status));
     }
-    let is_event_stream = response
+    let event_stream = response
         .headers()
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("text/event-stream"));
-    let body = IdleTimeout::new(response.into_body(), upstream.idle_timeout);
+    Ok(UpstreamResponse {
+        body: Box::pin(IdleTimeout::new(
+            response.into_body(),
+            upstream.idle_timeout,
+        )),
+        event_stream,
+        upstream: Arc::clone(upstream),
+        _permit: permit,
+    })
+}
 
-    if stream && is_event_stream {
-        let relay = SseRelay::new(
-            body,
-            permit,
-            request_id.as_str().to_owned(),
-            accounting,
-            output.map(StreamFilter::new),
-        );
-        let mut out = Response::new(GatewayBody::new(relay.map_err(|never| match never {})));
-        out.headers_mut().insert(header::CONTENT_TYPE, EVENT_STREAM);
-        out.headers_mut()
-            .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-        return Ok(out);
-    }
-
-    let bytes = match Limited::new(body, max_response_bytes).collect().await {
-        Ok(collected) => collected.to_bytes(),
-        Err(e) => {
-            let idle = e
-                .downcast_ref::<BodyFailure>()
-                .is_some_and(|f| matches!(f, BodyFailure::Idle));
-            tracing::warn!(upstream = %upstream.name, request_id = %request_id.as_str(), error = %e, "upstream body failed");
-            return Err(if idle {
-                ApiError::upstream_timeout()
-            } else {
-                ApiError::upstream_bad_response()
-            });
-        }
-    };
-    drop(permit);
-    if serde_json::from_slice::<serde::de::IgnoredAny>(&bytes).is_err() {
-        tracing::warn!(upstream = %upstream.name, request_id = %request_id.as_str(), "upstream answered something that is not JSON");
-        return Err(ApiError::upstream_bad_response());
-    }
-    accounting.observe_body(&bytes);
-    accounting.settle().await;
-    let bytes = match output {
-        Some(policy) => policy.filter_body(&bytes)?,
-        None => bytes,
-    };
-    Ok(respond::json(StatusCode::OK, bytes))
+/// Headers of a streamed answer to the caller.
+pub fn stream_response(body: GatewayBody) -> Response<GatewayBody> {
+    let mut out = Response::new(body);
+    out.headers_mut().insert(header::CONTENT_TYPE, EVENT_STREAM);
+    out.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    out
 }
 
 /// What an upstream's error status means for the caller.

@@ -8,11 +8,10 @@
 mod forward;
 mod health;
 mod idle;
-mod sse;
 
-pub use forward::{forward, AfterResponse};
+pub use forward::{send, stream_response, UpstreamResponse};
 pub use health::spawn_probes;
-pub use sse::{event_data, event_ends, last_event_end};
+pub use idle::BodyFailure;
 
 use bytes::Bytes;
 use http::{HeaderValue, Uri};
@@ -36,6 +35,8 @@ pub struct Upstream {
     chat: Uri,
     completions: Uri,
     embeddings: Uri,
+    responses: Uri,
+    models: Uri,
     health_uri: Uri,
     authorization: Option<HeaderValue>,
     bulkhead: Arc<Semaphore>,
@@ -87,6 +88,8 @@ impl Upstream {
             chat: uri(Endpoint::ChatCompletions.suffix())?,
             completions: uri(Endpoint::Completions.suffix())?,
             embeddings: uri(Endpoint::Embeddings.suffix())?,
+            responses: uri(Endpoint::Responses.suffix())?,
+            models: uri(Endpoint::Models.suffix())?,
             health_uri: uri(&config.health_check_path)?,
             authorization,
             bulkhead: Arc::new(Semaphore::new(config.max_concurrency)),
@@ -103,7 +106,9 @@ impl Upstream {
         match endpoint {
             Endpoint::ChatCompletions => &self.chat,
             Endpoint::Completions => &self.completions,
-            Endpoint::Embeddings | Endpoint::Models => &self.embeddings,
+            Endpoint::Embeddings => &self.embeddings,
+            Endpoint::Responses => &self.responses,
+            Endpoint::Models => &self.models,
         }
     }
 

@@ -1,13 +1,14 @@
-//! Admission: what a request will cost, and whether its limits allow it.
+//! Admission: what a request will cost, and whether its limits allow it; then the body
+//! rewrite that makes the upstream stay within what was reserved.
 
-use super::accounting::Accounting;
 use super::headers::{rate_headers, retry_headers};
 use super::ledger::StoreLedger;
 use crate::catalog::Route;
 use crate::state::GatewayState;
 use http::{HeaderName, HeaderValue};
-use portcullis_core::{ApiError, Endpoint, ErrorKind, Exchange, Principal};
-use portcullis_limits::{Estimate, PromptKind, Refusal, Subject};
+use portcullis_core::{ApiError, ErrorKind, Exchange, Principal};
+use portcullis_limits::{Estimate, Refusal, Reservation, Subject};
+use portcullis_openai::{Api, OutputLimit};
 use serde_json::{json, Map, Value};
 
 /// Tells the caller their `max_tokens` was lowered to what their budget pays for.
@@ -31,59 +32,66 @@ pub fn subject(principal: &Principal, model: &str) -> Subject {
     }
 }
 
-/// The output limit the caller asked for, and the field it used.
-fn requested_output(body: &Map<String, Value>) -> Result<Option<(u64, &'static str)>, ApiError> {
-    for field in ["max_completion_tokens", "max_tokens"] {
-        match body.get(field) {
+/// The output limit the caller asked for: the largest of the fields that bound output (an
+/// upstream may honour any of them), and the fields set.
+fn requested_output(
+    limit: &OutputLimit,
+    body: &Map<String, Value>,
+) -> Result<Option<u64>, ApiError> {
+    let mut largest = None;
+    for field in limit.fields {
+        match body.get(*field) {
             None | Some(Value::Null) => continue,
-            Some(v) => {
-                return match v.as_u64() {
-                    Some(n) if n >= 1 => Ok(Some((n, field))),
-                    _ => Err(ApiError::new(
+            Some(v) => match v.as_u64() {
+                Some(n) if n >= 1 => largest = largest.max(Some(n)),
+                _ => {
+                    return Err(ApiError::new(
                         ErrorKind::InvalidRequest,
                         format!("`{field}` must be a positive integer."),
                     )
                     .with_param(field)
-                    .with_code("invalid_value")),
-                };
-            }
+                    .with_code("invalid_value"))
+                }
+            },
         }
     }
-    Ok(None)
+    Ok(largest)
 }
 
-/// Estimates, admits and prepares the body for accounting; on refusal, the error and its
-/// headers.
+/// What admission decided, for the body rewrite and the accounting.
+pub struct Admitted {
+    pub reservation: Reservation,
+    /// Output tokens reserved per answer, and whether that is less than the caller asked.
+    pub output_per_answer: Option<(u64, bool)>,
+}
+
+/// Estimates the request's cost and admits it against the limits; on refusal, the error and
+/// its headers. The body is not changed here: [`rewrite_for_upstream`] applies the decision.
 pub async fn admit(
     state: &GatewayState,
     exchange: &mut Exchange,
     principal: &Principal,
     route: &Route,
-    endpoint: Endpoint,
-    body: &mut Map<String, Value>,
-    stream: bool,
-) -> Result<Accounting, ApiError> {
+    api: &dyn Api,
+    body: &Map<String, Value>,
+) -> Result<Admitted, ApiError> {
     let subject = subject(principal, &route.name);
-    let kind = match endpoint {
-        Endpoint::Completions => PromptKind::Completion,
-        Endpoint::Embeddings => PromptKind::Embedding,
-        _ => PromptKind::Chat,
+    let limit = api.output_limit();
+    let requested = match &limit {
+        Some(limit) => requested_output(limit, body)?,
+        None => None,
     };
-    let generates = kind != PromptKind::Embedding;
-    let requested = if generates {
-        requested_output(body)?
-    } else {
-        None
-    };
-    let (out_min, out_max) = if generates {
-        state
-            .limiter
-            .output_reservation(&subject.plan, requested.map(|(n, _)| n))
-    } else {
-        (0, 0)
+    // Every answer (`n`, `best_of`) is generated and paid for.
+    let answers = api.choices(body);
+    let (out_min, out_max) = match limit {
+        Some(_) => {
+            let (min, max) = state.limiter.output_reservation(&subject.plan, requested);
+            (min.saturating_mul(answers), max.saturating_mul(answers))
+        }
+        None => (0, 0),
     };
     let estimate = Estimate {
-        input_tokens: route.encoding.count_request(kind, body),
+        input_tokens: api.count_prompt(route.encoding, body),
         out_min,
         out_max,
     };
@@ -97,51 +105,55 @@ pub async fn admit(
         Err(refusal) => return Err(refused(refusal, exchange)),
     };
     rate_headers(&mut exchange.response_headers, &reservation.headers);
+    let output_per_answer = limit.map(|_| {
+        let per_answer = (reservation.output_tokens() / answers).max(1);
+        let clamped = match requested {
+            Some(asked) => per_answer < asked,
+            None => reservation.output_tokens() < out_max,
+        };
+        (per_answer, clamped)
+    });
+    Ok(Admitted {
+        reservation,
+        output_per_answer,
+    })
+}
 
-    if generates {
-        let out = reservation.output_tokens();
-        match requested {
-            Some((asked, field)) if out < asked => {
-                body.insert(field.to_owned(), json!(out));
-                exchange
-                    .response_headers
-                    .insert(CLAMPED_HEADER, HeaderValue::from(out));
-            }
-            Some(_) => {}
-            // Without a limit the model could outrun the reservation (and a hard budget):
-            // the reservation becomes the limit.
-            None => {
-                body.insert("max_tokens".to_owned(), json!(out));
-                if out < out_max {
-                    exchange
-                        .response_headers
-                        .insert(CLAMPED_HEADER, HeaderValue::from(out));
+/// Writes admission's decision into the body sent upstream: the output limit becomes what
+/// was reserved (every field that bounds output, so no upstream can read a larger one), and a
+/// stream asks for usage (hidden from callers who did not ask). Returns whether the usage
+/// chunk must be hidden.
+pub fn rewrite_for_upstream(
+    exchange: &mut Exchange,
+    api: &dyn Api,
+    admitted: &Admitted,
+    body: &mut Map<String, Value>,
+    stream: bool,
+) -> bool {
+    if let (Some(limit), Some((per_answer, clamped))) =
+        (api.output_limit(), admitted.output_per_answer)
+    {
+        let mut set = false;
+        for field in limit.fields {
+            if let Some(v) = body.get_mut(*field).filter(|v| !v.is_null()) {
+                if v.as_u64().is_some_and(|asked| asked > per_answer) {
+                    *v = json!(per_answer);
                 }
+                set = true;
             }
         }
-    }
-
-    // Streams report usage only when asked; ask, and hide the answer from callers who did not.
-    let mut strip_usage = false;
-    if stream && generates {
-        let asked = body
-            .get("stream_options")
-            .and_then(|o| o.get("include_usage"))
-            .and_then(Value::as_bool)
-            .unwrap_or(false);
-        if !asked {
-            strip_usage = true;
-            match body.get_mut("stream_options") {
-                Some(Value::Object(options)) => {
-                    options.insert("include_usage".into(), Value::Bool(true));
-                }
-                _ => {
-                    body.insert("stream_options".into(), json!({"include_usage": true}));
-                }
-            }
+        // Without a limit the model could outrun the reservation (and a hard budget): the
+        // reservation becomes the limit.
+        if !set {
+            body.insert(limit.default_field.to_owned(), json!(per_answer));
+        }
+        if clamped {
+            exchange
+                .response_headers
+                .insert(CLAMPED_HEADER, HeaderValue::from(per_answer));
         }
     }
-    Ok(Accounting::new(reservation, route.encoding, strip_usage))
+    stream && api.output_limit().is_some() && api.request_stream_usage(body)
 }
 
 /// A refusal as the caller sees it.

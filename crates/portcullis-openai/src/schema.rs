@@ -4,11 +4,10 @@
 //! (a typo must not silently change nothing, and an upstream must not receive parameters the
 //! gateway never checked), or stripped under `unknown_fields = "strip"`.
 
-use portcullis_config::UnknownFields;
-use portcullis_core::{ApiError, Endpoint, ErrorKind};
+use portcullis_core::{ApiError, ErrorKind};
 use serde_json::{Map, Value};
 
-const CHAT_FIELDS: &[&str] = &[
+pub(crate) const CHAT_FIELDS: &[&str] = &[
     "model",
     "messages",
     "stream",
@@ -39,7 +38,7 @@ const CHAT_FIELDS: &[&str] = &[
     "reasoning_effort",
     "prediction",
 ];
-const COMPLETION_FIELDS: &[&str] = &[
+pub(crate) const COMPLETION_FIELDS: &[&str] = &[
     "model",
     "prompt",
     "suffix",
@@ -59,7 +58,8 @@ const COMPLETION_FIELDS: &[&str] = &[
     "user",
     "seed",
 ];
-const EMBEDDING_FIELDS: &[&str] = &["model", "input", "encoding_format", "dimensions", "user"];
+pub(crate) const EMBEDDING_FIELDS: &[&str] =
+    &["model", "input", "encoding_format", "dimensions", "user"];
 const ROLES: &[&str] = &[
     "system",
     "developer",
@@ -69,13 +69,13 @@ const ROLES: &[&str] = &[
     "function",
 ];
 
-fn invalid(param: String, message: String) -> ApiError {
+pub(crate) fn invalid(param: String, message: String) -> ApiError {
     ApiError::new(ErrorKind::InvalidRequest, message)
         .with_param_owned(param)
         .with_code("invalid_value")
 }
 
-fn wrong_type(param: &str, expected: &str) -> ApiError {
+pub(crate) fn wrong_type(param: &str, expected: &str) -> ApiError {
     ApiError::new(
         ErrorKind::InvalidRequest,
         format!("`{param}` must be {expected}."),
@@ -84,41 +84,36 @@ fn wrong_type(param: &str, expected: &str) -> ApiError {
     .with_code("invalid_type")
 }
 
-/// Checks (and under `strip`, cleans) a request body for `endpoint`.
-pub fn validate(
-    endpoint: Endpoint,
+/// Refuses (or, with `strip`, removes) top-level fields outside `known`.
+pub(crate) fn known_fields(
     body: &mut Map<String, Value>,
-    unknown: UnknownFields,
+    known: &[&str],
+    strip: bool,
 ) -> Result<(), ApiError> {
-    let known = match endpoint {
-        Endpoint::ChatCompletions => CHAT_FIELDS,
-        Endpoint::Completions => COMPLETION_FIELDS,
-        Endpoint::Embeddings => EMBEDDING_FIELDS,
-        Endpoint::Models => return Ok(()),
-    };
     let strangers: Vec<String> = body
         .keys()
         .filter(|k| !known.contains(&k.as_str()))
         .cloned()
         .collect();
-    if let Some(first) = strangers.first() {
-        match unknown {
-            UnknownFields::Reject => {
-                return Err(ApiError::new(
-                    ErrorKind::InvalidRequest,
-                    format!("Unrecognized request argument supplied: {first}"),
-                )
-                .with_param_owned(first.clone())
-                .with_code("unknown_parameter"))
-            }
-            UnknownFields::Strip => {
-                for k in &strangers {
-                    body.remove(k);
-                }
-            }
-        }
+    let Some(first) = strangers.first() else {
+        return Ok(());
+    };
+    if !strip {
+        return Err(ApiError::new(
+            ErrorKind::InvalidRequest,
+            format!("Unrecognized request argument supplied: {first}"),
+        )
+        .with_param_owned(first.clone())
+        .with_code("unknown_parameter"));
     }
-    // Shared sampling parameters.
+    for k in &strangers {
+        body.remove(k);
+    }
+    Ok(())
+}
+
+/// The sampling and output parameters every generating endpoint shares (absent ones pass).
+pub(crate) fn shared(body: &Map<String, Value>) -> Result<(), ApiError> {
     number(body, "temperature", 0.0, 2.0)?;
     number(body, "top_p", 0.0, 1.0)?;
     number(body, "presence_penalty", -2.0, 2.0)?;
@@ -126,6 +121,7 @@ pub fn validate(
     integer(body, "n", 1, 128)?;
     integer(body, "max_tokens", 1, u32::MAX as u64)?;
     integer(body, "max_completion_tokens", 1, u32::MAX as u64)?;
+    integer(body, "max_output_tokens", 1, u32::MAX as u64)?;
     integer(body, "seed", 0, u64::MAX)?;
     integer(body, "top_logprobs", 0, 20)?;
     integer(body, "dimensions", 1, 65_536)?;
@@ -145,42 +141,17 @@ pub fn validate(
             ));
         }
     }
-    match endpoint {
-        Endpoint::ChatCompletions => {
-            kind(body, "logprobs", Value::is_boolean, "a boolean")?;
-            kind(body, "tools", Value::is_array, "an array")?;
-            messages(body)
-        }
-        Endpoint::Completions => {
-            integer(body, "logprobs", 0, 5)?;
-            kind(body, "echo", Value::is_boolean, "a boolean")?;
-            match body.get("prompt") {
-                None => Err(
-                    ApiError::new(ErrorKind::InvalidRequest, "You must provide a prompt.")
-                        .with_param("prompt")
-                        .with_code("missing_required_parameter"),
-                ),
-                Some(p) if p.is_string() || p.as_array().is_some_and(|a| !a.is_empty()) => Ok(()),
-                Some(_) => Err(wrong_type("prompt", "a string or a non-empty array")),
-            }
-        }
-        _ => match body.get("input") {
-            None => Err(
-                ApiError::new(ErrorKind::InvalidRequest, "You must provide an input.")
-                    .with_param("input")
-                    .with_code("missing_required_parameter"),
-            ),
-            Some(Value::String(s)) if !s.is_empty() => Ok(()),
-            Some(Value::Array(a)) if !a.is_empty() && a.len() <= 2048 => Ok(()),
-            Some(_) => Err(wrong_type(
-                "input",
-                "a non-empty string or an array of 1 to 2048 items",
-            )),
-        },
-    }
+    Ok(())
 }
 
-fn messages(body: &Map<String, Value>) -> Result<(), ApiError> {
+/// A required field that is missing.
+pub(crate) fn missing(param: &'static str, message: &str) -> ApiError {
+    ApiError::new(ErrorKind::InvalidRequest, message.to_owned())
+        .with_param(param)
+        .with_code("missing_required_parameter")
+}
+
+pub(crate) fn messages(body: &Map<String, Value>) -> Result<(), ApiError> {
     let messages = match body.get("messages") {
         None => {
             return Err(
@@ -262,7 +233,7 @@ fn messages(body: &Map<String, Value>) -> Result<(), ApiError> {
     Ok(())
 }
 
-fn kind(
+pub(crate) fn kind(
     body: &Map<String, Value>,
     field: &str,
     test: fn(&Value) -> bool,
@@ -274,7 +245,12 @@ fn kind(
     }
 }
 
-fn number(body: &Map<String, Value>, field: &str, min: f64, max: f64) -> Result<(), ApiError> {
+pub(crate) fn number(
+    body: &Map<String, Value>,
+    field: &str,
+    min: f64,
+    max: f64,
+) -> Result<(), ApiError> {
     match body.get(field) {
         None | Some(Value::Null) => Ok(()),
         Some(v) => match v.as_f64() {
@@ -288,7 +264,12 @@ fn number(body: &Map<String, Value>, field: &str, min: f64, max: f64) -> Result<
     }
 }
 
-fn integer(body: &Map<String, Value>, field: &str, min: u64, max: u64) -> Result<(), ApiError> {
+pub(crate) fn integer(
+    body: &Map<String, Value>,
+    field: &str,
+    min: u64,
+    max: u64,
+) -> Result<(), ApiError> {
     match body.get(field) {
         None | Some(Value::Null) => Ok(()),
         Some(Value::Bool(_)) if field == "logprobs" => Ok(()),

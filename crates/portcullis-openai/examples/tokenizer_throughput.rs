@@ -2,9 +2,9 @@
 //! same input `scripts/bench-tokenizer.sh` gives the `tiktoken` Python package. Prints one
 //! JSON line per vocabulary: tokens counted and MB/s (best of 5 runs, one thread).
 //!
-//!   cargo run --release -p portcullis-limits --example tokenizer_throughput -- FILE.jsonl
+//!   cargo run --release -p portcullis-openai --example tokenizer_throughput -- FILE.jsonl
 
-use portcullis_limits::Encoding;
+use portcullis_openai::Encoding;
 use std::time::Instant;
 
 fn main() {

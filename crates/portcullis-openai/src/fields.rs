@@ -1,8 +1,7 @@
-//! The fields a caller may see, per endpoint: everything else an upstream sends (debug
+//! The fields a caller may see (each endpoint names its shape in `api/`): everything else an upstream sends (debug
 //! fields, provider extras, internal metadata, `system_fingerprint` unless configured,
 //! logprobs the caller did not ask for) is dropped.
 
-use portcullis_core::Endpoint;
 use serde_json::Value;
 
 /// A shape of allowed JSON.
@@ -15,7 +14,7 @@ pub enum Allow {
     Array(&'static Allow),
 }
 
-const USAGE: Allow = Allow::Object(&[
+pub(crate) const USAGE: Allow = Allow::Object(&[
     ("prompt_tokens", Allow::Any),
     ("completion_tokens", Allow::Any),
     ("total_tokens", Allow::Any),
@@ -29,7 +28,7 @@ const USAGE: Allow = Allow::Object(&[
     ),
 ]);
 
-const TOOL_CALLS: Allow = Allow::Array(&Allow::Object(&[
+pub(crate) const TOOL_CALLS: Allow = Allow::Array(&Allow::Object(&[
     ("index", Allow::Any),
     ("id", Allow::Any),
     ("type", Allow::Any),
@@ -39,7 +38,7 @@ const TOOL_CALLS: Allow = Allow::Array(&Allow::Object(&[
     ),
 ]));
 
-const MESSAGE: Allow = Allow::Object(&[
+pub(crate) const MESSAGE: Allow = Allow::Object(&[
     ("role", Allow::Any),
     ("content", Allow::Any),
     ("refusal", Allow::Any),
@@ -50,7 +49,7 @@ const MESSAGE: Allow = Allow::Object(&[
     ),
 ]);
 
-const CHAT: Allow = Allow::Object(&[
+pub(crate) const CHAT: Allow = Allow::Object(&[
     ("id", Allow::Any),
     ("object", Allow::Any),
     ("created", Allow::Any),
@@ -69,7 +68,7 @@ const CHAT: Allow = Allow::Object(&[
     ("usage", USAGE),
 ]);
 
-const COMPLETION: Allow = Allow::Object(&[
+pub(crate) const COMPLETION: Allow = Allow::Object(&[
     ("id", Allow::Any),
     ("object", Allow::Any),
     ("created", Allow::Any),
@@ -87,7 +86,7 @@ const COMPLETION: Allow = Allow::Object(&[
     ("usage", USAGE),
 ]);
 
-const EMBEDDINGS: Allow = Allow::Object(&[
+pub(crate) const EMBEDDINGS: Allow = Allow::Object(&[
     ("object", Allow::Any),
     ("model", Allow::Any),
     (
@@ -103,14 +102,6 @@ const EMBEDDINGS: Allow = Allow::Object(&[
         Allow::Object(&[("prompt_tokens", Allow::Any), ("total_tokens", Allow::Any)]),
     ),
 ]);
-
-pub fn allowed(endpoint: Endpoint) -> &'static Allow {
-    match endpoint {
-        Endpoint::Completions => &COMPLETION,
-        Endpoint::Embeddings => &EMBEDDINGS,
-        _ => &CHAT,
-    }
-}
 
 /// Removes what `allow` does not list; returns how many fields were dropped.
 pub fn prune(value: &mut Value, allow: &Allow) -> usize {

@@ -93,6 +93,11 @@ impl StreamLeakCheck {
         self.check.block
     }
 
+    /// The check itself, for texts that arrive whole.
+    pub fn check(&self) -> &LeakCheck {
+        &self.check
+    }
+
     /// Adds a choice's new text; returns a leak if the recent text now shows one.
     pub fn push(&mut self, choice: u64, text: &str) -> Option<Leak> {
         let keep = self.check.keep();

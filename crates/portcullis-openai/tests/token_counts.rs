@@ -2,7 +2,7 @@
 //! prompts, PII), for both vocabularies. `tiktoken-rs` is the oracle: it ports tiktoken's own
 //! regex-and-merge implementation, while the gateway counts with `bpe-openai`.
 
-use portcullis_limits::Encoding;
+use portcullis_openai::Encoding;
 use serde_json::Value;
 
 fn corpus_texts() -> Vec<String> {

@@ -1,0 +1,52 @@
+//! System-prompt leak checks on the (already redacted) answer: the configured canary, and
+//! verbatim spans of the request's own system prompt, also when split across stream chunks.
+//! `block` withholds the answer (a stream ends with an error event); `flag` logs it.
+
+use super::{rejected, Chunk, End, EndWork, Flow, ResponseFilter};
+use portcullis_guard::leak::{Leak, LeakCheck, StreamLeakCheck};
+use portcullis_openai::{Api, TextPiece};
+
+pub struct LeakFilter {
+    check: StreamLeakCheck,
+    request_id: String,
+}
+
+impl LeakFilter {
+    pub fn new(check: LeakCheck, request_id: String) -> LeakFilter {
+        LeakFilter {
+            check: StreamLeakCheck::new(check),
+            request_id,
+        }
+    }
+}
+
+fn leaked(request_id: &str, what: Leak, block: bool) {
+    tracing::warn!(request_id, leak = ?what, action = if block { "blocked" } else { "flagged" }, "answer leaks the system prompt");
+}
+
+impl ResponseFilter for LeakFilter {
+    fn on_chunk(&mut self, chunk: &mut Chunk, api: &dyn Api) -> Flow {
+        let mut texts = Vec::new();
+        api.generated_texts(&mut chunk.value, chunk.stream, &mut texts);
+        for t in texts {
+            let found = match t.piece {
+                TextPiece::Delta { .. } => self.check.push(t.slot, t.text),
+                TextPiece::Whole => self.check.check().find(t.text),
+            };
+            if let Some(what) = found {
+                let block = self.check.blocks();
+                leaked(&self.request_id, what, block);
+                if block {
+                    return Flow::Stop(rejected());
+                }
+                // Flagged once per response is enough for the log.
+                break;
+            }
+        }
+        Flow::Continue
+    }
+
+    fn on_end(&mut self, _end: End) -> Option<EndWork> {
+        None
+    }
+}

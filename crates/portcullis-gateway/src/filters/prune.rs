@@ -1,0 +1,34 @@
+//! Only the fields a caller needs: the endpoint's allow-list (debug fields, provider extras
+//! and internal metadata dropped), `system_fingerprint` unless configured, and log
+//! probabilities only when the caller asked for them and policy allows.
+
+use super::{Chunk, End, EndWork, Flow, ResponseFilter};
+use portcullis_openai::{fields, Api};
+
+pub struct Prune {
+    /// Keep `system_fingerprint` (it identifies the serving configuration).
+    pub system_fingerprint: bool,
+    /// Keep logprobs.
+    pub logprobs: bool,
+}
+
+impl ResponseFilter for Prune {
+    fn on_chunk(&mut self, chunk: &mut Chunk, api: &dyn Api) -> Flow {
+        let value = &mut chunk.value;
+        let mut edited = fields::prune(value, api.response_allow_list()) > 0;
+        if !self.system_fingerprint {
+            if let Some(map) = value.as_object_mut() {
+                edited |= map.remove("system_fingerprint").is_some();
+            }
+        }
+        if !self.logprobs {
+            edited |= api.strip_logprobs(value);
+        }
+        chunk.edited |= edited;
+        Flow::Continue
+    }
+
+    fn on_end(&mut self, _end: End) -> Option<EndWork> {
+        None
+    }
+}

@@ -1,0 +1,238 @@
+//! The relay: the upstream's answer through the filter chain to the caller.
+//!
+//! A whole answer is parsed once, filtered as one chunk, and written again only if a filter
+//! edited it. A stream is relayed event by event: bytes go out as soon as an event is
+//! complete (a blank line ends it), so the first token reaches the caller as soon as the
+//! upstream sends it, and the caller never receives half an event. Each event is framed and
+//! parsed once, strictly: an event the gateway cannot read (see `portcullis_openai::sse`), a
+//! payload that is not a JSON object, or an upstream error event ends the stream with the
+//! gateway's own error event rather than passing bytes nobody checked. If the upstream breaks
+//! or stalls, the partial event is dropped and one well-formed OpenAI error event ends the
+//! stream: the official SDKs raise it as an `APIError` instead of failing on a truncated line.
+//! When a filter stops the stream, or the stream ends any other way, the upstream body is
+//! dropped at once: that closes the upstream connection (cancelling the generation) and frees
+//! the bulkhead permit.
+
+use super::{Chain, Chunk, Flow, Outcome};
+use crate::upstream::{BodyFailure, UpstreamResponse};
+use bytes::{Bytes, BytesMut};
+use http_body::{Body, Frame};
+use portcullis_core::ApiError;
+use portcullis_openai::sse::{self, Event};
+use serde_json::Value;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+/// Longest single event accepted from an upstream; a longer one is treated as a broken stream.
+const MAX_EVENT_BYTES: usize = 4 * 1024 * 1024;
+
+/// Filters a whole answer; the caller gets it only after the chain's end work is done.
+pub async fn whole(mut chain: Chain, bytes: Bytes) -> Result<Bytes, ApiError> {
+    let value = match serde_json::from_slice::<Value>(&bytes) {
+        Ok(value @ Value::Object(_)) => value,
+        _ => {
+            chain.end_whole(Outcome::UpstreamFailed).await;
+            return Err(ApiError::upstream_bad_response());
+        }
+    };
+    let mut chunk = Chunk::new(value, false);
+    if let Flow::Stop(error) = chain.on_chunk(&mut chunk) {
+        chain.end_whole(Outcome::Stopped).await;
+        return Err(error);
+    }
+    chain.end_whole(Outcome::Completed).await;
+    Ok(if chunk.edited {
+        // A map of JSON values always serializes.
+        Bytes::from(serde_json::to_vec(&chunk.value).unwrap_or_default())
+    } else {
+        bytes
+    })
+}
+
+/// A stream on its way to the caller, as a response body.
+pub struct StreamRelay {
+    upstream: Option<UpstreamResponse>,
+    partial: BytesMut,
+    finished: bool,
+    request_id: String,
+    chain: Chain,
+}
+
+impl StreamRelay {
+    pub fn new(upstream: UpstreamResponse, request_id: String, chain: Chain) -> StreamRelay {
+        StreamRelay {
+            upstream: Some(upstream),
+            partial: BytesMut::new(),
+            finished: false,
+            request_id,
+            chain,
+        }
+    }
+
+    /// Ends the stream: the upstream (and its bulkhead permit) is let go at once.
+    fn finish(&mut self, outcome: Outcome) {
+        self.finished = true;
+        self.upstream = None;
+        self.partial.clear();
+        self.chain.end_stream(outcome);
+    }
+
+    /// The upstream broke or stalled: what it produced before is charged, the rest refunded.
+    fn fail(&mut self, failure: BodyFailure) -> ApiError {
+        tracing::warn!(request_id = %self.request_id, error = %failure, "upstream stream ended abnormally");
+        self.finish(Outcome::UpstreamFailed);
+        match failure {
+            BodyFailure::Idle => ApiError::upstream_timeout(),
+            BodyFailure::Broken => ApiError::upstream_bad_response(),
+        }
+    }
+
+    /// Filters the whole events in `events` into `out`; an error when the stream must end.
+    fn events(&mut self, events: &[u8], out: &mut Vec<u8>) -> Result<(), ApiError> {
+        let mut start = 0;
+        for end in sse::event_ends(events) {
+            self.event(&events[start..end], out)?;
+            start = end;
+        }
+        Ok(())
+    }
+
+    fn event(&mut self, raw: &[u8], out: &mut Vec<u8>) -> Result<(), ApiError> {
+        let malformed = || {
+            tracing::warn!("upstream sent a stream event the gateway cannot read; stream ended");
+            ApiError::upstream_bad_response()
+        };
+        let event = Event::parse(raw).map_err(|_| malformed())?;
+        let Some(data) = event.data else {
+            // A keep-alive: forwarded as one, without whatever it said.
+            out.extend_from_slice(b":\n\n");
+            return Ok(());
+        };
+        if data == b"[DONE]" {
+            sse::write_event(out, event.name, data);
+            return Ok(());
+        }
+        let value = match serde_json::from_slice::<Value>(data) {
+            Ok(value @ Value::Object(_)) => value,
+            _ => return Err(malformed()),
+        };
+        let upstream_error = value.get("error").is_some_and(|e| !e.is_null())
+            || matches!(
+                value.get("type").and_then(Value::as_str),
+                Some("error" | "response.failed")
+            );
+        if upstream_error {
+            // Its message is the upstream's, and may name hosts, paths or devices.
+            tracing::warn!("upstream reported an error mid-stream");
+            return Err(ApiError::upstream_bad_response());
+        }
+        let mut chunk = Chunk::new(value, true);
+        if let Flow::Stop(error) = self.chain.on_chunk(&mut chunk) {
+            return Err(error);
+        }
+        for before in &chunk.before {
+            let bytes = serde_json::to_vec(before).unwrap_or_default();
+            sse::write_event(out, before_name(event.name, before), &bytes);
+        }
+        if chunk.hidden {
+            return Ok(());
+        }
+        if chunk.edited || !event.canonical {
+            let bytes = serde_json::to_vec(&chunk.value).unwrap_or_default();
+            sse::write_event(out, event.name, &bytes);
+        } else {
+            out.extend_from_slice(raw);
+        }
+        Ok(())
+    }
+}
+
+/// The name of an inserted event: the Responses API names events by their `type`.
+fn before_name<'a>(name: Option<&'a str>, event: &'a Value) -> Option<&'a str> {
+    name.and(event.get("type").and_then(Value::as_str))
+}
+
+fn error_event(error: &ApiError) -> Bytes {
+    let mut event = Vec::new();
+    sse::write_event(&mut event, None, &error.to_json());
+    Bytes::from(event)
+}
+
+impl Body for StreamRelay {
+    type Data = Bytes;
+    type Error = std::convert::Infallible;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+        let this = self.get_mut();
+        loop {
+            if this.finished {
+                return Poll::Ready(None);
+            }
+            let Some(upstream) = this.upstream.as_mut() else {
+                return Poll::Ready(None);
+            };
+            let failure = match Pin::new(&mut upstream.body).poll_frame(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(Some(Ok(frame))) => {
+                    let Ok(data) = frame.into_data() else {
+                        continue; // trailers carry nothing a caller needs
+                    };
+                    let searched_from = this.partial.len().saturating_sub(3);
+                    this.partial.extend_from_slice(&data);
+                    let found = sse::last_event_end(&this.partial[searched_from..]);
+                    let Some(end) = found else {
+                        if this.partial.len() > MAX_EVENT_BYTES {
+                            this.fail(BodyFailure::Broken);
+                            return Poll::Ready(Some(Ok(Frame::data(error_event(
+                                &ApiError::upstream_bad_response(),
+                            )))));
+                        }
+                        continue;
+                    };
+                    let events = this.partial.split_to(searched_from + end);
+                    let mut out = Vec::with_capacity(events.len() + 64);
+                    if let Err(error) = this.events(&events, &mut out) {
+                        this.finish(Outcome::Stopped);
+                        out.extend_from_slice(&error_event(&error));
+                        return Poll::Ready(Some(Ok(Frame::data(Bytes::from(out)))));
+                    }
+                    if out.is_empty() {
+                        continue;
+                    }
+                    return Poll::Ready(Some(Ok(Frame::data(Bytes::from(out)))));
+                }
+                Poll::Ready(Some(Err(failure))) => failure,
+                Poll::Ready(None) => {
+                    // An upstream that omits the final blank line still gets its last event out.
+                    let mut out = Vec::new();
+                    let mut result = Ok(());
+                    if !this.partial.is_empty() {
+                        let mut rest = std::mem::take(&mut this.partial).to_vec();
+                        rest.extend_from_slice(b"\n\n");
+                        result = this.events(&rest, &mut out);
+                    }
+                    match result {
+                        Ok(()) => this.finish(Outcome::Completed),
+                        Err(error) => {
+                            this.finish(Outcome::Stopped);
+                            out.extend_from_slice(&error_event(&error));
+                        }
+                    }
+                    if out.is_empty() {
+                        return Poll::Ready(None);
+                    }
+                    return Poll::Ready(Some(Ok(Frame::data(Bytes::from(out)))));
+                }
+            };
+            let error = this.fail(failure);
+            return Poll::Ready(Some(Ok(Frame::data(error_event(&error)))));
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.finished
+    }
+}
