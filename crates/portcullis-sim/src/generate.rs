@@ -14,7 +14,7 @@ pub(crate) fn token(i: usize) -> String {
 
 /// How many tokens to produce: the configured length, capped by the request's limit.
 pub(crate) fn completion_length(request: &Value, configured: usize) -> usize {
-    let cap = ["max_completion_tokens", "max_tokens"]
+    let cap = ["max_completion_tokens", "max_tokens", "max_output_tokens"]
         .iter()
         .find_map(|k| request.get(*k).and_then(Value::as_u64))
         .map(|v| v as usize)
@@ -42,7 +42,7 @@ pub(crate) fn prompt_tokens(request: &Value) -> usize {
                 .sum::<usize>()
                 + 3
         }
-        _ => ["prompt", "input"]
+        _ => ["prompt", "input", "instructions"]
             .iter()
             .filter_map(|k| request.get(*k))
             .map(words)

@@ -3,6 +3,7 @@
 use crate::body::{ChannelBody, ChunkResult};
 use crate::generate;
 use crate::options::{Fault, SimOptions};
+use crate::responses;
 use bytes::Bytes;
 use http::{header, Method, Request, Response, StatusCode};
 use http_body_util::{combinators::BoxBody, BodyExt, Full, Limited};
@@ -222,8 +223,15 @@ impl Simulator {
 
         match (&parts.method, path.as_str()) {
             (&Method::GET, "/v1/models") => json_response(StatusCode::OK, models()),
-            (&Method::POST, "/v1/chat/completions") => self.completion(&request, &options, true),
-            (&Method::POST, "/v1/completions") => self.completion(&request, &options, false),
+            (&Method::POST, "/v1/chat/completions") => {
+                self.completion(&request, &options, Wire::Chat)
+            }
+            (&Method::POST, "/v1/completions") => {
+                self.completion(&request, &options, Wire::Completion)
+            }
+            (&Method::POST, "/v1/responses") => {
+                self.completion(&request, &options, Wire::Responses)
+            }
             (&Method::POST, "/v1/embeddings") => embeddings(&request),
             _ => json_response(StatusCode::NOT_FOUND, error_body("unknown path")),
         }
@@ -252,7 +260,8 @@ impl Simulator {
         });
     }
 
-    fn completion(&self, request: &Value, options: &SimOptions, chat: bool) -> Response<SimBody> {
+    fn completion(&self, request: &Value, options: &SimOptions, wire: Wire) -> Response<SimBody> {
+        let chat = wire == Wire::Chat;
         if !request.is_object() {
             return json_response(
                 StatusCode::BAD_REQUEST,
@@ -275,6 +284,15 @@ impl Simulator {
             None => (0..length).map(generate::token).collect(),
         };
         let length = pieces.len();
+        if !stream && wire == Wire::Responses {
+            let text: String = pieces.concat();
+            let mut body = responses::response(&model, "completed", &text, Some((prompt, length)));
+            if !options.report_usage {
+                body.as_object_mut().map(|b| b.remove("usage"));
+            }
+            extend(&mut body, &options.extra_fields);
+            return json_response(StatusCode::OK, body);
+        }
         if !stream {
             let text: String = pieces.concat();
             let choice = if chat {
@@ -310,6 +328,8 @@ impl Simulator {
         let plan = StreamPlan {
             pieces,
             extra_fields: options.extra_fields.clone(),
+            wire,
+            report_usage: options.report_usage,
             chat,
             model,
             length,
@@ -342,9 +362,19 @@ impl Simulator {
     }
 }
 
+/// Which wire format a request speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Wire {
+    Chat,
+    Completion,
+    Responses,
+}
+
 struct StreamPlan {
     pieces: Vec<String>,
     extra_fields: serde_json::Map<String, Value>,
+    wire: Wire,
+    report_usage: bool,
     chat: bool,
     model: String,
     length: usize,
@@ -394,7 +424,66 @@ impl StreamPlan {
         tx.send(Ok(chunk)).await.is_ok()
     }
 
+    /// Sends piece `i`, or the fault planned at `i`; `Err` ends the stream.
+    async fn piece(
+        &self,
+        tx: &mpsc::Sender<ChunkResult>,
+        i: usize,
+        chunk: Bytes,
+    ) -> Result<(), StreamEnd> {
+        match self.fault {
+            Fault::ResetMidStream { after_chunks } if i == after_chunks => {
+                // hyper drops unflushed output when a body fails; pause so the chunks
+                // already sent are on the wire before the connection breaks.
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                let _ = tx
+                    .send(Err(std::io::Error::new(
+                        std::io::ErrorKind::ConnectionReset,
+                        "simulated reset",
+                    )))
+                    .await;
+                return Err(StreamEnd::Faulted);
+            }
+            Fault::HangMidStream { after_chunks } if i == after_chunks => {
+                tx.closed().await;
+                return Err(StreamEnd::Cancelled);
+            }
+            _ => {}
+        }
+        if self.send(tx, chunk, true).await {
+            Ok(())
+        } else {
+            Err(StreamEnd::Cancelled)
+        }
+    }
+
+    /// A Responses API stream: typed events, each named by an `event:` line.
+    async fn run_responses(self, tx: &mpsc::Sender<ChunkResult>) -> StreamEnd {
+        let mut events = responses::Events::new(&self.model);
+        let text: String = self.pieces.concat();
+        for opening in events.opening() {
+            if !self.send(tx, opening, false).await {
+                return StreamEnd::Cancelled;
+            }
+        }
+        for (i, piece) in self.pieces.iter().enumerate() {
+            if let Err(end) = self.piece(tx, i, events.delta(piece)).await {
+                return end;
+            }
+        }
+        let usage = self.report_usage.then_some((self.prompt, self.length));
+        for closing in events.closing(&text, usage) {
+            if !self.send(tx, closing, false).await {
+                return StreamEnd::Cancelled;
+            }
+        }
+        StreamEnd::Completed
+    }
+
     async fn run(self, tx: &mpsc::Sender<ChunkResult>) -> StreamEnd {
+        if self.wire == Wire::Responses {
+            return self.run_responses(tx).await;
+        }
         let first = if self.chat {
             self.chunk(json!({"role": "assistant", "content": ""}), None)
         } else {
@@ -404,28 +493,9 @@ impl StreamPlan {
             return StreamEnd::Cancelled;
         }
         for i in 0..self.length {
-            match self.fault {
-                Fault::ResetMidStream { after_chunks } if i == after_chunks => {
-                    // hyper drops unflushed output when a body fails; pause so the chunks
-                    // already sent are on the wire before the connection breaks.
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    let _ = tx
-                        .send(Err(std::io::Error::new(
-                            std::io::ErrorKind::ConnectionReset,
-                            "simulated reset",
-                        )))
-                        .await;
-                    return StreamEnd::Faulted;
-                }
-                Fault::HangMidStream { after_chunks } if i == after_chunks => {
-                    tx.closed().await;
-                    return StreamEnd::Cancelled;
-                }
-                _ => {}
-            }
             let chunk = self.chunk(json!({"content": self.pieces[i]}), None);
-            if !self.send(tx, chunk, true).await {
-                return StreamEnd::Cancelled;
+            if let Err(end) = self.piece(tx, i, chunk).await {
+                return end;
             }
         }
         let last = self.chunk(json!({}), Some("stop"));

@@ -1,6 +1,6 @@
 //! Keys, roles and the admin API, attacked the way callers would.
 
-mod common;
+use crate::common;
 
 use common::Harness;
 use http::{Method, StatusCode};

@@ -1,6 +1,6 @@
 //! Tokens from an external identity provider, with the JWKS served by the test itself.
 
-mod common;
+use crate::common;
 
 use aws_lc_rs::signature::{Ed25519KeyPair, KeyPair};
 use base64::Engine;

@@ -1,6 +1,6 @@
 //! Health, readiness and graceful shutdown.
 
-mod common;
+use crate::common;
 
 use bytes::Bytes;
 use common::Harness;

@@ -2,7 +2,7 @@
 //! per model), and Unicode smuggling characters stripped or refused before the model sees
 //! them.
 
-mod common;
+use crate::common;
 
 use common::{Harness, Reply};
 use portcullis_sim::SimOptions;

@@ -3,7 +3,7 @@
 //! what the upstream really produced, on every path (success, stream, upstream error before
 //! and during a stream, timeout, caller gone).
 
-mod common;
+use crate::common;
 
 use bytes::Bytes;
 use common::{Harness, Reply};

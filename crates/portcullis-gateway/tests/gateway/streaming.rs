@@ -1,7 +1,7 @@
 //! Streaming: chunks flow as they arrive, framing is preserved, failures end the stream with
 //! an error event, and a caller who leaves cancels the upstream.
 
-mod common;
+use crate::common;
 
 use bytes::Bytes;
 use common::Harness;

@@ -1,7 +1,7 @@
 //! Request schema validation over HTTP: every malformed body gets 400 with `param` naming
 //! the field, and never reaches the model.
 
-mod common;
+use crate::common;
 
 use common::Harness;
 use portcullis_sim::SimOptions;

@@ -1,6 +1,6 @@
 //! Limits on the wire, exercised with raw sockets the way a hostile client would.
 
-mod common;
+use crate::common;
 
 use common::Harness;
 use portcullis_sim::SimOptions;

@@ -1,6 +1,6 @@
 //! Routing, rewriting and credential handling, over real sockets against the simulator.
 
-mod common;
+use crate::common;
 
 use common::Harness;
 use http::{Method, StatusCode};

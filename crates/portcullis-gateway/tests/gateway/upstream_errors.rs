@@ -1,6 +1,6 @@
 //! Upstream failures become the right status, and never leak the upstream's internals.
 
-mod common;
+use crate::common;
 
 use common::Harness;
 use http::StatusCode;

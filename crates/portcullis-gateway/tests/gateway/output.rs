@@ -2,7 +2,7 @@
 //! data and secrets redacted, in whole answers and in streams whose items are split across
 //! chunks.
 
-mod common;
+use crate::common;
 
 use common::{Harness, Reply};
 use portcullis_sim::SimOptions;
@@ -106,6 +106,51 @@ async fn block_withholds_the_answer_and_off_passes_it_per_model() {
     assert!(
         v.get("debug").is_none(),
         "fields are pruned whatever the redaction policy"
+    );
+}
+
+#[tokio::test]
+async fn a_block_mid_stream_cancels_the_upstream_generation_and_frees_its_bulkhead() {
+    // A long, paced answer with an e-mail address near its start: under `block` the stream
+    // ends at the item, and the upstream must not be left generating the rest.
+    let mut reply = String::from("Write to jane.doe@example.com today. ");
+    for i in 0..400 {
+        reply.push_str(&format!("word{i} "));
+    }
+    let h = Harness::start(
+        SimOptions {
+            reply: Some(reply),
+            chunk_chars: 0,
+            tokens_per_second: 200.0,
+            ..SimOptions::default()
+        },
+        "max_concurrency = 1\n",
+        "[guard]\noutput = \"block\"\n",
+    )
+    .await;
+    let started = std::time::Instant::now();
+    let reply = ask(&h, "chat", true).await;
+    let raw = String::from_utf8_lossy(&reply.body).to_string();
+    assert!(
+        raw.contains("output_rejected") && !raw.contains("jane.doe"),
+        "{raw}"
+    );
+    assert!(
+        !raw.contains("word300"),
+        "the stream went on after the block"
+    );
+    // 400 words at 200 a second would take two seconds; the caller's stream ended at once.
+    assert!(started.elapsed() < std::time::Duration::from_millis(1500));
+    assert!(
+        common::eventually(|| h.sim.stats().streams_cancelled == 1).await,
+        "the upstream kept generating: {:?}",
+        h.sim.stats()
+    );
+    // The bulkhead (one slot) is free again: the next request is served, not refused with 503.
+    let next = ask(&h, "chat", false).await;
+    assert_ne!(
+        next.status, 503,
+        "the bulkhead permit was held after the block"
     );
 }
 

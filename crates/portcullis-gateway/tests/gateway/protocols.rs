@@ -1,6 +1,6 @@
 //! HTTP/2 and TLS on the same listeners, and certificate reload without a restart.
 
-mod common;
+use crate::common;
 
 use bytes::Bytes;
 use common::Harness;

@@ -1,6 +1,5 @@
 //! Shared harness for the gateway's black-box tests: a real simulator and a real gateway on
 //! free loopback ports, and a plain HTTP client talking to them over sockets.
-#![allow(dead_code)]
 
 use bytes::Bytes;
 use http::{HeaderMap, Method, Request, StatusCode};

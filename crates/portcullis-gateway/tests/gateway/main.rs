@@ -1,0 +1,17 @@
+//! The gateway's black-box suite: a real simulator and a real gateway over sockets, one
+//! module per capability. One test binary (not one per file) links the gateway once.
+
+mod common;
+mod external_issuers;
+mod guard;
+mod identity;
+mod lifecycle;
+mod output;
+mod protocols;
+mod responses;
+mod routing;
+mod streaming;
+mod upstream_errors;
+mod usage;
+mod validation;
+mod wire_limits;
