@@ -183,6 +183,52 @@ def spent_quota_is_not_retried():
     assert len(sent) - before == 1, len(sent) - before
 
 
+def responses_create():
+    reply = client.responses.create(model="sim-chat", input="Say hello through the gateway.", max_output_tokens=8)
+    assert reply.output_text.strip(), reply
+    assert reply.usage.output_tokens == 8, reply.usage
+
+
+def responses_stream():
+    text, completed, names = "", None, set()
+    for event in client.responses.create(model="sim-chat", input="Say hello.", instructions="Be brief.",
+                                         stream=True):
+        names.add(event.type)
+        if event.type == "response.output_text.delta":
+            text += event.delta
+        elif event.type == "response.completed":
+            completed = event.response
+    assert len(text.split()) == 16, text
+    assert completed is not None, names
+    assert completed.output_text == text, completed
+    assert completed.usage.output_tokens == 16, completed.usage
+
+
+def responses_are_redacted_whole_and_streamed():
+    set_sim_options({"reply": "Mail jane.doe@example.com about it.", "chunk_chars": 3})
+    try:
+        reply = client.responses.create(model="sim-chat", input="Who do I mail?")
+        assert reply.output_text == "Mail [REDACTED:EMAIL] about it.", reply.output_text
+        streamed = "".join(e.delta for e in client.responses.create(model="sim-chat", input="Who?", stream=True)
+                           if e.type == "response.output_text.delta")
+        assert streamed == "Mail [REDACTED:EMAIL] about it.", streamed
+    finally:
+        set_sim_options({})
+
+
+def responses_broken_stream_raises_an_api_error():
+    set_sim_options({"fault": {"kind": "reset_mid_stream", "after_chunks": 3}})
+    try:
+        for _ in client.responses.create(model="sim-chat", input="Say hello.", stream=True):
+            pass
+    except openai.APIError as e:
+        assert "invalid response" in e.message, e.message
+    else:
+        raise AssertionError("expected the SDK to raise on the error event")
+    finally:
+        set_sim_options({})
+
+
 CHECKS = [
     stream_without_usage_option_has_no_usage_chunk,
     rate_limit_headers_and_429,
@@ -197,6 +243,10 @@ CHECKS = [
     invalid_key_is_an_authentication_error,
     upstream_failure_is_an_api_error,
     broken_stream_raises_an_api_error,
+    responses_create,
+    responses_stream,
+    responses_are_redacted_whole_and_streamed,
+    responses_broken_stream_raises_an_api_error,
 ]
 
 if __name__ == "__main__":
