@@ -5,9 +5,13 @@
 //! `[dev] allow_anonymous` is on (which the configuration allows only on loopback listeners).
 //! Every refusal says what to fix without revealing whether a key id exists.
 
+use crate::browser::browser_signal;
+use crate::state::GatewayState;
 use http::HeaderMap;
 use portcullis_core::{ApiError, ErrorKind, Principal};
-use portcullis_identity::{AuthFailure, Authenticated, Credential, KeyCache, Restrictions};
+use portcullis_identity::{
+    AuthFailure, Authenticated, Credential, KeyCache, KeyKind, Restrictions,
+};
 use std::sync::Arc;
 
 /// What authentication established.
@@ -16,6 +20,66 @@ pub struct Identified {
     /// `None` for anonymous callers.
     pub credential: Option<Credential>,
     pub restrictions: Option<Arc<Restrictions>>,
+    /// The browser origin to grant in CORS headers (publishable keys from allowed origins).
+    pub cors_origin: Option<http::HeaderValue>,
+}
+
+/// The one authenticator of every listener (public, internal and admin): an external
+/// identity provider's JWT, or the gateway's own key or token; then the credential's network
+/// and origin restrictions, and the rule that a secret key is never used from a browser.
+pub async fn identify<B>(
+    state: &GatewayState,
+    request: &http::Request<B>,
+) -> Result<Identified, ApiError> {
+    let headers = request.headers();
+    let external = bearer(headers)
+        .filter(|t| {
+            !state.issuers.is_empty() && !state.keys.is_own_token(t) && state.issuers.handles(t)
+        })
+        .map(str::to_owned);
+    let mut identified = match external {
+        Some(token) => Identified {
+            principal: Principal::Key(
+                state
+                    .issuers
+                    .authenticate(&token, &state.keys, &state.roles)
+                    .await
+                    .map_err(|_| invalid_key())?,
+            ),
+            credential: Some(Credential::Token),
+            restrictions: None,
+            cors_origin: None,
+        },
+        None => authenticate(headers, &state.keys, state.allow_anonymous)?,
+    };
+    identified.cors_origin = crate::cors::check_restrictions(
+        identified.credential,
+        identified.restrictions.as_deref(),
+        headers,
+        request.extensions().get::<crate::listener::PeerAddr>(),
+    )?;
+    if let (Principal::Key(key), Some(Credential::Key(KeyKind::Secret))) =
+        (&identified.principal, identified.credential)
+    {
+        if let Some(signal) = browser_signal(request.method(), headers) {
+            state.record_browser_use(&key.key_id, signal);
+            return Err(ApiError::new(
+                ErrorKind::Permission,
+                "Secret API keys must not be used from browsers: anyone who loads the page can \
+                 read them. Call the API from your server, and rotate this key.",
+            )
+            .with_code("secret_key_in_browser"));
+        }
+    }
+    Ok(identified)
+}
+
+fn invalid_key() -> ApiError {
+    ApiError::new(
+        ErrorKind::Authentication,
+        "The API key or token is not valid: it is unknown, revoked or expired.",
+    )
+    .with_code("invalid_api_key")
 }
 
 /// The bearer credential, if the request carries one.
@@ -36,6 +100,7 @@ pub fn authenticate(
                 principal: Principal::Anonymous,
                 credential: None,
                 restrictions: None,
+                cors_origin: None,
             })
         } else {
             Err(ApiError::new(
@@ -61,16 +126,13 @@ pub fn authenticate(
             principal: Principal::Key(principal),
             credential: Some(credential),
             restrictions: Some(restrictions),
+            cors_origin: None,
         }),
         Err(AuthFailure::Malformed) => Err(ApiError::new(
             ErrorKind::Authentication,
             "The API key is malformed. Portcullis keys look like `pc_live_...` or `pc_test_...`.",
         )
         .with_code("invalid_api_key")),
-        Err(AuthFailure::Invalid) => Err(ApiError::new(
-            ErrorKind::Authentication,
-            "The API key or token is not valid: it is unknown, revoked or expired.",
-        )
-        .with_code("invalid_api_key")),
+        Err(AuthFailure::Invalid) => Err(invalid_key()),
     }
 }

@@ -1,8 +1,6 @@
 //! The caller-facing API: which operation a request is, and the request path for it.
 
-use crate::authenticate::authenticate;
 use crate::authorize::{authorize_endpoint, authorize_model};
-use crate::browser::browser_signal;
 use crate::filters::accounting::Accounting;
 use crate::filters::relay::{self, StreamRelay};
 use crate::filters::{self, Outcome};
@@ -19,7 +17,7 @@ use portcullis_config::UnknownFields;
 use portcullis_core::{
     request_id, ApiError, Endpoint, ErrorKind, Exchange, ListenerKind, Principal, RequestId,
 };
-use portcullis_identity::{Credential, KeyKind};
+use portcullis_identity::Credential;
 use portcullis_openai::InferenceRequest;
 
 /// Serves one request on the public or internal listener.
@@ -98,50 +96,9 @@ where
         Some(endpoint(request.method(), path)?)
     };
     exchange.endpoint = endpoint;
-    let external = crate::authenticate::bearer(request.headers())
-        .filter(|t| {
-            !state.issuers.is_empty() && !state.keys.is_own_token(t) && state.issuers.handles(t)
-        })
-        .map(str::to_owned);
-    let identified = match external {
-        Some(token) => crate::authenticate::Identified {
-            principal: Principal::Key(
-                state
-                    .issuers
-                    .authenticate(&token, &state.keys, &state.roles)
-                    .await
-                    .map_err(|_| {
-                        ApiError::new(
-                            ErrorKind::Authentication,
-                            "The API key or token is not valid: it is unknown, revoked or expired.",
-                        )
-                        .with_code("invalid_api_key")
-                    })?,
-            ),
-            credential: Some(Credential::Token),
-            restrictions: None,
-        },
-        None => authenticate(request.headers(), &state.keys, state.allow_anonymous)?,
-    };
+    let identified = crate::authenticate::identify(state, &request).await?;
+    exchange.cors_origin = identified.cors_origin;
     let (principal, credential) = (identified.principal, identified.credential);
-    exchange.cors_origin = crate::cors::check_restrictions(
-        credential,
-        identified.restrictions.as_deref(),
-        request.headers(),
-        request.extensions().get::<crate::listener::PeerAddr>(),
-    )?;
-    if let (Principal::Key(key), Some(Credential::Key(KeyKind::Secret))) = (&principal, credential)
-    {
-        if let Some(signal) = browser_signal(request.method(), request.headers()) {
-            state.record_browser_use(&key.key_id, signal);
-            return Err(ApiError::new(
-                ErrorKind::Permission,
-                "Secret API keys must not be used from browsers: anyone who loads the page can \
-                 read them. Call the API from your server, and rotate this key.",
-            )
-            .with_code("secret_key_in_browser"));
-        }
-    }
     let Some(endpoint) = endpoint else {
         return exchange_token(state, exchange.listener, &principal, credential, request).await;
     };

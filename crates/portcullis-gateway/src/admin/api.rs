@@ -29,7 +29,7 @@ where
     B: Body<Data = Bytes>,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
-    let actor = check_token(state, request.headers())?;
+    let actor = check_token(state, &request).await?;
     let source = request
         .extensions()
         .get::<PeerAddr>()
@@ -158,20 +158,33 @@ fn permission_for(segments: &[&str]) -> &'static str {
     }
 }
 
-fn check_token(state: &GatewayState, headers: &http::HeaderMap) -> Result<Actor, ApiError> {
-    let presented = crate::authenticate::bearer(headers).unwrap_or("");
+/// The bootstrap admin token, or a credential the one authenticator accepts (with its
+/// network, origin and browser rules, exactly as on the public listener).
+async fn check_token<B>(state: &GatewayState, request: &Request<B>) -> Result<Actor, ApiError> {
+    let presented = crate::authenticate::bearer(request.headers()).unwrap_or("");
     let expected = state.admin_token.as_bytes();
     if !presented.is_empty() && bool::from(presented.as_bytes().ct_eq(expected)) {
         return Ok(Actor::Bootstrap);
     }
-    match state.keys.authenticate(presented) {
-        Ok(authenticated) => Ok(Actor::Key(authenticated.principal)),
-        Err(_) => Err(ApiError::new(
+    let refused = || {
+        ApiError::new(
             ErrorKind::Authentication,
             "The admin API needs the admin token, or a key whose roles grant admin permissions, \
              as `Authorization: Bearer <token>`.",
         )
-        .with_code("invalid_admin_token")),
+        .with_code("invalid_admin_token")
+    };
+    if presented.is_empty() {
+        return Err(refused());
+    }
+    match crate::authenticate::identify(state, request).await {
+        Ok(identified) => match identified.principal {
+            portcullis_core::Principal::Key(key) => Ok(Actor::Key(key)),
+            portcullis_core::Principal::Anonymous => Err(refused()),
+        },
+        // A valid credential used from where it may not be keeps its own reason.
+        Err(e) if e.kind == ErrorKind::Permission => Err(e),
+        Err(_) => Err(refused()),
     }
 }
 

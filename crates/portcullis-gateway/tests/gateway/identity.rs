@@ -866,3 +866,54 @@ async fn replicas_share_a_postgres_control_plane() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
+
+#[tokio::test]
+async fn the_admin_listener_enforces_a_keys_network_and_browser_rules() {
+    // One authenticator serves every listener: an admin-role key restricted to another
+    // network is refused on the admin listener too, as is a secret admin key from a browser.
+    let h = harness().await;
+    let (elsewhere, _) = h
+        .key(
+            "ops",
+            "internal",
+            r#""roles":["admin"],"allowed_ips":["10.0.0.0/8"]"#,
+        )
+        .await;
+    let (here, _) = h
+        .key(
+            "ops",
+            "internal",
+            r#""roles":["admin"],"allowed_ips":["127.0.0.0/8"]"#,
+        )
+        .await;
+    let refused = admin_as(&h, &elsewhere, &[]).await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
+    assert_eq!(refused.error_code(), "ip_not_allowed");
+    assert_eq!(admin_as(&h, &here, &[]).await.status, StatusCode::OK);
+    let browser = admin_as(
+        &h,
+        &here,
+        &[
+            ("origin", "https://evil.example"),
+            ("sec-fetch-mode", "cors"),
+        ],
+    )
+    .await;
+    assert_eq!(browser.status, StatusCode::FORBIDDEN);
+    assert_eq!(browser.error_code(), "secret_key_in_browser");
+}
+
+/// `GET /admin/v1/tenants` with a key, on the admin listener.
+async fn admin_as(h: &Harness, key: &str, extra: &[(&str, &str)]) -> common::Reply {
+    let auth = format!("Bearer {key}");
+    let mut headers = vec![("authorization", auth.as_str())];
+    headers.extend_from_slice(extra);
+    h.request(
+        h.gateway.admin,
+        Method::GET,
+        "/admin/v1/tenants",
+        &headers,
+        "",
+    )
+    .await
+}
