@@ -9,6 +9,9 @@
 # uses the same client and simulator, so the ratios isolate what the proxy adds.
 #
 #   RATE=1000 DURATION=10s CONNECTIONS=32 bash scripts/bench-load.sh
+#
+# BASELINE_BIN=path/to/older/portcullis adds that binary as a fourth gateway with the same
+# configuration, in the same run, and prints it beside this build (before/after a change).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RATE="${RATE:-1000}"
@@ -80,6 +83,17 @@ printf '[guard]\nunicode = "off"\ninjection = "off"\noutput = "off"\n' >>"$work/
 ${threads:+env TOKIO_WORKER_THREADS=$threads} $(pin $core_b) "$bin" serve --config "$work/gateway-noguard.toml" 2>"$work/gateway-noguard.log" &
 gwo_pid=$!
 pids+=($gwo_pid)
+
+# An older build with the same configuration, for before/after comparisons in one run.
+gwb_pid=""
+if [ -n "${BASELINE_BIN:-}" ]; then
+  gwb_port=$(free_port); gwb_admin_port=$(free_port)
+  sed -e "s/127.0.0.1:$gw_port/127.0.0.1:$gwb_port/" -e "s/127.0.0.1:$admin_port/127.0.0.1:$gwb_admin_port/" \
+    "$work/gateway.toml" >"$work/gateway-baseline.toml"
+  ${threads:+env TOKIO_WORKER_THREADS=$threads} $(pin $core_b) "$BASELINE_BIN" serve --config "$work/gateway-baseline.toml" 2>"$work/gateway-baseline.log" &
+  gwb_pid=$!
+  pids+=($gwb_pid)
+fi
 
 # The same gateway with its limits in Redis (on the load generator's core, like the simulator).
 gwr_pid=""
@@ -158,10 +172,16 @@ PY
 path=/v1/chat/completions
 targets=("direct http://127.0.0.1:$sim_port$path" "gateway http://127.0.0.1:$gw_port$path" "gateway_noguard http://127.0.0.1:$gwo_port$path")
 [ -n "$gwr_pid" ] && targets+=("gateway_redis http://127.0.0.1:$gwr_port$path")
+[ -n "$gwb_pid" ] && targets+=("gateway_baseline http://127.0.0.1:$gwb_port$path")
 [ -n "$nginx_pid" ] && targets+=("nginx http://127.0.0.1:$nginx_port$path")
 # The other gateways share the store: wait until they have loaded the key.
 for _ in $(seq 1 50); do
   curl -sf -o /dev/null -H "authorization: Bearer $PORTCULLIS_LOAD_API_KEY" "http://127.0.0.1:$gwo_port/v1/models" && break
+  sleep 0.1
+done
+for _ in $(seq 1 50); do
+  [ -z "$gwb_pid" ] && break
+  curl -sf -o /dev/null -H "authorization: Bearer $PORTCULLIS_LOAD_API_KEY" "http://127.0.0.1:$gwb_port/v1/models" && break
   sleep 0.1
 done
 for _ in $(seq 1 50); do
@@ -171,16 +191,18 @@ for _ in $(seq 1 50); do
 done
 for t in "${targets[@]}"; do
   set -- $t
-  pid=""; [ "$1" = gateway ] && pid=$gw_pid; [ "$1" = gateway_noguard ] && pid=$gwo_pid; [ "$1" = gateway_redis ] && pid=$gwr_pid; [ "$1" = nginx ] && pid=$(nginx_workers)
+  pid=""; [ "$1" = gateway ] && pid=$gw_pid; [ "$1" = gateway_noguard ] && pid=$gwo_pid; [ "$1" = gateway_redis ] && pid=$gwr_pid; [ "$1" = gateway_baseline ] && pid=$gwb_pid; [ "$1" = nginx ] && pid=$(nginx_workers)
   load "$1-saturate" "$2" "$pid"
   load "$1-rate" "$2" "$pid" --rate "$RATE"
   load "$1-stream" "$2" "$pid" --rate 200 --stream
 done
 rss_kib=$(awk '/VmHWM/ {print $2}' "/proc/$gw_pid/status")
+rss_baseline_kib=0
+[ -n "$gwb_pid" ] && rss_baseline_kib=$(awk '/VmHWM/ {print $2}' "/proc/$gwb_pid/status")
 
-python3 - "$work" "$rss_kib" "$RATE" <<'PY'
+python3 - "$work" "$rss_kib" "$RATE" "$rss_baseline_kib" <<'PY'
 import json, os, sys
-work, rss, rate = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+work, rss, rate, rss_baseline = sys.argv[1], int(sys.argv[2]), sys.argv[3], int(sys.argv[4])
 def get(name):
     p = os.path.join(work, name + ".json")
     return json.load(open(p)) if os.path.exists(p) else None
@@ -206,4 +228,17 @@ print(f"streaming TTFB p50/p99: direct {ds['first_byte']['p50_ms']:.3f}/{ds['fir
 errors = sum(json.load(open(os.path.join(work, f)))["errors"] for f in os.listdir(work) if f.endswith(".json"))
 print(f"errors across all runs: {errors}")
 print(f"gateway peak RSS: {rss/1024:.1f} MiB")
+b = get("gateway_baseline-saturate")
+if b:
+    br, bs = get("gateway_baseline-rate"), get("gateway_baseline-stream")
+    print()
+    print("this build vs BASELINE_BIN (same run, same configuration):")
+    print(f"  saturation req/s   {g['requests_per_s']:.0f} vs {b['requests_per_s']:.0f}   ratio {g['requests_per_s']/b['requests_per_s']:.2f}")
+    print(f"  proxy CPU per request   {g['proxy_cpu_us_per_request']} vs {b['proxy_cpu_us_per_request']} us")
+    for label, key in (("p50", "p50_ms"), ("p99", "p99_ms")):
+        print(f"  added at {rate} req/s {label}   {gr['latency'][key]-dr['latency'][key]:.3f} vs {br['latency'][key]-dr['latency'][key]:.3f} ms")
+    ttfb = lambda r: r["first_byte"]["p50_ms"]
+    if gs and bs:
+        print(f"  stream first byte p50   {ttfb(gs):.3f} vs {ttfb(bs):.3f} ms")
+    print(f"  peak RSS   {rss/1024:.1f} vs {rss_baseline/1024:.1f} MiB")
 PY
