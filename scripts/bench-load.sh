@@ -38,7 +38,7 @@ fi
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 work=$(mktemp -d)
 pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; [ -n "${KEEP_WORK:-}" ] && echo "kept $work" || rm -rf "$work"; }
 trap cleanup EXIT
 
 sim_port=$(free_port); gw_port=$(free_port); admin_port=$(free_port); nginx_port=$(free_port)
@@ -170,9 +170,11 @@ PY
 }
 
 path=/v1/chat/completions
-targets=("direct http://127.0.0.1:$sim_port$path" "gateway http://127.0.0.1:$gw_port$path" "gateway_noguard http://127.0.0.1:$gwo_port$path")
-[ -n "$gwr_pid" ] && targets+=("gateway_redis http://127.0.0.1:$gwr_port$path")
+targets=("direct http://127.0.0.1:$sim_port$path" "gateway http://127.0.0.1:$gw_port$path")
+# The baseline runs right after this build, so drift on a noisy machine touches both alike.
 [ -n "$gwb_pid" ] && targets+=("gateway_baseline http://127.0.0.1:$gwb_port$path")
+targets+=("gateway_noguard http://127.0.0.1:$gwo_port$path")
+[ -n "$gwr_pid" ] && targets+=("gateway_redis http://127.0.0.1:$gwr_port$path")
 [ -n "$nginx_pid" ] && targets+=("nginx http://127.0.0.1:$nginx_port$path")
 # The other gateways share the store: wait until they have loaded the key.
 for _ in $(seq 1 50); do
@@ -188,6 +190,13 @@ for _ in $(seq 1 50); do
   [ -z "$gwr_pid" ] && break
   curl -sf -o /dev/null -H "authorization: Bearer $PORTCULLIS_LOAD_API_KEY" "http://127.0.0.1:$gwr_port/v1/models" && break
   sleep 0.1
+done
+# A gateway that never loaded the key (it failed to start) would make its runs all errors.
+for port_log in "$gw_port gateway" "$gwo_port gateway-noguard" ${gwb_pid:+"$gwb_port gateway-baseline"} ${gwr_pid:+"$gwr_port gateway-redis"}; do
+  set -- $port_log
+  if ! curl -sf -o /dev/null -H "authorization: Bearer $PORTCULLIS_LOAD_API_KEY" "http://127.0.0.1:$1/v1/models"; then
+    echo "$2 is not serving; its log:" >&2; tail -20 "$work/$2.log" >&2; exit 1
+  fi
 done
 for t in "${targets[@]}"; do
   set -- $t
