@@ -8,11 +8,9 @@
 #![deny(rust_2018_idioms)]
 
 pub mod error;
-pub mod exchange;
 pub mod request_id;
+pub mod vocabulary;
 
 pub use error::{ApiError, ErrorKind};
-pub use exchange::{
-    Audience, Endpoint, Environment, Exchange, KeyPrincipal, ListenerKind, Principal,
-};
 pub use request_id::RequestId;
+pub use vocabulary::{Audience, Endpoint, Environment, KeyPrincipal, ListenerKind, Principal};

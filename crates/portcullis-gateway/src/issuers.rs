@@ -8,7 +8,7 @@
 //! tokens "signed" with a public key. The tenant comes from a claim and must exist; roles come
 //! from a claim and unknown roles are dropped.
 
-use crate::authorize::Roles;
+use crate::policy::authz::Roles;
 use crate::upstream::client_tls;
 use arc_swap::ArcSwap;
 use base64::Engine;

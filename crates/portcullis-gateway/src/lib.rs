@@ -13,23 +13,19 @@
 #![deny(rust_2018_idioms)]
 
 pub mod admin;
-pub mod authenticate;
-pub mod authorize;
-pub mod browser;
+mod background;
 pub mod catalog;
 pub mod cors;
 pub mod filters;
 pub mod inbound;
 pub mod issuers;
 pub mod listener;
+pub mod pipeline;
+pub mod policy;
 pub mod respond;
-pub mod routes;
-pub mod screen;
 mod server;
 mod state;
-pub mod token_exchange;
 pub mod upstream;
-pub mod usage;
 
 pub use server::{Gateway, GatewayError, RunningGateway};
 pub use state::GatewayState;

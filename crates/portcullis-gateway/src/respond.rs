@@ -25,6 +25,11 @@ pub fn json(status: StatusCode, body: impl Into<Bytes>) -> Response<GatewayBody>
     response
 }
 
+/// A JSON response of a serializable value (the gateway's own types always serialize).
+pub fn json_value(status: StatusCode, value: &impl serde::Serialize) -> Response<GatewayBody> {
+    json(status, serde_json::to_vec(value).unwrap_or_default())
+}
+
 pub fn error(err: &ApiError) -> Response<GatewayBody> {
     let mut response = json(err.status(), err.to_json());
     if err.status() == StatusCode::METHOD_NOT_ALLOWED {

@@ -3,7 +3,7 @@
 
 use crate::listener::{self, tls::ReloadableTls, AcceptContext, ConnectionLimits};
 use crate::state::GatewayState;
-use crate::{admin, routes, upstream};
+use crate::{admin, pipeline, upstream};
 use portcullis_config::{Config, ConfigError};
 use portcullis_core::ListenerKind;
 use portcullis_identity::{secrets, KeyCache, Store, TokenSettings};
@@ -136,10 +136,10 @@ impl Gateway {
             config.identity.key_refresh_interval.get(),
             shutdown_rx.clone(),
         );
-        crate::usage::ledger::refresh_risk(&state.limiter, &state.store).await;
+        crate::background::ledger::refresh_risk(&state.limiter, &state.store).await;
         let mut background = vec![
             tokio::spawn(state.limiter.clone().maintain(Duration::from_millis(500))),
-            tokio::spawn(crate::usage::ledger::run(
+            tokio::spawn(crate::background::ledger::run(
                 state.limiter.clone(),
                 state.store.clone(),
                 config.limits.flush_interval.get(),
@@ -182,7 +182,7 @@ fn spawn_api(
     let state = state.clone();
     let context = context.with_handler(move |request| {
         let state = state.clone();
-        async move { routes::serve(&state, kind, request).await }
+        async move { pipeline::serve(&state, kind, request).await }
     });
     tokio::spawn(listener::accept_loop(listener, context));
 }
@@ -273,7 +273,7 @@ impl RunningGateway {
             task.abort();
         }
         // Usage settled while draining reaches the ledger before the process exits.
-        crate::usage::ledger::flush(&self.state.limiter, &self.state.store).await;
+        crate::background::ledger::flush(&self.state.limiter, &self.state.store).await;
         drained
     }
 }

@@ -1,7 +1,7 @@
 //! What every request handler shares: built once at start-up, read-only afterwards.
 
-use crate::authorize::Roles;
 use crate::catalog::Catalog;
+use crate::policy::authz::Roles;
 use crate::upstream::Upstream;
 use portcullis_config::{Config, HttpLimits};
 use portcullis_identity::{KeyCache, Store};

@@ -161,7 +161,7 @@ fn permission_for(segments: &[&str]) -> &'static str {
 /// The bootstrap admin token, or a credential the one authenticator accepts (with its
 /// network, origin and browser rules, exactly as on the public listener).
 async fn check_token<B>(state: &GatewayState, request: &Request<B>) -> Result<Actor, ApiError> {
-    let presented = crate::authenticate::bearer(request.headers()).unwrap_or("");
+    let presented = crate::policy::authn::bearer(request.headers()).unwrap_or("");
     let expected = state.admin_token.as_bytes();
     if !presented.is_empty() && bool::from(presented.as_bytes().ct_eq(expected)) {
         return Ok(Actor::Bootstrap);
@@ -177,7 +177,12 @@ async fn check_token<B>(state: &GatewayState, request: &Request<B>) -> Result<Ac
     if presented.is_empty() {
         return Err(refused());
     }
-    match crate::authenticate::identify(state, request).await {
+    let mut cx = crate::pipeline::RequestContext::new(
+        portcullis_core::RequestId::generate(),
+        portcullis_core::ListenerKind::Admin,
+        true,
+    );
+    match crate::policy::authn::identify(state, &mut cx, request).await {
         Ok(identified) => match identified.principal {
             portcullis_core::Principal::Key(key) => Ok(Actor::Key(key)),
             portcullis_core::Principal::Anonymous => Err(refused()),

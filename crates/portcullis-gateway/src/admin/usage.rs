@@ -2,8 +2,8 @@
 //! scaled down.
 
 use super::api::{invalid, ok, store_error, Admin};
+use crate::background::ledger::{flush, parse_subject, subject_name};
 use crate::respond::GatewayBody;
-use crate::usage::ledger::{flush, parse_subject, subject_name};
 use http::Response;
 use portcullis_core::ApiError;
 use portcullis_identity::{RiskRecord, UsageFilter};

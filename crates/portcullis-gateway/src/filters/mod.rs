@@ -185,7 +185,7 @@ pub fn rejected() -> ApiError {
 /// internal listener with `[guard] internal_listener = false`.
 pub fn for_request(
     state: &crate::state::GatewayState,
-    exchange: &portcullis_core::Exchange,
+    cx: &crate::pipeline::RequestContext,
     spec: &portcullis_config::GuardSpec,
     api: &'static dyn Api,
     body: &serde_json::Map<String, Value>,
@@ -193,9 +193,7 @@ pub fn for_request(
 ) -> Chain {
     use portcullis_config::{LeakPolicy, OutputPolicy};
     let mut filters: Vec<Box<dyn ResponseFilter>> = vec![Box::new(accounting)];
-    let guarded = exchange.listener != portcullis_core::ListenerKind::Internal
-        || state.guard.internal_listener;
-    if guarded {
+    if cx.guarded {
         filters.push(Box::new(prune::Prune {
             system_fingerprint: state.guard.system_fingerprint,
             logprobs: api.logprobs_requested(body),
@@ -221,7 +219,7 @@ pub fn for_request(
         if let Some(check) = check {
             filters.push(Box::new(leak::LeakFilter::new(
                 check,
-                exchange.request_id.as_str().to_owned(),
+                cx.request_id.as_str().to_owned(),
             )));
         }
     }

@@ -11,7 +11,7 @@ use http::{Method, StatusCode};
 use http_body_util::{BodyExt, Full};
 use portcullis_sim::{Fault, SimOptions};
 use serde_json::{json, Value};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Prompt tokens of `{"role":"user","content":"hi"}` with the chat overhead (3 + "user" +
 /// "hi" + 3 reply priming), in o200k_base.
@@ -255,6 +255,7 @@ async fn streams_are_charged_what_the_upstream_reports_and_hide_usage_nobody_ask
     )
     .await;
     let (key, key_id) = h.key("acme", "customer", "").await;
+    let started = Instant::now();
     let reply = call(&h, &key, &chat_body(Some(50), true)).await;
     assert_eq!(reply.status, 200);
     let text = String::from_utf8(reply.body.to_vec()).unwrap();
@@ -285,9 +286,11 @@ async fn streams_are_charged_what_the_upstream_reports_and_hide_usage_nobody_ask
     let used_before = 2 * (SIM_PROMPT as u64 + 16);
     let reserved_now = HI_PROMPT + 50;
     let expected = 10_000 - used_before - reserved_now;
+    // The allowance refills at 10,000 a minute while the test runs (more on a busy machine).
+    let refilled = (started.elapsed().as_secs_f64() * 10_000.0 / 60.0).ceil() as u64;
     assert!(
-        remaining.abs_diff(expected) <= 2,
-        "{remaining} vs {expected}"
+        remaining + 2 >= expected && remaining <= expected + refilled + 2,
+        "{remaining} vs {expected} (+ up to {refilled} refilled)"
     );
 }
 

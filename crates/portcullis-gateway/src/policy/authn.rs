@@ -5,7 +5,8 @@
 //! `[dev] allow_anonymous` is on (which the configuration allows only on loopback listeners).
 //! Every refusal says what to fix without revealing whether a key id exists.
 
-use crate::browser::browser_signal;
+use super::browser::browser_signal;
+use crate::pipeline::RequestContext;
 use crate::state::GatewayState;
 use http::HeaderMap;
 use portcullis_core::{ApiError, ErrorKind, Principal};
@@ -20,8 +21,6 @@ pub struct Identified {
     /// `None` for anonymous callers.
     pub credential: Option<Credential>,
     pub restrictions: Option<Arc<Restrictions>>,
-    /// The browser origin to grant in CORS headers (publishable keys from allowed origins).
-    pub cors_origin: Option<http::HeaderValue>,
 }
 
 /// The one authenticator of every listener (public, internal and admin): an external
@@ -29,6 +28,7 @@ pub struct Identified {
 /// and origin restrictions, and the rule that a secret key is never used from a browser.
 pub async fn identify<B>(
     state: &GatewayState,
+    cx: &mut RequestContext,
     request: &http::Request<B>,
 ) -> Result<Identified, ApiError> {
     let headers = request.headers();
@@ -37,7 +37,7 @@ pub async fn identify<B>(
             !state.issuers.is_empty() && !state.keys.is_own_token(t) && state.issuers.handles(t)
         })
         .map(str::to_owned);
-    let mut identified = match external {
+    let identified = match external {
         Some(token) => Identified {
             principal: Principal::Key(
                 state
@@ -48,11 +48,11 @@ pub async fn identify<B>(
             ),
             credential: Some(Credential::Token),
             restrictions: None,
-            cors_origin: None,
         },
         None => authenticate(headers, &state.keys, state.allow_anonymous)?,
     };
-    identified.cors_origin = crate::cors::check_restrictions(
+    // The browser origin to grant in CORS headers (publishable keys from allowed origins).
+    cx.cors_origin = crate::cors::check_restrictions(
         identified.credential,
         identified.restrictions.as_deref(),
         headers,
@@ -100,7 +100,6 @@ pub fn authenticate(
                 principal: Principal::Anonymous,
                 credential: None,
                 restrictions: None,
-                cors_origin: None,
             })
         } else {
             Err(ApiError::new(
@@ -126,7 +125,6 @@ pub fn authenticate(
             principal: Principal::Key(principal),
             credential: Some(credential),
             restrictions: Some(restrictions),
-            cors_origin: None,
         }),
         Err(AuthFailure::Malformed) => Err(ApiError::new(
             ErrorKind::Authentication,

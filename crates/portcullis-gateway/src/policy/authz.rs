@@ -6,10 +6,13 @@
 //! permission; the key may use the model; test keys reach test models and live keys live ones.
 
 use crate::catalog::Route;
+use crate::pipeline::RequestContext;
+use crate::state::GatewayState;
 use portcullis_config::ModelEnvironment;
 use portcullis_core::{
-    ApiError, Audience, Endpoint, Environment, ErrorKind, ListenerKind, Principal,
+    ApiError, Audience, Endpoint, Environment, ErrorKind, KeyPrincipal, ListenerKind, Principal,
 };
+use portcullis_identity::Credential;
 use std::collections::HashMap;
 
 pub struct Roles {
@@ -79,7 +82,8 @@ impl Roles {
     }
 }
 
-pub fn permission(endpoint: Endpoint) -> &'static str {
+/// The permission an endpoint needs. Exhaustive: a new endpoint names its permission here.
+pub fn endpoint_permission(endpoint: Endpoint) -> &'static str {
     match endpoint {
         Endpoint::ChatCompletions => "chat:invoke",
         Endpoint::Completions => "completions:invoke",
@@ -89,25 +93,25 @@ pub fn permission(endpoint: Endpoint) -> &'static str {
     }
 }
 
-/// Checks that do not depend on the model.
-pub fn authorize_endpoint(
-    roles: &Roles,
+/// The one permission check of every listener's operations: the internal listener serves
+/// internal tenants only, and the principal's roles must grant `needed`.
+pub fn permission(
+    svc: &GatewayState,
+    cx: &RequestContext,
     principal: &Principal,
-    endpoint: Endpoint,
-    listener: ListenerKind,
+    needed: &str,
 ) -> Result<(), ApiError> {
     let Principal::Key(key) = principal else {
         return Ok(()); // anonymous: dev mode on loopback only
     };
-    if listener == ListenerKind::Internal && key.audience != Audience::Internal {
+    if cx.listener == ListenerKind::Internal && key.audience != Audience::Internal {
         return Err(ApiError::new(
             ErrorKind::Permission,
             "This listener serves internal callers only.",
         )
         .with_code("audience_not_allowed"));
     }
-    let needed = permission(endpoint);
-    if !roles.grants(&key.roles, needed) {
+    if !svc.roles.grants(&key.roles, needed) {
         return Err(ApiError::new(
             ErrorKind::Permission,
             format!("This key's roles do not grant `{needed}`."),
@@ -117,8 +121,37 @@ pub fn authorize_endpoint(
     Ok(())
 }
 
-/// Whether the principal may use `route`.
-pub fn authorize_model(principal: &Principal, route: &Route) -> Result<(), ApiError> {
+/// May the principal call this endpoint on this listener.
+pub fn endpoint(
+    svc: &GatewayState,
+    cx: &RequestContext,
+    principal: &Principal,
+    endpoint: Endpoint,
+) -> Result<(), ApiError> {
+    permission(svc, cx, principal, endpoint_permission(endpoint))
+}
+
+/// May the principal exchange its credential for a token: only keys can (a token cannot mint
+/// tokens, so a stolen one cannot be stretched past its expiry), with `tokens:exchange`.
+pub fn token_exchange<'p>(
+    svc: &GatewayState,
+    cx: &RequestContext,
+    principal: &'p Principal,
+    credential: Option<Credential>,
+) -> Result<&'p KeyPrincipal, ApiError> {
+    let (Principal::Key(key), Some(Credential::Key(_))) = (principal, credential) else {
+        return Err(ApiError::new(
+            ErrorKind::Permission,
+            "Tokens are issued for API keys only: authenticate with a key, not a token.",
+        )
+        .with_code("token_exchange_requires_key"));
+    };
+    permission(svc, cx, principal, "tokens:exchange")?;
+    Ok(key)
+}
+
+/// Whether the principal may use `route`: the key's model list and its environment.
+pub fn model(principal: &Principal, route: &Route) -> Result<(), ApiError> {
     let Principal::Key(key) = principal else {
         return Ok(());
     };

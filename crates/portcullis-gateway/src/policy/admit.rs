@@ -1,15 +1,16 @@
-//! Admission: what a request will cost, and whether its limits allow it; then the body
-//! rewrite that makes the upstream stay within what was reserved.
+//! Admission: what a request will cost, and whether its limits allow it. The body is not
+//! changed here; `rewrite` applies the decision to what is sent upstream.
 
-use super::headers::{rate_headers, retry_headers};
-use super::ledger::StoreLedger;
+use super::rate_headers::{rate_headers, retry_headers};
+use crate::background::ledger::StoreLedger;
 use crate::catalog::Route;
+use crate::pipeline::RequestContext;
 use crate::state::GatewayState;
-use http::{HeaderName, HeaderValue};
-use portcullis_core::{ApiError, ErrorKind, Exchange, Principal};
+use http::HeaderName;
+use portcullis_core::{ApiError, ErrorKind, Principal};
 use portcullis_limits::{Estimate, Refusal, Reservation, Subject};
 use portcullis_openai::{Api, OutputLimit};
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value};
 
 /// Tells the caller their `max_tokens` was lowered to what their budget pays for.
 pub const CLAMPED_HEADER: HeaderName = HeaderName::from_static("x-portcullis-max-tokens-clamped");
@@ -66,10 +67,10 @@ pub struct Admitted {
 }
 
 /// Estimates the request's cost and admits it against the limits; on refusal, the error and
-/// its headers. The body is not changed here: [`rewrite_for_upstream`] applies the decision.
+/// its headers.
 pub async fn admit(
     state: &GatewayState,
-    exchange: &mut Exchange,
+    cx: &mut RequestContext,
     principal: &Principal,
     route: &Route,
     api: &dyn Api,
@@ -102,9 +103,9 @@ pub async fn admit(
         .await
     {
         Ok(reservation) => reservation,
-        Err(refusal) => return Err(refused(refusal, exchange)),
+        Err(refusal) => return Err(refused(refusal, cx)),
     };
-    rate_headers(&mut exchange.response_headers, &reservation.headers);
+    rate_headers(&mut cx.response_headers, &reservation.headers);
     let output_per_answer = limit.map(|_| {
         let per_answer = (reservation.output_tokens() / answers).max(1);
         let clamped = match requested {
@@ -119,46 +120,9 @@ pub async fn admit(
     })
 }
 
-/// Writes admission's decision into the body sent upstream: the output limit becomes what
-/// was reserved (every field that bounds output, so no upstream can read a larger one), and a
-/// stream asks for usage (hidden from callers who did not ask). Returns whether the usage
-/// chunk must be hidden.
-pub fn rewrite_for_upstream(
-    exchange: &mut Exchange,
-    api: &dyn Api,
-    admitted: &Admitted,
-    body: &mut Map<String, Value>,
-    stream: bool,
-) -> bool {
-    if let (Some(limit), Some((per_answer, clamped))) =
-        (api.output_limit(), admitted.output_per_answer)
-    {
-        let mut set = false;
-        for field in limit.fields {
-            if let Some(v) = body.get_mut(*field).filter(|v| !v.is_null()) {
-                if v.as_u64().is_some_and(|asked| asked > per_answer) {
-                    *v = json!(per_answer);
-                }
-                set = true;
-            }
-        }
-        // Without a limit the model could outrun the reservation (and a hard budget): the
-        // reservation becomes the limit.
-        if !set {
-            body.insert(limit.default_field.to_owned(), json!(per_answer));
-        }
-        if clamped {
-            exchange
-                .response_headers
-                .insert(CLAMPED_HEADER, HeaderValue::from(per_answer));
-        }
-    }
-    stream && api.output_limit().is_some() && api.request_stream_usage(body)
-}
-
 /// A refusal as the caller sees it.
-fn refused(refusal: Refusal, exchange: &mut Exchange) -> ApiError {
-    let headers = &mut exchange.response_headers;
+fn refused(refusal: Refusal, cx: &mut RequestContext) -> ApiError {
+    let headers = &mut cx.response_headers;
     match refusal {
         Refusal::Limited(denial) => {
             rate_headers(headers, &denial.headers);
@@ -168,7 +132,7 @@ fn refused(refusal: Refusal, exchange: &mut Exchange) -> ApiError {
                     "Rate limit reached for this {} on {}. Try again in {}.",
                     denial.scope,
                     label.describe(),
-                    super::headers::format_reset(us)
+                    super::rate_headers::format_reset(us)
                 ),
                 (true, None) => format!(
                     "This request needs more than this {}'s {} allows at once. Lower `max_tokens` or shorten the prompt.",

@@ -1,9 +1,6 @@
-//! The per-request context: what each step of the request path learned, for later steps.
-//!
-//! Steps never call back into earlier ones; they read what those wrote here.
-
-use crate::RequestId;
-use std::time::Instant;
+//! Who and what a request is about: listeners, audiences, environments, principals and the
+//! OpenAI-compatible endpoints. (The per-request context itself is the gateway's
+//! `pipeline::RequestContext`.)
 
 /// Which listener a request arrived on. Decides what a caller may see and reach.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -118,40 +115,6 @@ impl Endpoint {
             Endpoint::Embeddings => "/embeddings",
             Endpoint::Responses => "/responses",
             Endpoint::Models => "/models",
-        }
-    }
-}
-
-/// One request's context.
-#[derive(Debug, Clone)]
-pub struct Exchange {
-    pub request_id: RequestId,
-    pub listener: ListenerKind,
-    pub started: Instant,
-    pub principal: Option<Principal>,
-    pub endpoint: Option<Endpoint>,
-    /// The model the caller named (before any rewrite).
-    pub model: Option<String>,
-    pub stream: bool,
-    /// The browser origin to grant in CORS headers (publishable keys from allowed origins).
-    pub cors_origin: Option<http::HeaderValue>,
-    /// Headers every response to this request carries, success or error: rate-limit state,
-    /// `Retry-After` on a 429, a clamped `max_tokens`.
-    pub response_headers: http::HeaderMap,
-}
-
-impl Exchange {
-    pub fn new(request_id: RequestId, listener: ListenerKind) -> Self {
-        Exchange {
-            request_id,
-            listener,
-            started: Instant::now(),
-            principal: None,
-            endpoint: None,
-            model: None,
-            stream: false,
-            cors_origin: None,
-            response_headers: http::HeaderMap::new(),
         }
     }
 }

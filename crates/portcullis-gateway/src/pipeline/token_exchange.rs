@@ -31,7 +31,24 @@ fn invalid(param: &'static str, message: String) -> ApiError {
         .with_code("invalid_scope")
 }
 
-pub fn exchange(
+/// Reads the request (64 KiB at most) and issues the token.
+pub async fn serve<B>(
+    state: &GatewayState,
+    key: &KeyPrincipal,
+    request: http::Request<B>,
+) -> Result<Response<GatewayBody>, ApiError>
+where
+    B: http_body::Body<Data = bytes::Bytes>,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let (parts, body) = request.into_parts();
+    crate::inbound::check_content_type(&parts.headers)?;
+    let timeout = state.http.body_read_timeout.get();
+    let bytes = crate::inbound::read_body(&parts.headers, body, 64 * 1024, timeout).await?;
+    exchange(state, key, &bytes)
+}
+
+fn exchange(
     state: &GatewayState,
     key: &KeyPrincipal,
     body: &[u8],

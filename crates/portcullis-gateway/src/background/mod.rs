@@ -1,0 +1,3 @@
+//! Work beside the request path: the usage ledger (quota seeds, usage flushes, risk factors).
+
+pub mod ledger;

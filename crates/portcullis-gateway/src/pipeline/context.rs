@@ -1,0 +1,35 @@
+//! The per-request context: what each step of the request path learned, for later steps and
+//! for the response that finally leaves (whatever it is, success or error).
+
+use portcullis_core::{ListenerKind, RequestId};
+
+/// One request's context. Steps read what earlier steps wrote here; none calls back into an
+/// earlier step.
+#[derive(Debug)]
+pub struct RequestContext {
+    pub request_id: RequestId,
+    pub listener: ListenerKind,
+    /// The request's input guards and output filters run (false only on the internal
+    /// listener under `[guard] internal_listener = false`). Decided once, for both sides.
+    pub guarded: bool,
+    /// A streamed answer was asked for.
+    pub stream: bool,
+    /// The browser origin to grant in CORS headers (publishable keys from allowed origins).
+    pub cors_origin: Option<http::HeaderValue>,
+    /// Headers every response to this request carries, success or error: rate-limit state,
+    /// `Retry-After` on a 429, a clamped output limit.
+    pub response_headers: http::HeaderMap,
+}
+
+impl RequestContext {
+    pub fn new(request_id: RequestId, listener: ListenerKind, guard_internal: bool) -> Self {
+        RequestContext {
+            request_id,
+            listener,
+            guarded: listener != ListenerKind::Internal || guard_internal,
+            stream: false,
+            cors_origin: None,
+            response_headers: http::HeaderMap::new(),
+        }
+    }
+}

@@ -1,0 +1,193 @@
+//! The caller-facing API: the request path, read top to bottom.
+//!
+//! [`serve`] gives every request a context and turns the outcome into the response;
+//! [`router`] says which operation the request is; [`inference`] runs the steps of an
+//! inference call in order, each from `crate::policy` and each of one shape (services,
+//! context, inputs -> result or `ApiError`), then hands the upstream's answer to the response
+//! filter chain (`crate::filters`), which the pipeline owns.
+
+mod context;
+pub mod router;
+mod token_exchange;
+
+pub use context::RequestContext;
+
+use crate::filters::accounting::Accounting;
+use crate::filters::relay::{self, StreamRelay};
+use crate::filters::{self, Outcome};
+use crate::inbound;
+use crate::policy::{admit, authn, authz, bounds, guard_spec, params, rewrite, screen};
+use crate::respond::{self, GatewayBody};
+use crate::state::GatewayState;
+use crate::upstream;
+use bytes::Bytes;
+use http::{Request, Response, StatusCode};
+use http_body::Body;
+use http_body_util::BodyExt;
+use portcullis_config::UnknownFields;
+use portcullis_core::{request_id, ApiError, Endpoint, ListenerKind, Principal, RequestId};
+use portcullis_openai::InferenceRequest;
+use router::Operation;
+
+/// Serves one request on the public or internal listener.
+pub async fn serve<B>(
+    state: &GatewayState,
+    listener: ListenerKind,
+    request: Request<B>,
+) -> Response<GatewayBody>
+where
+    B: Body<Data = Bytes>,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let id = RequestId::from_incoming(request.headers().get(request_id::HEADER));
+    let mut cx = RequestContext::new(id, listener, state.guard.internal_listener);
+    let mut response = match operation(state, &mut cx, request).await {
+        Ok(mut response) => {
+            if let Some(origin) = &cx.cors_origin {
+                crate::cors::grant(&mut response, origin);
+            }
+            response
+        }
+        Err(err) => {
+            tracing::debug!(request_id = %cx.request_id.as_str(), status = %err.status(), code = ?err.code, "request refused");
+            respond::error(&err)
+        }
+    };
+    response
+        .headers_mut()
+        .extend(std::mem::take(&mut cx.response_headers));
+    respond::finish(response, &cx.request_id)
+}
+
+/// Routes, authenticates and authorizes, then runs the operation.
+async fn operation<B>(
+    svc: &GatewayState,
+    cx: &mut RequestContext,
+    request: Request<B>,
+) -> Result<Response<GatewayBody>, ApiError>
+where
+    B: Body<Data = Bytes>,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let preflight = crate::cors::is_preflight(request.method(), request.headers());
+    let operation = router::route(request.method(), request.uri().path(), preflight)?;
+    match operation {
+        Operation::Preflight => return crate::cors::preflight(&svc.keys, request.headers()),
+        Operation::Jwks => return Ok(respond::json_value(StatusCode::OK, &svc.keys.jwks())),
+        _ => {}
+    }
+    let who = authn::identify(svc, cx, &request).await?;
+    match operation {
+        Operation::TokenExchange => {
+            let key = authz::token_exchange(svc, cx, &who.principal, who.credential)?;
+            token_exchange::serve(svc, key, request).await
+        }
+        Operation::Models => {
+            authz::endpoint(svc, cx, &who.principal, Endpoint::Models)?;
+            let list = svc.catalog.list(cx.listener, |route| {
+                authz::model(&who.principal, route).is_ok()
+            });
+            Ok(respond::json_value(StatusCode::OK, &list))
+        }
+        Operation::Inference(endpoint) => {
+            authz::endpoint(svc, cx, &who.principal, endpoint)?;
+            inference(svc, cx, &who.principal, endpoint, request).await
+        }
+        Operation::Preflight | Operation::Jwks => Err(ApiError::internal()),
+    }
+}
+
+/// One inference call: every step, in order.
+async fn inference<B>(
+    svc: &GatewayState,
+    cx: &mut RequestContext,
+    principal: &Principal,
+    endpoint: Endpoint,
+    request: Request<B>,
+) -> Result<Response<GatewayBody>, ApiError>
+where
+    B: Body<Data = Bytes>,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let api = portcullis_openai::api(endpoint).ok_or_else(ApiError::not_found_route)?;
+    let mut parsed = read_request(svc, request).await?;
+    let route = svc
+        .catalog
+        .resolve(&parsed.model, cx.listener)
+        .ok_or_else(|| ApiError::model_not_found(&parsed.model))?;
+    authz::model(principal, route)?;
+    cx.stream = parsed.stream;
+    let spec = guard_spec::resolve(svc, principal, route);
+    let strip_unknown = spec.unknown_fields.unwrap_or_default() == UnknownFields::Strip;
+    api.validate(&mut parsed.body, strip_unknown)?;
+    if cx.guarded {
+        params::check(&spec, &parsed.body)?;
+        bounds::check(api, &spec, &parsed.body)?;
+        screen::check(svc, cx, &spec, api, &mut parsed.body)?;
+    }
+    let admitted = admit::admit(svc, cx, principal, route, api, &parsed.body).await?;
+    let strip_usage = rewrite::for_upstream(cx, api, &admitted, &mut parsed.body, parsed.stream);
+    let accounting = Accounting::new(admitted.reservation, route.encoding, strip_usage);
+    let chain = filters::for_request(svc, cx, &spec, api, &parsed.body, accounting);
+    let body = parsed.into_upstream_body(&route.upstream_model);
+    forward(
+        svc,
+        cx,
+        &svc.upstreams[route.upstream],
+        endpoint,
+        body,
+        chain,
+    )
+    .await
+}
+
+/// Content type, size and time limits, strict JSON, `model` and `stream`.
+async fn read_request<B>(
+    svc: &GatewayState,
+    request: Request<B>,
+) -> Result<InferenceRequest, ApiError>
+where
+    B: Body<Data = Bytes>,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let (parts, body) = request.into_parts();
+    inbound::check_content_type(&parts.headers)?;
+    let limit = svc.http.max_body_bytes;
+    let timeout = svc.http.body_read_timeout.get();
+    let bytes = inbound::read_body(&parts.headers, body, limit, timeout).await?;
+    InferenceRequest::parse(&bytes)
+}
+
+/// Sends the body upstream and hands the answer, whole or streamed, to the filter chain. The
+/// chain is told how the response ended on every path, the upstream's failures included.
+async fn forward(
+    svc: &GatewayState,
+    cx: &RequestContext,
+    upstream: &std::sync::Arc<upstream::Upstream>,
+    endpoint: Endpoint,
+    body: Bytes,
+    mut chain: filters::Chain,
+) -> Result<Response<GatewayBody>, ApiError> {
+    let id = &cx.request_id;
+    let response = match upstream::send(upstream, endpoint, body, cx.stream, id).await {
+        Ok(response) => response,
+        Err(error) => {
+            chain.end_whole(Outcome::UpstreamFailed).await;
+            return Err(error);
+        }
+    };
+    if cx.stream && response.event_stream {
+        let relay = StreamRelay::new(response, id.as_str().to_owned(), chain);
+        let body = GatewayBody::new(relay.map_err(|never| match never {}));
+        return Ok(upstream::stream_response(body));
+    }
+    let bytes = match response.read_whole(svc.http.max_response_bytes, id).await {
+        Ok(bytes) => bytes,
+        Err(error) => {
+            chain.end_whole(Outcome::UpstreamFailed).await;
+            return Err(error);
+        }
+    };
+    let bytes = relay::whole(chain, bytes).await?;
+    Ok(respond::json(StatusCode::OK, bytes))
+}

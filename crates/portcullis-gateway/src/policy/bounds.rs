@@ -1,0 +1,98 @@
+//! The plan's bounds on a request: messages (or input items), characters per text and in all,
+//! output tokens, images (count and inline size) and which tools may be declared. Each
+//! endpoint says where its texts are (`Api::visit_prompt`); 400 `request_too_large` names the
+//! field.
+
+use portcullis_config::GuardSpec;
+use portcullis_core::{ApiError, ErrorKind};
+use portcullis_openai::{Api, PromptPart};
+use serde_json::{Map, Value};
+
+fn over_bound(param: String, message: String) -> ApiError {
+    ApiError::new(ErrorKind::InvalidRequest, message)
+        .with_param_owned(param)
+        .with_code("request_too_large")
+}
+
+/// The plan's bounds on a request: messages, characters per message and in all, output
+/// tokens, images (count and inline size) and which tools may be declared.
+pub fn check(api: &dyn Api, spec: &GuardSpec, body: &Map<String, Value>) -> Result<(), ApiError> {
+    let limit = |v: Option<u64>| v.unwrap_or(u64::MAX);
+    for field in ["max_tokens", "max_completion_tokens", "max_output_tokens"] {
+        if let Some(n) = body.get(field).and_then(Value::as_u64) {
+            let cap = limit(spec.max_output_tokens);
+            if n > cap {
+                return Err(over_bound(
+                    field.into(),
+                    format!("`{field}` may be at most {cap} on your plan."),
+                ));
+            }
+        }
+    }
+    let mut total = 0u64;
+    let mut images = 0u64;
+    let mut text = |param: String, t: &str| -> Result<(), ApiError> {
+        let chars = t.chars().count() as u64;
+        let cap = limit(spec.max_message_chars);
+        if chars > cap {
+            return Err(over_bound(
+                param,
+                format!("A message may have at most {cap} characters."),
+            ));
+        }
+        total += chars;
+        let cap = limit(spec.max_total_chars);
+        if total > cap {
+            return Err(over_bound(
+                param,
+                format!("A request may have at most {cap} characters of text."),
+            ));
+        }
+        Ok(())
+    };
+    let cap = limit(spec.max_messages);
+    if api.message_count(body) as u64 > cap {
+        return Err(over_bound(
+            "messages".into(),
+            format!("A request may have at most {cap} messages."),
+        ));
+    }
+    api.visit_prompt(body, &mut |part| match part {
+        PromptPart::Text(param, t) => text(param.to_string(), t),
+        PromptPart::Image(param, url) => {
+            images += 1;
+            if images > limit(spec.max_images) {
+                return Err(over_bound(
+                    param.to_string(),
+                    format!(
+                        "A request may have at most {} images.",
+                        limit(spec.max_images)
+                    ),
+                ));
+            }
+            if url.starts_with("data:") && url.len() as u64 > limit(spec.max_image_bytes) {
+                return Err(over_bound(
+                    param.to_string(),
+                    format!(
+                        "An inline image may be at most {} bytes.",
+                        limit(spec.max_image_bytes)
+                    ),
+                ));
+            }
+            Ok(())
+        }
+    })?;
+    if let Some(allowed) = &spec.allowed_tools {
+        for (param, name) in api.tool_names(body) {
+            if !allowed.iter().any(|a| a == name) {
+                return Err(ApiError::new(
+                    ErrorKind::InvalidRequest,
+                    format!("The tool `{name}` is not allowed on your plan."),
+                )
+                .with_param_owned(param.to_string())
+                .with_code("tool_not_allowed"));
+            }
+        }
+    }
+    Ok(())
+}

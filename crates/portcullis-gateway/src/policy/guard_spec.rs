@@ -1,0 +1,35 @@
+//! The guard settings that apply to one request: `[guard]`, then the plan's, the tenant's and
+//! the model's, each overriding the one before. Computed once; every guard step and the output
+//! filters read the result.
+
+use crate::catalog::Route;
+use crate::state::GatewayState;
+use portcullis_config::GuardSpec;
+use portcullis_core::Principal;
+
+/// The guard settings that apply to this request: global, then plan, tenant and model.
+pub fn resolve(state: &GatewayState, principal: &Principal, route: &Route) -> GuardSpec {
+    let plan = match principal {
+        Principal::Key(k) => k.plan.as_str(),
+        Principal::Anonymous => "default",
+    };
+    let plan_spec = state
+        .limiter
+        .plan(plan)
+        .map(|p| p.guard.clone())
+        .unwrap_or_default();
+    let tenant_spec = match principal {
+        Principal::Key(k) => state
+            .tenant_guard
+            .get(&k.tenant)
+            .cloned()
+            .unwrap_or_default(),
+        Principal::Anonymous => GuardSpec::default(),
+    };
+    state
+        .guard
+        .spec()
+        .overridden_by(&plan_spec)
+        .overridden_by(&tenant_spec)
+        .overridden_by(&route.guard)
+}
