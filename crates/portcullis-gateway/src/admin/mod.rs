@@ -1,8 +1,16 @@
-//! The operator listener: liveness and readiness today; the admin API, metrics and dashboard
-//! will live here too. Nothing here is ever served on a caller-facing listener.
+//! The operator listener: liveness (`/healthz`), readiness (`/readyz`) and the admin API
+//! (`router`, with a file per resource). Nothing here is ever served on a caller-facing
+//! listener.
 
-mod api;
+mod actor;
+mod keys;
+mod reply;
+mod risk;
+mod router;
+mod tenants;
 mod usage;
+
+use router::Admin;
 
 use crate::respond::{self, GatewayBody};
 use crate::state::GatewayState;
@@ -21,7 +29,7 @@ where
 {
     let id = RequestId::from_incoming(request.headers().get(request_id::HEADER));
     if request.uri().path().starts_with("/admin/v1/") {
-        let response = match api::serve(state, request).await {
+        let response = match router::serve(state, request).await {
             Ok(r) => r,
             Err(e) => respond::error(&e),
         };

@@ -917,3 +917,164 @@ async fn admin_as(h: &Harness, key: &str, extra: &[(&str, &str)]) -> common::Rep
     )
     .await
 }
+
+/// `POST /admin/v1/keys` with a key as the actor.
+async fn create_key_as(h: &Harness, actor: &str, body: &str) -> common::Reply {
+    let auth = format!("Bearer {actor}");
+    let headers = [
+        ("authorization", auth.as_str()),
+        ("content-type", "application/json"),
+    ];
+    h.request(
+        h.gateway.admin,
+        Method::POST,
+        "/admin/v1/keys",
+        &headers,
+        body,
+    )
+    .await
+}
+
+#[tokio::test]
+async fn a_key_manager_never_grants_what_it_lacks_nor_reaches_other_tenants() {
+    // F1: a key with `admin:keys` could mint an `admin` key, for any tenant.
+    let h = Harness::start(
+        SimOptions::default(),
+        "",
+        "[roles.keymgr]\npermissions = [\"admin:keys\"]\n",
+    )
+    .await;
+    let (_, other_key_id) = h.key("globex", "customer", "").await;
+    let (manager, _) = h
+        .key(
+            "acme",
+            "customer",
+            r#""roles":["inference","keymgr"],"models":["chat"]"#,
+        )
+        .await;
+    for (body, code) in [
+        (
+            r#"{"tenant":"acme","roles":["admin"]}"#,
+            "privilege_escalation_denied",
+        ),
+        (
+            r#"{"tenant":"acme","roles":["keymgr","admin"]}"#,
+            "privilege_escalation_denied",
+        ),
+        (
+            r#"{"tenant":"acme","roles":["inference"]}"#,
+            "privilege_escalation_denied",
+        ),
+        (
+            r#"{"tenant":"acme","roles":["inference"],"models":["chat","embed"]}"#,
+            "privilege_escalation_denied",
+        ),
+        (
+            r#"{"tenant":"globex","roles":["inference"],"models":["chat"]}"#,
+            "cross_tenant_denied",
+        ),
+    ] {
+        let reply = create_key_as(&h, &manager, body).await;
+        assert_eq!(reply.status, StatusCode::FORBIDDEN, "{body}");
+        assert_eq!(reply.error_code(), code, "{body}");
+    }
+    // Within what it holds, in its own tenant, it works.
+    let made = create_key_as(
+        &h,
+        &manager,
+        r#"{"tenant":"acme","roles":["inference"],"models":["chat"]}"#,
+    )
+    .await;
+    assert_eq!(
+        made.status,
+        StatusCode::CREATED,
+        "{}",
+        String::from_utf8_lossy(&made.body)
+    );
+    // Other tenants' keys do not exist for it; operator-wide actions are refused.
+    assert_eq!(
+        admin_get(&h, &manager, &format!("/admin/v1/keys/{other_key_id}"))
+            .await
+            .status,
+        404
+    );
+    let listed = admin_get(&h, &manager, "/admin/v1/keys").await.json();
+    assert!(
+        listed["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|k| k["tenant"] == "acme"),
+        "{listed}"
+    );
+    let auth = format!("Bearer {manager}");
+    let revoke = h
+        .request(
+            h.gateway.admin,
+            Method::POST,
+            &format!("/admin/v1/keys/{other_key_id}/revoke"),
+            &[("authorization", auth.as_str())],
+            "",
+        )
+        .await;
+    assert_eq!(revoke.status, 404);
+    let rotate = h
+        .request(
+            h.gateway.admin,
+            Method::POST,
+            "/admin/v1/signing-keys/rotate",
+            &[("authorization", auth.as_str())],
+            "",
+        )
+        .await;
+    assert_eq!(rotate.status, StatusCode::FORBIDDEN);
+    assert_eq!(rotate.error_code(), "cross_tenant_denied");
+}
+
+#[tokio::test]
+async fn admin_keys_are_global_only_for_internal_tenants() {
+    let h = harness().await;
+    let (tenant_admin, _) = h.key("acme", "customer", r#""roles":["admin"]"#).await;
+    let (operator, _) = h.key("ops", "internal", r#""roles":["admin"]"#).await;
+    h.key("globex", "customer", "").await;
+    // A customer tenant's admin key sees its own tenant and cannot create tenants.
+    let tenants = admin_get(&h, &tenant_admin, "/admin/v1/tenants")
+        .await
+        .json();
+    let names: Vec<&str> = tenants["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["acme"]);
+    assert_eq!(
+        admin_get(&h, &tenant_admin, "/admin/v1/tenants/globex")
+            .await
+            .status,
+        404
+    );
+    assert_eq!(
+        admin_get(&h, &tenant_admin, "/admin/v1/audit").await.status,
+        403
+    );
+    let reply = create_key_as(&h, &tenant_admin, r#"{"tenant":"globex"}"#).await;
+    assert_eq!(reply.error_code(), "cross_tenant_denied");
+    // The operators' admin key manages every tenant.
+    let reply = create_key_as(&h, &operator, r#"{"tenant":"globex"}"#).await;
+    assert_eq!(reply.status, StatusCode::CREATED);
+    let tenants = admin_get(&h, &operator, "/admin/v1/tenants").await.json();
+    assert!(tenants["data"].as_array().unwrap().len() >= 3);
+}
+
+async fn admin_get(h: &Harness, key: &str, path: &str) -> common::Reply {
+    let auth = format!("Bearer {key}");
+    h.request(
+        h.gateway.admin,
+        Method::GET,
+        path,
+        &[("authorization", auth.as_str())],
+        "",
+    )
+    .await
+}

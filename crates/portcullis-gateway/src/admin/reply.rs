@@ -1,0 +1,65 @@
+//! The admin API's request parsing and replies: JSON bodies in, JSON out, and store errors
+//! in the caller's terms (never the store's internals).
+
+use crate::respond::{self, GatewayBody};
+use http::{Response, StatusCode};
+use portcullis_core::{ApiError, ErrorKind};
+use portcullis_identity::StoreError;
+use serde_json::Value;
+
+pub(super) fn valid_name(name: &str) -> bool {
+    (1..=64).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+}
+
+pub(super) fn parse<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    serde_json::from_slice(body).map_err(|e| {
+        // serde's message names the field and the problem, never a secret.
+        ApiError::new(
+            ErrorKind::InvalidRequest,
+            format!("Invalid request body: {e}"),
+        )
+        .with_code("invalid_request_body")
+    })
+}
+
+pub(super) fn invalid(param: &'static str, message: &str) -> ApiError {
+    ApiError::new(ErrorKind::InvalidRequest, message)
+        .with_param(param)
+        .with_code("invalid_value")
+}
+
+pub(super) fn not_found(what: &str) -> ApiError {
+    ApiError::new(ErrorKind::NotFound, format!("No such {what}.")).with_code("not_found")
+}
+
+pub(super) fn store_error(e: StoreError) -> ApiError {
+    match e {
+        StoreError::Conflict(m) => {
+            ApiError::new(ErrorKind::InvalidRequest, m).with_code("conflict")
+        }
+        StoreError::NotFound(m) => ApiError::new(ErrorKind::NotFound, m).with_code("not_found"),
+        other => {
+            tracing::error!(error = %other, "store error in the admin API");
+            ApiError::internal()
+        }
+    }
+}
+
+pub(super) fn query_param(query: &str, name: &str) -> Option<String> {
+    query
+        .split('&')
+        .filter_map(|pair| pair.split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v.to_owned())
+}
+
+pub(super) fn ok(value: Value) -> Result<Response<GatewayBody>, ApiError> {
+    Ok(respond::json_value(StatusCode::OK, &value))
+}
+
+pub(super) fn created(value: Value) -> Result<Response<GatewayBody>, ApiError> {
+    Ok(respond::json_value(StatusCode::CREATED, &value))
+}
