@@ -7,59 +7,7 @@ use portcullis_core::{Audience, Environment};
 use portcullis_identity::store::now;
 use portcullis_identity::tokens::generate_signing_key;
 use portcullis_identity::{new_key, KeyCache, Store, StoreError, TokenSettings};
-
-/// A fresh PostgreSQL database on the test server, dropped by the guard.
-struct PgDatabase {
-    admin_url: String,
-    name: String,
-}
-
-impl PgDatabase {
-    async fn create() -> Option<(PgDatabase, String)> {
-        let admin_url = std::env::var("PORTCULLIS_TEST_POSTGRES_URL").ok()?;
-        let name = format!(
-            "pc_test_{}",
-            portcullis_identity::keys::random_base62(10).to_lowercase()
-        );
-        let (client, conn) = tokio_postgres::connect(&admin_url, tokio_postgres::NoTls)
-            .await
-            .unwrap();
-        tokio::spawn(conn);
-        client
-            .batch_execute(&format!("CREATE DATABASE {name}"))
-            .await
-            .unwrap();
-        let url = match admin_url.rsplit_once('/') {
-            Some((base, _)) => format!("{base}/{name}"),
-            None => unreachable!("the URL names a database"),
-        };
-        Some((PgDatabase { admin_url, name }, url))
-    }
-}
-
-impl Drop for PgDatabase {
-    fn drop(&mut self) {
-        let (url, name) = (self.admin_url.clone(), self.name.clone());
-        // Best effort, on a thread of its own: Drop cannot await.
-        let _ = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            rt.block_on(async {
-                if let Ok((client, conn)) =
-                    tokio_postgres::connect(&url, tokio_postgres::NoTls).await
-                {
-                    tokio::spawn(conn);
-                    let _ = client
-                        .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-                        .await;
-                }
-            })
-        })
-        .join();
-    }
-}
+use portcullis_testkit::PgDatabase;
 
 async fn suite(store: Store) {
     usage_and_risk(&store).await;
@@ -284,16 +232,11 @@ async fn sqlite_store() {
 
 #[tokio::test]
 async fn postgres_store() {
-    let Some((_db, url)) = PgDatabase::create().await else {
-        // A test that cannot run must not pass: only an explicit opt-out skips it.
-        assert!(
-            std::env::var_os("PORTCULLIS_TEST_SKIP_POSTGRES").is_some(),
-            "PORTCULLIS_TEST_POSTGRES_URL is not set: run scripts/test.sh (it starts a private \
-             PostgreSQL), or set PORTCULLIS_TEST_SKIP_POSTGRES=1 to skip this test knowingly"
-        );
-        eprintln!("skipped: PORTCULLIS_TEST_SKIP_POSTGRES is set");
+    let Some(server) = PgDatabase::required() else {
         return;
     };
+    let database = PgDatabase::create_in(&server).await;
+    let url = database.url().to_owned();
     let store = Store::open(&url).await.unwrap();
     assert_eq!(store.backend(), "postgres");
     // Migrations are idempotent and safe to run from several replicas.

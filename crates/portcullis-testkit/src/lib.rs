@@ -1,7 +1,12 @@
 //! Real services for tests, started on free loopback ports and stopped when dropped.
 //!
 //! Tests that need to stop a service (a Redis outage) must own it, so they start their own
-//! instead of sharing the machine's. `scripts/test.sh` installs `redis-server` if it is missing.
+//! instead of sharing the machine's. `scripts/test.sh` installs `redis-server` if it is missing
+//! and starts a private PostgreSQL server, on which [`PgDatabase`] makes throwaway databases.
+
+mod postgres;
+
+pub use postgres::PgDatabase;
 
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::process::{Child, Command, Stdio};

@@ -12,35 +12,12 @@
 mod common;
 
 use common::{binary, free_port, http, wait_ready, write_config, Running};
-use portcullis_testkit::RedisServer;
+use portcullis_testkit::{PgDatabase, RedisServer};
 use serde_json::Value;
 use std::process::Stdio;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-
-/// A fresh database on the test PostgreSQL server; `None` when there is none.
-fn postgres_database() -> Option<String> {
-    let admin_url = std::env::var("PORTCULLIS_TEST_POSTGRES_URL").ok()?;
-    let name = format!("pc_replicas_{}", std::process::id());
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    runtime.block_on(async {
-        let (client, conn) = tokio_postgres::connect(&admin_url, tokio_postgres::NoTls)
-            .await
-            .unwrap();
-        tokio::spawn(conn);
-        for sql in [
-            format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
-            format!("CREATE DATABASE {name}"),
-        ] {
-            client.batch_execute(&sql).await.unwrap();
-        }
-    });
-    Some(format!("{}/{name}", admin_url.rsplit_once('/').unwrap().0))
-}
 
 fn request(port: u16, method: &str, path: &str, auth: &str, body: &str) -> (u16, String) {
     let reply = http(
@@ -123,16 +100,11 @@ fn wait_for(what: &str, mut f: impl FnMut() -> bool) {
 
 #[test]
 fn three_replicas_share_limits_and_quotas_through_redis() {
-    let Some(database) = postgres_database() else {
-        // A test that cannot run must not pass: only an explicit opt-out skips it.
-        assert!(
-            std::env::var_os("PORTCULLIS_TEST_SKIP_POSTGRES").is_some(),
-            "PORTCULLIS_TEST_POSTGRES_URL is not set: run scripts/test.sh (it starts a private \
-             PostgreSQL), or set PORTCULLIS_TEST_SKIP_POSTGRES=1 to skip this test knowingly"
-        );
-        eprintln!("skipped: PORTCULLIS_TEST_SKIP_POSTGRES is set");
+    let Some(server) = PgDatabase::required() else {
         return;
     };
+    let pg = PgDatabase::create_blocking(&server);
+    let database = pg.url().to_owned();
     let mut redis = RedisServer::start();
     let dir = tempfile::tempdir().unwrap();
     let sim_port = free_port();

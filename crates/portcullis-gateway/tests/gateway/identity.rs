@@ -808,15 +808,15 @@ async fn rotation_issues_a_successor_and_ends_the_old_key_after_its_grace() {
 }
 
 /// Two replicas sharing one PostgreSQL database: keys made on one work on the other, and a
-/// revocation on one reaches the other within a second. Runs when scripts/test.sh provides
-/// `PORTCULLIS_TEST_POSTGRES_URL`.
+/// revocation on one reaches the other within a second. Needs PostgreSQL (scripts/test.sh
+/// starts one).
 #[tokio::test]
 async fn replicas_share_a_postgres_control_plane() {
-    let Ok(admin_url) = std::env::var("PORTCULLIS_TEST_POSTGRES_URL") else {
-        eprintln!("PORTCULLIS_TEST_POSTGRES_URL is not set: skipped (scripts/test.sh sets it)");
+    let Some(server) = common::PgDatabase::required() else {
         return;
     };
-    let (_database, url) = common::PgDatabase::create_in(&admin_url).await;
+    let database = common::PgDatabase::create_in(&server).await;
+    let url = database.url();
 
     let sim = portcullis_sim::Simulator::new(SimOptions::default());
     let sim_addr = sim.spawn("127.0.0.1:0".parse().unwrap()).await.unwrap();

@@ -9,6 +9,7 @@ use hyper_util::rt::TokioExecutor;
 use portcullis_config::Config;
 use portcullis_gateway::{Gateway, RunningGateway};
 use portcullis_sim::{SimOptions, Simulator};
+pub use portcullis_testkit::PgDatabase;
 use serde_json::Value;
 use std::net::SocketAddr;
 
@@ -26,78 +27,13 @@ pub struct Harness {
 /// With `PORTCULLIS_TEST_STORE=postgres` (and `PORTCULLIS_TEST_POSTGRES_URL`), every harness
 /// gets a fresh PostgreSQL database instead of a SQLite file, so the same black-box suite
 /// runs on both backends (scripts/test.sh runs it both ways).
-pub struct PgDatabase {
-    admin_url: String,
-    name: String,
-}
-
-impl PgDatabase {
-    /// A fresh database for this harness when the suite runs on PostgreSQL.
-    async fn create() -> Option<(PgDatabase, String)> {
-        if std::env::var("PORTCULLIS_TEST_STORE").ok().as_deref() != Some("postgres") {
-            return None;
-        }
-        let admin_url = std::env::var("PORTCULLIS_TEST_POSTGRES_URL")
-            .expect("PORTCULLIS_TEST_STORE=postgres needs PORTCULLIS_TEST_POSTGRES_URL");
-        Some(PgDatabase::create_in(&admin_url).await)
+async fn harness_database() -> Option<PgDatabase> {
+    if std::env::var("PORTCULLIS_TEST_STORE").ok().as_deref() != Some("postgres") {
+        return None;
     }
-
-    /// Creates a database on the server at `admin_url`; returns it and its URL. Dropped with
-    /// the guard.
-    pub async fn create_in(admin_url: &str) -> (PgDatabase, String) {
-        let name = format!("pc_h_{:016x}", fastrand_u64());
-        let (client, conn) = tokio_postgres::connect(admin_url, tokio_postgres::NoTls)
-            .await
-            .unwrap();
-        tokio::spawn(conn);
-        client
-            .batch_execute(&format!("CREATE DATABASE {name}"))
-            .await
-            .unwrap();
-        let url = format!("{}/{name}", admin_url.rsplit_once('/').unwrap().0);
-        (
-            PgDatabase {
-                admin_url: admin_url.to_owned(),
-                name,
-            },
-            url,
-        )
-    }
-}
-
-fn fastrand_u64() -> u64 {
-    use std::hash::{BuildHasher, Hasher};
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u128(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_nanos(),
-    );
-    h.finish()
-}
-
-impl Drop for PgDatabase {
-    fn drop(&mut self) {
-        let (url, name) = (self.admin_url.clone(), self.name.clone());
-        let _ = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            rt.block_on(async {
-                if let Ok((client, conn)) =
-                    tokio_postgres::connect(&url, tokio_postgres::NoTls).await
-                {
-                    tokio::spawn(conn);
-                    let _ = client
-                        .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-                        .await;
-                }
-            })
-        })
-        .join();
-    }
+    let server = PgDatabase::server_url()
+        .expect("PORTCULLIS_TEST_STORE=postgres needs PORTCULLIS_TEST_POSTGRES_URL");
+    Some(PgDatabase::create_in(&server).await)
 }
 
 pub struct Reply {
@@ -176,13 +112,16 @@ impl Harness {
             "{top_extra}\n{}",
             config_text(sim_addr, data.path(), upstream_extra)
         );
-        let database = PgDatabase::create().await.map(|(db, url)| {
+        let database = harness_database().await.inspect(|db| {
             let sqlite = format!("url = \"sqlite://{}/portcullis.db\"", data.path().display());
             text = text.replace(
                 &sqlite,
-                &format!("url = \"{url}\"\ndata_dir = \"{}\"", data.path().display()),
+                &format!(
+                    "url = \"{}\"\ndata_dir = \"{}\"",
+                    db.url(),
+                    data.path().display()
+                ),
             );
-            db
         });
         let gateway = start_with_sim_key(&text).await;
         Harness {
