@@ -1,6 +1,6 @@
 //! The limiter: builds a request's checks from its plan, asks the backend, and settles.
 
-use crate::backend::{MemoryBackend, RedisBackend};
+use crate::backend::{Backend, MemoryBackend, RedisBackend};
 use crate::check::{Adjustment, Check, CheckKind, Demand, Label, Report, Settlement, Verdict};
 use crate::ledger::{Ledger, PendingUsage, Totals, UsageKey};
 use crate::now_us;
@@ -79,8 +79,11 @@ pub struct Limiter {
     key_limits: BTreeMap<String, LimitSpec>,
     calendar: Calendar,
     prefix: String,
+    /// This process's limit state: the whole of it with the memory backend, and the outage
+    /// fallback (at `local_fraction`) with a shared one.
     memory: MemoryBackend,
-    redis: Option<Arc<RedisBackend>>,
+    /// The backend every replica shares, when one is configured.
+    shared: Option<Arc<dyn Backend>>,
     outage: OutagePolicy,
     local_fraction: f64,
     risk: RiskTable,
@@ -95,7 +98,7 @@ impl Limiter {
             .entry("default".to_owned())
             .or_insert_with(Plan::builtin_default);
         let l = &config.limits;
-        let redis = match l.backend {
+        let shared: Option<Arc<dyn Backend>> = match l.backend {
             LimitsBackend::Memory => None,
             LimitsBackend::Redis => Some(RedisBackend::new(
                 l.redis_url.as_deref().unwrap_or_default(),
@@ -109,7 +112,7 @@ impl Limiter {
             calendar: Calendar::new(&l.time_zone)?,
             prefix: "pc:".to_owned(),
             memory: MemoryBackend::new(),
-            redis,
+            shared,
             outage: l.on_redis_failure,
             local_fraction: l.local_fraction,
             risk: RiskTable::default(),
@@ -139,15 +142,12 @@ impl Limiter {
     }
 
     pub fn status(&self) -> LimiterStatus {
+        let backend = self.backend(true);
         LimiterStatus {
-            backend: if self.redis.is_some() {
-                "redis"
-            } else {
-                "memory"
-            },
-            healthy: self.redis.as_ref().is_none_or(|r| r.is_healthy()),
+            backend: backend.name(),
+            healthy: backend.is_healthy(),
             outage_decisions: self.outage_decisions.load(Ordering::Relaxed),
-            redis_failures: self.redis.as_ref().map_or(0, |r| r.failures()),
+            redis_failures: backend.failures(),
         }
     }
 
@@ -158,9 +158,9 @@ impl Limiter {
         let mut last_sweep = std::time::Instant::now();
         let mut last_probe = std::time::Instant::now() - Duration::from_secs(3600);
         loop {
-            if let Some(redis) = &self.redis {
-                if !redis.is_healthy() || last_probe.elapsed() > Duration::from_secs(5) {
-                    redis.probe().await;
+            if let Some(shared) = &self.shared {
+                if !shared.is_healthy() || last_probe.elapsed() > Duration::from_secs(5) {
+                    shared.probe().await;
                     last_probe = std::time::Instant::now();
                 }
             }
@@ -259,20 +259,21 @@ impl Limiter {
         if risk <= 0.0 {
             return Err(Refusal::Suspended { until_us });
         }
-        let mut on_redis = match &self.redis {
-            Some(redis) if redis.is_healthy() => true,
+        let mut on_shared = match &self.shared {
+            Some(shared) if shared.is_healthy() => true,
             Some(_) => self.outage_fallback()?,
             None => false,
         };
-        let scale = |on_redis: bool| {
-            if self.redis.is_some() && !on_redis {
+        // Decided locally while a shared backend is down: each replica gets its share.
+        let scale = |on_shared: bool| {
+            if self.shared.is_some() && !on_shared {
                 risk * self.local_fraction
             } else {
                 risk
             }
         };
         let mut demand = Demand {
-            checks: self.checks(subject, plan, estimate, price, scale(on_redis), &today),
+            checks: self.checks(subject, plan, estimate, price, scale(on_shared), &today),
             out_min: estimate.out_min,
             out_max: estimate.out_max,
             lease: fastrand::u64(..),
@@ -289,63 +290,31 @@ impl Limiter {
                 headers: RateHeaders::default(),
             }));
         }
+        // A few rounds: quotas not yet seeded are seeded from the ledger and the request asked
+        // again; a shared backend that fails hands over to the outage policy.
         for _ in 0..4 {
-            let verdict = match (&self.redis, on_redis) {
-                (Some(redis), true) => match redis.admit(&demand).await {
-                    Ok(verdict) => verdict,
-                    Err(_) => {
-                        on_redis = self.outage_fallback()?;
-                        demand.checks =
-                            self.checks(subject, plan, estimate, price, scale(false), &today);
-                        continue;
-                    }
-                },
-                _ => self.memory.admit(&demand, now_us()),
+            let verdict = match self.backend(on_shared).admit(&demand).await {
+                Ok(verdict) => verdict,
+                Err(_) => {
+                    on_shared = self.outage_fallback()?;
+                    demand.checks =
+                        self.checks(subject, plan, estimate, price, scale(false), &today);
+                    continue;
+                }
             };
             match verdict {
                 Verdict::Unseeded(indexes) => {
-                    for i in indexes {
-                        let Some(Check {
-                            key,
-                            kind:
-                                CheckKind::Quota {
-                                    expires_at_us,
-                                    seed,
-                                    ..
-                                },
-                            ..
-                        }) = demand.checks.get(i)
-                        else {
-                            continue;
-                        };
-                        let total = ledger.total(seed).await.map_err(|e| {
-                            tracing::error!(error = %e, "cannot read usage totals to seed a quota");
-                            Refusal::Unavailable
-                        })?;
-                        match (&self.redis, on_redis) {
-                            (Some(redis), true) => {
-                                if redis.seed(key, total, *expires_at_us).await.is_err() {
-                                    on_redis = self.outage_fallback()?;
-                                    demand.checks = self.checks(
-                                        subject,
-                                        plan,
-                                        estimate,
-                                        price,
-                                        scale(false),
-                                        &today,
-                                    );
-                                    break;
-                                }
-                            }
-                            _ => self.memory.seed(key, total, *expires_at_us, now_us()),
-                        }
+                    if !self.seed(on_shared, &demand, &indexes, ledger).await? {
+                        on_shared = self.outage_fallback()?;
+                        demand.checks =
+                            self.checks(subject, plan, estimate, price, scale(false), &today);
                     }
                 }
                 Verdict::Admitted { out, reports } => {
                     let headers = headers(&demand.checks, &reports);
                     return Ok(Reservation {
                         limiter: Arc::clone(self),
-                        on_redis,
+                        on_shared,
                         headers,
                         ledger_key: UsageKey {
                             day: today.day.clone(),
@@ -365,27 +334,52 @@ impl Limiter {
                     index,
                     retry_after_us,
                     reports,
-                } => {
-                    let check = &demand.checks[index];
-                    let scope = check.scope;
-                    return Err(Refusal::Limited(Denial {
-                        label: check.label,
-                        scope,
-                        retry_after_us: retry_after_us
-                            .filter(|_| check.label.waiting_helps())
-                            .or_else(|| {
-                                // A quota frees up when its period ends; say when, but the
-                                // denial still tells clients not to retry.
-                                (!check.label.waiting_helps())
-                                    .then_some(reports[index].reset_us)
-                                    .filter(|r| *r < u64::MAX / 4)
-                            }),
-                        headers: headers(&demand.checks, &reports),
-                    }));
-                }
+                } => return Err(denial(&demand.checks, index, retry_after_us, &reports)),
             }
         }
         Err(Refusal::Unavailable)
+    }
+
+    /// The backend that decides: the shared one while it is used, else this process.
+    fn backend(&self, on_shared: bool) -> &dyn Backend {
+        match &self.shared {
+            Some(shared) if on_shared => shared.as_ref(),
+            _ => &self.memory,
+        }
+    }
+
+    /// Seeds the quota counters at `indexes` from the ledger; false when the backend failed.
+    async fn seed(
+        &self,
+        on_shared: bool,
+        demand: &Demand,
+        indexes: &[usize],
+        ledger: &dyn Ledger,
+    ) -> Result<bool, Refusal> {
+        for &i in indexes {
+            let Some(Check {
+                key,
+                kind:
+                    CheckKind::Quota {
+                        expires_at_us,
+                        seed,
+                        ..
+                    },
+                ..
+            }) = demand.checks.get(i)
+            else {
+                continue;
+            };
+            let total = ledger.total(seed).await.map_err(|e| {
+                tracing::error!(error = %e, "cannot read usage totals to seed a quota");
+                Refusal::Unavailable
+            })?;
+            let backend = self.backend(on_shared);
+            if backend.seed(key, total, *expires_at_us).await.is_err() {
+                return Ok(false);
+            }
+        }
+        Ok(true)
     }
 
     /// Redis failed: the outage policy says whether to go on locally.
@@ -396,6 +390,30 @@ impl Limiter {
             OutagePolicy::Local => Ok(false),
         }
     }
+}
+
+/// The refusal for the check at `index`.
+fn denial(
+    checks: &[Check],
+    index: usize,
+    retry_after_us: Option<u64>,
+    reports: &[Report],
+) -> Refusal {
+    let check = &checks[index];
+    Refusal::Limited(Denial {
+        label: check.label,
+        scope: check.scope,
+        retry_after_us: retry_after_us
+            .filter(|_| check.label.waiting_helps())
+            .or_else(|| {
+                // A quota frees up when its period ends; say when, but the denial still tells
+                // clients not to retry.
+                (!check.label.waiting_helps())
+                    .then_some(reports[index].reset_us)
+                    .filter(|r| *r < u64::MAX / 4)
+            }),
+        headers: headers(checks, reports),
+    })
 }
 
 /// The tightest requests and tokens limits among the checks.
@@ -421,7 +439,8 @@ fn headers(checks: &[Check], reports: &[Report]) -> RateHeaders {
 /// counted.
 pub struct Reservation {
     limiter: Arc<Limiter>,
-    on_redis: bool,
+    /// Reserved in the shared backend (settled there), or in this process.
+    on_shared: bool,
     checks: Vec<Check>,
     input_tokens: u64,
     out: u64,
@@ -458,23 +477,24 @@ impl Reservation {
 
     /// Replaces the reservation with `usage`.
     pub fn settle(mut self, usage: Usage) {
-        if let Some((redis, settlement)) = self.finish(usage) {
-            redis.settle_later(settlement);
+        if let Some((shared, settlement)) = self.finish(usage) {
+            shared.settle_later(settlement);
         }
     }
 
     /// As [`Reservation::settle`], but waits until a shared backend has applied it, so the
     /// caller's next request sees the refund (used before a whole response is returned).
     pub async fn settle_now(mut self, usage: Usage) {
-        if let Some((redis, settlement)) = self.finish(usage) {
-            if let Err(e) = redis.settle(&settlement).await {
-                tracing::warn!(error = %e, "could not settle a reservation in redis; its counters correct themselves when they expire or are seeded again");
+        if let Some((shared, settlement)) = self.finish(usage) {
+            if let Err(e) = shared.settle(&settlement).await {
+                tracing::warn!(error = %e, "could not settle a reservation in the shared backend; its counters correct themselves when they expire or are seeded again");
             }
         }
     }
 
-    /// Records the usage and applies the settlement in memory; for Redis, returns it to send.
-    fn finish(&mut self, usage: Usage) -> Option<(Arc<RedisBackend>, Settlement)> {
+    /// Records the usage and applies the settlement in memory; for a shared backend, returns
+    /// it to send.
+    fn finish(&mut self, usage: Usage) -> Option<(Arc<dyn Backend>, Settlement)> {
         if std::mem::replace(&mut self.settled, true) {
             return None;
         }
@@ -513,8 +533,8 @@ impl Reservation {
                 cost_nanos: self.price.cost(usage.input_tokens, usage.output_tokens),
             },
         );
-        match (&self.limiter.redis, self.on_redis) {
-            (Some(redis), true) => Some((Arc::clone(redis), settlement)),
+        match (&self.limiter.shared, self.on_shared) {
+            (Some(shared), true) => Some((Arc::clone(shared), settlement)),
             _ => {
                 self.limiter.memory.settle(&settlement, now_us());
                 None
@@ -525,8 +545,8 @@ impl Reservation {
 
 impl Drop for Reservation {
     fn drop(&mut self) {
-        if let Some((redis, settlement)) = self.finish(Usage::default()) {
-            redis.settle_later(settlement);
+        if let Some((shared, settlement)) = self.finish(Usage::default()) {
+            shared.settle_later(settlement);
         }
     }
 }

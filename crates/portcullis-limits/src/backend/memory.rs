@@ -226,3 +226,46 @@ fn report(slot: Option<&Slot>, kind: &CheckKind, now: u64) -> Report {
         },
     }
 }
+
+/// The memory backend decides at once and never fails.
+impl super::Backend for MemoryBackend {
+    fn name(&self) -> &'static str {
+        "memory"
+    }
+
+    fn is_healthy(&self) -> bool {
+        true
+    }
+
+    fn failures(&self) -> u64 {
+        0
+    }
+
+    fn admit<'a>(&'a self, demand: &'a Demand) -> super::BackendFuture<'a, Verdict> {
+        let verdict = MemoryBackend::admit(self, demand, crate::now_us());
+        Box::pin(std::future::ready(Ok(verdict)))
+    }
+
+    fn seed<'a>(
+        &'a self,
+        key: &'a str,
+        used: u64,
+        expires_at_us: u64,
+    ) -> super::BackendFuture<'a, ()> {
+        MemoryBackend::seed(self, key, used, expires_at_us, crate::now_us());
+        Box::pin(std::future::ready(Ok(())))
+    }
+
+    fn settle<'a>(&'a self, settlement: &'a Settlement) -> super::BackendFuture<'a, ()> {
+        MemoryBackend::settle(self, settlement, crate::now_us());
+        Box::pin(std::future::ready(Ok(())))
+    }
+
+    fn settle_later(&self, settlement: Settlement) {
+        MemoryBackend::settle(self, &settlement, crate::now_us());
+    }
+
+    fn probe(&self) -> std::pin::Pin<Box<dyn std::future::Future<Output = bool> + Send + '_>> {
+        Box::pin(std::future::ready(true))
+    }
+}

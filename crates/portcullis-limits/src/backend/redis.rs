@@ -253,3 +253,42 @@ fn parse_verdict(reply: &[i64], checks: usize) -> Option<Verdict> {
         },
     })
 }
+
+impl super::Backend for RedisBackend {
+    fn name(&self) -> &'static str {
+        "redis"
+    }
+
+    fn is_healthy(&self) -> bool {
+        RedisBackend::is_healthy(self)
+    }
+
+    fn failures(&self) -> u64 {
+        RedisBackend::failures(self)
+    }
+
+    fn admit<'a>(&'a self, demand: &'a Demand) -> super::BackendFuture<'a, Verdict> {
+        Box::pin(RedisBackend::admit(self, demand))
+    }
+
+    fn seed<'a>(
+        &'a self,
+        key: &'a str,
+        used: u64,
+        expires_at_us: u64,
+    ) -> super::BackendFuture<'a, ()> {
+        Box::pin(RedisBackend::seed(self, key, used, expires_at_us))
+    }
+
+    fn settle<'a>(&'a self, settlement: &'a Settlement) -> super::BackendFuture<'a, ()> {
+        Box::pin(RedisBackend::settle(self, settlement))
+    }
+
+    fn settle_later(&self, settlement: Settlement) {
+        RedisBackend::settle_later(self, settlement)
+    }
+
+    fn probe(&self) -> std::pin::Pin<Box<dyn std::future::Future<Output = bool> + Send + '_>> {
+        Box::pin(RedisBackend::probe(self))
+    }
+}
