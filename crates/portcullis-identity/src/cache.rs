@@ -97,6 +97,21 @@ pub struct KeyCache {
     verified: std::sync::RwLock<HashMap<String, Arc<Claims>>>,
 }
 
+/// A token may only narrow the key it came from: its roles among the key's, its models
+/// within the key's (a model-restricted key's token names models), and a lifetime no longer
+/// than tokens are given. Checked on every use, so a token signed by anyone who got hold of
+/// the signing key still cannot say more than its key.
+fn narrows(key: &KeyPrincipal, claims: &Claims, max_lifetime: i64) -> bool {
+    let roles = claims.roles.iter().all(|r| key.roles.contains(r));
+    let models = match (&key.models, &claims.models) {
+        (None, _) => true,
+        (Some(_), None) => false,
+        (Some(allowed), Some(asked)) => asked.iter().all(|m| allowed.contains(m)),
+    };
+    let lifetime = claims.exp - claims.iat <= max_lifetime && claims.iat <= now() + 60;
+    roles && models && lifetime
+}
+
 /// Most verified tokens remembered; beyond it expired ones are dropped, then all.
 const VERIFIED_CAPACITY: usize = 100_000;
 
@@ -205,6 +220,7 @@ impl KeyCache {
         if entry.expires_at <= now()
             || entry.principal.tenant != claims.tenant
             || entry.principal.environment.as_str() != claims.env
+            || !narrows(&entry.principal, &claims, self.tokens.max_lifetime)
         {
             return Err(AuthFailure::Invalid);
         }
@@ -500,6 +516,59 @@ mod tests {
             cache.authenticate(&token).unwrap_err(),
             AuthFailure::Invalid
         );
+    }
+
+    #[tokio::test]
+    async fn a_token_signed_with_the_real_key_still_cannot_say_more_than_its_key() {
+        // F6: whoever reads the signing key can sign any claims; the key bounds them anyway.
+        let (_dir, store) = store().await;
+        let pepper = b"pepper".to_vec();
+        let (key, record) = new_key(
+            &pepper,
+            "acme",
+            Environment::Live,
+            vec!["inference".into()],
+            Some(vec!["chat".into()]),
+            String::new(),
+            3600,
+        );
+        store.insert_key(record).await.unwrap();
+        let cache = KeyCache::load(&store, pepper, settings()).await.unwrap();
+        let principal = cache.authenticate(&key.text).unwrap().principal;
+        let (token, _) = cache
+            .mint_token(
+                &principal,
+                vec!["inference".into()],
+                vec![],
+                Some(vec!["chat".into()]),
+                60,
+            )
+            .unwrap();
+        let honest = (*cache.verified_claims(&token).unwrap()).clone();
+        assert!(cache.authenticate(&token).is_ok());
+        let forged = |edit: &dyn Fn(&mut Claims)| {
+            let mut claims = honest.clone();
+            claims.jti = format!("forged-{}", keys::random_base62(8));
+            edit(&mut claims);
+            cache.keyring.load().sign(&claims).unwrap()
+        };
+        // The control: re-signed claims that say no more than the key are accepted.
+        assert!(cache.authenticate(&forged(&|_| {})).is_ok());
+        for (what, token) in [
+            ("roles", forged(&|c| c.roles = vec!["admin".into()])),
+            ("models", forged(&|c| c.models = None)),
+            (
+                "other models",
+                forged(&|c| c.models = Some(vec!["embed".into()])),
+            ),
+            ("lifetime", forged(&|c| c.exp = c.iat + 10 * 365 * 86_400)),
+        ] {
+            assert_eq!(
+                cache.authenticate(&token).unwrap_err(),
+                AuthFailure::Invalid,
+                "a token with forged {what} was accepted"
+            );
+        }
     }
 
     async fn store() -> (tempfile::TempDir, Store) {

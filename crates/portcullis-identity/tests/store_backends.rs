@@ -230,6 +230,39 @@ async fn sqlite_store() {
     suite(store).await;
 }
 
+/// F6: the SQLite store holds the token-signing key; only its owner may read it.
+#[cfg(unix)]
+#[tokio::test]
+async fn the_sqlite_store_is_readable_by_its_owner_only() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let db = data.join("portcullis.db");
+    let store = Store::open(&format!("sqlite://{}", db.display()))
+        .await
+        .unwrap();
+    store
+        .create_tenant("acme", Audience::Customer, "default")
+        .await
+        .unwrap();
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&data), 0o700);
+    for file in ["portcullis.db", "portcullis.db-wal", "portcullis.db-shm"] {
+        let path = data.join(file);
+        if path.exists() {
+            assert_eq!(mode(&path), 0o600, "{file}");
+        }
+    }
+    assert_eq!(mode(&db), 0o600);
+    // An existing, world-readable file is made private when opened.
+    drop(store);
+    std::fs::set_permissions(&db, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let _again = Store::open(&format!("sqlite://{}", db.display()))
+        .await
+        .unwrap();
+    assert_eq!(mode(&db), 0o600);
+}
+
 #[tokio::test]
 async fn postgres_store() {
     let Some(server) = PgDatabase::required() else {

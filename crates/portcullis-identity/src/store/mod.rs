@@ -1,8 +1,9 @@
 //! The control-plane store: SQLite embedded by default.
 //!
 //! SQLite calls block, so every call runs on tokio's blocking pool; the request hot path never
-//! touches the store (credentials will be cached in memory), only start-up, the admin API and
-//! readiness checks do.
+//! touches the store (credentials are cached in memory by `KeyCache`), only start-up, the admin
+//! API, background refreshes and readiness checks do. The SQLite file (which holds the token
+//! signing key) is `0600`, in a directory created `0700`.
 
 mod audit;
 mod keys;
@@ -90,7 +91,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    #[error("unsupported store URL (expected sqlite://PATH)")]
+    #[error("unsupported store URL (expected sqlite://PATH or postgres://...)")]
     UnsupportedUrl,
     #[error("cannot create the data directory {path}: {source}")]
     DataDir {
@@ -240,11 +241,17 @@ impl Store {
 
 fn open_sqlite(path: &Path) -> Result<Connection, StoreError> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).map_err(|source| StoreError::DataDir {
+        private_dir(dir).map_err(|source| StoreError::DataDir {
             path: dir.to_owned(),
             source,
         })?;
     }
+    // The store holds the token-signing private key: readable by its owner only. SQLite
+    // gives the `-wal` and `-shm` files the database's own mode.
+    private_file(path).map_err(|source| StoreError::DataDir {
+        path: path.to_owned(),
+        source,
+    })?;
     let connection = Connection::open(path)?;
     connection.pragma_update(None, "journal_mode", "WAL")?;
     connection.pragma_update(None, "synchronous", "NORMAL")?;
@@ -252,6 +259,41 @@ fn open_sqlite(path: &Path) -> Result<Connection, StoreError> {
     connection.busy_timeout(std::time::Duration::from_secs(5))?;
     migrate(&connection)?;
     Ok(connection)
+}
+
+/// Creates `dir` (and its parents) if missing; a directory created here is `0700`.
+fn private_dir(dir: &Path) -> std::io::Result<()> {
+    if dir.exists() {
+        return Ok(());
+    }
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(dir)
+}
+
+/// Creates the database file `0600` if missing, and makes an existing one (and its `-wal` and
+/// `-shm` files) `0600`.
+fn private_file(path: &Path) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .mode(0o600)
+            .open(path)?;
+        for suffix in ["", "-wal", "-shm"] {
+            let file = PathBuf::from(format!("{}{suffix}", path.display()));
+            if file.exists() {
+                std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600))?;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = path;
+    Ok(())
 }
 
 /// Seconds since the Unix epoch.
