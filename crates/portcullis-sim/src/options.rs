@@ -27,6 +27,10 @@ pub struct SimOptions {
     /// Fields added to every response object and stream chunk: debug data, provider extras
     /// and the like, which the gateway must not pass on.
     pub extra_fields: serde_json::Map<String, serde_json::Value>,
+    /// A streamed request is answered with exactly these byte strings, each sent as one
+    /// chunk, instead of a generated stream: for tests of what a misbehaving upstream sends
+    /// (malformed events, comments, error events, ...).
+    pub raw_stream: Option<Vec<String>>,
 }
 
 impl Default for SimOptions {
@@ -41,6 +45,7 @@ impl Default for SimOptions {
             reply: None,
             chunk_chars: 0,
             extra_fields: serde_json::Map::new(),
+            raw_stream: None,
         }
     }
 }

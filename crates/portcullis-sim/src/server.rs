@@ -340,6 +340,20 @@ impl Simulator {
             fault: options.fault.clone(),
         };
         let (tx, rx) = mpsc::channel::<ChunkResult>(16);
+        if let Some(script) = options.raw_stream.clone() {
+            tokio::spawn(async move {
+                for chunk in script {
+                    if tx.send(Ok(Bytes::from(chunk))).await.is_err() {
+                        break;
+                    }
+                }
+            });
+            return Response::builder()
+                .status(StatusCode::OK)
+                .header(header::CONTENT_TYPE, "text/event-stream")
+                .body(BoxBody::new(ChannelBody { rx }))
+                .unwrap();
+        }
         let sim = self.clone();
         sim.inner
             .counters

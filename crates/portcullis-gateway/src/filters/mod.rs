@@ -189,6 +189,7 @@ pub fn for_request(
     spec: &portcullis_config::GuardSpec,
     api: &'static dyn Api,
     body: &serde_json::Map<String, Value>,
+    public_model: &str,
     accounting: accounting::Accounting,
 ) -> Chain {
     use portcullis_config::{LeakPolicy, OutputPolicy};
@@ -197,6 +198,7 @@ pub fn for_request(
         filters.push(Box::new(prune::Prune {
             system_fingerprint: state.guard.system_fingerprint,
             logprobs: api.logprobs_requested(body),
+            model: public_model.to_owned(),
         }));
         let action = spec.output.unwrap_or_default();
         if action != OutputPolicy::Off {

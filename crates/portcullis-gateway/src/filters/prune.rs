@@ -1,6 +1,7 @@
 //! Only the fields a caller needs: the endpoint's allow-list (debug fields, provider extras
-//! and internal metadata dropped), `system_fingerprint` unless configured, and log
-//! probabilities only when the caller asked for them and policy allows.
+//! and internal metadata dropped), `system_fingerprint` unless configured, log probabilities
+//! only when the caller asked for them and policy allows, and the model named as the caller
+//! named it (the upstream's own name can say where and what it runs).
 
 use super::{Chunk, End, EndWork, Flow, ResponseFilter};
 use portcullis_openai::{fields, Api};
@@ -10,6 +11,8 @@ pub struct Prune {
     pub system_fingerprint: bool,
     /// Keep logprobs.
     pub logprobs: bool,
+    /// The model's name as the caller knows it, in place of the upstream's.
+    pub model: String,
 }
 
 impl ResponseFilter for Prune {
@@ -24,6 +27,7 @@ impl ResponseFilter for Prune {
         if !self.logprobs {
             edited |= api.strip_logprobs(value);
         }
+        edited |= api.set_model(value, &self.model);
         chunk.edited |= edited;
         Flow::Continue
     }

@@ -128,7 +128,7 @@ where
     let admitted = admit::admit(svc, cx, principal, route, api, &parsed.body).await?;
     let strip_usage = rewrite::for_upstream(cx, api, &admitted, &mut parsed.body, parsed.stream);
     let accounting = Accounting::new(admitted.reservation, route.encoding, strip_usage);
-    let chain = filters::for_request(svc, cx, &spec, api, &parsed.body, accounting);
+    let chain = filters::for_request(svc, cx, &spec, api, &parsed.body, &route.name, accounting);
     let body = parsed.into_upstream_body(&route.upstream_model);
     forward(
         svc,

@@ -4,6 +4,7 @@
 mod common;
 mod external_issuers;
 mod guard;
+mod hostile_upstream;
 mod identity;
 mod lifecycle;
 mod output;

@@ -215,6 +215,10 @@ impl Api for Chat {
         None
     }
 
+    fn set_model(&self, chunk: &mut Value, public: &str) -> bool {
+        super::set_top_model(chunk, public)
+    }
+
     fn usage(&self, chunk: &Value) -> Option<ReportedUsage> {
         completion_usage(chunk)
     }

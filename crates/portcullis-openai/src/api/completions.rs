@@ -119,6 +119,10 @@ impl Api for Completions {
         None
     }
 
+    fn set_model(&self, chunk: &mut Value, public: &str) -> bool {
+        super::set_top_model(chunk, public)
+    }
+
     fn usage(&self, chunk: &Value) -> Option<ReportedUsage> {
         completion_usage(chunk)
     }

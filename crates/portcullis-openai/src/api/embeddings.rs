@@ -96,6 +96,10 @@ impl Api for Embeddings {
         None
     }
 
+    fn set_model(&self, chunk: &mut Value, public: &str) -> bool {
+        super::set_top_model(chunk, public)
+    }
+
     fn usage(&self, chunk: &Value) -> Option<ReportedUsage> {
         completion_usage(chunk)
     }

@@ -204,6 +204,10 @@ pub trait Api: Sync + Send + 'static {
     /// `None` where deltas themselves end slots (chat and completions).
     fn release_event(&self, ending: &Value, slot: u64, text: String) -> Option<Value>;
 
+    /// Names the model as the caller knows it wherever the answer or chunk names one (the
+    /// upstream's name can say where and what it runs); true if anything changed.
+    fn set_model(&self, chunk: &mut Value, public: &str) -> bool;
+
     /// Usage, when the answer or chunk reports it.
     fn usage(&self, chunk: &Value) -> Option<ReportedUsage>;
 
@@ -223,6 +227,21 @@ pub(crate) fn null_choice_logprobs(chunk: &mut Value) -> bool {
         }
     }
     found
+}
+
+/// Sets `model` at the top of an answer or chunk.
+pub(crate) fn set_top_model(chunk: &mut Value, public: &str) -> bool {
+    match chunk.get_mut("model") {
+        Some(Value::String(name)) if name != public => {
+            *name = public.to_owned();
+            true
+        }
+        Some(other @ (Value::Number(_) | Value::Bool(_) | Value::Array(_) | Value::Object(_))) => {
+            *other = Value::String(public.to_owned());
+            true
+        }
+        _ => false,
+    }
 }
 
 /// Usage in the chat/completions shape (`prompt_tokens`, `completion_tokens`).

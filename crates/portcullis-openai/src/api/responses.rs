@@ -464,6 +464,14 @@ impl Api for Responses {
         Some(event)
     }
 
+    fn set_model(&self, chunk: &mut Value, public: &str) -> bool {
+        let mut changed = super::set_top_model(chunk, public);
+        if let Some(response) = chunk.get_mut("response") {
+            changed |= super::set_top_model(response, public);
+        }
+        changed
+    }
+
     fn usage(&self, chunk: &Value) -> Option<ReportedUsage> {
         let usage = chunk
             .get("usage")
