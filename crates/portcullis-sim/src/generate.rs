@@ -50,6 +50,19 @@ pub(crate) fn prompt_tokens(request: &Value) -> usize {
     }
 }
 
+/// Chat log probabilities for `pieces` (each one token), with two alternatives each.
+pub(crate) fn logprobs(pieces: &[String]) -> Value {
+    let content: Vec<Value> = pieces
+        .iter()
+        .map(|p| {
+            json!({"token": p, "logprob": -0.25, "bytes": p.as_bytes(),
+                   "top_logprobs": [{"token": p, "logprob": -0.25, "bytes": p.as_bytes()},
+                                    {"token": " the", "logprob": -2.5, "bytes": b" the"}]})
+        })
+        .collect();
+    json!({"content": content, "refusal": null})
+}
+
 pub(crate) fn usage(prompt: usize, completion: usize) -> Value {
     json!({
         "prompt_tokens": prompt,

@@ -274,6 +274,8 @@ impl Simulator {
             .unwrap_or("sim")
             .to_owned();
         let length = generate::completion_length(request, options.output_tokens);
+        // Chat asks with `logprobs: true`; the answer carries them consistent with its text.
+        let wants_logprobs = chat && request.get("logprobs") == Some(&Value::Bool(true));
         let prompt = generate::prompt_tokens(request);
         let stream = request
             .get("stream")
@@ -295,8 +297,9 @@ impl Simulator {
         }
         if !stream {
             let text: String = pieces.concat();
+            let logprobs = wants_logprobs.then(|| generate::logprobs(&pieces));
             let choice = if chat {
-                json!({"index": 0, "message": {"role": "assistant", "content": text}, "logprobs": null, "finish_reason": "stop"})
+                json!({"index": 0, "message": {"role": "assistant", "content": text}, "logprobs": logprobs, "finish_reason": "stop"})
             } else {
                 json!({"index": 0, "text": text, "logprobs": null, "finish_reason": "stop"})
             };
@@ -330,6 +333,7 @@ impl Simulator {
             extra_fields: options.extra_fields.clone(),
             wire,
             report_usage: options.report_usage,
+            logprobs: wants_logprobs,
             chat,
             model,
             length,
@@ -389,6 +393,8 @@ struct StreamPlan {
     extra_fields: serde_json::Map<String, Value>,
     wire: Wire,
     report_usage: bool,
+    /// Each chunk carries the log probabilities of its piece.
+    logprobs: bool,
     chat: bool,
     model: String,
     length: usize,
@@ -406,8 +412,14 @@ enum StreamEnd {
 
 impl StreamPlan {
     fn chunk(&self, delta: Value, finish: Option<&str>) -> Bytes {
+        let logprobs = match delta.get("content").and_then(Value::as_str) {
+            Some(piece) if self.logprobs && !piece.is_empty() => {
+                generate::logprobs(&[piece.to_owned()])
+            }
+            _ => Value::Null,
+        };
         let choice = if self.chat {
-            json!({"index": 0, "delta": delta, "logprobs": null, "finish_reason": finish})
+            json!({"index": 0, "delta": delta, "logprobs": logprobs, "finish_reason": finish})
         } else {
             json!({"index": 0, "text": delta.get("content").cloned().unwrap_or(json!("")), "logprobs": null, "finish_reason": finish})
         };

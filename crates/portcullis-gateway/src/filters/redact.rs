@@ -5,7 +5,8 @@
 //! with an event that repeats its whole text (the Responses API's `...done`), as one more
 //! delta event just before it. Whole texts are redacted at once, with the same result the
 //! pieces gave. Under `block`, an answer with an item is refused, and a stream ends with an
-//! error event instead of the item.
+//! error event instead of the item. A chunk with an item, or whose text is partly held back, loses
+//! its log probabilities (their tokens would repeat what is redacted or not yet shown).
 
 use super::{rejected, Chunk, End, EndWork, Flow, ResponseFilter};
 use portcullis_guard::redact::{redact, StreamRedactor};
@@ -32,6 +33,7 @@ impl ResponseFilter for Redact {
         api.generated_texts(&mut chunk.value, chunk.stream, &mut texts);
         let mut found = false;
         let mut edited = false;
+        let mut hiding = false;
         let mut released = Vec::new();
         for t in texts {
             match t.piece {
@@ -43,6 +45,9 @@ impl ResponseFilter for Redact {
                         emitted.push_str(&redactor.finish());
                     }
                     found |= redactor.spans().len() > before;
+                    // Text held back is not shown yet, so neither may its tokens be; held
+                    // spacing gives nothing away.
+                    hiding |= redactor.held_text().chars().any(|c| !c.is_whitespace());
                     if last {
                         self.redactors.remove(&t.slot);
                     }
@@ -71,6 +76,11 @@ impl ResponseFilter for Redact {
         }
         if found && self.block {
             return Flow::Stop(rejected());
+        }
+        // Log probabilities repeat the text token by token: where an item was found or text is
+        // held back, they cannot be shown consistently with it, and are dropped.
+        if found || hiding {
+            chunk.edited |= api.strip_logprobs(&mut chunk.value);
         }
         for (slot, held) in released {
             if let Some(event) = api.release_event(&chunk.value, slot, held) {

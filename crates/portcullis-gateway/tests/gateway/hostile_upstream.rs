@@ -69,8 +69,7 @@ async fn events_the_gateway_cannot_read_end_the_stream_with_its_own_error() {
             "{name}: {body}"
         );
         assert!(
-            body.trim_end()
-                .ends_with(r#""code":"upstream_error"}}"#),
+            body.trim_end().ends_with(r#""code":"upstream_error"}}"#),
             "{name}: the stream must end with the gateway's error event: {body}"
         );
     }
@@ -81,7 +80,10 @@ async fn upstream_errors_comments_fields_and_model_names_stay_upstream() {
     let error = r#"data: {"error":{"message":"upstream at 10.1.2.3:8000 failed, /srv/models/llama","type":"server_error"}}"#;
     let (_h, reply) = stream_with(vec![
         ": key=sk-upstream-SECRET-abc123XYZ\n\n".into(),
-        format!("id: AKIAIOSFODNN7EXAMPLE\nretry: 10\n{}", chunk("Hello there ")),
+        format!(
+            "id: AKIAIOSFODNN7EXAMPLE\nretry: 10\n{}",
+            chunk("Hello there ")
+        ),
         error.to_owned() + "\n\n",
     ])
     .await;

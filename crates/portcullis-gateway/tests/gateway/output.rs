@@ -225,3 +225,45 @@ async fn canaries_and_verbatim_system_prompt_spans_are_leaks() {
     .await;
     assert_eq!(ask_with_system(&h, false).await.status, 200);
 }
+
+#[tokio::test]
+async fn log_probabilities_never_repeat_what_was_redacted() {
+    // F4: logprob tokens (and their alternatives) spelled out what the text redacted.
+    for size in [0, 3, 7] {
+        let h = Harness::start(options(size), "", "").await;
+        let whole = ask_logprobs(&h, false).await;
+        assert_eq!(whole.json()["choices"][0]["message"]["content"], REDACTED);
+        assert!(
+            whole.json()["choices"][0]["logprobs"].is_null(),
+            "{}",
+            whole.json()
+        );
+        let streamed = ask_logprobs(&h, true).await;
+        let raw = String::from_utf8_lossy(&streamed.body).to_string();
+        for secret in ["jane", "doe@", "4242", "sk-proj", "Abc123"] {
+            assert!(
+                !raw.contains(secret),
+                "{secret} leaked with pieces of {size}: {raw}"
+            );
+        }
+    }
+    // An answer with nothing to redact keeps its log probabilities, whole and streamed.
+    let h = Harness::start(replying("Send it to the front desk. ", 0), "", "").await;
+    let whole = ask_logprobs(&h, false).await;
+    let tokens = &whole.json()["choices"][0]["logprobs"]["content"];
+    assert!(
+        tokens.as_array().is_some_and(|t| !t.is_empty()),
+        "{}",
+        whole.json()
+    );
+    let streamed = chunks(&ask_logprobs(&h, true).await);
+    assert!(streamed
+        .iter()
+        .any(|c| c["choices"][0]["logprobs"]["content"].is_array()));
+}
+
+async fn ask_logprobs(h: &Harness, stream: bool) -> Reply {
+    let body = json!({"model": "chat", "stream": stream, "logprobs": true, "top_logprobs": 2,
+        "messages": [{"role": "user", "content": "Where do I send it?"}]});
+    h.post("/v1/chat/completions", &body.to_string()).await
+}

@@ -157,6 +157,11 @@ impl StreamRedactor {
         &self.spans
     }
 
+    /// The text held back right now (it may still become part of an item).
+    pub fn held_text(&self) -> &str {
+        &self.pending
+    }
+
     /// How many bytes are held back right now.
     pub fn held(&self) -> usize {
         self.pending.len()

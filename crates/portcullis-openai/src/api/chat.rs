@@ -179,16 +179,29 @@ impl Api for Chat {
                         ("refusal", Value::String(text)) => out.push(whole(base + 1, text)),
                         ("tool_calls", Value::Array(calls)) => {
                             for (k, call) in calls.iter_mut().enumerate() {
-                                if let Some(Value::String(a)) =
-                                    call.pointer_mut("/function/arguments")
-                                {
-                                    out.push(whole(base + 2 + k as u64, a));
+                                let Some(Value::Object(function)) = call.get_mut("function") else {
+                                    continue;
+                                };
+                                let slot = base + 2 + 2 * k as u64;
+                                for (field, value) in function.iter_mut() {
+                                    if let ("arguments" | "name", Value::String(t)) =
+                                        (field.as_str(), value)
+                                    {
+                                        let name = field == "name";
+                                        out.push(whole(slot + u64::from(name), t));
+                                    }
                                 }
                             }
                         }
-                        ("function_call", call) => {
-                            if let Some(Value::String(a)) = call.get_mut("arguments") {
-                                out.push(whole(base + SLOTS_PER_CHOICE - 1, a));
+                        ("function_call", Value::Object(call)) => {
+                            for (field, value) in call.iter_mut() {
+                                if let ("arguments" | "name", Value::String(t)) =
+                                    (field.as_str(), value)
+                                {
+                                    let slot =
+                                        base + SLOTS_PER_CHOICE - 1 - u64::from(field == "name");
+                                    out.push(whole(slot, t));
+                                }
                             }
                         }
                         _ => {}
@@ -269,7 +282,7 @@ mod tests {
         let mut texts = Vec::new();
         Chat.generated_texts(&mut answer, false, &mut texts);
         let found: Vec<&str> = texts.iter().map(|t| t.text.as_str()).collect();
-        assert_eq!(found, ["a", "b", "c"]);
+        assert_eq!(found, ["a", "b", "c", "f"]);
         assert!(texts.iter().all(|t| t.piece == TextPiece::Whole));
     }
 
