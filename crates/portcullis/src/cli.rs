@@ -61,49 +61,49 @@ enum Command {
     /// Manage tenants through the admin API.
     Tenants {
         #[command(subcommand)]
-        command: crate::admin_cli::TenantCommand,
+        command: crate::commands::admin::TenantCommand,
         #[command(flatten)]
-        target: crate::admin_cli::AdminTarget,
+        target: crate::commands::admin::AdminTarget,
     },
     /// Manage API keys through the admin API.
     Keys {
         #[command(subcommand)]
-        command: crate::admin_cli::KeyCommand,
+        command: crate::commands::admin::KeyCommand,
         #[command(flatten)]
-        target: crate::admin_cli::AdminTarget,
+        target: crate::commands::admin::AdminTarget,
     },
     /// Manage the keys that sign short-lived tokens.
     Tokens {
         #[command(subcommand)]
-        command: crate::admin_cli::TokenCommand,
+        command: crate::commands::admin::TokenCommand,
         #[command(flatten)]
-        target: crate::admin_cli::AdminTarget,
+        target: crate::commands::admin::AdminTarget,
     },
     /// Show recorded usage (requests, tokens, cost) through the admin API.
     Usage {
         #[command(subcommand)]
-        command: crate::admin_cli::UsageCommand,
+        command: crate::commands::admin::UsageCommand,
         #[command(flatten)]
-        target: crate::admin_cli::AdminTarget,
+        target: crate::commands::admin::AdminTarget,
     },
     /// Scale down or suspend a tenant's or key's limits through the admin API.
     Risk {
         #[command(subcommand)]
-        command: crate::admin_cli::RiskCommand,
+        command: crate::commands::admin::RiskCommand,
         #[command(flatten)]
-        target: crate::admin_cli::AdminTarget,
+        target: crate::commands::admin::AdminTarget,
     },
     /// Try the input and output guards on your own data.
     Guard {
         #[command(subcommand)]
-        command: crate::guard_cli::GuardCommand,
+        command: crate::commands::guard::GuardCommand,
     },
     /// Show the most recent audit events.
     Audit {
         #[arg(long, default_value_t = 50)]
         limit: u32,
         #[command(flatten)]
-        target: crate::admin_cli::AdminTarget,
+        target: crate::commands::admin::AdminTarget,
     },
     /// Load generator for the benchmark: saturation throughput or latency at a fixed rate.
     Load(LoadArgs),
@@ -144,7 +144,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Serve { config } => {
             let config = Config::load(config.as_deref()).context("invalid configuration")?;
             crate::logging::init(&config.log);
-            crate::serve::serve(config).await
+            crate::commands::serve::serve(config).await
         }
         Command::CheckConfig { file } => {
             let config = Config::load(Some(&file)).context("invalid configuration")?;
@@ -183,29 +183,35 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             tracing::info!(addr = %listener.local_addr()?, "simulator listening");
             tokio::select! {
                 _ = sim.serve(listener) => {}
-                _ = crate::serve::terminate() => {}
+                _ = crate::commands::serve::terminate() => {}
             }
             Ok(())
         }
-        Command::Demo { port } => crate::demo::run(port).await,
+        Command::Demo { port } => crate::commands::demo::run(port).await,
         Command::Tenants { command, target } => {
-            crate::admin_cli::run(target, crate::admin_cli::Request::Tenants(command)).await
+            crate::commands::admin::run(target, crate::commands::admin::Request::Tenants(command))
+                .await
         }
         Command::Keys { command, target } => {
-            crate::admin_cli::run(target, crate::admin_cli::Request::Keys(command)).await
+            crate::commands::admin::run(target, crate::commands::admin::Request::Keys(command))
+                .await
         }
         Command::Tokens { command, target } => {
-            crate::admin_cli::run(target, crate::admin_cli::Request::Tokens(command)).await
+            crate::commands::admin::run(target, crate::commands::admin::Request::Tokens(command))
+                .await
         }
         Command::Usage { command, target } => {
-            crate::admin_cli::run(target, crate::admin_cli::Request::Usage(command)).await
+            crate::commands::admin::run(target, crate::commands::admin::Request::Usage(command))
+                .await
         }
         Command::Risk { command, target } => {
-            crate::admin_cli::run(target, crate::admin_cli::Request::Risk(command)).await
+            crate::commands::admin::run(target, crate::commands::admin::Request::Risk(command))
+                .await
         }
-        Command::Guard { command } => crate::guard_cli::run(command),
+        Command::Guard { command } => crate::commands::guard::run(command),
         Command::Audit { limit, target } => {
-            crate::admin_cli::run(target, crate::admin_cli::Request::Audit { limit }).await
+            crate::commands::admin::run(target, crate::commands::admin::Request::Audit { limit })
+                .await
         }
         Command::Load(args) => {
             let plan = portcullis_sim::load::LoadPlan {

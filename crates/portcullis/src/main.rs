@@ -3,12 +3,9 @@
 #![forbid(unsafe_code)]
 #![deny(rust_2018_idioms)]
 
-mod admin_cli;
 mod cli;
-mod demo;
-mod guard_cli;
+mod commands;
 mod logging;
-mod serve;
 
 use clap::Parser;
 

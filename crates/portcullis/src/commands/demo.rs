@@ -63,7 +63,7 @@ Or with the official openai Python package (pip install openai):
 "#,
         admin = gateway.admin
     );
-    crate::serve::terminate().await;
+    crate::commands::serve::terminate().await;
     gateway.shutdown().await;
     Ok(())
 }
