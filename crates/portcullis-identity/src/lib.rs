@@ -1,4 +1,5 @@
-//! Who is calling: API keys, tenants, roles, and the control-plane store that keeps them.
+//! Who is calling: API keys, tokens, tenants and roles, kept in the control-plane store
+//! (`portcullis-store`).
 //!
 //! The store is the source of truth; the request path never queries it. Keys are held in an
 //! in-memory [`KeyCache`] that the gateway refreshes when the store's key revision changes,
@@ -9,12 +10,13 @@
 pub mod cache;
 pub mod keys;
 pub mod secrets;
-pub mod store;
 pub mod tokens;
 
 pub use cache::{
     new_key, AuthFailure, Authenticated, Credential, KeyCache, Restrictions, TokenSettings,
 };
-pub use store::{
+/// The store lives in its own crate; re-exported here for the identity types it keeps.
+pub use portcullis_store as store;
+pub use portcullis_store::{
     AuditEvent, KeyKind, KeyRecord, RiskRecord, Store, StoreError, Tenant, UsageFilter, UsageRow,
 };

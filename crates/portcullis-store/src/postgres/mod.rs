@@ -1,7 +1,10 @@
 //! The PostgreSQL backend: the same tables and migrations as SQLite in PostgreSQL's dialect,
 //! so several gateway replicas can share one control plane.
 
-use super::{now, AuditEvent, KeyKind, KeyRecord, SigningKeyRecord, StoreError, Tenant};
+mod usage;
+
+use crate::records::{json_list as list, list_json, *};
+use crate::{now, StoreError};
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use portcullis_core::{Audience, Environment};
 use tokio_postgres::{NoTls, Row};
@@ -65,15 +68,16 @@ const MIGRATIONS: &[(i64, &str)] = &[
          ALTER TABLE api_keys ADD COLUMN allowed_origins TEXT",
     ),
     (5, "ALTER TABLE api_keys ADD COLUMN last_used_at BIGINT"),
-    (6, super::usage::MIGRATION_PG),
+    (6, crate::usage_sql::MIGRATION_PG),
 ];
 
 pub(crate) fn pg(e: impl std::fmt::Display) -> StoreError {
     StoreError::Postgres(e.to_string())
 }
 
+/// The PostgreSQL store: a connection pool, shared by every replica.
 #[derive(Clone)]
-pub(crate) struct PgStore {
+pub struct PgStore {
     pool: Pool,
     url: String,
 }
@@ -88,8 +92,6 @@ const NOTIFY: &str = "NOTIFY portcullis_keys";
 
 /// The channel replicas LISTEN on for key changes.
 pub(crate) const CHANNEL: &str = "portcullis_keys";
-
-use super::keys::{json_list as list, list_json};
 
 fn key_row(r: &Row) -> KeyRecord {
     let hash: Vec<u8> = r.get(2);
@@ -231,7 +233,23 @@ impl PgStore {
         Ok(row.get(0))
     }
 
-    pub(crate) async fn create_tenant(&self, t: &Tenant) -> Result<(), StoreError> {
+    pub(crate) async fn create_tenant(
+        &self,
+        name: &str,
+        audience: Audience,
+        plan: &str,
+    ) -> Result<Tenant, StoreError> {
+        let tenant = Tenant {
+            name: name.to_owned(),
+            audience,
+            plan: plan.to_owned(),
+            created_at: now(),
+        };
+        self.insert_tenant(&tenant).await?;
+        Ok(tenant)
+    }
+
+    async fn insert_tenant(&self, t: &Tenant) -> Result<(), StoreError> {
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(pg)?;
         let inserted = tx
@@ -279,7 +297,15 @@ impl PgStore {
         Ok(rows.iter().map(tenant_row).collect())
     }
 
-    pub(crate) async fn record_audit(&self, e: [&str; 5]) -> Result<(), StoreError> {
+    pub(crate) async fn record_audit(
+        &self,
+        actor: &str,
+        action: &str,
+        target: &str,
+        source: &str,
+        detail: &str,
+    ) -> Result<(), StoreError> {
+        let e = [actor, action, target, source, detail];
         self.client()
             .await?
             .execute(
@@ -317,7 +343,8 @@ impl PgStore {
             .collect())
     }
 
-    pub(crate) async fn insert_key(&self, k: &KeyRecord) -> Result<(), StoreError> {
+    pub(crate) async fn insert_key(&self, key: KeyRecord) -> Result<(), StoreError> {
+        let k = &key;
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(pg)?;
         if tx
@@ -417,14 +444,17 @@ impl PgStore {
         Ok(row.get(0))
     }
 
-    pub(crate) async fn record_key_use(&self, uses: &[(String, i64)]) -> Result<(), StoreError> {
+    pub(crate) async fn record_key_use(&self, uses: Vec<(String, i64)>) -> Result<(), StoreError> {
+        if uses.is_empty() {
+            return Ok(());
+        }
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(pg)?;
         let stmt = tx
             .prepare("UPDATE api_keys SET last_used_at = GREATEST(COALESCE(last_used_at, 0), $2) WHERE id = $1")
             .await
             .map_err(pg)?;
-        for (id, at) in uses {
+        for (id, at) in &uses {
             tx.execute(&stmt, &[id, at]).await.map_err(pg)?;
         }
         tx.commit().await.map_err(pg)
@@ -470,10 +500,8 @@ impl PgStore {
             .collect())
     }
 
-    pub(crate) async fn rotate_signing_key(
-        &self,
-        key: &SigningKeyRecord,
-    ) -> Result<(), StoreError> {
+    pub(crate) async fn rotate_signing_key(&self, key: SigningKeyRecord) -> Result<(), StoreError> {
+        let key = &key;
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(pg)?;
         tx.execute(

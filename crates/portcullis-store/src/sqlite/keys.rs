@@ -3,63 +3,11 @@
 //! Every change bumps `key_revision`, so replicas polling one small row learn that their key
 //! cache is stale without reading the whole table.
 
-use super::{now, Store, StoreError};
+use super::SqliteStore;
+use crate::records::*;
+use crate::{now, StoreError};
 use portcullis_core::Environment;
 use rusqlite::OptionalExtension;
-use serde::Serialize;
-
-/// `secret` keys stay server-side; `publishable` keys are made for browsers.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum KeyKind {
-    Secret,
-    Publishable,
-}
-
-impl KeyKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            KeyKind::Secret => "secret",
-            KeyKind::Publishable => "publishable",
-        }
-    }
-}
-
-/// A key as stored. `Serialize` leaves the hash out, so a record can be shown as it is.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct KeyRecord {
-    pub id: String,
-    pub tenant: String,
-    #[serde(skip)]
-    pub secret_hash: [u8; 32],
-    #[serde(serialize_with = "environment_text")]
-    pub environment: Environment,
-    pub kind: KeyKind,
-    pub roles: Vec<String>,
-    pub models: Option<Vec<String>>,
-    pub description: String,
-    pub created_at: i64,
-    pub expires_at: i64,
-    pub revoked_at: Option<i64>,
-    pub revoked_reason: Option<String>,
-    /// CIDRs the key may be used from; `None` is anywhere.
-    pub allowed_ips: Option<Vec<String>>,
-    /// Browser origins a publishable key may be used from (exact `scheme://host[:port]`).
-    pub allowed_origins: Option<Vec<String>>,
-    /// Last successful authentication, to within the flush interval (written in batches,
-    /// never once per request).
-    pub last_used_at: Option<i64>,
-}
-
-fn environment_text<S: serde::Serializer>(e: &Environment, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_str(e.as_str())
-}
-
-impl KeyRecord {
-    pub fn is_usable(&self, now: i64) -> bool {
-        self.revoked_at.is_none() && self.expires_at > now
-    }
-}
 
 const COLUMNS: &str = "id, tenant, secret_hash, environment, kind, roles, models, description, \
                        created_at, expires_at, revoked_at, revoked_reason, allowed_ips, allowed_origins, last_used_at";
@@ -98,14 +46,6 @@ fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<KeyRecord> {
     })
 }
 
-pub(super) fn json_list(text: Option<String>) -> Option<Vec<String>> {
-    text.and_then(|t| serde_json::from_str(&t).ok())
-}
-
-pub(super) fn list_json(list: &Option<Vec<String>>) -> Option<String> {
-    list.as_ref().and_then(|l| serde_json::to_string(l).ok())
-}
-
 fn bump_revision(c: &rusqlite::Connection) -> rusqlite::Result<()> {
     c.execute(
         "UPDATE key_revision SET revision = revision + 1 WHERE singleton = 1",
@@ -114,11 +54,8 @@ fn bump_revision(c: &rusqlite::Connection) -> rusqlite::Result<()> {
     Ok(())
 }
 
-impl Store {
-    pub async fn insert_key(&self, key: KeyRecord) -> Result<(), StoreError> {
-        if let Some(pg) = &self.pg {
-            return pg.insert_key(&key).await;
-        }
+impl SqliteStore {
+    pub(crate) async fn insert_key(&self, key: KeyRecord) -> Result<(), StoreError> {
         self.with_connection(move |c| {
             let tx = c.unchecked_transaction()?;
             let tenant_exists: bool = tx.query_row(
@@ -156,10 +93,7 @@ impl Store {
         .await
     }
 
-    pub async fn key(&self, id: &str) -> Result<Option<KeyRecord>, StoreError> {
-        if let Some(pg) = &self.pg {
-            return pg.key(id).await;
-        }
+    pub(crate) async fn key(&self, id: &str) -> Result<Option<KeyRecord>, StoreError> {
         let id = id.to_owned();
         self.with_connection(move |c| {
             Ok(c.query_row(
@@ -173,10 +107,7 @@ impl Store {
     }
 
     /// Keys, optionally of one tenant, oldest first.
-    pub async fn keys(&self, tenant: Option<&str>) -> Result<Vec<KeyRecord>, StoreError> {
-        if let Some(pg) = &self.pg {
-            return pg.keys(tenant).await;
-        }
+    pub(crate) async fn keys(&self, tenant: Option<&str>) -> Result<Vec<KeyRecord>, StoreError> {
         let tenant = tenant.map(str::to_owned);
         self.with_connection(move |c| {
             let mut stmt = c.prepare(&format!(
@@ -189,10 +120,7 @@ impl Store {
     }
 
     /// Marks a key revoked; false when it does not exist or was already revoked.
-    pub async fn revoke_key(&self, id: &str, reason: &str) -> Result<bool, StoreError> {
-        if let Some(pg) = &self.pg {
-            return pg.revoke_key(id, reason).await;
-        }
+    pub(crate) async fn revoke_key(&self, id: &str, reason: &str) -> Result<bool, StoreError> {
         let (id, reason) = (id.to_owned(), reason.to_owned());
         self.with_connection(move |c| {
             let tx = c.unchecked_transaction()?;
@@ -212,12 +140,9 @@ impl Store {
 
     /// Records last use times in one transaction; does not bump the key revision (usage is
     /// not a change replicas need to reload for).
-    pub async fn record_key_use(&self, uses: Vec<(String, i64)>) -> Result<(), StoreError> {
+    pub(crate) async fn record_key_use(&self, uses: Vec<(String, i64)>) -> Result<(), StoreError> {
         if uses.is_empty() {
             return Ok(());
-        }
-        if let Some(pg) = &self.pg {
-            return pg.record_key_use(&uses).await;
         }
         self.with_connection(move |c| {
             let tx = c.unchecked_transaction()?;
@@ -236,10 +161,7 @@ impl Store {
     }
 
     /// Shortens a key's life to end at `at` (no-op if it already ends sooner).
-    pub async fn expire_key_at(&self, id: &str, at: i64) -> Result<(), StoreError> {
-        if let Some(pg) = &self.pg {
-            return pg.expire_key_at(id, at).await;
-        }
+    pub(crate) async fn expire_key_at(&self, id: &str, at: i64) -> Result<(), StoreError> {
         let id = id.to_owned();
         self.with_connection(move |c| {
             let tx = c.unchecked_transaction()?;
@@ -255,10 +177,7 @@ impl Store {
     }
 
     /// A counter that changes whenever any key does.
-    pub async fn key_revision(&self) -> Result<i64, StoreError> {
-        if let Some(pg) = &self.pg {
-            return pg.key_revision().await;
-        }
+    pub(crate) async fn key_revision(&self) -> Result<i64, StoreError> {
         self.with_connection(|c| {
             Ok(c.query_row(
                 "SELECT revision FROM key_revision WHERE singleton = 1",

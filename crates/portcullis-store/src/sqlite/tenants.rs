@@ -1,22 +1,10 @@
 //! Tenants: the organisations that own keys, with their audience and plan.
 
-use super::{now, Store, StoreError};
+use super::SqliteStore;
+use crate::records::*;
+use crate::{now, StoreError};
 use portcullis_core::Audience;
 use rusqlite::OptionalExtension;
-use serde::Serialize;
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Tenant {
-    pub name: String,
-    #[serde(serialize_with = "audience_text")]
-    pub audience: Audience,
-    pub plan: String,
-    pub created_at: i64,
-}
-
-fn audience_text<S: serde::Serializer>(a: &Audience, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_str(a.as_str())
-}
 
 fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Tenant> {
     let audience: String = r.get(1)?;
@@ -28,8 +16,8 @@ fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Tenant> {
     })
 }
 
-impl Store {
-    pub async fn create_tenant(
+impl SqliteStore {
+    pub(crate) async fn create_tenant(
         &self,
         name: &str,
         audience: Audience,
@@ -41,10 +29,6 @@ impl Store {
             plan: plan.to_owned(),
             created_at: now(),
         };
-        if let Some(pg) = &self.pg {
-            pg.create_tenant(&tenant).await?;
-            return Ok(tenant);
-        }
         let t = tenant.clone();
         self.with_connection(move |c| {
             let inserted = c.execute(
@@ -69,10 +53,7 @@ impl Store {
         Ok(tenant)
     }
 
-    pub async fn tenant(&self, name: &str) -> Result<Option<Tenant>, StoreError> {
-        if let Some(pg) = &self.pg {
-            return pg.tenant(name).await;
-        }
+    pub(crate) async fn tenant(&self, name: &str) -> Result<Option<Tenant>, StoreError> {
         let name = name.to_owned();
         self.with_connection(move |c| {
             Ok(c.query_row(
@@ -85,10 +66,7 @@ impl Store {
         .await
     }
 
-    pub async fn tenants(&self) -> Result<Vec<Tenant>, StoreError> {
-        if let Some(pg) = &self.pg {
-            return pg.tenants().await;
-        }
+    pub(crate) async fn tenants(&self) -> Result<Vec<Tenant>, StoreError> {
         self.with_connection(|c| {
             let mut stmt =
                 c.prepare("SELECT name, audience, plan, created_at FROM tenants ORDER BY name")?;

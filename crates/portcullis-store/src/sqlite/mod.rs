@@ -1,4 +1,5 @@
-//! The control-plane store: SQLite embedded by default.
+//! The SQLite backend, embedded by default: one connection behind a mutex (SQLite serialises
+//! writers anyway), WAL journal.
 //!
 //! SQLite calls block, so every call runs on tokio's blocking pool; the request hot path never
 //! touches the store (credentials are cached in memory by `KeyCache`), only start-up, the admin
@@ -7,17 +8,11 @@
 
 mod audit;
 mod keys;
-mod postgres;
 mod signing;
 mod tenants;
 mod usage;
 
-pub use audit::AuditEvent;
-pub use keys::{KeyKind, KeyRecord};
-pub use signing::SigningKeyRecord;
-pub use tenants::Tenant;
-pub use usage::{RiskRecord, UsageFilter, UsageRow};
-
+use crate::StoreError;
 use rusqlite::Connection;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -86,76 +81,34 @@ const MIGRATIONS: &[(i64, &str)] = &[
          ALTER TABLE api_keys ADD COLUMN allowed_origins TEXT;",
     ),
     (5, "ALTER TABLE api_keys ADD COLUMN last_used_at INTEGER;"),
-    (6, usage::MIGRATION),
+    (6, crate::usage_sql::MIGRATION),
 ];
 
-#[derive(Debug, thiserror::Error)]
-pub enum StoreError {
-    #[error("unsupported store URL (expected sqlite://PATH or postgres://...)")]
-    UnsupportedUrl,
-    #[error("cannot create the data directory {path}: {source}")]
-    DataDir {
-        path: PathBuf,
-        source: std::io::Error,
-    },
-    #[error("store error: {0}")]
-    Sqlite(#[from] rusqlite::Error),
-    #[error("store task failed: {0}")]
-    Task(String),
-    #[error("PostgreSQL: {0}")]
-    Postgres(String),
-    #[error("{0}")]
-    Conflict(String),
-    #[error("{0}")]
-    NotFound(String),
-}
-
-/// A handle to the store; cheap to clone. SQLite (`sqlite://PATH`) or PostgreSQL
-/// (`postgres://...`), with the same tables and behaviour.
+/// The SQLite store: one file, one connection.
 #[derive(Clone)]
-pub struct Store {
-    connection: Option<Arc<Mutex<Connection>>>,
-    path: Arc<PathBuf>,
-    pub(crate) pg: Option<postgres::PgStore>,
-    data_dir: Option<PathBuf>,
+pub struct SqliteStore {
+    connection: Arc<Mutex<Connection>>,
+    path: PathBuf,
 }
 
-impl Store {
-    /// Opens (creating if needed) the store named by a `sqlite://PATH` URL and migrates it.
-    pub async fn open(url: &str) -> Result<Store, StoreError> {
-        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            return Ok(Store {
-                connection: None,
-                path: Arc::new(PathBuf::new()),
-                pg: Some(postgres::PgStore::open(url).await?),
-                data_dir: None,
-            });
-        }
-        let path = PathBuf::from(
-            url.strip_prefix("sqlite://")
-                .ok_or(StoreError::UnsupportedUrl)?,
-        );
+impl SqliteStore {
+    /// Opens (creating if needed) the database at `path` and migrates it.
+    pub(crate) async fn open(path: PathBuf) -> Result<SqliteStore, StoreError> {
         let path_for_task = path.clone();
         let connection = tokio::task::spawn_blocking(move || open_sqlite(&path_for_task))
             .await
             .map_err(|e| StoreError::Task(e.to_string()))??;
-        Ok(Store {
-            connection: Some(Arc::new(Mutex::new(connection))),
-            path: Arc::new(path),
-            pg: None,
-            data_dir: None,
+        Ok(SqliteStore {
+            connection: Arc::new(Mutex::new(connection)),
+            path,
         })
     }
 
-    pub fn path(&self) -> &Path {
+    pub(crate) fn path(&self) -> &Path {
         &self.path
     }
 
-    /// Runs a trivial query: the store is reachable and not corrupt enough to fail it.
-    pub async fn ping(&self) -> Result<(), StoreError> {
-        if let Some(pg) = &self.pg {
-            return pg.ping().await;
-        }
+    pub(crate) async fn ping(&self) -> Result<(), StoreError> {
         self.with_connection(|c| {
             c.query_row("SELECT count(*) FROM schema_migrations", [], |r| {
                 r.get::<_, i64>(0)
@@ -165,51 +118,7 @@ impl Store {
         .await
     }
 
-    /// The directory that holds the database file and the gateway's generated secrets.
-    pub fn data_dir(&self) -> PathBuf {
-        if let Some(dir) = &self.data_dir {
-            return dir.clone();
-        }
-        if self.pg.is_some() {
-            return PathBuf::from("portcullis-data");
-        }
-        match self.path.parent() {
-            Some(dir) if !dir.as_os_str().is_empty() => dir.to_owned(),
-            _ => PathBuf::from("."),
-        }
-    }
-
-    /// Uses `dir` for the gateway's generated secrets instead of the default.
-    pub fn with_data_dir(mut self, dir: Option<PathBuf>) -> Store {
-        if dir.is_some() {
-            self.data_dir = dir;
-        }
-        self
-    }
-
-    /// A channel that receives `()` whenever another replica changes keys, tenants or signing
-    /// keys (PostgreSQL LISTEN/NOTIFY). `None` for SQLite, which relies on polling.
-    pub fn key_changes(&self) -> Option<tokio::sync::mpsc::Receiver<()>> {
-        let pg = self.pg.as_ref()?;
-        let (tx, rx) = tokio::sync::mpsc::channel(1);
-        pg.listen(tx);
-        Some(rx)
-    }
-
-    /// Which backend this is, for logs and `/readyz`.
-    pub fn backend(&self) -> &'static str {
-        if self.pg.is_some() {
-            "postgres"
-        } else {
-            "sqlite"
-        }
-    }
-
-    /// The highest migration applied.
-    pub async fn schema_version(&self) -> Result<i64, StoreError> {
-        if let Some(pg) = &self.pg {
-            return pg.schema_version().await;
-        }
+    pub(crate) async fn schema_version(&self) -> Result<i64, StoreError> {
         self.with_connection(|c| {
             Ok(c.query_row(
                 "SELECT COALESCE(MAX(version), 0) FROM schema_migrations",
@@ -220,14 +129,16 @@ impl Store {
         .await
     }
 
+    #[cfg(test)]
+    pub(crate) fn migrations() -> i64 {
+        MIGRATIONS.last().map_or(0, |m| m.0)
+    }
+
     pub(crate) async fn with_connection<T: Send + 'static>(
         &self,
         f: impl FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, StoreError> {
-        let connection = self
-            .connection
-            .clone()
-            .ok_or_else(|| StoreError::Task("no SQLite connection".into()))?;
+        let connection = Arc::clone(&self.connection);
         tokio::task::spawn_blocking(move || {
             // A panic while holding the lock leaves the connection usable: SQLite keeps its
             // own consistency, so a poisoned mutex is recovered rather than propagated.
@@ -296,14 +207,6 @@ fn private_file(path: &Path) -> std::io::Result<()> {
     Ok(())
 }
 
-/// Seconds since the Unix epoch.
-pub fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
-}
-
 fn migrate(connection: &Connection) -> Result<(), StoreError> {
     connection.execute_batch(
         "CREATE TABLE IF NOT EXISTS schema_migrations (
@@ -328,31 +231,4 @@ fn migrate(connection: &Connection) -> Result<(), StoreError> {
         }
     }
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[tokio::test]
-    async fn opens_migrates_and_reopens() {
-        let dir = tempfile::tempdir().unwrap();
-        let url = format!("sqlite://{}/nested/portcullis.db", dir.path().display());
-        let store = Store::open(&url).await.unwrap();
-        store.ping().await.unwrap();
-        let version = store.schema_version().await.unwrap();
-        assert_eq!(version, MIGRATIONS.last().unwrap().0);
-        drop(store);
-        // Migrations are idempotent across restarts.
-        let again = Store::open(&url).await.unwrap();
-        assert_eq!(again.schema_version().await.unwrap(), version);
-    }
-
-    #[tokio::test]
-    async fn rejects_other_urls() {
-        assert!(matches!(
-            Store::open("mysql://x").await,
-            Err(StoreError::UnsupportedUrl)
-        ));
-    }
 }

@@ -1,24 +1,11 @@
 //! The audit log: who did what, when, from where. Append-only.
 
-use super::{now, Store, StoreError};
-use serde::Serialize;
+use super::SqliteStore;
+use crate::records::*;
+use crate::{now, StoreError};
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct AuditEvent {
-    pub seq: i64,
-    pub at: i64,
-    /// `admin`, `key:<id>` or `gateway`.
-    pub actor: String,
-    /// e.g. `tenant.create`, `key.create`, `key.revoke`, `key.browser_use`.
-    pub action: String,
-    pub target: String,
-    /// Where the action came from: a peer address or a listener.
-    pub source: String,
-    pub detail: String,
-}
-
-impl Store {
-    pub async fn record_audit(
+impl SqliteStore {
+    pub(crate) async fn record_audit(
         &self,
         actor: &str,
         action: &str,
@@ -26,11 +13,6 @@ impl Store {
         source: &str,
         detail: &str,
     ) -> Result<(), StoreError> {
-        if let Some(pg) = &self.pg {
-            return pg
-                .record_audit([actor, action, target, source, detail])
-                .await;
-        }
         let values = (
             now(),
             actor.to_owned(),
@@ -51,10 +33,7 @@ impl Store {
     }
 
     /// The most recent events, newest first.
-    pub async fn audit_events(&self, limit: u32) -> Result<Vec<AuditEvent>, StoreError> {
-        if let Some(pg) = &self.pg {
-            return pg.audit_events(limit).await;
-        }
+    pub(crate) async fn audit_events(&self, limit: u32) -> Result<Vec<AuditEvent>, StoreError> {
         self.with_connection(move |c| {
             let mut stmt = c.prepare(
                 "SELECT seq, at, actor, action, target, source, detail FROM audit_events

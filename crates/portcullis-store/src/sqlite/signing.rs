@@ -2,33 +2,16 @@
 //! until every token they signed has expired. Kept in the store so every replica signs and
 //! verifies with the same keys.
 
-use super::{now, Store, StoreError};
+use super::SqliteStore;
+use crate::records::*;
+use crate::{now, StoreError};
 
-#[derive(Clone)]
-pub struct SigningKeyRecord {
-    pub kid: String,
-    pub private_pkcs8: Vec<u8>,
-    pub public_key: Vec<u8>,
-    pub created_at: i64,
-    pub retired_at: Option<i64>,
-}
-
-impl std::fmt::Debug for SigningKeyRecord {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SigningKeyRecord")
-            .field("kid", &self.kid)
-            .field("created_at", &self.created_at)
-            .field("retired_at", &self.retired_at)
-            .finish_non_exhaustive()
-    }
-}
-
-impl Store {
+impl SqliteStore {
     /// Signing keys not retired before `since`, newest first.
-    pub async fn signing_keys(&self, since: i64) -> Result<Vec<SigningKeyRecord>, StoreError> {
-        if let Some(pg) = &self.pg {
-            return pg.signing_keys(since).await;
-        }
+    pub(crate) async fn signing_keys(
+        &self,
+        since: i64,
+    ) -> Result<Vec<SigningKeyRecord>, StoreError> {
         self.with_connection(move |c| {
             let mut stmt = c.prepare(
                 "SELECT kid, private_pkcs8, public_key, created_at, retired_at FROM signing_keys
@@ -49,10 +32,7 @@ impl Store {
     }
 
     /// Makes `key` the signing key and retires every other active one.
-    pub async fn rotate_signing_key(&self, key: SigningKeyRecord) -> Result<(), StoreError> {
-        if let Some(pg) = &self.pg {
-            return pg.rotate_signing_key(&key).await;
-        }
+    pub(crate) async fn rotate_signing_key(&self, key: SigningKeyRecord) -> Result<(), StoreError> {
         self.with_connection(move |c| {
             let tx = c.unchecked_transaction()?;
             tx.execute(
