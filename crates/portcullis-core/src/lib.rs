@@ -7,10 +7,12 @@
 #![forbid(unsafe_code)]
 #![deny(rust_2018_idioms)]
 
+pub mod clock;
 pub mod error;
 pub mod request_id;
 pub mod vocabulary;
 
+pub use clock::{Clock, SharedClock, SystemClock};
 pub use error::{ApiError, ErrorKind};
 pub use request_id::RequestId;
 pub use vocabulary::{Audience, Endpoint, Environment, KeyPrincipal, ListenerKind, Principal};

@@ -59,6 +59,16 @@ impl Gateway {
         config: &Config,
         env: impl Fn(&str) -> Option<String>,
     ) -> Result<RunningGateway, GatewayError> {
+        Gateway::start_with(config, env, portcullis_core::clock::system()).await
+    }
+
+    /// As [`Gateway::start_with_env`], deciding key and token expiry by `clock` (tests move a
+    /// manual clock instead of sleeping).
+    pub async fn start_with(
+        config: &Config,
+        env: impl Fn(&str) -> Option<String>,
+        clock: portcullis_core::SharedClock,
+    ) -> Result<RunningGateway, GatewayError> {
         let store = Store::open(&config.store.url)
             .await?
             .with_data_dir(config.store.data_dir.clone());
@@ -76,7 +86,8 @@ impl Gateway {
             issuer: config.identity.token_issuer.clone(),
             max_lifetime: config.identity.token_lifetime.get().as_secs() as i64,
         };
-        let keys = Arc::new(KeyCache::load(&store, pepper, token_settings).await?);
+        let keys =
+            Arc::new(KeyCache::load_with_clock(&store, pepper, token_settings, clock).await?);
         let state = Arc::new(GatewayState::new(config, store, keys, admin_token, env)?);
         let tls = match &config.listeners.tls {
             Some(t) => Some(Arc::new(ReloadableTls::load(t).map_err(GatewayError::Tls)?)),

@@ -9,7 +9,7 @@ use crate::keys;
 use crate::store::{now, KeyKind, KeyRecord, Store, StoreError};
 use crate::tokens::{generate_signing_key, Claims, Keyring, AUDIENCE};
 use arc_swap::ArcSwap;
-use portcullis_core::{Environment, KeyPrincipal};
+use portcullis_core::{Environment, KeyPrincipal, SharedClock};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
@@ -95,20 +95,22 @@ pub struct KeyCache {
     /// Tokens whose signature was already checked, until they expire: an Ed25519 check costs
     /// about 40 us, a lookup here well under 1 us. Revocation is still checked on every use.
     verified: std::sync::RwLock<HashMap<String, Arc<Claims>>>,
+    /// What expiry is decided by (the system clock, or a test's).
+    clock: SharedClock,
 }
 
 /// A token may only narrow the key it came from: its roles among the key's, its models
 /// within the key's (a model-restricted key's token names models), and a lifetime no longer
 /// than tokens are given. Checked on every use, so a token signed by anyone who got hold of
 /// the signing key still cannot say more than its key.
-fn narrows(key: &KeyPrincipal, claims: &Claims, max_lifetime: i64) -> bool {
+fn narrows(key: &KeyPrincipal, claims: &Claims, max_lifetime: i64, now: i64) -> bool {
     let roles = claims.roles.iter().all(|r| key.roles.contains(r));
     let models = match (&key.models, &claims.models) {
         (None, _) => true,
         (Some(_), None) => false,
         (Some(allowed), Some(asked)) => asked.iter().all(|m| allowed.contains(m)),
     };
-    let lifetime = claims.exp - claims.iat <= max_lifetime && claims.iat <= now() + 60;
+    let lifetime = claims.exp - claims.iat <= max_lifetime && claims.iat <= now + 60;
     roles && models && lifetime
 }
 
@@ -122,7 +124,18 @@ impl KeyCache {
         pepper: Vec<u8>,
         tokens: TokenSettings,
     ) -> Result<KeyCache, StoreError> {
+        KeyCache::load_with_clock(store, pepper, tokens, portcullis_core::clock::system()).await
+    }
+
+    /// As [`KeyCache::load`], deciding expiry by `clock`.
+    pub async fn load_with_clock(
+        store: &Store,
+        pepper: Vec<u8>,
+        tokens: TokenSettings,
+        clock: SharedClock,
+    ) -> Result<KeyCache, StoreError> {
         let cache = KeyCache {
+            clock,
             pepper,
             tenants: ArcSwap::from_pointee(HashMap::new()),
             entries: ArcSwap::from_pointee(HashMap::new()),
@@ -163,7 +176,7 @@ impl KeyCache {
         models: Option<Vec<String>>,
         lifetime: i64,
     ) -> Option<(String, i64)> {
-        let iat = now();
+        let iat = self.now();
         let exp = iat + lifetime.clamp(1, self.tokens.max_lifetime);
         let claims = Claims {
             iss: self.tokens.issuer.clone(),
@@ -199,7 +212,7 @@ impl KeyCache {
         );
         let mut verified = self.verified.write().unwrap_or_else(|p| p.into_inner());
         if verified.len() >= VERIFIED_CAPACITY {
-            let now = now();
+            let now = self.now();
             verified.retain(|_, c| c.exp > now);
             if verified.len() >= VERIFIED_CAPACITY {
                 verified.clear();
@@ -211,20 +224,25 @@ impl KeyCache {
 
     fn authenticate_token(&self, token: &str) -> Result<Authenticated, AuthFailure> {
         let claims = self.verified_claims(token)?;
-        if claims.exp <= now() {
+        if claims.exp <= self.now() {
             return Err(AuthFailure::Invalid);
         }
         let entries = self.entries.load();
         // The key the token came from must still be valid: revoking a key kills its tokens.
         let entry = entries.get(&claims.sub).ok_or(AuthFailure::Invalid)?;
-        if entry.expires_at <= now()
+        if entry.expires_at <= self.now()
             || entry.principal.tenant != claims.tenant
             || entry.principal.environment.as_str() != claims.env
-            || !narrows(&entry.principal, &claims, self.tokens.max_lifetime)
+            || !narrows(
+                &entry.principal,
+                &claims,
+                self.tokens.max_lifetime,
+                self.now(),
+            )
         {
             return Err(AuthFailure::Invalid);
         }
-        entry.last_used.store(now(), Ordering::Relaxed);
+        entry.last_used.store(self.now(), Ordering::Relaxed);
         let principal = KeyPrincipal {
             roles: claims.roles.clone(),
             models: claims.models.clone(),
@@ -235,6 +253,34 @@ impl KeyCache {
             credential: Credential::Token,
             restrictions: entry.restrictions.clone(),
         })
+    }
+
+    /// Seconds since the epoch, by the cache's clock.
+    pub fn now(&self) -> i64 {
+        self.clock.now_secs()
+    }
+
+    /// A new key record and its one-time text, created now by the cache's clock.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new_key(
+        &self,
+        tenant: &str,
+        environment: Environment,
+        roles: Vec<String>,
+        models: Option<Vec<String>>,
+        description: String,
+        lifetime_secs: i64,
+    ) -> (keys::MintedKey, KeyRecord) {
+        key_record(
+            &self.pepper,
+            tenant,
+            environment,
+            roles,
+            models,
+            description,
+            self.now(),
+            lifetime_secs,
+        )
     }
 
     pub fn pepper(&self) -> &[u8] {
@@ -250,7 +296,7 @@ impl KeyCache {
             .into_iter()
             .map(|t| (t.name.clone(), t))
             .collect();
-        let now = now();
+        let now = self.now();
         let previous = self.entries.load_full();
         let mut entries = HashMap::new();
         for key in store.keys(None).await? {
@@ -360,12 +406,12 @@ impl KeyCache {
         match entry {
             Some(e)
                 if secret_ok
-                    && e.expires_at > now()
+                    && e.expires_at > self.now()
                     && e.principal.environment == presented.environment =>
             {
                 // One relaxed store of a clock reading: the use is written to the store in
                 // batches by `flush_usage`, never per request.
-                e.last_used.store(now(), Ordering::Relaxed);
+                e.last_used.store(self.now(), Ordering::Relaxed);
                 Ok(Authenticated {
                     principal: e.principal.clone(),
                     credential: Credential::Key(e.kind),
@@ -437,8 +483,30 @@ pub fn new_key(
     description: String,
     lifetime_secs: i64,
 ) -> (keys::MintedKey, KeyRecord) {
+    key_record(
+        pepper,
+        tenant,
+        environment,
+        roles,
+        models,
+        description,
+        now(),
+        lifetime_secs,
+    )
+}
+
+#[allow(clippy::too_many_arguments)]
+fn key_record(
+    pepper: &[u8],
+    tenant: &str,
+    environment: Environment,
+    roles: Vec<String>,
+    models: Option<Vec<String>>,
+    description: String,
+    created_at: i64,
+    lifetime_secs: i64,
+) -> (keys::MintedKey, KeyRecord) {
     let minted = keys::mint(environment);
-    let created_at = now();
     let record = KeyRecord {
         id: minted.id.clone(),
         tenant: tenant.to_owned(),

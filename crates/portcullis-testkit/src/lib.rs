@@ -4,8 +4,10 @@
 //! instead of sharing the machine's. `scripts/test.sh` installs `redis-server` if it is missing
 //! and starts a private PostgreSQL server, on which [`PgDatabase`] makes throwaway databases.
 
+mod clock;
 mod postgres;
 
+pub use clock::ManualClock;
 pub use postgres::PgDatabase;
 
 use std::net::{SocketAddr, TcpListener, TcpStream};

@@ -8,7 +8,7 @@ use crate::respond::GatewayBody;
 use http::Response;
 use portcullis_core::{ApiError, Environment};
 use portcullis_identity::keys::MintedKey;
-use portcullis_identity::{new_key, KeyKind, KeyRecord};
+use portcullis_identity::{KeyKind, KeyRecord};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use std::time::Duration;
@@ -180,8 +180,7 @@ impl Admin<'_> {
             }
             (KeyKind::Secret, None) => {}
         }
-        let (minted, mut record) = new_key(
-            self.state.keys.pepper(),
+        let (minted, mut record) = self.state.keys.new_key(
             &new.tenant,
             environment,
             new.roles,
@@ -251,12 +250,11 @@ impl Admin<'_> {
         };
         let old = self.scoped_key(id).await?;
         self.actor.may_grant(self.state, &old.roles, &old.models)?;
-        if !old.is_usable(portcullis_identity::store::now()) {
+        if !old.is_usable(self.state.keys.now()) {
             return Err(invalid("id", "Only an active key can be rotated."));
         }
         let lifetime = self.state.identity.default_key_lifetime.get().as_secs() as i64;
-        let (minted, mut record) = new_key(
-            self.state.keys.pepper(),
+        let (minted, mut record) = self.state.keys.new_key(
             &old.tenant,
             old.environment,
             old.roles.clone(),
@@ -272,7 +270,7 @@ impl Admin<'_> {
         // all for "1s" just before a second ticks over). The grace is rounded up, plus the
         // second already begun, so the old key lasts at least as long as asked (and under a
         // second longer); a zero grace ends it at once.
-        let now = portcullis_identity::store::now();
+        let now = self.state.keys.now();
         let ends = if grace.is_zero() {
             now
         } else {

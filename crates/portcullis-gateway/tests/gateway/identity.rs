@@ -20,6 +20,13 @@ async fn harness() -> Harness {
     Harness::start(SimOptions::default(), "", ROLES).await
 }
 
+/// A harness whose key expiry follows a clock the test moves.
+async fn clocked_harness() -> (Harness, std::sync::Arc<portcullis_testkit::ManualClock>) {
+    let clock = std::sync::Arc::new(portcullis_testkit::ManualClock::new());
+    let h = Harness::start_clocked(SimOptions::default(), "", ROLES, clock.clone()).await;
+    (h, clock)
+}
+
 fn assert_invalid_key(reply: &common::Reply) {
     assert_eq!(
         reply.status,
@@ -109,7 +116,7 @@ fn crc32(data: &[u8]) -> u32 {
 
 #[tokio::test]
 async fn expired_and_revoked_keys_stop_working() {
-    let h = harness().await;
+    let (h, clock) = clocked_harness().await;
     let (short, _) = h.key("acme", "customer", r#""expires_in":"1s""#).await;
     let (key, id) = h.key("acme", "customer", "").await;
     assert_eq!(
@@ -125,7 +132,13 @@ async fn expired_and_revoked_keys_stop_working() {
         .await;
     assert_eq!(revoked.status, 200);
     assert_invalid_key(&h.chat_as(h.gateway.public, &key, "chat", &[]).await);
-    tokio::time::sleep(Duration::from_millis(2100)).await;
+    assert_eq!(
+        h.chat_as(h.gateway.public, &short, "chat", &[])
+            .await
+            .status,
+        200
+    );
+    clock.advance(Duration::from_secs(2));
     assert_invalid_key(&h.chat_as(h.gateway.public, &short, "chat", &[]).await);
 }
 
@@ -750,7 +763,7 @@ async fn rotate(h: &Harness, id: &str, grace: &str) -> common::Reply {
 
 #[tokio::test]
 async fn rotation_issues_a_successor_and_ends_the_old_key_after_its_grace() {
-    let h = harness().await;
+    let (h, clock) = clocked_harness().await;
     let (old, old_id) = h
         .key(
             "acme",
@@ -778,7 +791,7 @@ async fn rotation_issues_a_successor_and_ends_the_old_key_after_its_grace() {
         "the old key works during the grace"
     );
     assert_eq!(h.embed_as(&new).await.status, 200);
-    tokio::time::sleep(Duration::from_millis(2100)).await;
+    clock.advance(Duration::from_secs(2));
     assert_invalid_key(&h.embed_as(&old).await);
     assert_eq!(h.embed_as(&new).await.status, 200);
 

@@ -105,6 +105,22 @@ impl Harness {
     /// A simulator and a gateway in front of it. `upstream_extra` goes into the upstream's
     /// table (e.g. timeouts); `top_extra` is prepended to the file (e.g. an `[http]` section).
     pub async fn start(options: SimOptions, upstream_extra: &str, top_extra: &str) -> Harness {
+        Harness::start_clocked(
+            options,
+            upstream_extra,
+            top_extra,
+            portcullis_core::clock::system(),
+        )
+        .await
+    }
+
+    /// As [`Harness::start`], with key and token expiry decided by `clock`.
+    pub async fn start_clocked(
+        options: SimOptions,
+        upstream_extra: &str,
+        top_extra: &str,
+        clock: portcullis_core::SharedClock,
+    ) -> Harness {
         let sim = Simulator::new(options);
         let sim_addr = sim.spawn("127.0.0.1:0".parse().unwrap()).await.unwrap();
         let data = tempfile::tempdir().unwrap();
@@ -123,7 +139,7 @@ impl Harness {
                 ),
             );
         });
-        let gateway = start_with_sim_key(&text).await;
+        let gateway = start_with_sim_key(&text, clock).await;
         Harness {
             sim,
             sim_addr,
@@ -166,7 +182,7 @@ impl Harness {
             _database,
         } = self;
         assert!(gateway.shutdown().await, "the gateway drained");
-        let gateway = start_with_sim_key(&config).await;
+        let gateway = start_with_sim_key(&config, portcullis_core::clock::system()).await;
         Harness {
             sim,
             sim_addr,
@@ -335,11 +351,13 @@ pub fn closed_addr() -> SocketAddr {
 }
 
 /// Starts a gateway from configuration text, with the simulator upstream's key set.
-async fn start_with_sim_key(text: &str) -> RunningGateway {
+async fn start_with_sim_key(text: &str, clock: portcullis_core::SharedClock) -> RunningGateway {
     let config = Config::parse(text, Vec::new()).unwrap();
-    Gateway::start_with_env(&config, |var| {
-        (var == "SIM_KEY").then(|| "sk-upstream-secret".to_owned())
-    })
+    Gateway::start_with(
+        &config,
+        |var| (var == "SIM_KEY").then(|| "sk-upstream-secret".to_owned()),
+        clock,
+    )
     .await
     .unwrap()
 }
