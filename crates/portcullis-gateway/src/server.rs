@@ -142,7 +142,7 @@ impl Gateway {
         tokio::spawn(listener::accept_loop(admin, admin_context));
         upstream::spawn_probes(&state.upstreams, shutdown_rx.clone());
         state.issuers.spawn_refresh(shutdown_rx.clone());
-        spawn_key_refresher(
+        crate::background::keys::spawn_refresh_and_last_used_flush(
             &state,
             config.identity.key_refresh_interval.get(),
             shutdown_rx.clone(),
@@ -196,57 +196,6 @@ fn spawn_api(
         async move { pipeline::serve(&state, kind, request).await }
     });
     tokio::spawn(listener::accept_loop(listener, context));
-}
-
-/// Reloads the key cache when the store's key revision moved: at once when PostgreSQL
-/// notifies a change, and by polling every interval in any case (the only mechanism with
-/// SQLite, and the backstop for a lost notification connection).
-fn spawn_key_refresher(
-    state: &Arc<GatewayState>,
-    interval: Duration,
-    mut shutdown: watch::Receiver<bool>,
-) {
-    let state = state.clone();
-    tokio::spawn(async move {
-        let mut ticker = tokio::time::interval(interval);
-        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let mut usage = tokio::time::interval(USAGE_FLUSH_INTERVAL);
-        usage.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        // PostgreSQL pushes changes (LISTEN/NOTIFY); polling stays as the backstop.
-        let mut pushed = state.store.key_changes();
-        loop {
-            let notified = async {
-                match pushed.as_mut() {
-                    Some(rx) => rx.recv().await,
-                    None => std::future::pending().await,
-                }
-            };
-            tokio::select! {
-                _ = ticker.tick() => refresh(&state).await,
-                Some(()) = notified => refresh(&state).await,
-                _ = usage.tick() => flush_usage(&state).await,
-                _ = shutdown.changed() => {
-                    flush_usage(&state).await;
-                    return;
-                }
-            }
-        }
-    });
-}
-
-async fn refresh(state: &GatewayState) {
-    if let Err(e) = state.keys.refresh(&state.store).await {
-        tracing::error!(error = %e, "cannot refresh the key cache");
-    }
-}
-
-/// How often keys' last-use times are written to the store.
-const USAGE_FLUSH_INTERVAL: Duration = Duration::from_secs(10);
-
-async fn flush_usage(state: &GatewayState) {
-    if let Err(e) = state.keys.flush_usage(&state.store).await {
-        tracing::error!(error = %e, "cannot record key usage");
-    }
 }
 
 async fn bind(field: &'static str, addr: SocketAddr) -> Result<TcpListener, GatewayError> {

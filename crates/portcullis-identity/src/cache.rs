@@ -410,7 +410,7 @@ impl KeyCache {
                     && e.principal.environment == presented.environment =>
             {
                 // One relaxed store of a clock reading: the use is written to the store in
-                // batches by `flush_usage`, never per request.
+                // batches by `flush_last_used`, never per request.
                 e.last_used.store(self.now(), Ordering::Relaxed);
                 Ok(Authenticated {
                     principal: e.principal.clone(),
@@ -423,7 +423,7 @@ impl KeyCache {
     }
 
     /// Writes last-use times that moved since the previous flush, in one transaction.
-    pub async fn flush_usage(&self, store: &Store) -> Result<usize, StoreError> {
+    pub async fn flush_last_used(&self, store: &Store) -> Result<usize, StoreError> {
         let entries = self.entries.load_full();
         let mut uses = Vec::new();
         for (id, e) in entries.iter() {
@@ -702,12 +702,12 @@ mod tests {
 
         assert!(!cache.refresh(&store).await.unwrap(), "nothing changed");
         assert_eq!(
-            cache.flush_usage(&store).await.unwrap(),
+            cache.flush_last_used(&store).await.unwrap(),
             1,
             "one key was used"
         );
         assert_eq!(
-            cache.flush_usage(&store).await.unwrap(),
+            cache.flush_last_used(&store).await.unwrap(),
             0,
             "nothing new to write"
         );

@@ -278,17 +278,8 @@ impl Limiter {
             out_max: estimate.out_max,
             lease: fastrand::u64(..),
         };
-        // A request that needs more than a rate's whole burst can never fit: say so without
-        // asking the backend, and before any limit that waiting would satisfy.
-        if let Some(check) = demand.checks.iter().find(
-            |c| matches!(c.kind, CheckKind::Rate(rate) if c.amount(estimate.out_min) > rate.burst),
-        ) {
-            return Err(Refusal::Limited(Denial {
-                label: check.label,
-                scope: check.scope,
-                retry_after_us: None,
-                headers: RateHeaders::default(),
-            }));
+        if let Some(refusal) = never_fits(&demand.checks, estimate.out_min) {
+            return Err(refusal);
         }
         // A few rounds: quotas not yet seeded are seeded from the ledger and the request asked
         // again; a shared backend that fails hands over to the outage policy.
@@ -311,13 +302,12 @@ impl Limiter {
                     }
                 }
                 Verdict::Admitted { out, reports } => {
-                    let headers = headers(&demand.checks, &reports);
                     return Ok(Reservation {
                         limiter: Arc::clone(self),
                         on_shared,
-                        headers,
+                        headers: headers(&demand.checks, &reports),
                         ledger_key: UsageKey {
-                            day: today.day.clone(),
+                            day: today.day,
                             tenant: subject.tenant.clone(),
                             key_id: subject.key_id.clone(),
                             model: subject.model.clone(),
@@ -390,6 +380,20 @@ impl Limiter {
             OutagePolicy::Local => Ok(false),
         }
     }
+}
+
+/// A request that needs more than a rate's whole burst can never fit: said without asking the
+/// backend, and before any limit that waiting would satisfy.
+fn never_fits(checks: &[Check], out_min: u64) -> Option<Refusal> {
+    let check = checks
+        .iter()
+        .find(|c| matches!(c.kind, CheckKind::Rate(rate) if c.amount(out_min) > rate.burst))?;
+    Some(Refusal::Limited(Denial {
+        label: check.label,
+        scope: check.scope,
+        retry_after_us: None,
+        headers: RateHeaders::default(),
+    }))
 }
 
 /// The refusal for the check at `index`.

@@ -797,7 +797,7 @@ async fn rotation_issues_a_successor_and_ends_the_old_key_after_its_grace() {
 
     // Last use is recorded (in batches, not per request); the flush runs at shutdown too.
     let state = h.gateway.state.clone();
-    state.keys.flush_usage(&state.store).await.unwrap();
+    state.keys.flush_last_used(&state.store).await.unwrap();
     let record = h
         .admin(
             Method::GET,
