@@ -57,7 +57,7 @@ pub struct Listeners {
     /// Address for callers (OpenAI-compatible API). Default `127.0.0.1:8080`.
     #[serde(default = "defaults::public")]
     pub public: SocketAddr,
-    /// Address for the admin API, `/metrics`, `/healthz`, `/readyz`. Default `127.0.0.1:8081`.
+    /// Address for the admin API, `/healthz` and `/readyz`. Default `127.0.0.1:8081`.
     #[serde(default = "defaults::admin")]
     pub admin: SocketAddr,
     /// Optional address for internal callers; the only listener that serves internal models.

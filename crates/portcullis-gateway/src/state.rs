@@ -1,4 +1,6 @@
-//! What every request handler shares: built once at start-up, read-only afterwards.
+//! What every request handler shares, built once at start-up: configuration, the catalog,
+//! upstreams, the store, the key cache and limiter (which change inside, behind their own
+//! locks), and the browser-use audit throttle.
 
 use crate::catalog::Catalog;
 use crate::policy::authz::Roles;

@@ -5,6 +5,7 @@
 
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Number, Value};
+use std::cell::Cell;
 use std::fmt;
 
 /// Deepest nesting of arrays and objects accepted.
@@ -23,58 +24,58 @@ pub enum JsonProblem {
 
 /// Parses `bytes` strictly.
 pub fn parse(bytes: &[u8]) -> Result<Value, JsonProblem> {
+    // Why a value was refused travels beside serde's error, not inside its message text.
+    let problem = Cell::new(None);
     let mut deserializer = serde_json::Deserializer::from_slice(bytes);
-    let value = Seed { depth: 0 }
-        .deserialize(&mut deserializer)
-        .map_err(|e| classify(&e.to_string()))?;
+    let value = Seed {
+        depth: 0,
+        problem: &problem,
+    }
+    .deserialize(&mut deserializer)
+    .map_err(|_| problem.take().unwrap_or(JsonProblem::Syntax))?;
     deserializer.end().map_err(|_| JsonProblem::Syntax)?;
     Ok(value)
 }
 
-fn classify(message: &str) -> JsonProblem {
-    if let Some(rest) = message.strip_prefix("duplicate key: ") {
-        let key = rest.split(" at line").next().unwrap_or(rest);
-        JsonProblem::DuplicateKey(key.to_owned())
-    } else if message.starts_with("too deep") {
-        JsonProblem::TooDeep
-    } else if message.starts_with("string too long") {
-        JsonProblem::StringTooLong
-    } else {
-        JsonProblem::Syntax
-    }
-}
-
 #[derive(Clone, Copy)]
-struct Seed {
+struct Seed<'p> {
     depth: usize,
+    problem: &'p Cell<Option<JsonProblem>>,
 }
 
-impl<'de> DeserializeSeed<'de> for Seed {
+impl<'de> DeserializeSeed<'de> for Seed<'_> {
     type Value = Value;
     fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
         d.deserialize_any(self)
     }
 }
 
-impl Seed {
-    fn deeper<E: de::Error>(self) -> Result<Seed, E> {
+impl Seed<'_> {
+    /// Records why the body is refused and stops the parse.
+    fn refuse<E: de::Error>(self, problem: JsonProblem) -> E {
+        self.problem.set(Some(problem));
+        E::custom("refused")
+    }
+
+    fn deeper<E: de::Error>(self) -> Result<Self, E> {
         if self.depth >= MAX_DEPTH {
-            return Err(E::custom("too deep"));
+            return Err(self.refuse(JsonProblem::TooDeep));
         }
         Ok(Seed {
             depth: self.depth + 1,
+            ..self
         })
     }
-}
 
-fn string<E: de::Error>(s: &str) -> Result<Value, E> {
-    if s.len() > MAX_STRING {
-        return Err(E::custom("string too long"));
+    fn string<E: de::Error>(self, s: &str) -> Result<Value, E> {
+        if s.len() > MAX_STRING {
+            return Err(self.refuse(JsonProblem::StringTooLong));
+        }
+        Ok(Value::String(s.to_owned()))
     }
-    Ok(Value::String(s.to_owned()))
 }
 
-impl<'de> Visitor<'de> for Seed {
+impl<'de> Visitor<'de> for Seed<'_> {
     type Value = Value;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -93,10 +94,10 @@ impl<'de> Visitor<'de> for Seed {
         Ok(Number::from_f64(v).map_or(Value::Null, Value::Number))
     }
     fn visit_str<E: de::Error>(self, v: &str) -> Result<Value, E> {
-        string(v)
+        self.string(v)
     }
     fn visit_string<E: de::Error>(self, v: String) -> Result<Value, E> {
-        string(&v)
+        self.string(&v)
     }
     fn visit_unit<E>(self) -> Result<Value, E> {
         Ok(Value::Null)
@@ -117,11 +118,11 @@ impl<'de> Visitor<'de> for Seed {
         let mut out = Map::new();
         while let Some(key) = map.next_key::<String>()? {
             if key.len() > MAX_STRING {
-                return Err(de::Error::custom("string too long"));
+                return Err(self.refuse(JsonProblem::StringTooLong));
             }
             let value = map.next_value_seed(inner)?;
             if out.contains_key(&key) {
-                return Err(de::Error::custom(format!("duplicate key: {key}")));
+                return Err(self.refuse(JsonProblem::DuplicateKey(key)));
             }
             out.insert(key, value);
         }
