@@ -298,11 +298,21 @@ impl Simulator {
         if !stream {
             let text: String = pieces.concat();
             let logprobs = wants_logprobs.then(|| generate::logprobs(&pieces));
-            let choice = if chat {
-                json!({"index": 0, "message": {"role": "assistant", "content": text}, "logprobs": logprobs, "finish_reason": "stop"})
-            } else {
-                json!({"index": 0, "text": text, "logprobs": null, "finish_reason": "stop"})
-            };
+            // `n` answers (as OpenAI and vLLM give), each the same text, all paid for.
+            let n = request
+                .get("n")
+                .and_then(Value::as_u64)
+                .unwrap_or(1)
+                .clamp(1, 128) as usize;
+            let choices: Vec<Value> = (0..n)
+                .map(|index| {
+                    if chat {
+                        json!({"index": index, "message": {"role": "assistant", "content": text}, "logprobs": logprobs, "finish_reason": "stop"})
+                    } else {
+                        json!({"index": index, "text": text, "logprobs": null, "finish_reason": "stop"})
+                    }
+                })
+                .collect();
             let object = if chat {
                 "chat.completion"
             } else {
@@ -314,8 +324,8 @@ impl Simulator {
                 "created": 1_700_000_000,
                 "model": model,
                 "system_fingerprint": "fp_sim",
-                "choices": [choice],
-                "usage": generate::usage(prompt, length),
+                "choices": choices,
+                "usage": generate::usage(prompt, n * length),
             });
             if !options.report_usage {
                 body.as_object_mut().map(|b| b.remove("usage"));

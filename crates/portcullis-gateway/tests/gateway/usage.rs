@@ -584,3 +584,73 @@ async fn readyz(h: &Harness) -> Reply {
     h.request(h.gateway.admin, Method::GET, "/readyz", &[], "")
         .await
 }
+
+#[tokio::test]
+async fn concurrent_requests_for_many_answers_cannot_overshoot_a_quota() {
+    // F2: reservations ignored `n`, so 2,000 daily tokens reached 12,075 with `n = 8`. The
+    // simulator answers `n` choices and reports `n x` the tokens, as OpenAI and vLLM do.
+    let options = SimOptions {
+        output_tokens: 100,
+        ..SimOptions::default()
+    };
+    let h = start("[plans.default.key]\ntokens_per_day = 2000", options).await;
+    let (key, key_id) = h.key("acme", "customer", "").await;
+    let body = json!({"model": "chat", "n": 8, "max_tokens": 100,
+        "messages": [{"role": "user", "content": "hi"}]})
+    .to_string();
+    let calls = (0..16).map(|_| call(&h, &key, &body));
+    let replies = futures_join_all(calls).await;
+    let admitted = replies.iter().filter(|r| r.status == 200).count() as i64;
+    assert!(admitted >= 1, "nothing was admitted");
+    assert!(replies.iter().all(|r| r.status == 200 || r.status == 429));
+    let totals = settled_usage(&h, &key_id, admitted).await;
+    // Each admitted request reserved 8 + 8 x 100 and used 7 + 8 x 100: no request used more
+    // than it reserved, so the quota holds exactly.
+    assert!(
+        totals["tokens"].as_i64().unwrap() <= 2000,
+        "the quota was overshot: {totals}"
+    );
+    assert_eq!(totals["output_tokens"], admitted * 800);
+    // The larger of two output limits is the one reserved, and both are capped upstream.
+    let body = json!({"model": "chat", "max_completion_tokens": 1, "max_tokens": 5000,
+        "messages": [{"role": "user", "content": "hi"}]})
+    .to_string();
+    let reply = call(&h, &key, &body).await;
+    assert_eq!(
+        reply.status, 429,
+        "5,000 output tokens do not fit what is left"
+    );
+}
+
+/// Runs the calls concurrently and returns their replies in order.
+async fn futures_join_all<F: std::future::Future<Output = Reply>>(
+    calls: impl Iterator<Item = F>,
+) -> Vec<Reply> {
+    let mut set = Vec::new();
+    for call in calls {
+        set.push(Box::pin(call));
+    }
+    let mut out = Vec::with_capacity(set.len());
+    // Poll them together: each is a request over its own connection.
+    let results = std::sync::Mutex::new(Vec::new());
+    let mut pending: Vec<_> = set.into_iter().enumerate().collect();
+    std::future::poll_fn(|cx| {
+        pending.retain_mut(|(i, f)| match f.as_mut().poll(cx) {
+            std::task::Poll::Ready(reply) => {
+                results.lock().unwrap().push((*i, reply));
+                false
+            }
+            std::task::Poll::Pending => true,
+        });
+        if pending.is_empty() {
+            std::task::Poll::Ready(())
+        } else {
+            std::task::Poll::Pending
+        }
+    })
+    .await;
+    let mut results = results.into_inner().unwrap();
+    results.sort_by_key(|(i, _)| *i);
+    out.extend(results.into_iter().map(|(_, r)| r));
+    out
+}
