@@ -196,11 +196,18 @@ pub(crate) fn messages(body: &Map<String, Value>) -> Result<(), ApiError> {
             Some(Value::String(_)) => {}
             Some(Value::Array(parts)) if !parts.is_empty() => {
                 for (j, part) in parts.iter().enumerate() {
-                    let ok = part.get("type").and_then(Value::as_str).is_some();
-                    if !ok {
+                    let kind = part.get("type").and_then(Value::as_str);
+                    if kind.is_none() {
                         return Err(wrong_type(
                             &format!("messages[{i}].content[{j}]"),
                             "an object with a `type`",
+                        ));
+                    }
+                    // A text part's text is a string: anything else would pass unread.
+                    if kind == Some("text") && !part.get("text").is_some_and(Value::is_string) {
+                        return Err(wrong_type(
+                            &format!("messages[{i}].content[{j}].text"),
+                            "a string",
                         ));
                     }
                 }
@@ -220,6 +227,9 @@ pub(crate) fn messages(body: &Map<String, Value>) -> Result<(), ApiError> {
                     "a string or a non-empty array of parts",
                 ))
             }
+        }
+        if message.get("name").is_some_and(|n| !n.is_string()) {
+            return Err(wrong_type(&at("name"), "a string"));
         }
         if role == "tool" && !message.get("tool_call_id").is_some_and(Value::is_string) {
             return Err(ApiError::new(

@@ -2,8 +2,8 @@
 
 use super::{
     answers, completion_usage, content_text, include_stream_usage, null_choice_logprobs,
-    visit_content, visit_content_mut, Api, Body, GeneratedText, OutputLimit, Param,
-    PromptTextVisitor, PromptVisitor, ReportedUsage, TextPiece,
+    visit_content, visit_content_mut, visit_strings_mut, Api, Body, GeneratedText, OutputLimit,
+    Param, PromptTextVisitor, PromptVisitor, ReportedUsage, TextPiece, NOT_TEXT,
 };
 use crate::fields::{Allow, CHAT};
 use crate::schema;
@@ -66,6 +66,26 @@ impl Api for Chat {
             for (i, m) in messages.iter_mut().enumerate() {
                 let at = Param::item("messages", i, ".content");
                 visit_content_mut(at, m.get_mut("content"), visit)?;
+                // Names, refusals, tool-call history: chat templates render them all.
+                if let Value::Object(fields) = m {
+                    for (key, value) in fields.iter_mut().filter(|(k, _)| *k != "content") {
+                        if !NOT_TEXT.contains(&key.as_str()) {
+                            visit_strings_mut(
+                                value,
+                                Param::item("messages", i, ""),
+                                NOT_TEXT,
+                                visit,
+                            )?;
+                        }
+                    }
+                }
+            }
+        }
+        // Tool and function descriptions (and their parameters'), predicted output and the
+        // response schema reach the model as text too.
+        for field in ["tools", "functions", "prediction", "response_format"] {
+            if let Some(value) = body.get_mut(field) {
+                visit_strings_mut(value, Param::field(field), NOT_TEXT, visit)?;
             }
         }
         Ok(())

@@ -8,7 +8,7 @@ use super::{
 use crate::fields::{Allow, COMPLETION};
 use crate::schema;
 use crate::tokens::Encoding;
-use portcullis_core::{ApiError, Endpoint};
+use portcullis_core::{ApiError, Endpoint, ErrorKind};
 use serde_json::Value;
 
 pub struct Completions;
@@ -47,7 +47,22 @@ impl Api for Completions {
         body: &mut Body,
         visit: &mut PromptTextVisitor<'_>,
     ) -> Result<(), ApiError> {
-        visit_inputs_mut("prompt", body.get_mut("prompt"), visit)
+        // Token ids cannot be read before the model reads them: refused while screening.
+        if let Some(Value::Array(items)) = body.get("prompt") {
+            if items.iter().any(|i| i.is_number() || i.is_array()) {
+                return Err(ApiError::new(
+                    ErrorKind::InvalidRequest,
+                    "Prompts given as token ids cannot be screened; send them as text.",
+                )
+                .with_param("prompt")
+                .with_code("unsupported_prompt_format"));
+            }
+        }
+        visit_inputs_mut("prompt", body.get_mut("prompt"), visit)?;
+        if let Some(Value::String(suffix)) = body.get_mut("suffix") {
+            visit(suffix, Param::field("suffix"))?;
+        }
+        Ok(())
     }
 
     fn tool_names<'a>(&self, _body: &'a Body) -> Vec<(Param, &'a str)> {

@@ -378,6 +378,43 @@ pub(crate) fn visit_content_mut(
     }
 }
 
+/// Every string inside `value`, except under the keys in `skip` (identifiers, roles, types,
+/// URLs: nothing a model reads as instructions), for screening texts wherever a request puts
+/// them (tool descriptions, names, tool-call history, ...). `at` names the enclosing item.
+pub(crate) fn visit_strings_mut(
+    value: &mut Value,
+    at: Param,
+    skip: &[&str],
+    visit: &mut PromptTextVisitor<'_>,
+) -> Result<(), ApiError> {
+    match value {
+        Value::String(text) => visit(text, at),
+        Value::Array(items) => items
+            .iter_mut()
+            .try_for_each(|v| visit_strings_mut(v, at, skip, visit)),
+        Value::Object(map) => map
+            .iter_mut()
+            .filter(|(k, _)| !skip.contains(&k.as_str()))
+            .try_for_each(|(_, v)| visit_strings_mut(v, at, skip, visit)),
+        _ => Ok(()),
+    }
+}
+
+/// Keys whose values are not text a model reads as instructions.
+pub(crate) const NOT_TEXT: &[&str] = &[
+    "role",
+    "type",
+    "id",
+    "tool_call_id",
+    "call_id",
+    "image_url",
+    "input_audio",
+    "file",
+    "detail",
+    "format",
+    "strict",
+];
+
 /// The text of a content value (a string, or its text parts joined by newlines).
 pub(crate) fn content_text(content: Option<&Value>) -> Option<String> {
     match content? {

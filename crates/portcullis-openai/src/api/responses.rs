@@ -275,20 +275,32 @@ impl Api for Responses {
             visit(t, Param::field("instructions"))?;
         }
         match body.get_mut("input") {
-            Some(Value::String(t)) => visit(t, Param::field("input")),
+            Some(Value::String(t)) => visit(t, Param::field("input"))?,
             Some(Value::Array(items)) => {
                 for (i, item) in items.iter_mut().enumerate() {
                     let at = Param::item("input", i, ".content");
                     visit_content_mut(at, item.get_mut("content"), visit)?;
-                    // A tool's output is where indirect injections arrive.
-                    if let Some(Value::String(t)) = item.get_mut("output") {
-                        visit(t, Param::item("input", i, ".output"))?;
+                    // A tool's output is where indirect injections arrive; calls' names and
+                    // arguments are rendered for the model too.
+                    for (field, leaf) in [
+                        ("output", ".output"),
+                        ("name", ".name"),
+                        ("arguments", ".arguments"),
+                    ] {
+                        if let Some(Value::String(t)) = item.get_mut(field) {
+                            visit(t, Param::item("input", i, leaf))?;
+                        }
                     }
                 }
-                Ok(())
             }
-            _ => Ok(()),
+            _ => {}
         }
+        for field in ["tools", "text"] {
+            if let Some(value) = body.get_mut(field) {
+                super::visit_strings_mut(value, Param::field(field), super::NOT_TEXT, visit)?;
+            }
+        }
+        Ok(())
     }
 
     fn tool_names<'a>(&self, body: &'a Body) -> Vec<(Param, &'a str)> {
