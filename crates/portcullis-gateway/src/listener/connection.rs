@@ -16,7 +16,7 @@ use pin_project_lite::pin_project;
 use std::convert::Infallible;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -64,6 +64,8 @@ impl ConnectionLimits {
 
 /// Requests in flight on one connection and when the last one ended.
 struct Activity {
+    /// A request has begun on this connection.
+    started: AtomicBool,
     in_flight: AtomicUsize,
     origin: Instant,
     last_ended_ms: AtomicU64,
@@ -82,6 +84,7 @@ struct InFlight(Arc<Activity>);
 
 impl InFlight {
     fn start(activity: &Arc<Activity>) -> Self {
+        activity.started.store(true, Ordering::Relaxed);
         activity.in_flight.fetch_add(1, Ordering::AcqRel);
         InFlight(activity.clone())
     }
@@ -146,6 +149,7 @@ pub(super) async fn serve<IO, H, F>(
     F: Future<Output = Response<GatewayBody>> + Send + 'static,
 {
     let activity = Arc::new(Activity {
+        started: AtomicBool::new(false),
         in_flight: AtomicUsize::new(0),
         origin: Instant::now(),
         last_ended_ms: AtomicU64::new(0),
@@ -170,6 +174,11 @@ pub(super) async fn serve<IO, H, F>(
     let idle_timeout = limits.idle_timeout;
     let idle_timer = tokio::time::sleep(idle_timeout);
     tokio::pin!(idle_timer);
+    // A connection that has not begun a request by the header deadline (it sent nothing, or
+    // only an HTTP/2 preface and settings) is closed: idle sockets must not hold the
+    // listener's connection slots for a whole idle timeout.
+    let first_request = tokio::time::sleep(limits.header_read_timeout);
+    tokio::pin!(first_request);
     let mut draining = *shutdown.borrow();
     if draining {
         connection.as_mut().graceful_shutdown();
@@ -180,6 +189,13 @@ pub(super) async fn serve<IO, H, F>(
             _ = shutdown.changed(), if !draining => {
                 draining = true;
                 connection.as_mut().graceful_shutdown();
+            }
+            _ = first_request.as_mut(), if !activity.started.load(Ordering::Relaxed) => {
+                // The guard was read when this wait began; a request may have begun since.
+                if !activity.started.load(Ordering::Relaxed) {
+                    tracing::debug!("closing a connection that sent no request in time");
+                    return;
+                }
             }
             _ = idle_timer.as_mut(), if !draining => {
                 match activity.idle_since() {

@@ -184,3 +184,39 @@ async fn connections_over_the_cap_are_closed_on_accept() {
         200
     );
 }
+
+#[tokio::test]
+async fn sockets_that_send_no_request_lose_their_slot_by_the_header_deadline() {
+    // F10: 60 silent sockets locked every client out of a 50-connection listener until the
+    // idle timeout. Here the cap is 3 and the header deadline 400 ms.
+    let h = harness().await;
+    let mut silent = Vec::new();
+    for _ in 0..2 {
+        silent.push(TcpStream::connect(h.gateway.public).await.unwrap());
+    }
+    // An HTTP/2 client that sends only its preface and an empty SETTINGS frame.
+    let mut preface_only = TcpStream::connect(h.gateway.public).await.unwrap();
+    preface_only
+        .write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x00\x04\x00\x00\x00\x00\x00")
+        .await
+        .unwrap();
+    let started = Instant::now();
+    for s in silent.iter_mut() {
+        let (_, closed) = read_until_closed(s, Duration::from_secs(3)).await;
+        assert!(closed, "a silent socket was kept");
+    }
+    let (_, closed) = read_until_closed(&mut preface_only, Duration::from_secs(3)).await;
+    assert!(closed, "a preface-only HTTP/2 connection was kept");
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+    // The slots are free again for callers who do send requests.
+    assert_eq!(
+        h.request(h.gateway.public, http::Method::GET, "/v1/models", &[], "")
+            .await
+            .status,
+        200
+    );
+}
