@@ -169,6 +169,17 @@ impl Gateway {
         }
         drop(drain);
 
+        if state.store.backend() == "postgres"
+            && config.limits.backend == portcullis_config::LimitsBackend::Memory
+        {
+            // Replicas sharing a store but not a limiter each enforce the whole of every
+            // limit and quota: N replicas admit N times what a plan allows.
+            tracing::warn!(
+                "the store is shared (PostgreSQL) but limits are kept in memory: every replica \
+                 enforces full limits and quotas on its own; set [limits] backend = \"redis\" \
+                 when running more than one replica"
+            );
+        }
         tracing::info!(
             public = %running.public,
             admin = %running.admin,

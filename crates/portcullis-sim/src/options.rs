@@ -31,6 +31,8 @@ pub struct SimOptions {
     /// chunk, instead of a generated stream: for tests of what a misbehaving upstream sends
     /// (malformed events, comments, error events, ...).
     pub raw_stream: Option<Vec<String>>,
+    /// A whole (non-streamed) request is answered 200 with exactly this JSON text.
+    pub raw_body: Option<String>,
 }
 
 impl Default for SimOptions {
@@ -46,6 +48,7 @@ impl Default for SimOptions {
             chunk_chars: 0,
             extra_fields: serde_json::Map::new(),
             raw_stream: None,
+            raw_body: None,
         }
     }
 }

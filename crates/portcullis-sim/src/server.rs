@@ -286,6 +286,13 @@ impl Simulator {
             None => (0..length).map(generate::token).collect(),
         };
         let length = pieces.len();
+        if let (false, Some(raw)) = (stream, &options.raw_body) {
+            return Response::builder()
+                .status(StatusCode::OK)
+                .header(header::CONTENT_TYPE, "application/json")
+                .body(full(Bytes::from(raw.clone())))
+                .unwrap();
+        }
         if !stream && wire == Wire::Responses {
             let text: String = pieces.concat();
             let mut body = responses::response(&model, "completed", &text, Some((prompt, length)));

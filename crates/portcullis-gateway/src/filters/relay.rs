@@ -29,8 +29,10 @@ const MAX_EVENT_BYTES: usize = 4 * 1024 * 1024;
 /// Filters a whole answer; the caller gets it only after the chain's end work is done.
 pub async fn whole(mut chain: Chain, bytes: Bytes) -> Result<Bytes, ApiError> {
     let value = match serde_json::from_slice::<Value>(&bytes) {
-        Ok(value @ Value::Object(_)) => value,
+        // A 200 that carries an error is an upstream failure (its text stays upstream).
+        Ok(value @ Value::Object(_)) if value.get("error").is_none_or(Value::is_null) => value,
         _ => {
+            tracing::warn!("upstream answered 200 with an error or no JSON object");
             chain.end_whole(Outcome::UpstreamFailed).await;
             return Err(ApiError::upstream_bad_response());
         }

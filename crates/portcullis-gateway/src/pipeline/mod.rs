@@ -42,17 +42,16 @@ where
     let id = RequestId::from_incoming(request.headers().get(request_id::HEADER));
     let mut cx = RequestContext::new(id, listener, state.guard.internal_listener);
     let mut response = match operation(state, &mut cx, request).await {
-        Ok(mut response) => {
-            if let Some(origin) = &cx.cors_origin {
-                crate::cors::grant(&mut response, origin);
-            }
-            response
-        }
+        Ok(response) => response,
         Err(err) => {
             tracing::debug!(request_id = %cx.request_id.as_str(), status = %err.status(), code = ?err.code, "request refused");
             respond::error(&err)
         }
     };
+    // Errors too: browser code must be able to read why it was refused and when to retry.
+    if let Some(origin) = &cx.cors_origin {
+        crate::cors::grant(&mut response, origin);
+    }
     response
         .headers_mut()
         .extend(std::mem::take(&mut cx.response_headers));

@@ -127,3 +127,25 @@ async fn whole_answers_name_the_model_as_the_caller_did() {
         "sim-chat-large"
     );
 }
+
+#[tokio::test]
+async fn a_200_that_carries_an_error_is_an_upstream_failure() {
+    // F16: it used to become a 200 `{}`.
+    let h = Harness::start(
+        SimOptions {
+            raw_body: Some(
+                r#"{"error":{"message":"worker 10.1.2.3 out of memory","type":"server_error"}}"#
+                    .into(),
+            ),
+            ..SimOptions::default()
+        },
+        "",
+        "",
+    )
+    .await;
+    let body = json!({"model": "chat", "messages": [{"role": "user", "content": "hi"}]});
+    let reply = h.post("/v1/chat/completions", &body.to_string()).await;
+    assert_eq!(reply.status, 502);
+    assert_eq!(reply.error_code(), "upstream_error");
+    assert!(!text(&reply).contains("10.1.2.3"));
+}

@@ -660,6 +660,26 @@ async fn publishable_keys_work_from_their_origins_only_with_cors() {
         "https://app.example.com"
     );
     assert_eq!(allowed.headers["vary"], "origin");
+    // F18: errors carry the grant too, so browser code can read them (and `retry-after`).
+    let refused = h
+        .request(
+            h.gateway.public,
+            Method::POST,
+            "/v1/chat/completions",
+            &[
+                ("authorization", &format!("Bearer {key}")),
+                ("content-type", "application/json"),
+                ("origin", "https://app.example.com"),
+                ("sec-fetch-mode", "cors"),
+            ],
+            "{not json",
+        )
+        .await;
+    assert_eq!(refused.status, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        refused.headers["access-control-allow-origin"],
+        "https://app.example.com"
+    );
     for origin in [Some("https://evil.example.com"), None] {
         let headers: Vec<(&str, &str)> = origin.map(|o| ("origin", o)).into_iter().collect();
         let reply = h.chat_as(h.gateway.public, &key, "chat", &headers).await;
