@@ -6,7 +6,7 @@
 //! other. Months and totals are sums over days; the day is the local day in the limits'
 //! configured time zone.
 
-use crate::records::UsageFilter;
+use crate::records::{UsageFilter, UsageRow};
 
 pub(crate) const MIGRATION: &str = "CREATE TABLE usage_daily (
          day TEXT NOT NULL,
@@ -61,7 +61,7 @@ pub(crate) const UPSERT: &str = "INSERT INTO usage_daily
          cost_nanos = usage_daily.cost_nanos + excluded.cost_nanos";
 
 /// The WHERE clause of a filter (with `$n` placeholders) and its values.
-pub(crate) fn conditions(filter: &UsageFilter) -> (String, Vec<String>) {
+fn conditions(filter: &UsageFilter) -> (String, Vec<String>) {
     let mut clauses = Vec::new();
     let mut values = Vec::new();
     for (column, op, value) in [
@@ -87,4 +87,40 @@ pub(crate) fn conditions(filter: &UsageFilter) -> (String, Vec<String>) {
 /// `$n` placeholders are SQLite's `?n` too, so one query text serves both.
 pub(crate) fn sqlite(sql: &str) -> String {
     sql.replace('$', "?")
+}
+
+/// The sums a filter selects. `cast` follows each sum: PostgreSQL sums BIGINT into NUMERIC,
+/// so it casts back with `::BIGINT`; SQLite needs nothing.
+pub(crate) fn usage_total_query(filter: &UsageFilter, cast: &str) -> (String, Vec<String>) {
+    let (clause, values) = conditions(filter);
+    let sum = |column: &str| format!("COALESCE(SUM({column}), 0){cast}");
+    let sql = format!(
+        "SELECT {}, {}, {}, {} FROM usage_daily {clause}",
+        sum("requests"),
+        sum("input_tokens"),
+        sum("output_tokens"),
+        sum("cost_nanos")
+    );
+    (sql, values)
+}
+
+/// The totals row of [`usage_total_query`]'s four sums.
+pub(crate) fn totals(v: [i64; 4]) -> UsageRow {
+    UsageRow {
+        requests: v[0],
+        input_tokens: v[1],
+        output_tokens: v[2],
+        cost_nanos: v[3],
+        ..UsageRow::default()
+    }
+}
+
+/// The rows a filter selects, oldest day first (at most 10,000).
+pub(crate) fn usage_rows_query(filter: &UsageFilter) -> (String, Vec<String>) {
+    let (clause, values) = conditions(filter);
+    let sql = format!(
+        "SELECT day, tenant, key_id, model, requests, input_tokens, output_tokens, cost_nanos
+         FROM usage_daily {clause} ORDER BY day, tenant, key_id, model LIMIT 10000"
+    );
+    (sql, values)
 }

@@ -919,13 +919,17 @@ async fn the_admin_listener_enforces_a_keys_network_and_browser_rules() {
             r#""roles":["admin"],"allowed_ips":["127.0.0.0/8"]"#,
         )
         .await;
-    let refused = admin_as(&h, &elsewhere, &[]).await;
+    let refused = admin_get(&h, &elsewhere, "/admin/v1/tenants", &[]).await;
     assert_eq!(refused.status, StatusCode::FORBIDDEN);
     assert_eq!(refused.error_code(), "ip_not_allowed");
-    assert_eq!(admin_as(&h, &here, &[]).await.status, StatusCode::OK);
-    let browser = admin_as(
+    assert_eq!(
+        admin_get(&h, &here, "/admin/v1/tenants", &[]).await.status,
+        StatusCode::OK
+    );
+    let browser = admin_get(
         &h,
         &here,
+        "/admin/v1/tenants",
         &[
             ("origin", "https://evil.example"),
             ("sec-fetch-mode", "cors"),
@@ -934,21 +938,6 @@ async fn the_admin_listener_enforces_a_keys_network_and_browser_rules() {
     .await;
     assert_eq!(browser.status, StatusCode::FORBIDDEN);
     assert_eq!(browser.error_code(), "secret_key_in_browser");
-}
-
-/// `GET /admin/v1/tenants` with a key, on the admin listener.
-async fn admin_as(h: &Harness, key: &str, extra: &[(&str, &str)]) -> common::Reply {
-    let auth = format!("Bearer {key}");
-    let mut headers = vec![("authorization", auth.as_str())];
-    headers.extend_from_slice(extra);
-    h.request(
-        h.gateway.admin,
-        Method::GET,
-        "/admin/v1/tenants",
-        &headers,
-        "",
-    )
-    .await
 }
 
 /// `POST /admin/v1/keys` with a key as the actor.
@@ -1026,12 +1015,12 @@ async fn a_key_manager_never_grants_what_it_lacks_nor_reaches_other_tenants() {
     );
     // Other tenants' keys do not exist for it; operator-wide actions are refused.
     assert_eq!(
-        admin_get(&h, &manager, &format!("/admin/v1/keys/{other_key_id}"))
+        admin_get(&h, &manager, &format!("/admin/v1/keys/{other_key_id}"), &[])
             .await
             .status,
         404
     );
-    let listed = admin_get(&h, &manager, "/admin/v1/keys").await.json();
+    let listed = admin_get(&h, &manager, "/admin/v1/keys", &[]).await.json();
     assert!(
         listed["data"]
             .as_array()
@@ -1071,7 +1060,7 @@ async fn admin_keys_are_global_only_for_internal_tenants() {
     let (operator, _) = h.key("ops", "internal", r#""roles":["admin"]"#).await;
     h.key("globex", "customer", "").await;
     // A customer tenant's admin key sees its own tenant and cannot create tenants.
-    let tenants = admin_get(&h, &tenant_admin, "/admin/v1/tenants")
+    let tenants = admin_get(&h, &tenant_admin, "/admin/v1/tenants", &[])
         .await
         .json();
     let names: Vec<&str> = tenants["data"]
@@ -1082,13 +1071,15 @@ async fn admin_keys_are_global_only_for_internal_tenants() {
         .collect();
     assert_eq!(names, ["acme"]);
     assert_eq!(
-        admin_get(&h, &tenant_admin, "/admin/v1/tenants/globex")
+        admin_get(&h, &tenant_admin, "/admin/v1/tenants/globex", &[])
             .await
             .status,
         404
     );
     assert_eq!(
-        admin_get(&h, &tenant_admin, "/admin/v1/audit").await.status,
+        admin_get(&h, &tenant_admin, "/admin/v1/audit", &[])
+            .await
+            .status,
         403
     );
     let reply = create_key_as(&h, &tenant_admin, r#"{"tenant":"globex"}"#).await;
@@ -1096,18 +1087,17 @@ async fn admin_keys_are_global_only_for_internal_tenants() {
     // The operators' admin key manages every tenant.
     let reply = create_key_as(&h, &operator, r#"{"tenant":"globex"}"#).await;
     assert_eq!(reply.status, StatusCode::CREATED);
-    let tenants = admin_get(&h, &operator, "/admin/v1/tenants").await.json();
+    let tenants = admin_get(&h, &operator, "/admin/v1/tenants", &[])
+        .await
+        .json();
     assert!(tenants["data"].as_array().unwrap().len() >= 3);
 }
 
-async fn admin_get(h: &Harness, key: &str, path: &str) -> common::Reply {
+/// `GET path` on the admin listener with a key (and `extra` headers).
+async fn admin_get(h: &Harness, key: &str, path: &str, extra: &[(&str, &str)]) -> common::Reply {
     let auth = format!("Bearer {key}");
-    h.request(
-        h.gateway.admin,
-        Method::GET,
-        path,
-        &[("authorization", auth.as_str())],
-        "",
-    )
-    .await
+    let mut headers = vec![("authorization", auth.as_str())];
+    headers.extend_from_slice(extra);
+    h.request(h.gateway.admin, Method::GET, path, &headers, "")
+        .await
 }

@@ -2,8 +2,9 @@
 
 use super::{
     answers, completion_usage, content_text, include_stream_usage, null_choice_logprobs,
-    visit_content, visit_content_mut, visit_strings_mut, Api, Body, GeneratedText, OutputLimit,
-    Param, PromptTextVisitor, PromptVisitor, ReportedUsage, TextPiece, NOT_TEXT,
+    usage_only_chunk, visit_content, visit_content_mut, visit_strings_mut, Api, Body,
+    GeneratedText, OutputLimit, Param, PromptTextVisitor, PromptVisitor, ReportedUsage, TextPiece,
+    NOT_TEXT,
 };
 use crate::fields::{Allow, CHAT};
 use crate::schema;
@@ -257,11 +258,7 @@ impl Api for Chat {
     }
 
     fn is_usage_only(&self, chunk: &Value) -> bool {
-        chunk.get("usage").is_some_and(|u| u.is_object())
-            && chunk
-                .get("choices")
-                .and_then(Value::as_array)
-                .is_none_or(Vec::is_empty)
+        usage_only_chunk(chunk)
     }
 }
 

@@ -1,9 +1,9 @@
 //! `POST /v1/completions`: a prompt in, text (or a stream of text pieces) out.
 
 use super::{
-    answers, completion_usage, include_stream_usage, null_choice_logprobs, visit_inputs,
-    visit_inputs_mut, Api, Body, GeneratedText, OutputLimit, Param, PromptTextVisitor,
-    PromptVisitor, ReportedUsage, TextPiece,
+    answers, completion_usage, include_stream_usage, null_choice_logprobs, usage_only_chunk,
+    visit_inputs, visit_inputs_mut, Api, Body, GeneratedText, OutputLimit, Param,
+    PromptTextVisitor, PromptVisitor, ReportedUsage, TextPiece,
 };
 use crate::fields::{Allow, COMPLETION};
 use crate::schema;
@@ -143,11 +143,7 @@ impl Api for Completions {
     }
 
     fn is_usage_only(&self, chunk: &Value) -> bool {
-        chunk.get("usage").is_some_and(|u| u.is_object())
-            && chunk
-                .get("choices")
-                .and_then(Value::as_array)
-                .is_none_or(Vec::is_empty)
+        usage_only_chunk(chunk)
     }
 }
 

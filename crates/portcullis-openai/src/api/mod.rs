@@ -259,6 +259,15 @@ pub(crate) fn completion_usage(chunk: &Value) -> Option<ReportedUsage> {
     })
 }
 
+/// A chat or completions stream chunk that only reports usage (no choices).
+pub(crate) fn usage_only_chunk(chunk: &Value) -> bool {
+    chunk.get("usage").is_some_and(|u| u.is_object())
+        && chunk
+            .get("choices")
+            .and_then(Value::as_array)
+            .is_none_or(Vec::is_empty)
+}
+
 /// Asks a chat or completions stream for usage (`stream_options.include_usage`).
 pub(crate) fn include_stream_usage(body: &mut Body) -> bool {
     let asked = body

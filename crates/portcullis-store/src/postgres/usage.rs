@@ -2,7 +2,7 @@
 
 use super::{pg, PgStore};
 use crate::records::*;
-use crate::usage_sql::{conditions, UPSERT};
+use crate::usage_sql::{totals, usage_rows_query, usage_total_query, UPSERT};
 use crate::StoreError;
 
 impl PgStore {
@@ -36,37 +36,8 @@ impl PgStore {
 
     /// The sum of the rows a filter selects.
     pub(crate) async fn usage_total(&self, filter: &UsageFilter) -> Result<UsageRow, StoreError> {
-        let (clause, values) = conditions(filter);
-        let sql = format!(
-            "SELECT COALESCE(SUM(requests), 0), COALESCE(SUM(input_tokens), 0),
-                    COALESCE(SUM(output_tokens), 0), COALESCE(SUM(cost_nanos), 0)
-             FROM usage_daily {clause}"
-        );
-        let totals = |v: [i64; 4]| UsageRow {
-            requests: v[0],
-            input_tokens: v[1],
-            output_tokens: v[2],
-            cost_nanos: v[3],
-            ..UsageRow::default()
-        };
         // SUM of BIGINT is NUMERIC in PostgreSQL: cast back.
-        let sql = sql
-            .replace(
-                "COALESCE(SUM(requests), 0)",
-                "COALESCE(SUM(requests), 0)::BIGINT",
-            )
-            .replace(
-                "COALESCE(SUM(input_tokens), 0)",
-                "COALESCE(SUM(input_tokens), 0)::BIGINT",
-            )
-            .replace(
-                "COALESCE(SUM(output_tokens), 0)",
-                "COALESCE(SUM(output_tokens), 0)::BIGINT",
-            )
-            .replace(
-                "COALESCE(SUM(cost_nanos), 0)",
-                "COALESCE(SUM(cost_nanos), 0)::BIGINT",
-            );
+        let (sql, values) = usage_total_query(filter, "::BIGINT");
         let params: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> =
             values.iter().map(|v| v as _).collect();
         let row = self
@@ -83,11 +54,7 @@ impl PgStore {
         &self,
         filter: &UsageFilter,
     ) -> Result<Vec<UsageRow>, StoreError> {
-        let (clause, values) = conditions(filter);
-        let sql = format!(
-            "SELECT day, tenant, key_id, model, requests, input_tokens, output_tokens, cost_nanos
-             FROM usage_daily {clause} ORDER BY day, tenant, key_id, model LIMIT 10000"
-        );
+        let (sql, values) = usage_rows_query(filter);
         let params: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> =
             values.iter().map(|v| v as _).collect();
         let rows = self

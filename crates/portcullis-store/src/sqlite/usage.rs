@@ -2,7 +2,7 @@
 
 use super::SqliteStore;
 use crate::records::*;
-use crate::usage_sql::{conditions, sqlite, UPSERT};
+use crate::usage_sql::{sqlite, totals, usage_rows_query, usage_total_query, UPSERT};
 use crate::StoreError;
 
 impl SqliteStore {
@@ -36,19 +36,7 @@ impl SqliteStore {
 
     /// The sum of the rows a filter selects.
     pub(crate) async fn usage_total(&self, filter: &UsageFilter) -> Result<UsageRow, StoreError> {
-        let (clause, values) = conditions(filter);
-        let sql = format!(
-            "SELECT COALESCE(SUM(requests), 0), COALESCE(SUM(input_tokens), 0),
-                    COALESCE(SUM(output_tokens), 0), COALESCE(SUM(cost_nanos), 0)
-             FROM usage_daily {clause}"
-        );
-        let totals = |v: [i64; 4]| UsageRow {
-            requests: v[0],
-            input_tokens: v[1],
-            output_tokens: v[2],
-            cost_nanos: v[3],
-            ..UsageRow::default()
-        };
+        let (sql, values) = usage_total_query(filter, "");
         self.with_connection(move |c| {
             let row = c.query_row(
                 &sqlite(&sql),
@@ -65,11 +53,7 @@ impl SqliteStore {
         &self,
         filter: &UsageFilter,
     ) -> Result<Vec<UsageRow>, StoreError> {
-        let (clause, values) = conditions(filter);
-        let sql = format!(
-            "SELECT day, tenant, key_id, model, requests, input_tokens, output_tokens, cost_nanos
-             FROM usage_daily {clause} ORDER BY day, tenant, key_id, model LIMIT 10000"
-        );
+        let (sql, values) = usage_rows_query(filter);
         self.with_connection(move |c| {
             let mut statement = c.prepare(&sqlite(&sql))?;
             let rows = statement.query_map(rusqlite::params_from_iter(values.iter()), |r| {
