@@ -81,6 +81,13 @@ impl ResponseFilter for Accounting {
         Flow::Continue
     }
 
+    fn on_stream_end(
+        &mut self,
+        _api: &dyn Api,
+    ) -> Result<Vec<serde_json::Value>, portcullis_core::ApiError> {
+        Ok(Vec::new())
+    }
+
     fn on_end(&mut self, end: End) -> Option<EndWork> {
         let usage = self.usage();
         let reservation = self.reservation.take()?;

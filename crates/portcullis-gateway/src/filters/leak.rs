@@ -24,10 +24,11 @@ fn leaked(request_id: &str, what: Leak, block: bool) {
     tracing::warn!(request_id, leak = ?what, action = if block { "blocked" } else { "flagged" }, "answer leaks the system prompt");
 }
 
-impl ResponseFilter for LeakFilter {
-    fn on_chunk(&mut self, chunk: &mut Chunk, api: &dyn Api) -> Flow {
+impl LeakFilter {
+    /// Checks the texts of one event (or a whole answer).
+    fn check(&mut self, value: &mut serde_json::Value, stream: bool, api: &dyn Api) -> Flow {
         let mut texts = Vec::new();
-        api.generated_texts(&mut chunk.value, chunk.stream, &mut texts);
+        api.generated_texts(value, stream, &mut texts);
         for t in texts {
             let found = match t.piece {
                 TextPiece::Delta { .. } => self.check.push(t.slot, t.text),
@@ -44,6 +45,25 @@ impl ResponseFilter for LeakFilter {
             }
         }
         Flow::Continue
+    }
+}
+
+impl ResponseFilter for LeakFilter {
+    fn on_chunk(&mut self, chunk: &mut Chunk, api: &dyn Api) -> Flow {
+        // Events released before this one reach the caller first, so they are read first.
+        for event in &mut chunk.before {
+            if let Flow::Stop(error) = self.check(event, true, api) {
+                return Flow::Stop(error);
+            }
+        }
+        self.check(&mut chunk.value, chunk.stream, api)
+    }
+
+    fn on_stream_end(
+        &mut self,
+        _api: &dyn Api,
+    ) -> Result<Vec<serde_json::Value>, portcullis_core::ApiError> {
+        Ok(Vec::new())
     }
 
     fn on_end(&mut self, _end: End) -> Option<EndWork> {

@@ -90,6 +90,9 @@ pub type EndWork = Pin<Box<dyn Future<Output = ()> + Send>>;
 pub trait ResponseFilter: Send + Sync {
     /// One parsed chunk; may edit it or stop the response.
     fn on_chunk(&mut self, chunk: &mut Chunk, api: &dyn Api) -> Flow;
+    /// A stream reached its end as the upstream meant it (`[DONE]`, or the body's end):
+    /// events for what the filter still holds, sent before the end, or an error instead.
+    fn on_stream_end(&mut self, api: &dyn Api) -> Result<Vec<Value>, ApiError>;
     /// The response ended; called exactly once, however it ended.
     fn on_end(&mut self, end: End) -> Option<EndWork>;
 }
@@ -118,6 +121,28 @@ impl Chain {
             }
         }
         Flow::Continue
+    }
+
+    /// The stream reached its end: each filter releases what it holds, as events the filters
+    /// after it see like any other. Returns the events to send before the end, in order.
+    pub fn flush(&mut self) -> Result<Vec<Value>, ApiError> {
+        let mut out = Vec::new();
+        for i in 0..self.filters.len() {
+            let (done, after) = self.filters.split_at_mut(i + 1);
+            for value in done[i].on_stream_end(self.api)? {
+                let mut chunk = Chunk::new(value, true);
+                for filter in after.iter_mut() {
+                    if let Flow::Stop(error) = filter.on_chunk(&mut chunk, self.api) {
+                        return Err(error);
+                    }
+                }
+                out.append(&mut chunk.before);
+                if !chunk.hidden {
+                    out.push(chunk.value);
+                }
+            }
+        }
+        Ok(out)
     }
 
     /// Tells every filter the response ended (once; later calls do nothing) and returns the

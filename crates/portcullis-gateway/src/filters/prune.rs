@@ -32,6 +32,13 @@ impl ResponseFilter for Prune {
         Flow::Continue
     }
 
+    fn on_stream_end(
+        &mut self,
+        _api: &dyn Api,
+    ) -> Result<Vec<serde_json::Value>, portcullis_core::ApiError> {
+        Ok(Vec::new())
+    }
+
     fn on_end(&mut self, _end: End) -> Option<EndWork> {
         None
     }

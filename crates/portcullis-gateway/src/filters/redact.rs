@@ -1,55 +1,95 @@
 //! Personal data and secrets redacted from every generated text, in whole answers and
-//! streams alike. In a stream, each text slot (a choice, or an output item's content part)
-//! flows through its own `StreamRedactor`, which holds back only what may still become an
-//! item; what it holds is released with the piece that ends the slot, or, where a slot ends
-//! with an event that repeats its whole text (the Responses API's `...done`), as one more
-//! delta event just before it. Whole texts are redacted at once, with the same result the
-//! pieces gave. Under `block`, an answer with an item is refused, and a stream ends with an
-//! error event instead of the item. A chunk with an item, or whose text is partly held back, loses
-//! its log probabilities (their tokens would repeat what is redacted or not yet shown).
+//! streams alike. In a stream, each text slot (a choice's content, refusal, tool-call or
+//! function-call arguments, or an output item's content part) flows through its own
+//! `StreamRedactor`, which holds back only what may still become an item. What it holds is
+//! released with the piece that ends the slot; as one more delta event just before the event
+//! that ends its answer (a choice's `finish_reason`) or repeats its whole text (the Responses
+//! API's `...done`); or, when the upstream ends the stream without either, as delta events
+//! before the stream's end. Text is never lost and never leaves unredacted. Whole texts are
+//! redacted at once, with the same result the pieces gave. Under `block`, an answer with an
+//! item is refused, and a stream ends with an error event instead of the item. A chunk with an
+//! item, or whose text is partly held back, loses its log probabilities (their tokens would
+//! repeat what is redacted or not yet shown).
 
 use super::{rejected, Chunk, End, EndWork, Flow, ResponseFilter};
+use portcullis_core::ApiError;
 use portcullis_guard::redact::{redact, StreamRedactor};
 use portcullis_openai::{Api, TextPiece};
-use std::collections::HashMap;
+use serde_json::Value;
+use std::collections::BTreeMap;
 
 pub struct Redact {
     block: bool,
-    redactors: HashMap<u64, StreamRedactor>,
+    /// Open slots, in slot order: the redactor and an event of the stream that names the slot
+    /// (its first piece), the model for events that release what it holds.
+    open: BTreeMap<u64, (StreamRedactor, Value)>,
 }
 
 impl Redact {
     pub fn new(block: bool) -> Redact {
         Redact {
             block,
-            redactors: HashMap::new(),
+            open: BTreeMap::new(),
         }
+    }
+
+    /// Ends the open slots that `ends` picks, releasing what they held as events; `found` is
+    /// set when their rest held an item.
+    fn release(
+        &mut self,
+        api: &dyn Api,
+        ends: impl Fn(u64) -> bool,
+        found: &mut bool,
+    ) -> Vec<Value> {
+        let slots: Vec<u64> = self.open.keys().copied().filter(|s| ends(*s)).collect();
+        let mut events = Vec::new();
+        for slot in slots {
+            let Some((mut redactor, template)) = self.open.remove(&slot) else {
+                continue;
+            };
+            let before = redactor.spans().len();
+            let held = redactor.finish();
+            *found |= redactor.spans().len() > before;
+            if held.is_empty() {
+                continue;
+            }
+            if let Some(event) = api.release_event(&template, slot, held) {
+                events.push(event);
+            }
+        }
+        events
     }
 }
 
 impl ResponseFilter for Redact {
     fn on_chunk(&mut self, chunk: &mut Chunk, api: &dyn Api) -> Flow {
         let mut texts = Vec::new();
+        let mut opened = Vec::new();
         api.generated_texts(&mut chunk.value, chunk.stream, &mut texts);
         let mut found = false;
         let mut edited = false;
         let mut hiding = false;
         let mut released = Vec::new();
+        let mut ended_answers = Vec::new();
         for t in texts {
             match t.piece {
                 TextPiece::Delta { last } => {
-                    let redactor = self.redactors.entry(t.slot).or_default();
+                    let (redactor, _) = self.open.entry(t.slot).or_insert_with(|| {
+                        opened.push(t.slot);
+                        (StreamRedactor::new(), Value::Null)
+                    });
                     let before = redactor.spans().len();
                     let mut emitted = redactor.push(t.text);
                     if last {
                         emitted.push_str(&redactor.finish());
+                        ended_answers.push(api.slot_answer(t.slot));
                     }
                     found |= redactor.spans().len() > before;
                     // Text held back is not shown yet, so neither may its tokens be; held
                     // spacing gives nothing away.
                     hiding |= redactor.held_text().chars().any(|c| !c.is_whitespace());
                     if last {
-                        self.redactors.remove(&t.slot);
+                        self.open.remove(&t.slot);
                     }
                     if emitted != *t.text {
                         *t.text = emitted;
@@ -57,7 +97,7 @@ impl ResponseFilter for Redact {
                     }
                 }
                 TextPiece::Whole => {
-                    if let Some(mut redactor) = self.redactors.remove(&t.slot) {
+                    if let Some((mut redactor, _)) = self.open.remove(&t.slot) {
                         let before = redactor.spans().len();
                         let held = redactor.finish();
                         found |= redactor.spans().len() > before;
@@ -74,6 +114,18 @@ impl ResponseFilter for Redact {
                 }
             }
         }
+        // A slot opened by this chunk is released, if ever, in events modelled on it.
+        for slot in opened {
+            if let Some((_, template)) = self.open.get_mut(&slot) {
+                *template = chunk.value.clone();
+            }
+        }
+        // An answer that ended here ends its other open slots too: what they hold goes out
+        // just before this chunk.
+        if !ended_answers.is_empty() {
+            let ends = |slot| ended_answers.contains(&api.slot_answer(slot));
+            chunk.before.extend(self.release(api, ends, &mut found));
+        }
         if found && self.block {
             return Flow::Stop(rejected());
         }
@@ -83,12 +135,22 @@ impl ResponseFilter for Redact {
             chunk.edited |= api.strip_logprobs(&mut chunk.value);
         }
         for (slot, held) in released {
+            // Modelled on the event that ends the slot with its whole text.
             if let Some(event) = api.release_event(&chunk.value, slot, held) {
                 chunk.before.push(event);
             }
         }
         chunk.edited |= edited;
         Flow::Continue
+    }
+
+    fn on_stream_end(&mut self, api: &dyn Api) -> Result<Vec<Value>, ApiError> {
+        let mut found = false;
+        let events = self.release(api, |_| true, &mut found);
+        if found && self.block {
+            return Err(rejected());
+        }
+        Ok(events)
     }
 
     fn on_end(&mut self, _end: End) -> Option<EndWork> {

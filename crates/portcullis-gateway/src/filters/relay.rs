@@ -58,6 +58,8 @@ pub struct StreamRelay {
     finished: bool,
     request_id: String,
     chain: Chain,
+    /// The upstream names its events (`event:` lines, as the Responses API does).
+    named: bool,
 }
 
 impl StreamRelay {
@@ -68,6 +70,7 @@ impl StreamRelay {
             finished: false,
             request_id,
             chain,
+            named: false,
         }
     }
 
@@ -89,17 +92,31 @@ impl StreamRelay {
         }
     }
 
-    /// Filters the whole events in `events` into `out`; an error when the stream must end.
-    fn events(&mut self, events: &[u8], out: &mut Vec<u8>) -> Result<(), ApiError> {
+    /// Filters the whole events in `events` into `out`; true when the stream is done (what
+    /// the upstream sends after `[DONE]` is not read); an error when the stream must end.
+    fn events(&mut self, events: &[u8], out: &mut Vec<u8>) -> Result<bool, ApiError> {
         let mut start = 0;
         for end in sse::event_ends(events) {
-            self.event(&events[start..end], out)?;
+            if self.event(&events[start..end], out)? {
+                return Ok(true);
+            }
             start = end;
+        }
+        Ok(false)
+    }
+
+    /// The stream is at its end: what the filters still hold goes out first.
+    fn flush(&mut self, out: &mut Vec<u8>) -> Result<(), ApiError> {
+        for event in self.chain.flush()? {
+            let bytes = serde_json::to_vec(&event).unwrap_or_default();
+            let name = self.named.then_some("");
+            sse::write_event(out, before_name(name, &event), &bytes);
         }
         Ok(())
     }
 
-    fn event(&mut self, raw: &[u8], out: &mut Vec<u8>) -> Result<(), ApiError> {
+    /// One event into `out`; true when it ends the stream (`[DONE]`).
+    fn event(&mut self, raw: &[u8], out: &mut Vec<u8>) -> Result<bool, ApiError> {
         let malformed = || {
             tracing::warn!("upstream sent a stream event the gateway cannot read; stream ended");
             ApiError::upstream_bad_response()
@@ -108,11 +125,13 @@ impl StreamRelay {
         let Some(data) = event.data else {
             // A keep-alive: forwarded as one, without whatever it said.
             out.extend_from_slice(b":\n\n");
-            return Ok(());
+            return Ok(false);
         };
+        self.named |= event.name.is_some();
         if data == b"[DONE]" {
+            self.flush(out)?;
             sse::write_event(out, event.name, data);
-            return Ok(());
+            return Ok(true);
         }
         let value = match serde_json::from_slice::<Value>(data) {
             Ok(value @ Value::Object(_)) => value,
@@ -137,7 +156,7 @@ impl StreamRelay {
             sse::write_event(out, before_name(event.name, before), &bytes);
         }
         if chunk.hidden {
-            return Ok(());
+            return Ok(false);
         }
         if chunk.edited || !event.canonical {
             let bytes = serde_json::to_vec(&chunk.value).unwrap_or_default();
@@ -145,7 +164,7 @@ impl StreamRelay {
         } else {
             out.extend_from_slice(raw);
         }
-        Ok(())
+        Ok(false)
     }
 }
 
@@ -196,10 +215,13 @@ impl Body for StreamRelay {
                     };
                     let events = this.partial.split_to(searched_from + end);
                     let mut out = Vec::with_capacity(events.len() + 64);
-                    if let Err(error) = this.events(&events, &mut out) {
-                        this.finish(Outcome::Stopped);
-                        out.extend_from_slice(&error_event(&error));
-                        return Poll::Ready(Some(Ok(Frame::data(Bytes::from(out)))));
+                    match this.events(&events, &mut out) {
+                        Ok(false) => {}
+                        Ok(true) => this.finish(Outcome::Completed),
+                        Err(error) => {
+                            this.finish(Outcome::Stopped);
+                            out.extend_from_slice(&error_event(&error));
+                        }
                     }
                     if out.is_empty() {
                         continue;
@@ -210,12 +232,17 @@ impl Body for StreamRelay {
                 Poll::Ready(None) => {
                     // An upstream that omits the final blank line still gets its last event out.
                     let mut out = Vec::new();
-                    let mut result = Ok(());
+                    let mut result = Ok(false);
                     if !this.partial.is_empty() {
                         let mut rest = std::mem::take(&mut this.partial).to_vec();
                         rest.extend_from_slice(b"\n\n");
                         result = this.events(&rest, &mut out);
                     }
+                    // Ended without `[DONE]`: what the filters hold still goes out.
+                    let result = match result {
+                        Ok(false) => this.flush(&mut out),
+                        other => other.map(drop),
+                    };
                     match result {
                         Ok(()) => this.finish(Outcome::Completed),
                         Err(error) => {

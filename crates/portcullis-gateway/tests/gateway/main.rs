@@ -11,6 +11,7 @@ mod output;
 mod protocols;
 mod responses;
 mod routing;
+mod stream_texts;
 mod streaming;
 mod upstream_errors;
 mod usage;

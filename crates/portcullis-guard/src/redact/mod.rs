@@ -82,12 +82,31 @@ fn hold_from(buf: &str) -> usize {
             hold = hold.min(begin);
         }
     }
+    // A phone's extension ("x12", "ext. 12") follows its digits across lowercase letters and
+    // a space, so a number that may still gain one is held with its marker: a bare run of
+    // twelve digits is no phone, but the same run with "ext 0303" is.
+    if let Some(number_end) = number_before_extension_marker(buf) {
+        hold = hold.min(groups_before(buf, number_end));
+    }
     // Never cut a run of digit groups: where a scan of it starts changes what is read in it
     // (a rejected number is skipped whole).
     if buf[hold..].starts_with(is_group_char) {
         hold = groups_before(buf, hold);
     }
     hold
+}
+
+/// Where the digits end when `buf` ends with a number and the start of a phone extension
+/// (`[0-9] ?(x|ext.?)? ?`, the marker possibly cut short), or `None`.
+fn number_before_extension_marker(buf: &str) -> Option<usize> {
+    let rest = buf.strip_suffix(' ').unwrap_or(buf);
+    let rest = ["ext.", "ext", "ex", "e", "x"]
+        .iter()
+        .find_map(|marker| rest.strip_suffix(marker))
+        .unwrap_or(rest);
+    let rest = rest.strip_suffix(' ').unwrap_or(rest);
+    rest.ends_with(|c: char| c.is_ascii_digit())
+        .then_some(rest.len())
 }
 
 /// Characters of digit groups: digits, capitals (IBANs), and the separators of numbers.
@@ -251,6 +270,32 @@ mod tests {
         out += &r.finish();
         assert_eq!(out, redact(text).0);
         assert!(out.contains("[REDACTED:PHONE]"), "{out}");
+    }
+
+    #[test]
+    fn a_number_is_held_while_its_extension_may_follow() {
+        // Found by fuzzing: "…688347ext " was released before "0303" arrived, and twelve
+        // bare digits alone are no phone, so the number left unredacted.
+        let text = "HD9883433)\x0fHD966666668666666666v666666688347ext 0303";
+        for text in [
+            text,
+            "call 666666688347 ext. 12 now",
+            "call 666666688347 x 12 now",
+        ] {
+            for size in 1..=17 {
+                let mut r = StreamRedactor::new();
+                let mut out = String::new();
+                let mut at = 0;
+                while at < text.len() {
+                    let end = (at + size).min(text.len());
+                    out += &r.push(&text[at..end]);
+                    at = end;
+                }
+                out += &r.finish();
+                assert_eq!(out, redact(text).0, "{text:?} in pieces of {size}");
+                assert!(out.contains("[REDACTED:PHONE]"), "{out}");
+            }
+        }
     }
 
     #[test]

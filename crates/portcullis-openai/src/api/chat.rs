@@ -10,7 +10,7 @@ use crate::fields::{Allow, CHAT};
 use crate::schema;
 use crate::tokens::Encoding;
 use portcullis_core::{ApiError, Endpoint};
-use serde_json::Value;
+use serde_json::{json, Value};
 
 /// Tokens that frame each chat message (`<|start|>role\n ... <|end|>`).
 const TOKENS_PER_MESSAGE: u64 = 3;
@@ -18,8 +18,87 @@ const TOKENS_PER_MESSAGE: u64 = 3;
 const TOKENS_PER_NAME: u64 = 1;
 /// Every reply is primed with `<|start|>assistant<|message|>`.
 const REPLY_PRIMING: u64 = 3;
-/// Slots per choice: its content, its refusal, then tool calls.
+/// Slots per choice: its content, its refusal, then tool calls (arguments and name), and
+/// last the legacy function call (name, arguments).
 const SLOTS_PER_CHOICE: u64 = 1 << 16;
+const FUNCTION_NAME: u64 = SLOTS_PER_CHOICE - 2;
+const FUNCTION_ARGUMENTS: u64 = SLOTS_PER_CHOICE - 1;
+/// Tool calls beyond this index share the last call's slots (no real answer has so many).
+const MAX_TOOL_CALL: u64 = (FUNCTION_NAME - 2) / 2 - 1;
+
+/// The slot of tool call `k`'s arguments (its name is the next slot), within a choice.
+fn tool_call_slot(k: u64) -> u64 {
+    2 + 2 * k.min(MAX_TOOL_CALL)
+}
+
+/// The slot of the legacy function call's `arguments` or `name`, within a choice.
+fn function_slot(field: &str) -> u64 {
+    if field == "name" {
+        FUNCTION_NAME
+    } else {
+        FUNCTION_ARGUMENTS
+    }
+}
+
+/// The generated texts of a stream delta: content, refusal, tool-call and function-call
+/// arguments arrive in pieces; names arrive whole (a client reads them from the first piece,
+/// so they are redacted at once rather than held). `finished`: the choice ends here, and so
+/// does each of its texts.
+fn delta_texts<'a>(
+    delta: &'a mut serde_json::Map<String, Value>,
+    base: u64,
+    finished: bool,
+    out: &mut Vec<GeneratedText<'a>>,
+) {
+    let piece = |slot, text| GeneratedText {
+        slot: base + slot,
+        text,
+        piece: TextPiece::Delta { last: finished },
+    };
+    for (key, value) in delta.iter_mut() {
+        match (key.as_str(), value) {
+            ("content", Value::String(text)) => out.push(piece(0, text)),
+            ("refusal", Value::String(text)) => out.push(piece(1, text)),
+            ("tool_calls", Value::Array(calls)) => {
+                for (position, call) in calls.iter_mut().enumerate() {
+                    let Some(call) = call.as_object_mut() else {
+                        continue;
+                    };
+                    let k = call
+                        .get("index")
+                        .and_then(Value::as_u64)
+                        .unwrap_or(position as u64);
+                    let Some(Value::Object(function)) = call.get_mut("function") else {
+                        continue;
+                    };
+                    for (field, value) in function.iter_mut() {
+                        match (field.as_str(), value) {
+                            ("arguments", Value::String(t)) => {
+                                out.push(piece(tool_call_slot(k), t))
+                            }
+                            ("name", Value::String(t)) => {
+                                out.push(whole(base + tool_call_slot(k) + 1, t))
+                            }
+                            _ => {}
+                        }
+                    }
+                }
+            }
+            ("function_call", Value::Object(call)) => {
+                for (field, value) in call.iter_mut() {
+                    match (field.as_str(), value) {
+                        ("arguments", Value::String(t)) => out.push(piece(function_slot(field), t)),
+                        ("name", Value::String(t)) => {
+                            out.push(whole(base + function_slot(field), t))
+                        }
+                        _ => {}
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+}
 
 pub struct Chat;
 
@@ -203,7 +282,7 @@ impl Api for Chat {
                                 let Some(Value::Object(function)) = call.get_mut("function") else {
                                     continue;
                                 };
-                                let slot = base + 2 + 2 * k as u64;
+                                let slot = base + tool_call_slot(k as u64);
                                 for (field, value) in function.iter_mut() {
                                     if let ("arguments" | "name", Value::String(t)) =
                                         (field.as_str(), value)
@@ -219,9 +298,7 @@ impl Api for Chat {
                                 if let ("arguments" | "name", Value::String(t)) =
                                     (field.as_str(), value)
                                 {
-                                    let slot =
-                                        base + SLOTS_PER_CHOICE - 1 - u64::from(field == "name");
-                                    out.push(whole(slot, t));
+                                    out.push(whole(base + function_slot(field), t));
                                 }
                             }
                         }
@@ -234,19 +311,35 @@ impl Api for Chat {
                 if finished && delta.get("content").is_none_or(Value::is_null) {
                     delta.insert("content".into(), Value::String(String::new()));
                 }
-                if let Some(Value::String(text)) = delta.get_mut("content") {
-                    out.push(GeneratedText {
-                        slot: base,
-                        text,
-                        piece: TextPiece::Delta { last: finished },
-                    });
-                }
+                delta_texts(delta, base, finished, out);
             }
         }
     }
 
-    fn release_event(&self, _ending: &Value, _slot: u64, _text: String) -> Option<Value> {
-        None
+    fn release_event(&self, template: &Value, slot: u64, text: String) -> Option<Value> {
+        let index = slot / SLOTS_PER_CHOICE;
+        let delta = match slot % SLOTS_PER_CHOICE {
+            0 => json!({"content": text}),
+            1 => json!({"refusal": text}),
+            FUNCTION_ARGUMENTS => json!({"function_call": {"arguments": text}}),
+            FUNCTION_NAME => json!({"function_call": {"name": text}}),
+            within => {
+                let call = (within - 2) / 2;
+                let field = if (within - 2) % 2 == 0 {
+                    "arguments"
+                } else {
+                    "name"
+                };
+                json!({"tool_calls": [{"index": call, "function": {field: text}}]})
+            }
+        };
+        let choice =
+            json!({"index": index, "delta": delta, "logprobs": null, "finish_reason": null});
+        Some(super::chunk_like(template, Value::Array(vec![choice])))
+    }
+
+    fn slot_answer(&self, slot: u64) -> u64 {
+        slot / SLOTS_PER_CHOICE
     }
 
     fn set_model(&self, chunk: &mut Value, public: &str) -> bool {

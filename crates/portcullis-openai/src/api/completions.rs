@@ -9,7 +9,7 @@ use crate::fields::{Allow, COMPLETION};
 use crate::schema;
 use crate::tokens::Encoding;
 use portcullis_core::{ApiError, Endpoint, ErrorKind};
-use serde_json::Value;
+use serde_json::{json, Value};
 
 pub struct Completions;
 
@@ -130,8 +130,13 @@ impl Api for Completions {
         }
     }
 
-    fn release_event(&self, _ending: &Value, _slot: u64, _text: String) -> Option<Value> {
-        None
+    fn release_event(&self, template: &Value, slot: u64, text: String) -> Option<Value> {
+        let choice = json!({"index": slot, "text": text, "logprobs": null, "finish_reason": null});
+        Some(super::chunk_like(template, Value::Array(vec![choice])))
+    }
+
+    fn slot_answer(&self, slot: u64) -> u64 {
+        slot
     }
 
     fn set_model(&self, chunk: &mut Value, public: &str) -> bool {

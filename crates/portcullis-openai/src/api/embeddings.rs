@@ -92,8 +92,12 @@ impl Api for Embeddings {
     ) {
     }
 
-    fn release_event(&self, _ending: &Value, _slot: u64, _text: String) -> Option<Value> {
+    fn release_event(&self, _template: &Value, _slot: u64, _text: String) -> Option<Value> {
         None
+    }
+
+    fn slot_answer(&self, slot: u64) -> u64 {
+        slot
     }
 
     fn set_model(&self, chunk: &mut Value, public: &str) -> bool {

@@ -199,10 +199,14 @@ pub trait Api: Sync + Send + 'static {
         out: &mut Vec<GeneratedText<'a>>,
     );
 
-    /// A stream event that delivers `text` as the last piece of `slot`, sent before `ending`
-    /// (an event that ends the slot with a whole text) when redaction still held some back.
-    /// `None` where deltas themselves end slots (chat and completions).
-    fn release_event(&self, ending: &Value, slot: u64, text: String) -> Option<Value>;
+    /// A stream event that delivers `text` as the next piece of `slot`, modelled on
+    /// `template` (an event of the same stream that names the slot: the one that ends it, or
+    /// its first piece), for text that redaction held back and now releases.
+    fn release_event(&self, template: &Value, slot: u64, text: String) -> Option<Value>;
+
+    /// The answer (a choice, or an output item) a text slot belongs to: when one slot of an
+    /// answer ends, its other slots (refusal, tool-call arguments) end with it.
+    fn slot_answer(&self, slot: u64) -> u64;
 
     /// Names the model as the caller knows it wherever the answer or chunk names one (the
     /// upstream's name can say where and what it runs); true if anything changed.
@@ -227,6 +231,26 @@ pub(crate) fn null_choice_logprobs(chunk: &mut Value) -> bool {
         }
     }
     found
+}
+
+/// A chat or completions stream chunk carrying `choices`, with the identifying fields of
+/// `template` (id, object, created, model, fingerprint).
+pub(crate) fn chunk_like(template: &Value, choices: Value) -> Value {
+    let mut event = Map::new();
+    for field in [
+        "id",
+        "object",
+        "created",
+        "model",
+        "system_fingerprint",
+        "service_tier",
+    ] {
+        if let Some(v) = template.get(field) {
+            event.insert(field.to_owned(), v.clone());
+        }
+    }
+    event.insert("choices".to_owned(), choices);
+    Value::Object(event)
 }
 
 /// Sets `model` at the top of an answer or chunk.

@@ -455,11 +455,16 @@ impl Api for Responses {
         }
     }
 
-    fn release_event(&self, ending: &Value, _slot: u64, text: String) -> Option<Value> {
+    fn release_event(&self, template: &Value, _slot: u64, text: String) -> Option<Value> {
+        let ending = template;
         let kind = match ending.get("type").and_then(Value::as_str)? {
-            "response.output_text.done" => "response.output_text.delta",
-            "response.refusal.done" => "response.refusal.delta",
-            "response.function_call_arguments.done" => "response.function_call_arguments.delta",
+            "response.output_text.done" | "response.output_text.delta" => {
+                "response.output_text.delta"
+            }
+            "response.refusal.done" | "response.refusal.delta" => "response.refusal.delta",
+            "response.function_call_arguments.done" | "response.function_call_arguments.delta" => {
+                "response.function_call_arguments.delta"
+            }
             _ => return None,
         };
         let mut event = json!({"type": kind, "delta": text});
@@ -474,6 +479,10 @@ impl Api for Responses {
             }
         }
         Some(event)
+    }
+
+    fn slot_answer(&self, slot: u64) -> u64 {
+        slot / SLOTS_PER_ITEM
     }
 
     fn set_model(&self, chunk: &mut Value, public: &str) -> bool {
