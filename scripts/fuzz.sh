@@ -1,5 +1,8 @@
 #!/usr/bin/env bash
 # Runs cargo-fuzz targets (FUZZ_TARGETS, default all) for FUZZ_SECONDS (default 30) each.
+# FUZZ_SEED fixes libFuzzer's seed: the test script's brief run walks the same inputs every
+# time (a gate that does not turn red on a new random walk), while a run here without it
+# explores anew; what a long run finds becomes a regression test.
 # Needs a nightly toolchain and cargo-fuzz (installed from crates.io if missing); without
 # nightly it says so and exits 0. scripts/test.sh runs three targets briefly (10 s each). The
 # build directory is kept under ~/.cache so repeated runs do not rebuild.
@@ -13,8 +16,10 @@ log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 for target in ${FUZZ_TARGETS:-$(cargo +nightly fuzz list)}; do
   echo "== fuzz $target for ${seconds}s"
+  seed_flag=()
+  [ -n "${FUZZ_SEED:-}" ] && seed_flag=(-seed="$FUZZ_SEED")
   if ! cargo +nightly fuzz run --target-dir "$target_dir" "$target" -- \
-    -max_total_time="$seconds" -max_len=65536 >"$log" 2>&1; then
+    -max_total_time="$seconds" -max_len=65536 "${seed_flag[@]}" >"$log" 2>&1; then
     tail -40 "$log"
     echo "fuzz: $target failed; any crashing input is in fuzz/artifacts/$target" >&2
     exit 1
