@@ -267,3 +267,31 @@ async fn ask_logprobs(h: &Harness, stream: bool) -> Reply {
         "messages": [{"role": "user", "content": "Where do I send it?"}]});
     h.post("/v1/chat/completions", &body.to_string()).await
 }
+
+#[tokio::test]
+async fn look_alike_characters_and_separators_do_not_slip_items_out() {
+    // F11: zero-width and fullwidth characters inside an item, dotted and no-break-spaced
+    // cards, a spaced SSN, a key block without its END line.
+    let answer = "Mail john.\u{200b}doe@example.com or jane\u{FF20}example.org, card \
+4111.1111.1111.1111 or 4111\u{a0}1111\u{a0}1111\u{a0}1111, ssn 078 05 1120, \
+key -----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC\nBKcwggSjAgEAAoIBAQC7";
+    let expected = "Mail [REDACTED:EMAIL] or [REDACTED:EMAIL], card [REDACTED:CREDIT_CARD] or \
+[REDACTED:CREDIT_CARD], ssn [REDACTED:US_SSN], key [REDACTED:PRIVATE_KEY]";
+    for chunk_chars in [0, 1, 3, 7] {
+        let h = Harness::start(replying(answer, chunk_chars), "", "").await;
+        let reply = ask(&h, "chat", chunk_chars > 0).await;
+        assert_eq!(reply.status, 200);
+        let text = if chunk_chars == 0 {
+            reply.json()["choices"][0]["message"]["content"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        } else {
+            chunks(&reply)
+                .iter()
+                .filter_map(|c| c["choices"][0]["delta"]["content"].as_str())
+                .collect()
+        };
+        assert_eq!(text, expected, "in chunks of {chunk_chars}");
+    }
+}

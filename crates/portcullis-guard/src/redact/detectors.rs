@@ -2,6 +2,7 @@
 //! shape check that keeps look-alikes out (Luhn for cards, mod-97 for IBANs, the SSA's rules
 //! for SSNs, character mix for bare secrets).
 
+use super::fold::{fold_char, Folded};
 use regex::Regex;
 use std::sync::OnceLock;
 
@@ -138,9 +139,9 @@ pub struct Profile {
     /// Most digits in one run of characters a phone number may contain (digits, spaces,
     /// brackets, dashes, dots, plus).
     phone_digits: u32,
-    /// Most digits in one run of digits, spaces and dashes (cards).
+    /// Most digits in one run of digits and card separators (cards).
     card_digits: u32,
-    /// Most digits in one run of digits and dashes (SSNs).
+    /// Most digits in one run of digits, dashes and spaces (SSNs).
     ssn_digits: u32,
     /// Whether two capitals are followed by two digits somewhere (IBANs).
     iban_start: bool,
@@ -168,10 +169,10 @@ static CLASSES: [u8; 256] = {
         if matches!(c, b' ' | b'(' | b')' | b'-' | b'.' | b'+') {
             class |= PHONE;
         }
-        if matches!(c, b' ' | b'-') {
+        if matches!(c, b' ' | b'-' | b'.' | b'/' | b'_') {
             class |= CARD;
         }
-        if c == b'-' {
+        if matches!(c, b' ' | b'-') {
             class |= SSN;
         }
         if c.is_ascii_alphabetic() || c == b'/' || c == b'+' {
@@ -357,7 +358,18 @@ fn phone_valid(s: &str) -> bool {
 }
 
 fn card(s: &str) -> Option<usize> {
-    longest_valid_prefix(s, luhn)
+    longest_valid_prefix(s, card_valid)
+}
+
+/// Luhn, and dots, slashes or underscores only as the one separator between every group
+/// (`4111.1111.1111.1111`), never once inside a number (`3.14159265358979`).
+fn card_valid(s: &str) -> bool {
+    let separators: Vec<char> = s.chars().filter(|c| !c.is_ascii_digit()).collect();
+    let unusual = separators.iter().any(|c| matches!(c, '.' | '/' | '_'));
+    if unusual && (separators.len() < 3 || separators.iter().any(|&c| c != separators[0])) {
+        return false;
+    }
+    luhn(s)
 }
 
 fn iban(s: &str) -> Option<usize> {
@@ -386,7 +398,8 @@ fn detectors() -> &'static [Detector] {
             check,
         };
         vec![
-            d(Kind::PrivateKey, r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY-----[\s\S]*?-----END (?:[A-Z0-9]+ )*PRIVATE KEY-----", |_| false, yes),
+            // A block without its END line is still a key: its header and base64 lines.
+            d(Kind::PrivateKey, r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY-----(?:[\s\S]*?-----END (?:[A-Z0-9]+ )*PRIVATE KEY-----|(?:\s*[A-Za-z0-9+/=]{16,})*)", |_| false, yes),
             d(Kind::Jwt, r"eyJ[A-Za-z0-9_\-]{5,}\.eyJ[A-Za-z0-9_\-]{5,}\.[A-Za-z0-9_\-]{10,}", token, yes),
             d(Kind::PortcullisKey, r"pc_(?:live|test)_[A-Za-z0-9]{16}_[A-Za-z0-9]{32,40}", token, yes),
             d(Kind::OpenaiKey, r"sk-(?:proj-|svcacct-|admin-)?[A-Za-z0-9_\-]{20,}", token, yes),
@@ -398,8 +411,8 @@ fn detectors() -> &'static [Detector] {
             d(Kind::AwsSecretKey, r"[A-Za-z0-9/+]{40}", b64, mixed_secret),
             d(Kind::Email, r"[A-Za-z0-9._%+\-]+@[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)*\.[A-Za-z]{2,24}", email_char, yes),
             d(Kind::Iban, r"[A-Z]{2}[0-9]{2}(?: ?[A-Z0-9]){11,30}", alnum, iban),
-            d(Kind::CreditCard, r"[0-9](?:[ \-]?[0-9]){12,18}", digitish, card),
-            d(Kind::UsSsn, r"[0-9]{3}-[0-9]{2}-[0-9]{4}", digitish, ssn),
+            d(Kind::CreditCard, r"[0-9](?:[ \-./_]?[0-9]){12,18}", digitish, card),
+            d(Kind::UsSsn, r"[0-9]{3}[- ][0-9]{2}[- ][0-9]{4}", digitish, ssn),
             d(Kind::Phone, r"(?:\+|00)?[0-9(][0-9 ()\-.]{7,20}[0-9](?: ?(?:x|ext\.?) ?[0-9]{1,6})?", digitish, phone),
         ]
     })
@@ -408,6 +421,21 @@ fn detectors() -> &'static [Detector] {
 /// Every sensitive item in `text`, non-overlapping, in order. `before` is the character just
 /// before `text` (when scanning a stream), so a match cannot start inside a longer token.
 pub fn find(text: &str, before: Option<char>) -> Vec<Span> {
+    let before = before.and_then(fold_char);
+    // Look-alikes (zero-width characters, fullwidth forms, no-break spaces, other scripts'
+    // digits) are read as what they look like, and what is found is redacted where it was
+    // written.
+    if let Some(folded) = Folded::of(text) {
+        let mut spans = find_in(&folded.text, before);
+        for s in &mut spans {
+            (s.start, s.end) = folded.original(s.start, s.end);
+        }
+        return spans;
+    }
+    find_in(text, before)
+}
+
+fn find_in(text: &str, before: Option<char>) -> Vec<Span> {
     // The profile pays off on the short texts a stream scans at a time; a long text holds
     // digits and literals somewhere almost surely, so it would only add a pass.
     find_gated(text, before, text.len() <= PROFILED_BYTES)

@@ -11,8 +11,10 @@
 //! (property-tested over random chunkings).
 
 pub mod detectors;
+pub mod fold;
 
 pub use detectors::{find, Kind, Span};
+use fold::fold_char;
 
 /// Longest unbroken token held back while it may still grow into a secret.
 pub const MAX_TOKEN: usize = 4096;
@@ -64,7 +66,7 @@ fn hold_from(buf: &str) -> usize {
     // and capitals), at the end and just before the held token: a number can run into it.
     let token_is_number = buf[hold..]
         .chars()
-        .next()
+        .find_map(fold_char)
         .is_some_and(|c| c.is_ascii_digit() || c.is_ascii_uppercase() || c == '(' || c == '+');
     hold = hold.min(groups_before(buf, buf.len()));
     if token_is_number {
@@ -121,9 +123,14 @@ fn number_before_extension_marker(buf: &str) -> Option<usize> {
         .then_some(rest.len())
 }
 
-/// Characters of digit groups: digits, capitals (IBANs), and the separators of numbers.
+/// Characters of digit groups: digits, capitals (IBANs), and the separators of numbers, as
+/// the detectors read them (a no-break space separates, a fullwidth digit is a digit, an
+/// invisible character is part of the run).
 fn is_group_char(c: char) -> bool {
-    c.is_ascii_digit() || c.is_ascii_uppercase() || " ()-.+x".contains(c)
+    match fold_char(c) {
+        Some(c) => c.is_ascii_digit() || c.is_ascii_uppercase() || " ()-.+x".contains(c),
+        None => true,
+    }
 }
 
 /// Where the run of digit-group characters ending at `end` begins (at most `MAX_GROUPS`
@@ -168,10 +175,15 @@ impl StreamRedactor {
             return String::new();
         }
         let spans = find(&self.pending, self.before);
-        // An item that crosses the safe point is held back whole.
+        // An item that crosses the safe point is held back whole, or, when it is longer than
+        // anything is held (a key block that never ends), sent redacted whole.
         for s in &spans {
             if s.start < safe && s.end > safe {
-                safe = s.start;
+                safe = if self.pending.len() - s.start > MAX_BLOCK {
+                    s.end
+                } else {
+                    s.start
+                };
             }
         }
         self.emit(safe, &spans)
@@ -209,7 +221,14 @@ impl StreamRedactor {
             end: s.end + self.emitted,
             kind: s.kind,
         }));
-        self.before = self.pending[..upto].chars().next_back();
+        // The last character the detectors read (invisible ones are not read).
+        if let Some(c) = self.pending[..upto]
+            .chars()
+            .rev()
+            .find(|&c| fold_char(c).is_some())
+        {
+            self.before = Some(c);
+        }
         self.emitted += upto;
         self.pending.drain(..upto);
         out
@@ -311,6 +330,75 @@ mod tests {
                 assert_eq!(out, redact(text).0, "{text:?} in pieces of {size}");
                 assert_eq!(out.contains("[REDACTED:PHONE]"), text != run_on, "{out}");
             }
+        }
+    }
+
+    /// `text` pushed in pieces of `size` bytes (widened to whole characters), then finished.
+    fn streamed(text: &str, size: usize) -> String {
+        let mut r = StreamRedactor::new();
+        let mut out = String::new();
+        let mut at = 0;
+        while at < text.len() {
+            let mut end = (at + size).min(text.len());
+            while !text.is_char_boundary(end) {
+                end += 1;
+            }
+            out += &r.push(&text[at..end]);
+            at = end;
+        }
+        out + &r.finish()
+    }
+
+    #[test]
+    fn look_alike_forms_are_redacted_whole_and_streamed() {
+        // F11: separators and characters a model can be asked to use to slip an item out.
+        let cases = [
+            ("mail john.\u{200b}doe@example.com now", Kind::Email),
+            ("mail john.doe\u{FF20}example.com now", Kind::Email),
+            ("mail \u{FF4A}\u{FF4F}\u{FF48}\u{FF4E}@example.com now", Kind::Email),
+            ("card 4111.1111.1111.1111 ok", Kind::CreditCard),
+            ("card 4111/1111/1111/1111 ok", Kind::CreditCard),
+            ("card 4111_1111_1111_1111 ok", Kind::CreditCard),
+            ("card 4111\u{a0}1111\u{a0}1111\u{a0}1111 ok", Kind::CreditCard),
+            ("card 4111\u{200b}1111\u{200b}1111\u{200b}1111 ok", Kind::CreditCard),
+            (
+                "card \u{FF14}\u{FF11}\u{FF11}\u{FF11} \u{FF11}\u{FF11}\u{FF11}\u{FF11} \u{FF11}\u{FF11}\u{FF11}\u{FF11} \u{FF11}\u{FF11}\u{FF11}\u{FF11} ok",
+                Kind::CreditCard,
+            ),
+            (
+                "card \u{664}\u{661}\u{661}\u{661}\u{661}\u{661}\u{661}\u{661}\u{661}\u{661}\u{661}\u{661}\u{661}\u{661}\u{661}\u{661} ok",
+                Kind::CreditCard,
+            ),
+            ("ssn 078 05 1120 ok", Kind::UsSsn),
+            (
+                "call \u{FF0B}\u{FF14}\u{FF14} \u{FF12}\u{FF10} \u{FF17}\u{FF19}\u{FF14}\u{FF16} \u{FF10}\u{FF19}\u{FF15}\u{FF18} ok",
+                Kind::Phone,
+            ),
+            (
+                "k -----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC\nBKcwggSjAgEAAoIBAQC7 ok",
+                Kind::PrivateKey,
+            ),
+        ];
+        for (text, kind) in cases {
+            let (whole, spans) = redact(text);
+            assert_eq!(spans.len(), 1, "{text}: {spans:?}");
+            assert_eq!(spans[0].kind, kind, "{text}");
+            assert!(whole.ends_with(" ok") || whole.ends_with(" now"), "{whole}");
+            assert!(whole.contains(&placeholder(kind)), "{whole}");
+            for size in 1..=17 {
+                assert_eq!(streamed(text, size), whole, "{text:?} in pieces of {size}");
+            }
+        }
+        // A lone dot or slash inside a number is no card separator.
+        assert_eq!(redact("ratio 4111.111111111111 and 2024/01/15").1, vec![]);
+    }
+
+    #[test]
+    fn a_key_block_that_never_ends_is_redacted_when_the_stream_does() {
+        let text = "here: -----BEGIN RSA PRIVATE KEY-----\nMIIEowIBAAKCAQEAu1SU1LfVLPHCozMxH2Mo\n4lgOEePzNm0tRgeLezV6ffAt0gunVTLw7onLRnrq0\n";
+        for size in [1, 5, 64] {
+            let out = streamed(text, size);
+            assert_eq!(out, "here: [REDACTED:PRIVATE_KEY]\n", "pieces of {size}");
         }
     }
 
