@@ -200,6 +200,15 @@ impl ApiError {
         .with_code("upstream_error")
     }
 
+    /// A stream still open when the gateway's shutdown grace elapsed.
+    pub fn shutting_down() -> Self {
+        ApiError::new(
+            ErrorKind::Unavailable,
+            "The gateway is restarting; the answer was cut short. Please retry.",
+        )
+        .with_code("shutting_down")
+    }
+
     pub fn upstream_timeout() -> Self {
         ApiError::new(
             ErrorKind::GatewayTimeout,

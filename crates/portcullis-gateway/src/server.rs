@@ -34,6 +34,9 @@ pub enum GatewayError {
 /// The gateway before it listens.
 pub struct Gateway;
 
+/// How long streams cut at the end of the shutdown grace get to send their final event.
+const CUT_STREAMS_FLUSH: Duration = Duration::from_millis(500);
+
 /// A gateway that is serving; dropping it does not stop it, `shutdown` does.
 pub struct RunningGateway {
     pub public: SocketAddr,
@@ -239,6 +242,10 @@ impl RunningGateway {
             tracing::info!("all connections drained");
         } else {
             tracing::warn!(grace = ?self.grace, "shutdown grace elapsed with requests still in flight");
+            // Streams still open end now with an error event, each settling what it used;
+            // a moment more lets those last events out before the connections close.
+            self.state.streams_cut.cancel();
+            let _ = tokio::time::timeout(CUT_STREAMS_FLUSH, self.drained.recv()).await;
         }
         for task in &self.background {
             task.abort();

@@ -37,6 +37,9 @@ pub struct GatewayState {
     /// Prompts screened as attacks since start: blocked, and flagged but passed.
     pub screened_blocked: std::sync::atomic::AtomicU64,
     pub screened_flagged: std::sync::atomic::AtomicU64,
+    /// Cancelled when the shutdown grace elapses: every stream still open ends with an error
+    /// event and settles what it used, instead of being cut off unbilled.
+    pub streams_cut: tokio_util::sync::CancellationToken,
 }
 
 impl GatewayState {
@@ -89,6 +92,7 @@ impl GatewayState {
             tenant_guard: config.tenant_guard.clone(),
             screened_blocked: Default::default(),
             screened_flagged: Default::default(),
+            streams_cut: Default::default(),
         })
     }
 }

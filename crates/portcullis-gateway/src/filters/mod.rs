@@ -71,6 +71,8 @@ pub enum Outcome {
     Stopped,
     /// The caller went away before the end.
     CallerGone,
+    /// The gateway stopped before the stream ended (the shutdown grace elapsed).
+    ShutDown,
 }
 
 /// The end of a response, as filters are told it.

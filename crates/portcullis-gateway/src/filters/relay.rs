@@ -20,8 +20,10 @@ use http_body::{Body, Frame};
 use portcullis_core::ApiError;
 use portcullis_openai::sse::{self, Event};
 use serde_json::Value;
+use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
+use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 
 /// Longest single event accepted from an upstream; a longer one is treated as a broken stream.
 const MAX_EVENT_BYTES: usize = 4 * 1024 * 1024;
@@ -60,10 +62,17 @@ pub struct StreamRelay {
     chain: Chain,
     /// The upstream names its events (`event:` lines, as the Responses API does).
     named: bool,
+    /// Ready when the gateway's shutdown grace has elapsed.
+    cut: Pin<Box<WaitForCancellationFutureOwned>>,
 }
 
 impl StreamRelay {
-    pub fn new(upstream: UpstreamResponse, request_id: String, chain: Chain) -> StreamRelay {
+    pub fn new(
+        upstream: UpstreamResponse,
+        request_id: String,
+        chain: Chain,
+        cut: &CancellationToken,
+    ) -> StreamRelay {
         StreamRelay {
             upstream: Some(upstream),
             partial: BytesMut::new(),
@@ -71,6 +80,7 @@ impl StreamRelay {
             request_id,
             chain,
             named: false,
+            cut: Box::pin(cut.clone().cancelled_owned()),
         }
     }
 
@@ -191,6 +201,15 @@ impl Body for StreamRelay {
         loop {
             if this.finished {
                 return Poll::Ready(None);
+            }
+            if this.cut.as_mut().poll(cx).is_ready() {
+                // Shutting down: what the upstream produced is charged, and the caller is told
+                // rather than left with a connection that just drops.
+                tracing::warn!(request_id = %this.request_id, "stream cut by shutdown");
+                this.finish(Outcome::ShutDown);
+                return Poll::Ready(Some(Ok(Frame::data(error_event(
+                    &ApiError::shutting_down(),
+                )))));
             }
             let Some(upstream) = this.upstream.as_mut() else {
                 return Poll::Ready(None);

@@ -176,7 +176,7 @@ async fn forward(
         }
     };
     if cx.stream && response.event_stream {
-        let relay = StreamRelay::new(response, id.as_str().to_owned(), chain);
+        let relay = StreamRelay::new(response, id.as_str().to_owned(), chain, &svc.streams_cut);
         let body = GatewayBody::new(relay.map_err(|never| match never {}));
         return Ok(upstream::stream_response(body));
     }

@@ -129,3 +129,49 @@ async fn shutdown_gives_up_after_the_grace_period() {
     );
     assert!(started.elapsed() < Duration::from_secs(2));
 }
+
+#[tokio::test]
+async fn a_stream_cut_by_the_grace_period_is_billed_and_ends_with_an_error_event() {
+    // F12: the stream was dropped without a word and its usage was lost.
+    let h = Harness::start(
+        SimOptions {
+            tokens_per_second: 20.0,
+            output_tokens: 1000,
+            ..Default::default()
+        },
+        "",
+        "[http]\nshutdown_grace = \"300ms\"\n",
+    )
+    .await;
+    let (key, key_id) = h.key("acme", "customer", "").await;
+    let request = http::Request::post(format!("http://{}/v1/chat/completions", h.gateway.public))
+        .header("content-type", "application/json")
+        .header("authorization", format!("Bearer {key}"))
+        .body(Full::new(Bytes::from(common::stream_body("chat"))))
+        .unwrap();
+    let response = h.client.request(request).await.unwrap();
+    assert_eq!(response.status(), 200);
+    let mut body = response.into_body();
+    body.frame().await.unwrap().unwrap();
+    let (h, drained) = h.restart_reporting_drain().await;
+    assert!(!drained, "a 50 s stream cannot drain in 300 ms");
+    let rest = body.collect().await.unwrap().to_bytes();
+    let rest = String::from_utf8_lossy(&rest);
+    assert!(
+        rest.trim_end().ends_with(r#""code":"shutting_down"}}"#),
+        "{rest}"
+    );
+    let usage = h
+        .admin(
+            Method::GET,
+            &format!("/admin/v1/usage?key={key_id}&period=day"),
+            "",
+        )
+        .await
+        .json();
+    assert_eq!(usage["totals"]["requests"], 1, "{usage}");
+    assert!(
+        usage["totals"]["output_tokens"].as_i64().unwrap() > 0,
+        "what was streamed is billed: {usage}"
+    );
+}

@@ -172,6 +172,13 @@ impl Harness {
     /// Stops the gateway gracefully and starts a new one on the same configuration, store and
     /// simulator: what an operator's restart does.
     pub async fn restart(self) -> Harness {
+        let (h, drained) = self.restart_reporting_drain().await;
+        assert!(drained, "the gateway drained");
+        h
+    }
+
+    /// As [`Harness::restart`], whether or not the old gateway drained within its grace.
+    pub async fn restart_reporting_drain(self) -> (Harness, bool) {
         let Harness {
             sim,
             sim_addr,
@@ -181,9 +188,9 @@ impl Harness {
             _data,
             _database,
         } = self;
-        assert!(gateway.shutdown().await, "the gateway drained");
+        let drained = gateway.shutdown().await;
         let gateway = start_with_sim_key(&config, portcullis_core::clock::system()).await;
-        Harness {
+        let h = Harness {
             sim,
             sim_addr,
             gateway,
@@ -191,7 +198,8 @@ impl Harness {
             config,
             _data,
             _database,
-        }
+        };
+        (h, drained)
     }
 
     pub async fn default() -> Harness {
