@@ -33,6 +33,8 @@ pub struct SimOptions {
     pub raw_stream: Option<Vec<String>>,
     /// A whole (non-streamed) request is answered 200 with exactly this JSON text.
     pub raw_body: Option<String>,
+    /// Generate `output_tokens` whatever the request's output limit: a runaway upstream.
+    pub ignore_max_tokens: bool,
 }
 
 impl Default for SimOptions {
@@ -49,6 +51,7 @@ impl Default for SimOptions {
             extra_fields: serde_json::Map::new(),
             raw_stream: None,
             raw_body: None,
+            ignore_max_tokens: false,
         }
     }
 }

@@ -273,7 +273,11 @@ impl Simulator {
             .and_then(Value::as_str)
             .unwrap_or("sim")
             .to_owned();
-        let length = generate::completion_length(request, options.output_tokens);
+        let length = if options.ignore_max_tokens {
+            options.output_tokens
+        } else {
+            generate::completion_length(request, options.output_tokens)
+        };
         // Chat asks with `logprobs: true`; the answer carries them consistent with its text.
         let wants_logprobs = chat && request.get("logprobs") == Some(&Value::Bool(true));
         let prompt = generate::prompt_tokens(request);

@@ -14,6 +14,22 @@ use portcullis_openai::{Api, Encoding, TextPiece};
 /// Text kept before counting it, so a long stream does not hold all of its text.
 const COUNT_EVERY_BYTES: usize = 64 * 1024;
 
+/// Output an upstream may produce beyond the reservation before it is stopped: the model's
+/// own tokenizer may count differently from the gateway's, so the cap is generous; it exists
+/// to end runaway generation, not to second-guess a model's count.
+fn output_cap(reserved: u64) -> u64 {
+    reserved.saturating_mul(2).saturating_add(256)
+}
+
+/// A runaway stream's end.
+fn output_overrun() -> portcullis_core::ApiError {
+    portcullis_core::ApiError::new(
+        portcullis_core::ErrorKind::BadGateway,
+        "The model server produced more output than the request allows.",
+    )
+    .with_code("output_limit_exceeded")
+}
+
 pub struct Accounting {
     reservation: Option<Reservation>,
     encoding: Encoding,
@@ -23,11 +39,14 @@ pub struct Accounting {
     started: bool,
     text: String,
     counted: u64,
+    /// Output tokens past which the upstream is stopped.
+    output_cap: u64,
 }
 
 impl Accounting {
     pub fn new(reservation: Reservation, encoding: Encoding, strip_usage: bool) -> Accounting {
         Accounting {
+            output_cap: output_cap(reservation.output_tokens()),
             reservation: Some(reservation),
             encoding,
             strip_usage,
@@ -60,6 +79,10 @@ impl ResponseFilter for Accounting {
                 input_tokens: u.input_tokens,
                 output_tokens: u.output_tokens,
             });
+            // Upstreams that report usage as they go are held to the same cap.
+            if chunk.stream && u.output_tokens > self.output_cap {
+                return Flow::Stop(output_overrun());
+            }
         }
         if self.reported.is_none() {
             let mut texts = Vec::new();
@@ -70,9 +93,23 @@ impl ResponseFilter for Accounting {
                     self.text.push_str(t.text);
                 }
             }
-            if self.text.len() > COUNT_EVERY_BYTES {
+            // Every token is at least a byte, so text no longer than the cap in bytes cannot
+            // exceed it; past that, or every 64 KiB, it is counted for real (once per byte).
+            if self.text.len() > COUNT_EVERY_BYTES
+                || self.counted + self.text.len() as u64 > self.output_cap
+            {
                 self.counted += self.encoding.count(&self.text);
                 self.text.clear();
+            }
+            if self.counted > self.output_cap {
+                // An upstream that ignores the output limit is stopped (and its generation
+                // cancelled) rather than relayed and billed without end.
+                tracing::warn!(
+                    counted = self.counted,
+                    cap = self.output_cap,
+                    "upstream output ran past the reserved limit; stopped"
+                );
+                return Flow::Stop(output_overrun());
             }
         }
         if self.strip_usage && api.is_usage_only(&chunk.value) {

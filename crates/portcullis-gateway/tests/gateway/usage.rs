@@ -654,3 +654,40 @@ async fn futures_join_all<F: std::future::Future<Output = Reply>>(
     out.extend(results.into_iter().map(|(_, r)| r));
     out
 }
+
+#[tokio::test]
+async fn an_upstream_that_ignores_the_output_limit_is_stopped() {
+    // F15: a runaway upstream was relayed (348 MB) and billed without end.
+    let h = start(
+        "",
+        SimOptions {
+            output_tokens: 20_000,
+            ignore_max_tokens: true,
+            report_usage: false,
+            ..SimOptions::default()
+        },
+    )
+    .await;
+    let (key, key_id) = h.key("acme", "customer", "").await;
+    let streamed = call(&h, &key, &chat_body(Some(10), true)).await;
+    let raw = String::from_utf8_lossy(&streamed.body).to_string();
+    assert!(
+        raw.trim_end()
+            .ends_with(r#""code":"output_limit_exceeded"}}"#),
+        "{}",
+        &raw[raw.len().saturating_sub(300)..]
+    );
+    // 20,000 tokens would be some 3.5 MB of events; the cap (2 x 10 + 256) stops it early.
+    assert!(
+        raw.len() < 100_000,
+        "stopped near the cap: {} bytes",
+        raw.len()
+    );
+    assert!(common::eventually(|| h.sim.stats().streams_cancelled == 1).await);
+    let whole = call(&h, &key, &chat_body(Some(10), false)).await;
+    assert_eq!(whole.status, 502);
+    assert_eq!(whole.error_code(), "output_limit_exceeded");
+    // What was produced up to the stop is billed.
+    let totals = settled_usage(&h, &key_id, 2).await;
+    assert!(totals["output_tokens"].as_i64().unwrap() > 276, "{totals}");
+}
