@@ -166,7 +166,9 @@ impl ExternalIssuers {
         let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
             .decode(payload)
             .ok()?;
-        let claims: Value = serde_json::from_slice(&bytes).ok()?;
+        // Strictly: claims named twice are refused, not resolved (the last one would win,
+        // where another reader might take the first).
+        let claims = portcullis_openai::json::parse(&bytes).ok()?;
         let iss = claims.get("iss")?.as_str()?;
         self.issuers.iter().position(|i| i.config.issuer == iss)
     }

@@ -32,6 +32,7 @@ pub async fn identify<B>(
     request: &http::Request<B>,
 ) -> Result<Identified, ApiError> {
     let headers = request.headers();
+    one_of_each(headers)?;
     let external = bearer(headers)
         .filter(|t| {
             !state.issuers.is_empty() && !state.keys.is_own_token(t) && state.issuers.handles(t)
@@ -72,6 +73,36 @@ pub async fn identify<B>(
         }
     }
     Ok(identified)
+}
+
+/// Two `Authorization` (or `Origin`) headers are refused, not resolved: a proxy in front that
+/// reads the other one would decide about a different caller than the gateway does.
+fn one_of_each(headers: &HeaderMap) -> Result<(), ApiError> {
+    if headers
+        .get_all(http::header::AUTHORIZATION)
+        .iter()
+        .nth(1)
+        .is_some()
+    {
+        return Err(ApiError::new(
+            ErrorKind::Authentication,
+            "Send one Authorization header, not several.",
+        )
+        .with_code("invalid_authorization_header"));
+    }
+    if headers
+        .get_all(http::header::ORIGIN)
+        .iter()
+        .nth(1)
+        .is_some()
+    {
+        return Err(ApiError::new(
+            ErrorKind::InvalidRequest,
+            "A request may carry one Origin header, not several.",
+        )
+        .with_code("invalid_origin_header"));
+    }
+    Ok(())
 }
 
 fn invalid_key() -> ApiError {

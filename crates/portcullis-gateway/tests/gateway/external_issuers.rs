@@ -171,6 +171,31 @@ async fn external_tokens_are_verified_mapped_and_attacks_refused() {
             b64(claims())
         ),
     ));
+    // F20: a claim named twice is refused, not resolved (the last one won before).
+    let signed_raw = |tenants: &str| {
+        let header = b64(json!({"alg": "EdDSA", "typ": "JWT", "kid": "idp-1"}));
+        let payload = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!(
+            r#"{{"iss":"https://idp.test","aud":"portcullis-api","sub":"user-17",{tenants},"roles":["inference"],"exp":{},"iat":{}}}"#,
+            now() + 300,
+            now()
+        ));
+        let signature = jsonwebtoken::crypto::sign(
+            format!("{header}.{payload}").as_bytes(),
+            &EncodingKey::from_ed_der(&first.pkcs8),
+            Algorithm::EdDSA,
+        )
+        .unwrap();
+        format!("{header}.{payload}.{signature}")
+    };
+    let once = signed_raw(r#""tenant":"acme""#);
+    assert_eq!(
+        h.chat_as(h.gateway.public, &once, "chat", &[]).await.status,
+        200
+    );
+    bad.push((
+        "a claim named twice",
+        signed_raw(r#""tenant":"nobody","tenant":"acme""#),
+    ));
     for (what, t) in bad {
         let reply = h.chat_as(h.gateway.public, &t, "chat", &[]).await;
         assert_eq!(

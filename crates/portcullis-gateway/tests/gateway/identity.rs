@@ -1101,3 +1101,71 @@ async fn admin_get(h: &Harness, key: &str, path: &str, extra: &[(&str, &str)]) -
     h.request(h.gateway.admin, Method::GET, path, &headers, "")
         .await
 }
+
+#[tokio::test]
+async fn two_authorization_or_origin_headers_are_refused_not_resolved() {
+    // F17: the first of two Authorization headers won, so a valid key followed by garbage
+    // passed here while a proxy in front reading the last one would have seen garbage.
+    let h = harness().await;
+    let (key, _) = h.key("acme", "customer", "").await;
+    let auth = format!("Bearer {key}");
+    let body = r#"{"model":"chat","messages":[{"role":"user","content":"hi"}]}"#;
+    for headers in [
+        vec![
+            ("authorization", auth.as_str()),
+            ("authorization", "Bearer garbage"),
+        ],
+        vec![
+            ("authorization", "Bearer garbage"),
+            ("authorization", auth.as_str()),
+        ],
+        vec![
+            ("authorization", auth.as_str()),
+            ("authorization", auth.as_str()),
+        ],
+    ] {
+        let mut all = vec![("content-type", "application/json")];
+        all.extend(headers);
+        let reply = h
+            .request(
+                h.gateway.public,
+                Method::POST,
+                "/v1/chat/completions",
+                &all,
+                body,
+            )
+            .await;
+        assert_eq!(reply.status, 401);
+        assert_eq!(reply.error_code(), "invalid_authorization_header");
+    }
+    let reply = h
+        .request(
+            h.gateway.public,
+            Method::POST,
+            "/v1/chat/completions",
+            &[
+                ("content-type", "application/json"),
+                ("authorization", auth.as_str()),
+                ("origin", "https://app.example.com"),
+                ("origin", "https://evil.example"),
+            ],
+            body,
+        )
+        .await;
+    assert_eq!(reply.status, 400);
+    assert_eq!(reply.error_code(), "invalid_origin_header");
+    // One of each still works.
+    let reply = h
+        .request(
+            h.gateway.public,
+            Method::POST,
+            "/v1/chat/completions",
+            &[
+                ("content-type", "application/json"),
+                ("authorization", auth.as_str()),
+            ],
+            body,
+        )
+        .await;
+    assert_eq!(reply.status, 200);
+}
