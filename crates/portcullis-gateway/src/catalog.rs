@@ -74,6 +74,11 @@ impl Catalog {
         catalog
     }
 
+    /// Whether `model` is configured (on any listener).
+    pub fn contains(&self, model: &str) -> bool {
+        self.routes.contains_key(model)
+    }
+
     /// The route for `model` if it is visible on `listener`.
     pub fn resolve(&self, model: &str, listener: ListenerKind) -> Option<&Route> {
         self.routes.get(model).filter(|r| r.visible_on(listener))

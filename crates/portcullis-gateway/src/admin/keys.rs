@@ -133,6 +133,14 @@ impl Admin<'_> {
         if let Some(unknown) = new.roles.iter().find(|r| !self.state.roles.exists(r)) {
             return Err(invalid("roles", &format!("unknown role `{unknown}`.")));
         }
+        if let Some(unknown) = new
+            .models
+            .iter()
+            .flatten()
+            .find(|m| !self.state.catalog.contains(m))
+        {
+            return Err(invalid("models", &format!("unknown model `{unknown}`.")));
+        }
         self.actor.may_grant(self.state, &new.roles, &new.models)?;
         let identity = &self.state.identity;
         let lifetime = match &new.expires_in {

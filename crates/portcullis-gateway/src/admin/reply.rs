@@ -7,11 +7,18 @@ use portcullis_core::{ApiError, ErrorKind};
 use portcullis_identity::StoreError;
 use serde_json::Value;
 
+/// A tenant name: 1-64 lowercase letters, digits, `-`, `_` or `.`, beginning with a letter
+/// or digit. Lowercase only, so `ACME` cannot stand beside `acme` and be taken for it; no
+/// `..` or other names that read as paths.
 pub(super) fn valid_name(name: &str) -> bool {
     (1..=64).contains(&name.len())
         && name
             .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+            .next()
+            .is_some_and(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+        && name.bytes().all(|b| {
+            b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'-' | b'_' | b'.')
+        })
 }
 
 pub(super) fn parse<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {

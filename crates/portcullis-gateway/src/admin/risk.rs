@@ -30,7 +30,8 @@ impl Admin<'_> {
         #[derive(Deserialize)]
         #[serde(deny_unknown_fields)]
         struct SetRisk {
-            factor: f64,
+            /// As written: a tiny literal (`1e-400`) reads as 0, which would suspend.
+            factor: Box<serde_json::value::RawValue>,
             ttl_seconds: u64,
             #[serde(default)]
             reason: String,
@@ -43,12 +44,12 @@ impl Admin<'_> {
                 &format!("Expected {{factor, ttl_seconds, reason}}: {e}."),
             )
         })?;
-        if !(request.factor.is_finite() && (0.0..=1.0).contains(&request.factor)) {
-            return Err(invalid(
+        let factor = risk_factor(request.factor.get()).ok_or_else(|| {
+            invalid(
                 "factor",
-                "`factor` must be between 0 (suspended) and 1.",
-            ));
-        }
+                "`factor` must be 0 (suspended) or a number from 0.001 to 1.",
+            )
+        })?;
         if request.ttl_seconds == 0 || request.ttl_seconds > 90 * 86_400 {
             return Err(invalid(
                 "ttl_seconds",
@@ -58,7 +59,7 @@ impl Admin<'_> {
         let now = now_us();
         let factor = RiskFactor {
             subject: parsed,
-            factor: request.factor,
+            factor,
             expires_at_us: now + request.ttl_seconds * 1_000_000,
             reason: request.reason.chars().take(500).collect(),
         };
@@ -102,5 +103,39 @@ impl Admin<'_> {
         self.state.limiter.risk().clear(&parsed);
         self.audit("risk.clear", subject, "").await?;
         ok(json!({"subject": subject, "cleared": existed}))
+    }
+}
+
+/// A risk factor as written: 0 exactly, or 0.001 to 1. A non-zero literal too small for a
+/// float (`1e-400`) is refused rather than read as 0.
+fn risk_factor(text: &str) -> Option<f64> {
+    let value: f64 = text.parse().ok()?;
+    let mantissa = text.split(['e', 'E']).next().unwrap_or(text);
+    let written_zero = !mantissa.bytes().any(|b| (b'1'..=b'9').contains(&b));
+    match value {
+        0.0 if written_zero => Some(0.0),
+        v if (0.001..=1.0).contains(&v) => Some(v),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn risk_factors_are_read_as_written() {
+        for (text, expected) in [
+            ("0", Some(0.0)),
+            ("0.0", Some(0.0)),
+            ("0e5", Some(0.0)),
+            ("0.2", Some(0.2)),
+            ("1", Some(1.0)),
+            ("1e-400", None),
+            ("0.0001", None),
+            ("1.5", None),
+            ("-0.5", None),
+            ("\"0.5\"", None),
+        ] {
+            assert_eq!(super::risk_factor(text), expected, "{text}");
+        }
     }
 }

@@ -136,10 +136,16 @@ impl Admin<'_> {
     /// kept per tenant.
     async fn audit_events(&self, query: &str) -> Result<Response<GatewayBody>, ApiError> {
         self.actor.require_global()?;
-        let limit = query_param(query, "limit")
-            .and_then(|l| l.parse().ok())
-            .unwrap_or(100u32)
-            .min(1000);
+        let limit = match query_param(query, "limit") {
+            None => 100,
+            Some(text) => text
+                .parse::<u32>()
+                .ok()
+                .filter(|l| (1..=1000).contains(l))
+                .ok_or_else(|| {
+                    super::reply::invalid("limit", "`limit` must be a number from 1 to 1000.")
+                })?,
+        };
         let events = self
             .state
             .store

@@ -54,7 +54,8 @@ impl Admin<'_> {
         if !valid_name(&new.name) {
             return Err(invalid(
                 "name",
-                "`name` must be 1-64 characters of letters, digits, `-`, `_` or `.`.",
+                "`name` must be 1-64 characters of lowercase letters, digits, `-`, `_` or `.`, \
+                 beginning with a letter or digit.",
             ));
         }
         if self.state.limiter.plan(&new.plan).is_none() {

@@ -35,13 +35,15 @@ impl Admin<'_> {
                 ))
             }
         };
-        for day in [&from, &to].into_iter().flatten() {
-            let day: &str = day;
-            if !is_day(day) {
+        if let (Some(first), Some(last)) = (param("from"), param("to")) {
+            let (Some(first), Some(last)) = (day(&first), day(&last)) else {
                 return Err(invalid(
                     "from",
-                    "`from` and `to` must be days as YYYY-MM-DD.",
+                    "`from` and `to` must be calendar days as YYYY-MM-DD.",
                 ));
+            };
+            if first > last {
+                return Err(invalid("to", "`to` must not be before `from`."));
             }
         }
         let tenant = match (self.actor.scope(), param("tenant")) {
@@ -106,12 +108,10 @@ impl Admin<'_> {
     }
 }
 
-fn is_day(s: &str) -> bool {
-    let b = s.as_bytes();
-    b.len() == 10
-        && b[4] == b'-'
-        && b[7] == b'-'
-        && b.iter()
-            .enumerate()
-            .all(|(i, c)| i == 4 || i == 7 || c.is_ascii_digit())
+/// A calendar day written `YYYY-MM-DD` (`2026-13-45` is none).
+fn day(s: &str) -> Option<jiff::civil::Date> {
+    if s.len() != 10 {
+        return None;
+    }
+    jiff::civil::Date::strptime("%Y-%m-%d", s).ok()
 }

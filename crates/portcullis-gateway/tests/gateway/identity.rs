@@ -1169,3 +1169,65 @@ async fn two_authorization_or_origin_headers_are_refused_not_resolved() {
         .await;
     assert_eq!(reply.status, 200);
 }
+
+#[tokio::test]
+async fn admin_input_is_checked_before_it_changes_anything() {
+    // F21: impossible dates and reversed ranges gave empty 200s, 1e-400 read as 0 and
+    // suspended, `..` and `ACME` were tenant names, any audit limit and unknown models passed.
+    let h = harness().await;
+    let (_, _) = h.key("acme", "customer", "").await;
+    let status = |reply: common::Reply| (reply.status.as_u16(), reply.error_code().to_owned());
+    for name in ["..", "ACME", ".hidden", "a/b"] {
+        let body = format!(r#"{{"name":"{name}","audience":"customer","plan":"default"}}"#);
+        let reply = h.admin(Method::POST, "/admin/v1/tenants", &body).await;
+        assert_eq!(status(reply), (400, "invalid_value".into()), "{name}");
+    }
+    for query in [
+        "from=2026-13-45&to=2026-13-46",
+        "from=2026-02-10&to=2026-02-01",
+        "from=2026-02-28&to=2026-02-29",
+        "from=26-1-1&to=2026-01-02",
+    ] {
+        let reply = h
+            .admin(Method::GET, &format!("/admin/v1/usage?{query}"), "")
+            .await;
+        assert_eq!(status(reply), (400, "invalid_value".into()), "{query}");
+    }
+    let reply = h
+        .admin(
+            Method::GET,
+            "/admin/v1/usage?from=2028-02-01&to=2028-02-29",
+            "",
+        )
+        .await;
+    assert_eq!(reply.status, 200);
+    for factor in ["1e-400", "0.00001", "2", "-1"] {
+        let body = format!(r#"{{"factor":{factor},"ttl_seconds":60}}"#);
+        let reply = h
+            .admin(Method::PUT, "/admin/v1/risk/tenant:acme", &body)
+            .await;
+        assert_eq!(status(reply), (400, "invalid_value".into()), "{factor}");
+    }
+    let active = h.admin(Method::GET, "/admin/v1/risk", "").await.json();
+    assert_eq!(active["data"], serde_json::json!([]), "nothing was set");
+    for limit in ["-1", "0", "99999999999", "x"] {
+        let reply = h
+            .admin(Method::GET, &format!("/admin/v1/audit?limit={limit}"), "")
+            .await;
+        assert_eq!(status(reply), (400, "invalid_value".into()), "{limit}");
+    }
+    assert_eq!(
+        h.admin(Method::GET, "/admin/v1/audit?limit=5", "")
+            .await
+            .status,
+        200
+    );
+    let reply = h
+        .admin(
+            Method::POST,
+            "/admin/v1/keys",
+            r#"{"tenant":"acme","roles":["customer"],"models":["no-such-model"]}"#,
+        )
+        .await;
+    assert_eq!(status(reply), (400, "invalid_value".into()));
+}
