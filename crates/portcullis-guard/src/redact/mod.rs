@@ -327,7 +327,7 @@ mod tests {
         // stream emitted "3ext" and then read the digits after it as a phone of their own.
         let run_on = "19792s3313A3333   3333334333 3ext33333333 333   03  `3300";
         // And a number released while the held token began with its marker ("ext.5333…").
-        let marker_held = "HD.e.@HD\x1a\n3\x1a\0\0\0333333330 ext.53333333333_";
+        let marker_held = "HD.e.@HD\x1a\n3\x1a\0\0\x00333333330 ext.53333333333_";
         for (text, phone) in [
             (text, true),
             (run_on, false),
