@@ -45,6 +45,8 @@ pub struct RunningGateway {
     pub state: Arc<GatewayState>,
     tls: Option<Arc<ReloadableTls>>,
     shutdown: watch::Sender<bool>,
+    /// Stops the admin listener, after everything else.
+    admin_shutdown: watch::Sender<bool>,
     drained: mpsc::Receiver<()>,
     grace: Duration,
     background: Vec<tokio::task::JoinHandle<()>>,
@@ -106,6 +108,10 @@ impl Gateway {
 
         let (shutdown, shutdown_rx) = watch::channel(false);
         let (drain, drained) = mpsc::channel(1);
+        // The admin listener stops last, after the drain: health checks and operators see
+        // "draining" instead of a refused connection. Its connections are not waited for.
+        let (admin_shutdown, admin_shutdown_rx) = watch::channel(false);
+        let (admin_drain, _) = mpsc::channel(1);
         let limits = Arc::new(ConnectionLimits::from_config(&config.http));
         let local = |l: &TcpListener| l.local_addr().expect("a bound socket has an address");
         let running = RunningGateway {
@@ -115,6 +121,7 @@ impl Gateway {
             state: state.clone(),
             tls: tls.clone(),
             shutdown,
+            admin_shutdown,
             drained,
             grace: config.http.shutdown_grace.get(),
             background: Vec::new(),
@@ -138,7 +145,12 @@ impl Gateway {
             );
         }
         let admin_state = state.clone();
-        let admin_context = context("admin").with_handler(move |request| {
+        let admin_context = AcceptContext {
+            shutdown: admin_shutdown_rx,
+            drain: admin_drain,
+            ..context("admin")
+        }
+        .with_handler(move |request| {
             let state = admin_state.clone();
             async move { admin::serve(&state, request).await }
         });
@@ -234,6 +246,9 @@ impl RunningGateway {
     /// Stops accepting, lets in-flight requests finish within the grace period, and returns
     /// whether every connection closed in time.
     pub async fn shutdown(mut self) -> bool {
+        self.state
+            .draining
+            .store(true, std::sync::atomic::Ordering::Relaxed);
         let _ = self.shutdown.send(true);
         let drained = tokio::time::timeout(self.grace, self.drained.recv())
             .await
@@ -252,6 +267,7 @@ impl RunningGateway {
         }
         // Usage settled while draining reaches the ledger before the process exits.
         crate::background::ledger::flush(&self.state.limiter, &self.state.store).await;
+        let _ = self.admin_shutdown.send(true);
         drained
     }
 }

@@ -40,6 +40,8 @@ pub struct GatewayState {
     /// Cancelled when the shutdown grace elapses: every stream still open ends with an error
     /// event and settles what it used, instead of being cut off unbilled.
     pub streams_cut: tokio_util::sync::CancellationToken,
+    /// Set when shutdown begins: the admin listener stays up through the drain and says so.
+    pub draining: std::sync::atomic::AtomicBool,
 }
 
 impl GatewayState {
@@ -93,6 +95,7 @@ impl GatewayState {
             screened_blocked: Default::default(),
             screened_flagged: Default::default(),
             streams_cut: Default::default(),
+            draining: Default::default(),
         })
     }
 }

@@ -36,12 +36,23 @@ where
         return respond::finish(response, &id);
     }
     let response = match (request.method(), request.uri().path()) {
+        (&Method::GET, "/healthz") if draining(state) => {
+            respond::json(StatusCode::OK, r#"{"status":"draining"}"#)
+        }
         (&Method::GET, "/healthz") => respond::json(StatusCode::OK, r#"{"status":"ok"}"#),
+        // Draining: alive, but no new work belongs here.
+        (&Method::GET, "/readyz") if draining(state) => {
+            respond::json(StatusCode::SERVICE_UNAVAILABLE, r#"{"status":"draining"}"#)
+        }
         (&Method::GET, "/readyz") => readyz(state).await,
         (_, "/healthz" | "/readyz") => respond::error(&ApiError::method_not_allowed()),
         _ => respond::error(&ApiError::not_found_route()),
     };
     respond::finish(response, &id)
+}
+
+fn draining(state: &GatewayState) -> bool {
+    state.draining.load(std::sync::atomic::Ordering::Relaxed)
 }
 
 /// Ready when the store answers a query and at least one upstream is healthy.

@@ -175,3 +175,57 @@ async fn a_stream_cut_by_the_grace_period_is_billed_and_ends_with_an_error_event
         "what was streamed is billed: {usage}"
     );
 }
+
+#[tokio::test]
+async fn the_admin_listener_reports_draining_until_the_drain_ends() {
+    // F22: during the drain, health checks got a refused connection instead of an answer.
+    let h = Harness::start(
+        SimOptions {
+            tokens_per_second: 20.0,
+            output_tokens: 8,
+            ..Default::default()
+        },
+        "",
+        "",
+    )
+    .await;
+    let admin = h.gateway.admin;
+    let request = http::Request::post(format!("http://{}/v1/chat/completions", h.gateway.public))
+        .header("content-type", "application/json")
+        .body(Full::new(Bytes::from(common::stream_body("chat"))))
+        .unwrap();
+    let response = h.client.request(request).await.unwrap();
+    let mut body = response.into_body();
+    body.frame().await.unwrap().unwrap();
+    let client = h.client.clone();
+    let Harness { gateway, .. } = h;
+    let shutdown = tokio::spawn(gateway.shutdown());
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let get = |path: &'static str| {
+        let client = client.clone();
+        async move {
+            let request = http::Request::get(format!("http://{admin}{path}"))
+                .body(Full::new(Bytes::new()))
+                .unwrap();
+            let response = client.request(request).await.unwrap();
+            let status = response.status();
+            let body = response.into_body().collect().await.unwrap().to_bytes();
+            (status.as_u16(), String::from_utf8_lossy(&body).into_owned())
+        }
+    };
+    assert_eq!(
+        get("/readyz").await,
+        (503, r#"{"status":"draining"}"#.into())
+    );
+    assert_eq!(
+        get("/healthz").await,
+        (200, r#"{"status":"draining"}"#.into())
+    );
+    body.collect().await.unwrap();
+    assert!(shutdown.await.unwrap());
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert!(
+        tokio::net::TcpStream::connect(admin).await.is_err(),
+        "the admin listener closes once the drain is over"
+    );
+}
