@@ -29,6 +29,6 @@ echo "== cargo test"
 cargo test --workspace --locked
 echo "== openai client"
 bash scripts/openai-client-test.sh
-echo "== brief fuzzing (request parser, stream redactor, prompt screening, response chain)"
-FUZZ_SEED="${FUZZ_SEED:-1}" FUZZ_SECONDS="${FUZZ_SECONDS:-10}" FUZZ_TARGETS="inference_request stream_redactor prompt_screening response_chain" \
+echo "== brief fuzzing (request parser, stream redactor, prompt screening, response chain, admin API)"
+FUZZ_SEED="${FUZZ_SEED:-1}" FUZZ_SECONDS="${FUZZ_SECONDS:-10}" FUZZ_TARGETS="inference_request stream_redactor prompt_screening response_chain admin_api" \
   bash scripts/fuzz.sh

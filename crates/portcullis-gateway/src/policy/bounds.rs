@@ -70,7 +70,11 @@ pub fn check(api: &dyn Api, spec: &GuardSpec, body: &Map<String, Value>) -> Resu
                     ),
                 ));
             }
-            if url.starts_with("data:") && url.len() as u64 > limit(spec.max_image_bytes) {
+            // URL schemes are case-insensitive: `DATA:` is an inline image too.
+            let inline = url
+                .get(..5)
+                .is_some_and(|s| s.eq_ignore_ascii_case("data:"));
+            if inline && url.len() as u64 > limit(spec.max_image_bytes) {
                 return Err(over_bound(
                     param.to_string(),
                     format!(

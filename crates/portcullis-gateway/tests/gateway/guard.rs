@@ -231,7 +231,13 @@ async fn plan_bounds_limit_messages_text_output_images_and_tools() {
     let image = |url: String| json!({"role": "user", "content": [{"type": "text", "text": "see"}, {"type": "image_url", "image_url": {"url": url}}]});
     let small = format!("data:image/png;base64,{}", "A".repeat(50));
     let big = format!("data:image/png;base64,{}", "A".repeat(300));
+    // F15: an uppercase scheme is an inline image too.
+    let big_upper = format!("DATA:image/png;base64,{}", "A".repeat(300));
     let cases = [
+        (
+            json!({"messages": [image(big_upper)]}),
+            "messages[0].content[1].image_url",
+        ),
         (
             json!({"messages": [msg("a"), msg("b"), msg("c")]}),
             "messages",
