@@ -72,7 +72,14 @@ pub fn check_restrictions(
         )
         .with_code("ip_not_allowed"));
     }
-    if credential != Some(Credential::Key(KeyKind::Publishable)) {
+    // A publishable key is used from its origins only, and so is every token minted from it
+    // (only publishable keys have origins).
+    let browser_only = match credential {
+        Some(Credential::Key(KeyKind::Publishable)) => true,
+        Some(Credential::Token) => !restrictions.origins.is_empty(),
+        _ => false,
+    };
+    if !browser_only {
         return Ok(None);
     }
     let origin = headers.get(header::ORIGIN);

@@ -688,6 +688,38 @@ async fn publishable_keys_work_from_their_origins_only_with_cors() {
         assert!(!reply.headers.contains_key("access-control-allow-origin"));
     }
 
+    // F19: a token minted from a publishable key keeps the key's origins.
+    let minted = h
+        .request(
+            h.gateway.public,
+            Method::POST,
+            "/v1/auth/token",
+            &[
+                ("authorization", &format!("Bearer {key}")),
+                ("content-type", "application/json"),
+                ("origin", "https://app.example.com"),
+            ],
+            "{}",
+        )
+        .await;
+    assert_eq!(minted.status, 200);
+    let token = minted.json()["access_token"].as_str().unwrap().to_owned();
+    let from_app = h
+        .chat_as(
+            h.gateway.public,
+            &token,
+            "chat",
+            &[("origin", "https://app.example.com")],
+        )
+        .await;
+    assert_eq!(from_app.status, 200);
+    for origin in [Some("https://evil.example.com"), None] {
+        let headers: Vec<(&str, &str)> = origin.map(|o| ("origin", o)).into_iter().collect();
+        let reply = h.chat_as(h.gateway.public, &token, "chat", &headers).await;
+        assert_eq!(reply.status, StatusCode::FORBIDDEN, "token, {origin:?}");
+        assert_eq!(reply.error_code(), "origin_not_allowed");
+    }
+
     // Preflights are answered for known origins only.
     async fn preflight(h: &Harness, origin: &str) -> common::Reply {
         let headers = [
