@@ -674,7 +674,9 @@ async fn an_upstream_that_ignores_the_output_limit_is_stopped() {
     assert!(
         raw.trim_end()
             .ends_with(r#""code":"output_limit_exceeded"}}"#),
-        "{}",
+        "status {}, {} bytes, ending {}",
+        streamed.status,
+        raw.len(),
         &raw[raw.len().saturating_sub(300)..]
     );
     // 20,000 tokens would be some 3.5 MB of events; the cap (2 x 10 + 256) stops it early.
