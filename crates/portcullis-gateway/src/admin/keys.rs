@@ -232,8 +232,11 @@ impl Admin<'_> {
                 None => Err(not_found("key")),
             };
         }
-        // Immediate on this replica; others pick it up from the store's key revision.
+        // Immediate on this replica; others pick it up from the store's key revision. The
+        // reload after the eviction outlasts any refresh that read the store before the revoke
+        // (reloads run one at a time), so none can bring the key back.
         self.state.keys.evict(id);
+        self.reload_cache().await?;
         self.audit("key.revoke", id, &revoke.reason).await?;
         ok(json!({"id": id, "revoked": true}))
     }
@@ -350,6 +353,9 @@ impl Admin<'_> {
                 self.audit("key.leak_revoke", &record.id, &source).await?;
                 revoked.push(record.id);
             }
+        }
+        if !revoked.is_empty() {
+            self.reload_cache().await?;
         }
         ok(json!({"revoked": revoked}))
     }

@@ -125,6 +125,31 @@ impl StreamRelay {
         Ok(())
     }
 
+    /// The upstream's body ended: its last event (an upstream may omit the final blank line)
+    /// and what the filters still hold go out, or an error event if they cannot.
+    fn upstream_ended(&mut self) -> Option<Bytes> {
+        let mut out = Vec::new();
+        let mut result = Ok(false);
+        if !self.partial.is_empty() {
+            let mut rest = std::mem::take(&mut self.partial).to_vec();
+            rest.extend_from_slice(b"\n\n");
+            result = self.events(&rest, &mut out);
+        }
+        // Ended without `[DONE]`: what the filters hold still goes out.
+        let result = match result {
+            Ok(false) => self.flush(&mut out),
+            other => other.map(drop),
+        };
+        match result {
+            Ok(()) => self.finish(Outcome::Completed),
+            Err(error) => {
+                self.finish(Outcome::Stopped);
+                out.extend_from_slice(&error_event(&error));
+            }
+        }
+        (!out.is_empty()).then(|| Bytes::from(out))
+    }
+
     /// One event into `out`; true when it ends the stream (`[DONE]`).
     fn event(&mut self, raw: &[u8], out: &mut Vec<u8>) -> Result<bool, ApiError> {
         let malformed = || {
@@ -249,30 +274,7 @@ impl Body for StreamRelay {
                 }
                 Poll::Ready(Some(Err(failure))) => failure,
                 Poll::Ready(None) => {
-                    // An upstream that omits the final blank line still gets its last event out.
-                    let mut out = Vec::new();
-                    let mut result = Ok(false);
-                    if !this.partial.is_empty() {
-                        let mut rest = std::mem::take(&mut this.partial).to_vec();
-                        rest.extend_from_slice(b"\n\n");
-                        result = this.events(&rest, &mut out);
-                    }
-                    // Ended without `[DONE]`: what the filters hold still goes out.
-                    let result = match result {
-                        Ok(false) => this.flush(&mut out),
-                        other => other.map(drop),
-                    };
-                    match result {
-                        Ok(()) => this.finish(Outcome::Completed),
-                        Err(error) => {
-                            this.finish(Outcome::Stopped);
-                            out.extend_from_slice(&error_event(&error));
-                        }
-                    }
-                    if out.is_empty() {
-                        return Poll::Ready(None);
-                    }
-                    return Poll::Ready(Some(Ok(Frame::data(Bytes::from(out)))));
+                    return Poll::Ready(this.upstream_ended().map(|out| Ok(Frame::data(out))));
                 }
             };
             let error = this.fail(failure);

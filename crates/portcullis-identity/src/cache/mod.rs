@@ -98,6 +98,10 @@ pub struct KeyCache {
     keyring: ArcSwap<Keyring>,
     tokens: TokenSettings,
     revision: AtomicI64,
+    /// One reload at a time: two that overlap could finish out of order, and the older
+    /// snapshot (without a key just created) would replace the newer one until the next
+    /// refresh, refusing that key meanwhile.
+    reloading: tokio::sync::Mutex<()>,
     /// Tokens whose signature was already checked, until they expire: an Ed25519 check costs
     /// about 40 us, a lookup here well under 1 us. Revocation is still checked on every use.
     verified: std::sync::RwLock<HashMap<String, Arc<Claims>>>,
@@ -130,6 +134,7 @@ impl KeyCache {
             keyring: ArcSwap::from_pointee(Keyring::empty(&tokens.issuer)),
             tokens,
             revision: AtomicI64::new(i64::MIN),
+            reloading: tokio::sync::Mutex::new(()),
             verified: Default::default(),
         };
         cache.reload(store).await?;
@@ -174,6 +179,7 @@ impl KeyCache {
 
     /// Replaces the snapshot with the store's current keys.
     pub async fn reload(&self, store: &Store) -> Result<(), StoreError> {
+        let _one_at_a_time = self.reloading.lock().await;
         let revision = store.key_revision().await?;
         let tenants: HashMap<String, _> = store
             .tenants()
