@@ -16,5 +16,5 @@ mod options;
 mod responses;
 mod server;
 
-pub use options::{Fault, SimOptions};
+pub use options::{Fault, ReplyAs, SimOptions};
 pub use server::{RecordedRequest, SimStats, Simulator};

@@ -35,6 +35,78 @@ pub struct SimOptions {
     pub raw_body: Option<String>,
     /// Generate `output_tokens` whatever the request's output limit: a runaway upstream.
     pub ignore_max_tokens: bool,
+    /// Where a chat answer's text goes: the content, a refusal, or a tool call's or legacy
+    /// function call's arguments (whole, or streamed in pieces like content).
+    pub reply_as: ReplyAs,
+}
+
+/// Where a chat answer's text goes.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum ReplyAs {
+    #[default]
+    Content,
+    Refusal,
+    ToolCall {
+        name: String,
+    },
+    FunctionCall {
+        name: String,
+    },
+}
+
+impl ReplyAs {
+    /// A whole answer's message carrying `text`.
+    pub(crate) fn message(&self, text: &str) -> serde_json::Value {
+        let mut message = self.full(text);
+        message["role"] = "assistant".into();
+        if !matches!(self, ReplyAs::Content) {
+            message["content"] = serde_json::Value::Null;
+        }
+        message
+    }
+
+    /// The first delta of a stream: the role, and the call's id, type and name.
+    pub(crate) fn opening(&self) -> serde_json::Value {
+        let mut delta = self.full("");
+        delta["role"] = "assistant".into();
+        delta
+    }
+
+    /// The text in its field, with the call's id, type and name.
+    fn full(&self, text: &str) -> serde_json::Value {
+        use serde_json::json;
+        match self {
+            ReplyAs::Content => json!({"content": text}),
+            ReplyAs::Refusal => json!({"refusal": text}),
+            ReplyAs::ToolCall { name } => json!({"tool_calls": [{"index": 0, "id": "call_sim",
+                "type": "function", "function": {"name": name, "arguments": text}}]}),
+            ReplyAs::FunctionCall { name } => {
+                json!({"function_call": {"name": name, "arguments": text}})
+            }
+        }
+    }
+
+    /// A later stream delta: the next piece of text only, as OpenAI sends it.
+    pub(crate) fn delta(&self, piece: &str) -> serde_json::Value {
+        use serde_json::json;
+        match self {
+            ReplyAs::Content | ReplyAs::Refusal => self.full(piece),
+            ReplyAs::ToolCall { .. } => {
+                json!({"tool_calls": [{"index": 0, "function": {"arguments": piece}}]})
+            }
+            ReplyAs::FunctionCall { .. } => json!({"function_call": {"arguments": piece}}),
+        }
+    }
+
+    /// Why the answer ended.
+    pub(crate) fn finish_reason(&self) -> &'static str {
+        match self {
+            ReplyAs::Content | ReplyAs::Refusal => "stop",
+            ReplyAs::ToolCall { .. } => "tool_calls",
+            ReplyAs::FunctionCall { .. } => "function_call",
+        }
+    }
 }
 
 impl Default for SimOptions {
@@ -52,6 +124,7 @@ impl Default for SimOptions {
             raw_stream: None,
             raw_body: None,
             ignore_max_tokens: false,
+            reply_as: ReplyAs::Content,
         }
     }
 }

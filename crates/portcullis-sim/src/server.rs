@@ -318,7 +318,7 @@ impl Simulator {
             let choices: Vec<Value> = (0..n)
                 .map(|index| {
                     if chat {
-                        json!({"index": index, "message": {"role": "assistant", "content": text}, "logprobs": logprobs, "finish_reason": "stop"})
+                        json!({"index": index, "message": options.reply_as.message(&text), "logprobs": logprobs, "finish_reason": options.reply_as.finish_reason()})
                     } else {
                         json!({"index": index, "text": text, "logprobs": null, "finish_reason": "stop"})
                     }
@@ -356,6 +356,7 @@ impl Simulator {
             report_usage: options.report_usage,
             logprobs: wants_logprobs,
             chat,
+            reply_as: options.reply_as.clone(),
             model,
             length,
             prompt,
@@ -417,6 +418,8 @@ struct StreamPlan {
     /// Each chunk carries the log probabilities of its piece.
     logprobs: bool,
     chat: bool,
+    /// Where a chat answer's pieces go (content, refusal, call arguments).
+    reply_as: crate::options::ReplyAs,
     model: String,
     length: usize,
     prompt: usize,
@@ -532,7 +535,7 @@ impl StreamPlan {
             return self.run_responses(tx).await;
         }
         let first = if self.chat {
-            self.chunk(json!({"role": "assistant", "content": ""}), None)
+            self.chunk(self.reply_as.opening(), None)
         } else {
             self.chunk(json!({"content": ""}), None)
         };
@@ -540,12 +543,22 @@ impl StreamPlan {
             return StreamEnd::Cancelled;
         }
         for i in 0..self.length {
-            let chunk = self.chunk(json!({"content": self.pieces[i]}), None);
+            let delta = if self.chat {
+                self.reply_as.delta(&self.pieces[i])
+            } else {
+                json!({"content": self.pieces[i]})
+            };
+            let chunk = self.chunk(delta, None);
             if let Err(end) = self.piece(tx, i, chunk).await {
                 return end;
             }
         }
-        let last = self.chunk(json!({}), Some("stop"));
+        let finish = if self.chat {
+            self.reply_as.finish_reason()
+        } else {
+            "stop"
+        };
+        let last = self.chunk(json!({}), Some(finish));
         if !self.send(tx, last, false).await {
             return StreamEnd::Cancelled;
         }

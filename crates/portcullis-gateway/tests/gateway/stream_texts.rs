@@ -185,3 +185,50 @@ async fn the_held_tail_is_released_when_no_finish_reason_comes() {
         }
     }
 }
+
+#[tokio::test]
+async fn refusals_and_call_arguments_from_the_simulator_are_redacted_whole_and_streamed() {
+    use portcullis_sim::ReplyAs;
+    let reply =
+        "Send it to jane.doe@example.com with key sk-proj-Abc123Def456Ghi789Jkl012Mno345 now";
+    let redacted = "Send it to [REDACTED:EMAIL] with key [REDACTED:OPENAI_KEY] now";
+    let cases = [
+        (ReplyAs::Refusal, "/refusal"),
+        (
+            ReplyAs::ToolCall {
+                name: "send_mail".into(),
+            },
+            "/tool_calls/0/function/arguments",
+        ),
+        (
+            ReplyAs::FunctionCall {
+                name: "lookup".into(),
+            },
+            "/function_call/arguments",
+        ),
+    ];
+    for (reply_as, pointer) in cases {
+        let h = Harness::start(
+            SimOptions {
+                reply: Some(reply.into()),
+                chunk_chars: 3,
+                reply_as: reply_as.clone(),
+                ..SimOptions::default()
+            },
+            "",
+            "",
+        )
+        .await;
+        let ask = |stream: bool| {
+            json!({"model": "chat", "stream": stream, "messages": [{"role": "user", "content": "hi"}]})
+                .to_string()
+        };
+        let whole = h.post("/v1/chat/completions", &ask(false)).await.json();
+        let message = &whole["choices"][0]["message"];
+        assert_eq!(message.pointer(pointer).unwrap(), redacted, "{reply_as:?}");
+        let streamed = h.post("/v1/chat/completions", &ask(true)).await;
+        let raw = String::from_utf8_lossy(&streamed.body).to_string();
+        assert!(!raw.contains("jane") && !raw.contains("Abc123"), "{raw}");
+        assert_eq!(joined(&streamed, pointer), redacted, "{reply_as:?}");
+    }
+}
