@@ -213,13 +213,15 @@ impl Api for Chat {
                     ("role", Value::String(role)) => encoding.count(role),
                     ("tool_calls" | "function_call", calls) => encoding.count_json(calls),
                     ("tool_call_id", Value::String(id)) => encoding.count(id),
+                    ("refusal", Value::String(refusal)) => encoding.count(refusal),
                     _ => 0,
                 };
             }
         }
         // Tool and function definitions reach the model as text in the system prompt; their
         // JSON is a close, slightly generous estimate of that text.
-        for field in ["tools", "functions", "response_format"] {
+        // Predicted output is read by the model as well.
+        for field in ["tools", "functions", "response_format", "prediction"] {
             if let Some(value) = body.get(field) {
                 total += encoding.count_json(value);
             }
@@ -367,6 +369,17 @@ fn whole(slot: u64, text: &mut String) -> GeneratedText<'_> {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn predicted_output_and_refusals_are_counted() {
+        let encoding = Encoding::O200kBase;
+        let base = serde_json::json!({"messages": [{"role": "user", "content": "hi"}]});
+        let plain = Chat.count_prompt(encoding, base.as_object().unwrap());
+        let mut more = base.clone();
+        more["prediction"] = serde_json::json!({"type": "content", "content": "hello world again"});
+        more["messages"][0]["refusal"] = serde_json::json!("no thanks");
+        assert!(Chat.count_prompt(encoding, more.as_object().unwrap()) >= plain + 5);
+    }
 
     #[test]
     fn chat_overhead_follows_the_openai_cookbook() {

@@ -74,7 +74,12 @@ impl Api for Completions {
     }
 
     fn count_prompt(&self, encoding: Encoding, body: &Body) -> u64 {
-        body.get("prompt").map_or(0, |p| encoding.count_inputs(p))
+        // The suffix is read by the model after the insertion point.
+        let suffix = match body.get("suffix") {
+            Some(Value::String(suffix)) => encoding.count(suffix),
+            _ => 0,
+        };
+        body.get("prompt").map_or(0, |p| encoding.count_inputs(p)) + suffix
     }
 
     fn output_limit(&self) -> Option<OutputLimit> {
@@ -156,6 +161,16 @@ impl Api for Completions {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn the_suffix_is_counted_with_the_prompt() {
+        // F15: a long suffix was admitted against a quota it did not count towards.
+        let body = json!({"prompt": "hello world", "suffix": "hello world"});
+        assert_eq!(
+            Completions.count_prompt(Encoding::O200kBase, body.as_object().unwrap()),
+            4
+        );
+    }
 
     #[test]
     fn prompts_may_be_lists() {
