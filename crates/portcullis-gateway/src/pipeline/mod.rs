@@ -121,7 +121,7 @@ where
     api.validate(&mut parsed.body, strip_unknown)?;
     if cx.guarded {
         params::check(&spec, &parsed.body)?;
-        bounds::check(api, &spec, &parsed.body)?;
+        bounds::check(api, &spec, &mut parsed.body)?;
         screen::check(svc, cx, &spec, api, &mut parsed.body)?;
     }
     let admitted = admit::admit(svc, cx, principal, route, api, &parsed.body).await?;

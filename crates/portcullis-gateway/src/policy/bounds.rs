@@ -7,6 +7,7 @@ use portcullis_config::GuardSpec;
 use portcullis_core::{ApiError, ErrorKind};
 use portcullis_openai::{Api, PromptPart};
 use serde_json::{Map, Value};
+use std::collections::HashSet;
 
 fn over_bound(param: String, message: String) -> ApiError {
     ApiError::new(ErrorKind::InvalidRequest, message)
@@ -15,8 +16,15 @@ fn over_bound(param: String, message: String) -> ApiError {
 }
 
 /// The plan's bounds on a request: messages, characters per message and in all, output
-/// tokens, images (count and inline size) and which tools may be declared.
-pub fn check(api: &dyn Api, spec: &GuardSpec, body: &Map<String, Value>) -> Result<(), ApiError> {
+/// tokens, images (count and inline size) and which tools may be declared. Characters count
+/// every text the model reads: the prompt's content, and names, tool and function
+/// descriptions, tool-call history and the like, which screening's walker visits (read here,
+/// never changed: the body is mutable only because that walker is).
+pub fn check(
+    api: &dyn Api,
+    spec: &GuardSpec,
+    body: &mut Map<String, Value>,
+) -> Result<(), ApiError> {
     let limit = |v: Option<u64>| v.unwrap_or(u64::MAX);
     for field in ["max_tokens", "max_completion_tokens", "max_output_tokens"] {
         if let Some(n) = body.get(field).and_then(Value::as_u64) {
@@ -57,8 +65,12 @@ pub fn check(api: &dyn Api, spec: &GuardSpec, body: &Map<String, Value>) -> Resu
             format!("A request may have at most {cap} messages."),
         ));
     }
+    let mut counted = HashSet::new();
     api.visit_prompt(body, &mut |part| match part {
-        PromptPart::Text(param, t) => text(param.to_string(), t),
+        PromptPart::Text(param, t) => {
+            counted.insert(param);
+            text(param.to_string(), t)
+        }
         PromptPart::Image(param, url) => {
             images += 1;
             if images > limit(spec.max_images) {
@@ -86,6 +98,17 @@ pub fn check(api: &dyn Api, spec: &GuardSpec, body: &Map<String, Value>) -> Resu
             Ok(())
         }
     })?;
+    // The other texts the model reads (F15: a 300 KB tool description passed a 400-character
+    // plan), walked only when the plan bounds characters. Embedding inputs are content,
+    // counted above; the walker does not visit them.
+    if spec.max_message_chars.is_some() || spec.max_total_chars.is_some() {
+        api.visit_prompt_texts_mut(body, &mut |t, param| {
+            if counted.contains(&param) {
+                return Ok(());
+            }
+            text(param.to_string(), t)
+        })?;
+    }
     if let Some(allowed) = &spec.allowed_tools {
         for (param, name) in api.tool_names(body) {
             if !allowed.iter().any(|a| a == name) {

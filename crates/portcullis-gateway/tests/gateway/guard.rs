@@ -251,6 +251,15 @@ async fn plan_bounds_limit_messages_text_output_images_and_tools() {
             json!({"messages": [msg("hi")], "max_tokens": 101}),
             "max_tokens",
         ),
+        // F15: names and tool descriptions are text the model reads, and count.
+        (
+            json!({"messages": [{"role": "user", "content": "hi", "name": long}]}),
+            "messages[0]",
+        ),
+        (
+            json!({"messages": [msg(&forty)], "tools": [{"type": "function", "function": {"name": "lookup", "description": forty.clone() + "bb"}}]}),
+            "tools",
+        ),
         (
             json!({"messages": [image(big)]}),
             "messages[0].content[1].image_url",
@@ -278,7 +287,9 @@ async fn plan_bounds_limit_messages_text_output_images_and_tools() {
             .status,
         200
     );
-    fine["messages"] = json!([msg(&forty), msg(&forty)]);
+    // 80 characters in all: two messages of 37 and the tool's name, which the model reads too.
+    let thirty_seven = "b".repeat(37);
+    fine["messages"] = json!([msg(&thirty_seven), msg(&thirty_seven)]);
     assert_eq!(
         h.post("/v1/chat/completions", &fine.to_string())
             .await

@@ -39,7 +39,7 @@ pub fn api(endpoint: Endpoint) -> Option<&'static dyn Api> {
 }
 
 /// Where a value sits in a request, for the `param` of an error (`messages[2].content[0].text`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Param {
     pub root: &'static str,
     pub index: Option<usize>,
