@@ -220,6 +220,11 @@ pub struct Identity {
     /// The `iss` claim of the gateway's tokens. Default `portcullis`.
     #[serde(default = "defaults::token_issuer")]
     pub token_issuer: String,
+    /// Tokens one key may mint per minute (`POST /v1/auth/token`), with that many at once.
+    /// Default 60: a browser app mints one per page load or per expiry, not thousands; each
+    /// minted token also sits in the verified-token cache until it expires.
+    #[serde(default = "defaults::token_mints_per_minute")]
+    pub token_mints_per_minute: u32,
     /// External identity providers whose JWTs are accepted.
     #[serde(default)]
     pub issuers: Vec<Issuer>,
@@ -265,6 +270,7 @@ impl Default for Identity {
             key_refresh_interval: defaults::key_refresh_interval(),
             token_lifetime: defaults::token_lifetime(),
             token_issuer: defaults::token_issuer(),
+            token_mints_per_minute: defaults::token_mints_per_minute(),
             issuers: Vec::new(),
         }
     }
@@ -432,6 +438,9 @@ mod defaults {
     }
     pub fn token_lifetime() -> Duration {
         Duration::from_secs(15 * 60)
+    }
+    pub fn token_mints_per_minute() -> u32 {
+        60
     }
     pub fn token_issuer() -> String {
         "portcullis".into()

@@ -60,6 +60,12 @@ fn identity(config: &Config) -> Result<(), ConfigError> {
             "must be between 1s and 24h: tokens are meant to be short-lived",
         ));
     }
+    if i.token_mints_per_minute == 0 {
+        return Err(ConfigError::new(
+            "identity.token_mints_per_minute",
+            "must be at least 1",
+        ));
+    }
     if i.token_issuer.trim().is_empty() {
         return Err(ConfigError::new(
             "identity.token_issuer",

@@ -79,6 +79,7 @@ where
     match operation {
         Operation::TokenExchange => {
             let key = authz::token_exchange(svc, cx, &who.principal, who.credential)?;
+            token_exchange::spend_mint(svc, cx, key)?;
             token_exchange::serve(svc, key, request).await
         }
         Operation::Models => {

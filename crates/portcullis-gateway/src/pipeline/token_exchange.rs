@@ -31,6 +31,28 @@ fn invalid(param: &'static str, message: String) -> ApiError {
         .with_code("invalid_scope")
 }
 
+/// Counts a mint against the key's `identity.token_mints_per_minute`: minting is cheap for
+/// the caller and each token sits in the verified-token cache until it expires.
+pub fn spend_mint(
+    state: &GatewayState,
+    cx: &mut crate::pipeline::RequestContext,
+    key: &KeyPrincipal,
+) -> Result<(), ApiError> {
+    let Err(wait_us) = state
+        .token_mints
+        .spend(&key.key_id, portcullis_limits::now_us())
+    else {
+        return Ok(());
+    };
+    crate::policy::rate_headers::retry_headers(&mut cx.response_headers, Some(wait_us), true);
+    Err(ApiError::new(
+        ErrorKind::RateLimit,
+        "This key has minted too many tokens in the last minute; reuse a token until it \
+         nears its expiry.",
+    )
+    .with_code("token_rate_limit_exceeded"))
+}
+
 /// Reads the request (64 KiB at most) and issues the token.
 pub async fn serve<B>(
     state: &GatewayState,
