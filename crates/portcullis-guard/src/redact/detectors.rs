@@ -350,9 +350,13 @@ fn ssn_valid(s: &str) -> bool {
 fn phone_valid(s: &str) -> bool {
     let main = s.split(['x', 'X']).next().unwrap_or(s);
     let n = digits(main).len();
-    let separated = main
-        .chars()
-        .any(|c| matches!(c, ' ' | '-' | '.' | '(' | ')' | '+'));
+    let separator = |c: &char| matches!(c, ' ' | '-' | '.' | '(' | ')' | '+');
+    // A lone dot is a decimal point: 3.14159265358979 is no phone.
+    let mut separators = main.chars().filter(separator);
+    if separators.next() == Some('.') && separators.next().is_none() {
+        return false;
+    }
+    let separated = main.chars().any(|c| separator(&c));
     // Bare digit runs are phones only when long enough to be one with a trunk prefix.
     (10..=15).contains(&n) && (separated || n == 11 || s.contains(['x', 'X']))
 }
