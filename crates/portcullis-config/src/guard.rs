@@ -48,6 +48,10 @@ pub struct GuardSpec {
     pub max_images: Option<u64>,
     /// Largest image sent inline as a data URL, in bytes of the URL. Default unlimited.
     pub max_image_bytes: Option<u64>,
+    /// Most audio and file parts in one request. Default unlimited.
+    pub max_attachments: Option<u64>,
+    /// Largest audio or file part sent inline, in bytes of its data. Default unlimited.
+    pub max_attachment_bytes: Option<u64>,
     /// Function names a request may declare as tools; unset allows any.
     pub allowed_tools: Option<Vec<String>>,
     /// A secret marker placed in system prompts; an answer containing it is leaking the
@@ -83,6 +87,8 @@ impl GuardSpec {
             max_output_tokens: over.max_output_tokens.or(self.max_output_tokens),
             max_images: over.max_images.or(self.max_images),
             max_image_bytes: over.max_image_bytes.or(self.max_image_bytes),
+            max_attachments: over.max_attachments.or(self.max_attachments),
+            max_attachment_bytes: over.max_attachment_bytes.or(self.max_attachment_bytes),
             allowed_tools: over
                 .allowed_tools
                 .clone()
@@ -134,6 +140,10 @@ pub struct Guard {
     #[serde(default)]
     pub max_image_bytes: Option<u64>,
     #[serde(default)]
+    pub max_attachments: Option<u64>,
+    #[serde(default)]
+    pub max_attachment_bytes: Option<u64>,
+    #[serde(default)]
     pub allowed_tools: Option<Vec<String>>,
     #[serde(default)]
     pub canary: Option<String>,
@@ -172,6 +182,8 @@ impl Guard {
             max_output_tokens: self.max_output_tokens,
             max_images: self.max_images,
             max_image_bytes: self.max_image_bytes,
+            max_attachments: self.max_attachments,
+            max_attachment_bytes: self.max_attachment_bytes,
             allowed_tools: self.allowed_tools.clone(),
             canary: self.canary.clone(),
             prompt_leak: self.prompt_leak,
@@ -200,6 +212,8 @@ impl Default for Guard {
             max_output_tokens: None,
             max_images: None,
             max_image_bytes: None,
+            max_attachments: None,
+            max_attachment_bytes: None,
             allowed_tools: None,
             canary: None,
             prompt_leak: None,

@@ -1,5 +1,6 @@
 //! The plan's bounds on a request: messages (or input items), characters per text and in all,
-//! output tokens, images (count and inline size) and which tools may be declared. Each
+//! output tokens, images and audio or file parts (count and inline size) and which tools may
+//! be declared. Each
 //! endpoint says where its texts are (`Api::visit_prompt`); 400 `request_too_large` names the
 //! field.
 
@@ -39,6 +40,7 @@ pub fn check(
     }
     let mut total = 0u64;
     let mut images = 0u64;
+    let mut attachments = 0u64;
     let mut text = |param: String, t: &str| -> Result<(), ApiError> {
         let chars = t.chars().count() as u64;
         let cap = limit(spec.max_message_chars);
@@ -93,6 +95,24 @@ pub fn check(
                         "An inline image may be at most {} bytes.",
                         limit(spec.max_image_bytes)
                     ),
+                ));
+            }
+            Ok(())
+        }
+        PromptPart::Attachment(param, data) => {
+            attachments += 1;
+            let cap = limit(spec.max_attachments);
+            if attachments > cap {
+                return Err(over_bound(
+                    param.to_string(),
+                    format!("A request may have at most {cap} audio or file parts."),
+                ));
+            }
+            let cap = limit(spec.max_attachment_bytes);
+            if data.len() as u64 > cap {
+                return Err(over_bound(
+                    param.to_string(),
+                    format!("An inline audio or file part may be at most {cap} bytes."),
                 ));
             }
             Ok(())

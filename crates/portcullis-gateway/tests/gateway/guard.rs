@@ -222,7 +222,8 @@ async fn plan_bounds_limit_messages_text_output_images_and_tools() {
         SimOptions::default(),
         "",
         "[plans.default.guard]\nmax_messages = 2\nmax_message_chars = 50\nmax_total_chars = 80\n\
-         max_output_tokens = 100\nmax_images = 1\nmax_image_bytes = 200\nallowed_tools = [\"lookup\"]\n",
+         max_output_tokens = 100\nmax_images = 1\nmax_image_bytes = 200\nallowed_tools = [\"lookup\"]\n\
+         max_attachments = 1\nmax_attachment_bytes = 200\n",
     )
     .await;
     let msg = |t: &str| json!({"role": "user", "content": t});
@@ -231,6 +232,7 @@ async fn plan_bounds_limit_messages_text_output_images_and_tools() {
     let image = |url: String| json!({"role": "user", "content": [{"type": "text", "text": "see"}, {"type": "image_url", "image_url": {"url": url}}]});
     let small = format!("data:image/png;base64,{}", "A".repeat(50));
     let big = format!("data:image/png;base64,{}", "A".repeat(300));
+    let audio = |bytes: usize| json!({"role": "user", "content": [{"type": "input_audio", "input_audio": {"data": "A".repeat(bytes), "format": "wav"}}]});
     // F15: an uppercase scheme is an inline image too.
     let big_upper = format!("DATA:image/png;base64,{}", "A".repeat(300));
     let cases = [
@@ -250,6 +252,15 @@ async fn plan_bounds_limit_messages_text_output_images_and_tools() {
         (
             json!({"messages": [msg("hi")], "max_tokens": 101}),
             "max_tokens",
+        ),
+        // F15: audio and file parts were unbounded.
+        (
+            json!({"messages": [audio(300)]}),
+            "messages[0].content[0].input_audio",
+        ),
+        (
+            json!({"messages": [audio(10), {"role": "user", "content": [{"type": "file", "file": {"file_id": "file-1"}}]}]}),
+            "messages[1].content[0].file",
         ),
         // F15: names and tool descriptions are text the model reads, and count.
         (

@@ -98,6 +98,8 @@ pub enum PromptPart<'a> {
     Text(Param, &'a str),
     /// An image by URL (`data:` URLs are inline images).
     Image(Param, &'a str),
+    /// An audio or file part, with its inline data (empty when it refers to an uploaded file).
+    Attachment(Param, &'a str),
 }
 
 /// Visits prompt pieces; an error stops the walk.
@@ -383,6 +385,19 @@ pub(crate) fn visit_content(
                     .and_then(Value::as_str);
                 if let Some(url) = url {
                     visit(PromptPart::Image(at.part(j, ".image_url"), url))?;
+                }
+                // Audio and files (chat `input_audio` and `file`, Responses `input_file`).
+                let attachment = match part.get("type").and_then(Value::as_str) {
+                    Some("input_audio") => {
+                        Some((".input_audio", part.pointer("/input_audio/data")))
+                    }
+                    Some("file") => Some((".file", part.pointer("/file/file_data"))),
+                    Some("input_file") => Some((".file_data", part.get("file_data"))),
+                    _ => None,
+                };
+                if let Some((leaf, data)) = attachment {
+                    let data = data.and_then(Value::as_str).unwrap_or("");
+                    visit(PromptPart::Attachment(at.part(j, leaf), data))?;
                 }
             }
             Ok(())
