@@ -337,15 +337,7 @@ mod tests {
             ("call 666666688347 x 12 now", true),
         ] {
             for size in 1..=17 {
-                let mut r = StreamRedactor::new();
-                let mut out = String::new();
-                let mut at = 0;
-                while at < text.len() {
-                    let end = (at + size).min(text.len());
-                    out += &r.push(&text[at..end]);
-                    at = end;
-                }
-                out += &r.finish();
+                let out = streamed(text, size);
                 assert_eq!(out, redact(text).0, "{text:?} in pieces of {size}");
                 assert_eq!(out.contains("[REDACTED:PHONE]"), phone, "{out}");
             }
