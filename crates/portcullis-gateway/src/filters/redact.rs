@@ -33,8 +33,18 @@ impl Redact {
         }
     }
 
-    /// Ends the open slots that `ends` picks, releasing what they held as events; `found` is
-    /// set when their rest held an item.
+    /// Ends an open slot: what it still held (redacted; `found` set if that held an item) and
+    /// the event it was opened by. `None` when the slot is not open or held nothing.
+    fn end_slot(&mut self, slot: u64, found: &mut bool) -> Option<(String, Value)> {
+        let (mut redactor, template) = self.open.remove(&slot)?;
+        let before = redactor.spans().len();
+        let held = redactor.finish();
+        *found |= redactor.spans().len() > before;
+        (!held.is_empty()).then_some((held, template))
+    }
+
+    /// Ends the open slots that `ends` picks, releasing what they held as events modelled on
+    /// the events that opened them.
     fn release(
         &mut self,
         api: &dyn Api,
@@ -42,22 +52,13 @@ impl Redact {
         found: &mut bool,
     ) -> Vec<Value> {
         let slots: Vec<u64> = self.open.keys().copied().filter(|s| ends(*s)).collect();
-        let mut events = Vec::new();
-        for slot in slots {
-            let Some((mut redactor, template)) = self.open.remove(&slot) else {
-                continue;
-            };
-            let before = redactor.spans().len();
-            let held = redactor.finish();
-            *found |= redactor.spans().len() > before;
-            if held.is_empty() {
-                continue;
-            }
-            if let Some(event) = api.release_event(&template, slot, held) {
-                events.push(event);
-            }
-        }
-        events
+        slots
+            .into_iter()
+            .filter_map(|slot| {
+                let (held, template) = self.end_slot(slot, found)?;
+                api.release_event(&template, slot, held)
+            })
+            .collect()
     }
 }
 
@@ -97,13 +98,8 @@ impl ResponseFilter for Redact {
                     }
                 }
                 TextPiece::Whole => {
-                    if let Some((mut redactor, _)) = self.open.remove(&t.slot) {
-                        let before = redactor.spans().len();
-                        let held = redactor.finish();
-                        found |= redactor.spans().len() > before;
-                        if !held.is_empty() {
-                            released.push((t.slot, held));
-                        }
+                    if let Some((held, _)) = self.end_slot(t.slot, &mut found) {
+                        released.push((t.slot, held));
                     }
                     let (clean, spans) = redact(t.text);
                     if !spans.is_empty() {

@@ -8,7 +8,7 @@
 
 mod context;
 pub mod router;
-mod token_exchange;
+pub(crate) mod token_exchange;
 
 pub use context::RequestContext;
 

@@ -143,3 +143,38 @@ fn exchange(
         serde_json::to_vec(&body).unwrap_or_default(),
     ))
 }
+
+/// How many tokens each key may mint: a GCRA bucket per key, in this process.
+pub struct TokenMints {
+    rate: portcullis_limits::gcra::Rate,
+    buckets: std::sync::Mutex<std::collections::HashMap<String, portcullis_limits::gcra::Bucket>>,
+}
+
+/// Keys tracked before buckets that have drained are dropped.
+const TOKEN_MINT_KEYS: usize = 10_000;
+
+impl TokenMints {
+    pub fn new(per_minute: u32) -> TokenMints {
+        TokenMints {
+            rate: portcullis_limits::gcra::Rate {
+                limit: per_minute.into(),
+                period_us: 60_000_000,
+                burst: per_minute.into(),
+            },
+            buckets: Default::default(),
+        }
+    }
+
+    /// Spends one mint of `key_id`; `Err` with the microseconds until one fits.
+    pub fn spend(&self, key_id: &str, now_us: u64) -> Result<(), u64> {
+        let mut buckets = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
+        if buckets.len() >= TOKEN_MINT_KEYS && !buckets.contains_key(key_id) {
+            let rate = self.rate;
+            buckets.retain(|_, b| rate.level(*b, now_us) > 0);
+        }
+        let bucket = buckets.entry(key_id.to_owned()).or_default();
+        self.rate
+            .spend(bucket, now_us, 1)
+            .map_err(|wait| wait.unwrap_or(60_000_000))
+    }
+}

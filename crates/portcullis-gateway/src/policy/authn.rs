@@ -78,24 +78,15 @@ pub async fn identify<B>(
 /// Two `Authorization` (or `Origin`) headers are refused, not resolved: a proxy in front that
 /// reads the other one would decide about a different caller than the gateway does.
 fn one_of_each(headers: &HeaderMap) -> Result<(), ApiError> {
-    if headers
-        .get_all(http::header::AUTHORIZATION)
-        .iter()
-        .nth(1)
-        .is_some()
-    {
+    let repeated = |name| headers.get_all(name).iter().nth(1).is_some();
+    if repeated(http::header::AUTHORIZATION) {
         return Err(ApiError::new(
             ErrorKind::Authentication,
             "Send one Authorization header, not several.",
         )
         .with_code("invalid_authorization_header"));
     }
-    if headers
-        .get_all(http::header::ORIGIN)
-        .iter()
-        .nth(1)
-        .is_some()
-    {
+    if repeated(http::header::ORIGIN) {
         return Err(ApiError::new(
             ErrorKind::InvalidRequest,
             "A request may carry one Origin header, not several.",

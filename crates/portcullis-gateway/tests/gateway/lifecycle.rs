@@ -79,11 +79,7 @@ async fn shutdown_finishes_in_flight_streams_and_stops_accepting() {
     )
     .await;
     let public = h.gateway.public;
-    let request = http::Request::post(format!("http://{public}/v1/chat/completions"))
-        .header("content-type", "application/json")
-        .body(Full::new(Bytes::from(common::stream_body("chat"))))
-        .unwrap();
-    let response = h.client.request(request).await.unwrap();
+    let response = h.open_stream(common::stream_body("chat"), None).await;
     let mut body = response.into_body();
     body.frame().await.unwrap().unwrap();
 
@@ -114,11 +110,7 @@ async fn shutdown_gives_up_after_the_grace_period() {
         "[http]\nshutdown_grace = \"300ms\"\n",
     )
     .await;
-    let request = http::Request::post(format!("http://{}/v1/chat/completions", h.gateway.public))
-        .header("content-type", "application/json")
-        .body(Full::new(Bytes::from(common::stream_body("chat"))))
-        .unwrap();
-    let response = h.client.request(request).await.unwrap();
+    let response = h.open_stream(common::stream_body("chat"), None).await;
     let mut body = response.into_body();
     body.frame().await.unwrap().unwrap();
     let started = Instant::now();
@@ -144,12 +136,7 @@ async fn a_stream_cut_by_the_grace_period_is_billed_and_ends_with_an_error_event
     )
     .await;
     let (key, key_id) = h.key("acme", "customer", "").await;
-    let request = http::Request::post(format!("http://{}/v1/chat/completions", h.gateway.public))
-        .header("content-type", "application/json")
-        .header("authorization", format!("Bearer {key}"))
-        .body(Full::new(Bytes::from(common::stream_body("chat"))))
-        .unwrap();
-    let response = h.client.request(request).await.unwrap();
+    let response = h.open_stream(common::stream_body("chat"), Some(&key)).await;
     assert_eq!(response.status(), 200);
     let mut body = response.into_body();
     body.frame().await.unwrap().unwrap();
@@ -190,11 +177,7 @@ async fn the_admin_listener_reports_draining_until_the_drain_ends() {
     )
     .await;
     let admin = h.gateway.admin;
-    let request = http::Request::post(format!("http://{}/v1/chat/completions", h.gateway.public))
-        .header("content-type", "application/json")
-        .body(Full::new(Bytes::from(common::stream_body("chat"))))
-        .unwrap();
-    let response = h.client.request(request).await.unwrap();
+    let response = h.open_stream(common::stream_body("chat"), None).await;
     let mut body = response.into_body();
     body.frame().await.unwrap().unwrap();
     let client = h.client.clone();

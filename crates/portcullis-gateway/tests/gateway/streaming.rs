@@ -3,20 +3,11 @@
 
 use crate::common;
 
-use bytes::Bytes;
 use common::Harness;
-use http_body_util::{BodyExt, Full};
+use http_body_util::BodyExt;
 use portcullis_sim::{Fault, SimOptions};
 use serde_json::Value;
 use std::time::{Duration, Instant};
-
-async fn open_stream(h: &Harness, body: String) -> hyper::Response<hyper::body::Incoming> {
-    let request = http::Request::post(format!("http://{}/v1/chat/completions", h.gateway.public))
-        .header("content-type", "application/json")
-        .body(Full::new(Bytes::from(body)))
-        .unwrap();
-    h.client.request(request).await.unwrap()
-}
 
 /// Splits an SSE body into its `data:` payloads, asserting every event is whole.
 fn events(body: &[u8]) -> Vec<String> {
@@ -45,7 +36,7 @@ async fn the_first_chunk_arrives_before_the_upstream_finishes() {
     )
     .await;
     let started = Instant::now();
-    let response = open_stream(&h, common::stream_body("chat")).await;
+    let response = h.open_stream(common::stream_body("chat"), None).await;
     assert_eq!(response.status(), 200);
     assert_eq!(response.headers()["content-type"], "text/event-stream");
     assert!(response.headers().contains_key("x-request-id"));
@@ -101,7 +92,7 @@ async fn a_caller_who_disconnects_cancels_the_upstream_stream() {
         "",
     )
     .await;
-    let response = open_stream(&h, common::stream_body("chat")).await;
+    let response = h.open_stream(common::stream_body("chat"), None).await;
     let mut body = response.into_body();
     body.frame().await.unwrap().unwrap();
     drop(body);

@@ -202,6 +202,27 @@ impl Harness {
         (h, drained)
     }
 
+    /// Opens a streamed chat request on the public listener (with `bearer` as the credential,
+    /// if any) and returns the response as soon as its head arrives.
+    pub async fn open_stream(
+        &self,
+        body: String,
+        bearer: Option<&str>,
+    ) -> hyper::Response<hyper::body::Incoming> {
+        let mut request = http::Request::post(format!(
+            "http://{}/v1/chat/completions",
+            self.gateway.public
+        ))
+        .header("content-type", "application/json");
+        if let Some(key) = bearer {
+            request = request.header("authorization", format!("Bearer {key}"));
+        }
+        let request = request
+            .body(http_body_util::Full::new(bytes::Bytes::from(body)))
+            .unwrap();
+        self.client.request(request).await.unwrap()
+    }
+
     pub async fn default() -> Harness {
         Harness::start(SimOptions::default(), "", "").await
     }
