@@ -12,12 +12,14 @@ mod env;
 mod guard;
 mod limits;
 mod model;
+mod telemetry;
 mod validate;
 
 pub use duration::Duration;
 pub use guard::*;
 pub use limits::*;
 pub use model::*;
+pub use telemetry::*;
 pub use validate::PERMISSIONS;
 
 use std::path::Path;

@@ -29,6 +29,9 @@ pub struct Config {
     pub dev: Dev,
     #[serde(default)]
     pub log: Log,
+    /// Metrics and the audit trail.
+    #[serde(default)]
+    pub telemetry: crate::Telemetry,
     /// Where limit state lives and how quotas are counted.
     #[serde(default)]
     pub limits: crate::Limits,

@@ -13,6 +13,7 @@ pub(crate) fn validate(config: &Config) -> Result<(), ConfigError> {
     identity(config)?;
     limits(config)?;
     guard(config)?;
+    telemetry(config)?;
     Ok(())
 }
 
@@ -36,6 +37,7 @@ pub const PERMISSIONS: &[&str] = &[
     "admin:audit",
     "admin:usage",
     "admin:risk",
+    "admin:metrics",
 ];
 
 fn identity(config: &Config) -> Result<(), ConfigError> {
@@ -357,6 +359,35 @@ fn models(config: &Config) -> Result<(), ConfigError> {
                 "must not be empty",
             ));
         }
+    }
+    Ok(())
+}
+
+fn telemetry(config: &Config) -> Result<(), ConfigError> {
+    let audit = &config.telemetry.audit;
+    if audit.max_file_bytes < 4096 {
+        return Err(ConfigError::new(
+            "telemetry.audit.max_file_bytes",
+            "must be at least 4096",
+        ));
+    }
+    if audit.max_file_age.get() < std::time::Duration::from_secs(1) {
+        return Err(ConfigError::new(
+            "telemetry.audit.max_file_age",
+            "must be at least 1s",
+        ));
+    }
+    if audit.retention_days == 0 {
+        return Err(ConfigError::new(
+            "telemetry.audit.retention_days",
+            "must be at least 1",
+        ));
+    }
+    if !(1..=10_000_000).contains(&audit.queue) {
+        return Err(ConfigError::new(
+            "telemetry.audit.queue",
+            "must be from 1 to 10000000",
+        ));
     }
     Ok(())
 }

@@ -173,6 +173,12 @@ impl ExternalIssuers {
         self.issuers.iter().position(|i| i.config.issuer == iss)
     }
 
+    /// The configured issuer a token names (for the request record, once it verified).
+    pub fn issuer_name(&self, token: &str) -> Option<&str> {
+        self.issuer_of(token)
+            .map(|i| self.issuers[i].config.issuer.as_str())
+    }
+
     /// Whether the token names a configured external issuer.
     pub fn handles(&self, token: &str) -> bool {
         !self.issuers.is_empty() && self.issuer_of(token).is_some()

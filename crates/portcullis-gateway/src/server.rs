@@ -29,6 +29,11 @@ pub enum GatewayError {
     Tls(String),
     #[error("{0}")]
     Secrets(String),
+    #[error("cannot start the audit trail in {dir}: {source}")]
+    Audit {
+        dir: std::path::PathBuf,
+        source: std::io::Error,
+    },
 }
 
 /// The gateway before it listens.
@@ -85,6 +90,7 @@ impl Gateway {
             ))
         };
         let pepper = secrets::key_pepper(&data_dir).map_err(|e| secret_error("key pepper", e))?;
+        let telemetry = start_telemetry(config, &data_dir, &pepper)?;
         let admin_token =
             secrets::admin_token(&data_dir).map_err(|e| secret_error("admin token", e))?;
         let token_settings = TokenSettings {
@@ -93,7 +99,14 @@ impl Gateway {
         };
         let keys =
             Arc::new(KeyCache::load_with_clock(&store, pepper, token_settings, clock).await?);
-        let state = Arc::new(GatewayState::new(config, store, keys, admin_token, env)?);
+        let state = Arc::new(GatewayState::new(
+            config,
+            store,
+            keys,
+            admin_token,
+            env,
+            telemetry,
+        )?);
         let tls = match &config.listeners.tls {
             Some(t) => Some(Arc::new(ReloadableTls::load(t).map_err(GatewayError::Tls)?)),
             None => None,
@@ -208,6 +221,45 @@ impl Gateway {
             ..running
         })
     }
+}
+
+/// Metrics and the audit trail, as configured. The prompt fingerprint key is derived from the
+/// key pepper: stable across restarts and replicas sharing a data directory or pepper.
+fn start_telemetry(
+    config: &Config,
+    data_dir: &std::path::Path,
+    pepper: &[u8],
+) -> Result<Arc<portcullis_telemetry::Telemetry>, GatewayError> {
+    use portcullis_telemetry::audit::files::Rotation;
+    let t = &config.telemetry;
+    let audit = t
+        .audit
+        .enabled
+        .then(|| portcullis_telemetry::AuditSettings {
+            dir: t
+                .audit
+                .dir
+                .clone()
+                .unwrap_or_else(|| data_dir.join("audit")),
+            rotation: Rotation {
+                max_file_bytes: t.audit.max_file_bytes,
+                max_file_age: t.audit.max_file_age.get(),
+                retention: Duration::from_secs(u64::from(t.audit.retention_days) * 86_400),
+            },
+            queue: t.audit.queue,
+        });
+    let dir = audit.as_ref().map(|a| a.dir.clone()).unwrap_or_default();
+    let settings = portcullis_telemetry::Settings {
+        metrics: t.metrics,
+        per_key_metrics: t.per_key_metrics,
+        audit,
+        fingerprint_secret: [b"portcullis prompt fingerprint:".as_slice(), pepper].concat(),
+        version: env!("CARGO_PKG_VERSION").to_owned(),
+    };
+    // The writer thread ends on its own once the state (and so the sink) is dropped.
+    let (telemetry, _writer) = portcullis_telemetry::Telemetry::start(settings)
+        .map_err(|source| GatewayError::Audit { dir, source })?;
+    Ok(Arc::new(telemetry))
 }
 
 fn spawn_api(

@@ -44,6 +44,8 @@ pub struct GatewayState {
     pub draining: std::sync::atomic::AtomicBool,
     /// Token mints per key (`identity.token_mints_per_minute`).
     pub token_mints: crate::pipeline::token_exchange::TokenMints,
+    /// Where each request's record goes: metrics and the audit trail.
+    pub telemetry: Arc<portcullis_telemetry::Telemetry>,
 }
 
 impl GatewayState {
@@ -54,6 +56,7 @@ impl GatewayState {
         keys: Arc<KeyCache>,
         admin_token: String,
         api_keys: impl Fn(&str) -> Option<String>,
+        telemetry: Arc<portcullis_telemetry::Telemetry>,
     ) -> Result<GatewayState, portcullis_config::ConfigError> {
         let mut upstreams = Vec::new();
         let mut index = HashMap::new();
@@ -101,6 +104,7 @@ impl GatewayState {
             token_mints: crate::pipeline::token_exchange::TokenMints::new(
                 config.identity.token_mints_per_minute,
             ),
+            telemetry,
         })
     }
 }

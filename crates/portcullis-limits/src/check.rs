@@ -20,6 +20,23 @@ pub enum Label {
 }
 
 impl Label {
+    /// The limit's name in metrics and the audit trail.
+    pub fn name(self) -> &'static str {
+        match self {
+            Label::Requests => "requests",
+            Label::Tokens => "tokens",
+            Label::InputTokens => "input_tokens",
+            Label::OutputTokens => "output_tokens",
+            Label::Cost => "cost",
+            Label::Concurrency => "concurrency",
+            Label::DailyTokens => "daily_tokens",
+            Label::DailyCost => "daily_cost",
+            Label::MonthlyTokens => "monthly_tokens",
+            Label::MonthlyCost => "monthly_cost",
+            Label::SpendCap => "spend_cap",
+        }
+    }
+
     /// The OpenAI-style error code of a denial by this limit.
     pub fn code(self) -> &'static str {
         match self {

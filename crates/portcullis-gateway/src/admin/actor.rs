@@ -50,6 +50,7 @@ impl Actor {
             portcullis_core::RequestId::generate(),
             ListenerKind::Admin,
             true,
+            Default::default(),
         );
         match crate::policy::authn::identify(state, &mut cx, request).await {
             Ok(identified) => match identified.principal {

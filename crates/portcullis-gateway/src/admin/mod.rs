@@ -1,10 +1,12 @@
-//! The operator listener: liveness (`/healthz`), readiness (`/readyz`) and the admin API
-//! (`router`, with a file per resource). Nothing here is ever served on a caller-facing
-//! listener.
+//! The operator listener: liveness (`/healthz`), readiness (`/readyz`), metrics (`/metrics`)
+//! and the admin API (`router`, with a file per resource). Nothing here is ever served on a
+//! caller-facing listener.
 
 mod actor;
 mod keys;
+mod metrics;
 mod reply;
+mod requests;
 mod risk;
 mod router;
 mod tenants;
@@ -32,6 +34,16 @@ where
         let response = match router::serve(state, request).await {
             Ok(r) => r,
             Err(e) => respond::error(&e),
+        };
+        return respond::finish(response, &id);
+    }
+    if request.uri().path() == "/metrics" {
+        let response = match request.method() {
+            &Method::GET => match metrics::serve(state, request).await {
+                Ok(r) => r,
+                Err(e) => respond::error(&e),
+            },
+            _ => respond::error(&ApiError::method_not_allowed()),
         };
         return respond::finish(response, &id);
     }

@@ -29,7 +29,7 @@ pub(super) struct Admin<'a> {
 fn permission_for(segments: &[&str]) -> &'static str {
     match segments.first() {
         Some(&"tenants") => "admin:tenants",
-        Some(&"audit") => "admin:audit",
+        Some(&"audit" | &"requests") => "admin:audit",
         Some(&"usage") => "admin:usage",
         Some(&"risk") => "admin:risk",
         _ => "admin:keys",
@@ -77,6 +77,7 @@ where
         (&Method::POST, ["signing-keys", "rotate"]) => admin.rotate_signing_key().await,
         (&Method::GET, ["signing-keys"]) => ok(admin.state.keys.jwks()),
         (&Method::GET, ["audit"]) => admin.audit_events(&query).await,
+        (&Method::GET, ["requests"]) => admin.requests(&query).await,
         (&Method::GET, ["usage"]) => admin.usage(&query).await,
         (&Method::GET, ["risk"]) => admin.list_risk(),
         (&Method::PUT, ["risk", subject]) => admin.set_risk(subject, &body).await,
@@ -105,7 +106,17 @@ impl Admin<'_> {
             .store
             .record_audit(&self.actor.name(), action, target, &self.source, detail)
             .await
-            .map_err(store_error)
+            .map_err(store_error)?;
+        self.state
+            .telemetry
+            .admin(portcullis_telemetry::AdminEvent {
+                time: jiff::Timestamp::now().to_string(),
+                actor: self.actor.name(),
+                action: action.to_owned(),
+                target: target.to_owned(),
+                source: self.source.clone(),
+            });
+        Ok(())
     }
 
     fn list_roles(&self) -> Result<Response<GatewayBody>, ApiError> {

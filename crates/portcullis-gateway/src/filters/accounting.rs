@@ -125,9 +125,21 @@ impl ResponseFilter for Accounting {
         Ok(Vec::new())
     }
 
-    fn on_end(&mut self, end: End) -> Option<EndWork> {
+    fn on_end(
+        &mut self,
+        end: End,
+        record: &mut portcullis_telemetry::RequestRecord,
+    ) -> Option<EndWork> {
         let usage = self.usage();
         let reservation = self.reservation.take()?;
+        let tokens = &mut record.tokens;
+        tokens.input = usage.input_tokens;
+        tokens.output = usage.output_tokens;
+        tokens.reported = self.reported.is_some();
+        let nanos = reservation
+            .price()
+            .cost(usage.input_tokens, usage.output_tokens);
+        record.cost_usd = nanos as f64 / 1e9;
         if end.whole {
             Some(Box::pin(reservation.settle_now(usage)))
         } else {

@@ -9,6 +9,8 @@ use portcullis_openai::{Api, TextPiece};
 pub struct LeakFilter {
     check: StreamLeakCheck,
     request_id: String,
+    /// What leaked, for the record (the first leak).
+    found: Option<Leak>,
 }
 
 impl LeakFilter {
@@ -16,6 +18,7 @@ impl LeakFilter {
         LeakFilter {
             check: StreamLeakCheck::new(check),
             request_id,
+            found: None,
         }
     }
 }
@@ -37,6 +40,7 @@ impl LeakFilter {
             if let Some(what) = found {
                 let block = self.check.blocks();
                 leaked(&self.request_id, what, block);
+                self.found.get_or_insert(what);
                 if block {
                     return Flow::Stop(rejected());
                 }
@@ -66,7 +70,25 @@ impl ResponseFilter for LeakFilter {
         Ok(Vec::new())
     }
 
-    fn on_end(&mut self, _end: End) -> Option<EndWork> {
+    fn on_end(
+        &mut self,
+        _end: End,
+        record: &mut portcullis_telemetry::RequestRecord,
+    ) -> Option<EndWork> {
+        if let Some(what) = self.found {
+            let rule = match what {
+                Leak::Canary => "canary",
+                Leak::SystemPrompt => "system_prompt",
+            };
+            let action = if self.check.blocks() {
+                "blocked"
+            } else {
+                "flagged"
+            };
+            record
+                .findings
+                .push(crate::pipeline::record::finding("leak", rule, action, None));
+        }
         None
     }
 }

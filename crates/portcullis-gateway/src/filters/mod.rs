@@ -6,8 +6,9 @@
 //! writes one error event, drops the upstream body (which closes the upstream connection and
 //! so cancels the generation, and frees the bulkhead) and ends the response. Every filter is
 //! told exactly once how the response ended ([`ResponseFilter::on_end`]): completed, upstream
-//! failure, stopped by a filter, or the caller gone. Accounting settles there; it is where a
-//! per-request record is completed.
+//! failure, stopped by a filter, or the caller gone. Accounting settles there, and there the
+//! per-request record is completed: each filter adds what it knows (tokens and cost, what was
+//! redacted, a leak) and the chain hands the record to telemetry.
 //!
 //! The chain runs, in order: [`accounting`] (usage and the text the upstream produced),
 //! [`prune`] (the endpoint's field allow-list and the logprob policy), [`redact`] (personal
@@ -21,9 +22,13 @@ pub mod relay;
 
 use portcullis_core::{ApiError, ErrorKind};
 use portcullis_openai::Api;
+use portcullis_telemetry::record::millis;
+use portcullis_telemetry::{RequestRecord, Telemetry};
 use serde_json::Value;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Instant;
 
 /// One answer (whole) or one stream event's JSON, on its way to the caller.
 #[derive(Debug)]
@@ -75,6 +80,19 @@ pub enum Outcome {
     ShutDown,
 }
 
+impl Outcome {
+    /// The outcome's name in the per-request record.
+    pub fn name(self) -> &'static str {
+        match self {
+            Outcome::Completed => "completed",
+            Outcome::UpstreamFailed => "upstream_failed",
+            Outcome::Stopped => "stopped",
+            Outcome::CallerGone => "caller_gone",
+            Outcome::ShutDown => "shut_down",
+        }
+    }
+}
+
 /// The end of a response, as filters are told it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct End {
@@ -95,8 +113,15 @@ pub trait ResponseFilter: Send + Sync {
     /// A stream reached its end as the upstream meant it (`[DONE]`, or the body's end):
     /// events for what the filter still holds, sent before the end, or an error instead.
     fn on_stream_end(&mut self, api: &dyn Api) -> Result<Vec<Value>, ApiError>;
-    /// The response ended; called exactly once, however it ended.
-    fn on_end(&mut self, end: End) -> Option<EndWork>;
+    /// The response ended; called exactly once, however it ended. What the filter knows of
+    /// the request (usage, findings) goes into `record`.
+    fn on_end(&mut self, end: End, record: &mut RequestRecord) -> Option<EndWork>;
+}
+
+/// Where a chain's finished record goes.
+struct RecordSink {
+    telemetry: Arc<Telemetry>,
+    started: Instant,
 }
 
 /// The filters of one response, in order.
@@ -104,15 +129,54 @@ pub struct Chain {
     api: &'static dyn Api,
     filters: Vec<Box<dyn ResponseFilter>>,
     ended: bool,
+    /// The request's record, completed when the response ends.
+    record: RequestRecord,
+    sink: Option<RecordSink>,
 }
 
 impl Chain {
+    /// A chain whose record goes nowhere (see [`Chain::recording`]).
     pub fn new(api: &'static dyn Api, filters: Vec<Box<dyn ResponseFilter>>) -> Chain {
         Chain {
             api,
             filters,
             ended: false,
+            record: RequestRecord::default(),
+            sink: None,
         }
+    }
+
+    /// The chain completes `record` when the response ends and hands it to `telemetry`.
+    pub fn recording(
+        mut self,
+        record: RequestRecord,
+        telemetry: Arc<Telemetry>,
+        started: Instant,
+    ) -> Chain {
+        self.record = record;
+        self.sink = Some(RecordSink { telemetry, started });
+        self
+    }
+
+    /// The upstream's response head arrived with `status`.
+    pub fn upstream_answered(&mut self, status: u16) {
+        self.record.upstream_status = Some(status);
+        if let Some(sink) = &self.sink {
+            self.record.timing.upstream_first_byte_ms = Some(millis(sink.started, Instant::now()));
+        }
+    }
+
+    /// The caller is told `error` (instead of the answer, or as a stream's last event).
+    pub fn note_error(&mut self, error: &ApiError, whole: bool) {
+        if whole {
+            self.record.decision.status = error.status().as_u16();
+        }
+        self.record.decision.code = error.code.map(str::to_owned);
+    }
+
+    /// Bytes sent to the caller.
+    pub fn sent(&mut self, bytes: usize) {
+        self.record.bytes_out += bytes as u64;
     }
 
     /// Runs `chunk` through every filter, up to the first that stops.
@@ -120,6 +184,11 @@ impl Chain {
         for filter in &mut self.filters {
             if let Flow::Stop(error) = filter.on_chunk(chunk, self.api) {
                 return Flow::Stop(error);
+            }
+        }
+        if !chunk.hidden && self.record.timing.first_token_ms.is_none() {
+            if let Some(sink) = &self.sink {
+                self.record.timing.first_token_ms = Some(millis(sink.started, Instant::now()));
             }
         }
         Flow::Continue
@@ -154,10 +223,23 @@ impl Chain {
         if std::mem::replace(&mut self.ended, true) {
             return Vec::new();
         }
-        self.filters
+        let record = &mut self.record;
+        let work = self
+            .filters
             .iter_mut()
-            .filter_map(|f| f.on_end(end))
-            .collect()
+            .filter_map(|f| f.on_end(end, record))
+            .collect();
+        if let Some(sink) = self.sink.take() {
+            let mut record = std::mem::take(&mut self.record);
+            record.outcome = Some(end.outcome.name().to_owned());
+            record.decision.action = "allowed".to_owned();
+            if record.decision.status == 0 {
+                record.decision.status = 200;
+            }
+            record.timing.duration_ms = millis(sink.started, Instant::now());
+            sink.telemetry.finish(record);
+        }
+        work
     }
 
     /// Ends a whole answer and waits for its work.

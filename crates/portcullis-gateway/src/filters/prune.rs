@@ -39,7 +39,11 @@ impl ResponseFilter for Prune {
         Ok(Vec::new())
     }
 
-    fn on_end(&mut self, _end: End) -> Option<EndWork> {
+    fn on_end(
+        &mut self,
+        _end: End,
+        _record: &mut portcullis_telemetry::RequestRecord,
+    ) -> Option<EndWork> {
         None
     }
 }

@@ -23,6 +23,8 @@ pub struct Redact {
     /// Open slots, in slot order: the redactor and an event of the stream that names the slot
     /// (its first piece), the model for events that release what it holds.
     open: BTreeMap<u64, (StreamRedactor, Value)>,
+    /// Items redacted, by kind, for the record.
+    redacted: BTreeMap<&'static str, u32>,
 }
 
 impl Redact {
@@ -30,6 +32,7 @@ impl Redact {
         Redact {
             block,
             open: BTreeMap::new(),
+            redacted: BTreeMap::new(),
         }
     }
 
@@ -40,6 +43,7 @@ impl Redact {
         let before = redactor.spans().len();
         let held = redactor.finish();
         *found |= redactor.spans().len() > before;
+        count(&mut self.redacted, &redactor.spans()[before..]);
         (!held.is_empty()).then_some((held, template))
     }
 
@@ -86,6 +90,7 @@ impl ResponseFilter for Redact {
                         ended_answers.push(api.slot_answer(t.slot));
                     }
                     found |= redactor.spans().len() > before;
+                    count(&mut self.redacted, &redactor.spans()[before..]);
                     // Text held back is not shown yet, so neither may its tokens be; held
                     // spacing gives nothing away.
                     hiding |= redactor.held_text().chars().any(|c| !c.is_whitespace());
@@ -102,6 +107,7 @@ impl ResponseFilter for Redact {
                         released.push((t.slot, held));
                     }
                     let (clean, spans) = redact(t.text);
+                    count(&mut self.redacted, &spans);
                     if !spans.is_empty() {
                         found = true;
                         *t.text = clean;
@@ -149,7 +155,24 @@ impl ResponseFilter for Redact {
         Ok(events)
     }
 
-    fn on_end(&mut self, _end: End) -> Option<EndWork> {
+    fn on_end(
+        &mut self,
+        _end: End,
+        record: &mut portcullis_telemetry::RequestRecord,
+    ) -> Option<EndWork> {
+        let action = if self.block { "blocked" } else { "redacted" };
+        for (kind, n) in &self.redacted {
+            let mut finding = crate::pipeline::record::finding("redaction", kind, action, None);
+            finding.count = *n;
+            record.findings.push(finding);
+        }
         None
+    }
+}
+
+/// Counts redacted items by kind.
+fn count(counts: &mut BTreeMap<&'static str, u32>, spans: &[portcullis_guard::redact::Span]) {
+    for span in spans {
+        *counts.entry(span.kind.name()).or_default() += 1;
     }
 }

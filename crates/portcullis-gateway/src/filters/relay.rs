@@ -35,22 +35,27 @@ pub async fn whole(mut chain: Chain, bytes: Bytes) -> Result<Bytes, ApiError> {
         Ok(value @ Value::Object(_)) if value.get("error").is_none_or(Value::is_null) => value,
         _ => {
             tracing::warn!("upstream answered 200 with an error or no JSON object");
+            let error = ApiError::upstream_bad_response();
+            chain.note_error(&error, true);
             chain.end_whole(Outcome::UpstreamFailed).await;
-            return Err(ApiError::upstream_bad_response());
+            return Err(error);
         }
     };
     let mut chunk = Chunk::new(value, false);
     if let Flow::Stop(error) = chain.on_chunk(&mut chunk) {
+        chain.note_error(&error, true);
         chain.end_whole(Outcome::Stopped).await;
         return Err(error);
     }
-    chain.end_whole(Outcome::Completed).await;
-    Ok(if chunk.edited {
+    let bytes = if chunk.edited {
         // A map of JSON values always serializes.
         Bytes::from(serde_json::to_vec(&chunk.value).unwrap_or_default())
     } else {
         bytes
-    })
+    };
+    chain.sent(bytes.len());
+    chain.end_whole(Outcome::Completed).await;
+    Ok(bytes)
 }
 
 /// A stream on its way to the caller, as a response body.
@@ -84,6 +89,15 @@ impl StreamRelay {
         }
     }
 
+    /// Ends the stream with `error` as its last event.
+    fn finish_with(&mut self, outcome: Outcome, error: &ApiError) -> Bytes {
+        self.chain.note_error(error, false);
+        let event = error_event(error);
+        self.chain.sent(event.len());
+        self.finish(outcome);
+        event
+    }
+
     /// Ends the stream: the upstream (and its bulkhead permit) is let go at once.
     fn finish(&mut self, outcome: Outcome) {
         self.finished = true;
@@ -93,13 +107,14 @@ impl StreamRelay {
     }
 
     /// The upstream broke or stalled: what it produced before is charged, the rest refunded.
-    fn fail(&mut self, failure: BodyFailure) -> ApiError {
+    /// Returns the error event that ends the stream.
+    fn fail(&mut self, failure: BodyFailure) -> Bytes {
         tracing::warn!(request_id = %self.request_id, error = %failure, "upstream stream ended abnormally");
-        self.finish(Outcome::UpstreamFailed);
-        match failure {
+        let error = match failure {
             BodyFailure::Idle => ApiError::upstream_timeout(),
             BodyFailure::Broken => ApiError::upstream_bad_response(),
-        }
+        };
+        self.finish_with(Outcome::UpstreamFailed, &error)
     }
 
     /// Filters the whole events in `events` into `out`; true when the stream is done (what
@@ -141,10 +156,14 @@ impl StreamRelay {
             other => other.map(drop),
         };
         match result {
-            Ok(()) => self.finish(Outcome::Completed),
+            Ok(()) => {
+                self.chain.sent(out.len());
+                self.finish(Outcome::Completed);
+            }
             Err(error) => {
-                self.finish(Outcome::Stopped);
-                out.extend_from_slice(&error_event(&error));
+                self.chain.sent(out.len());
+                let event = self.finish_with(Outcome::Stopped, &error);
+                out.extend_from_slice(&event);
             }
         }
         (!out.is_empty()).then(|| Bytes::from(out))
@@ -231,10 +250,8 @@ impl Body for StreamRelay {
                 // Shutting down: what the upstream produced is charged, and the caller is told
                 // rather than left with a connection that just drops.
                 tracing::warn!(request_id = %this.request_id, "stream cut by shutdown");
-                this.finish(Outcome::ShutDown);
-                return Poll::Ready(Some(Ok(Frame::data(error_event(
-                    &ApiError::shutting_down(),
-                )))));
+                let event = this.finish_with(Outcome::ShutDown, &ApiError::shutting_down());
+                return Poll::Ready(Some(Ok(Frame::data(event))));
             }
             let Some(upstream) = this.upstream.as_mut() else {
                 return Poll::Ready(None);
@@ -250,21 +267,23 @@ impl Body for StreamRelay {
                     let found = sse::last_event_end(&this.partial[searched_from..]);
                     let Some(end) = found else {
                         if this.partial.len() > MAX_EVENT_BYTES {
-                            this.fail(BodyFailure::Broken);
-                            return Poll::Ready(Some(Ok(Frame::data(error_event(
-                                &ApiError::upstream_bad_response(),
-                            )))));
+                            let event = this.fail(BodyFailure::Broken);
+                            return Poll::Ready(Some(Ok(Frame::data(event))));
                         }
                         continue;
                     };
                     let events = this.partial.split_to(searched_from + end);
                     let mut out = Vec::with_capacity(events.len() + 64);
                     match this.events(&events, &mut out) {
-                        Ok(false) => {}
-                        Ok(true) => this.finish(Outcome::Completed),
+                        Ok(false) => this.chain.sent(out.len()),
+                        Ok(true) => {
+                            this.chain.sent(out.len());
+                            this.finish(Outcome::Completed);
+                        }
                         Err(error) => {
-                            this.finish(Outcome::Stopped);
-                            out.extend_from_slice(&error_event(&error));
+                            this.chain.sent(out.len());
+                            let event = this.finish_with(Outcome::Stopped, &error);
+                            out.extend_from_slice(&event);
                         }
                     }
                     if out.is_empty() {
@@ -277,8 +296,8 @@ impl Body for StreamRelay {
                     return Poll::Ready(this.upstream_ended().map(|out| Ok(Frame::data(out))));
                 }
             };
-            let error = this.fail(failure);
-            return Poll::Ready(Some(Ok(Frame::data(error_event(&error)))));
+            let event = this.fail(failure);
+            return Poll::Ready(Some(Ok(Frame::data(event))));
         }
     }
 

@@ -2,6 +2,8 @@
 //! for the response that finally leaves (whatever it is, success or error).
 
 use portcullis_core::{ListenerKind, RequestId};
+use portcullis_telemetry::RequestRecord;
+use std::time::Instant;
 
 /// One request's context. Steps read what earlier steps wrote here; none calls back into an
 /// earlier step.
@@ -19,11 +21,25 @@ pub struct RequestContext {
     /// Headers every response to this request carries, success or error: rate-limit state,
     /// `Retry-After` on a 429, a clamped output limit.
     pub response_headers: http::HeaderMap,
+    /// When the request arrived.
+    pub started: Instant,
+    /// What the steps learned, for telemetry (see `pipeline::record`).
+    pub record: RequestRecord,
+    /// The filter chain took the record and completes it when the response ends.
+    pub record_taken: bool,
 }
 
 impl RequestContext {
-    pub fn new(request_id: RequestId, listener: ListenerKind, guard_internal: bool) -> Self {
+    pub fn new(
+        request_id: RequestId,
+        listener: ListenerKind,
+        guard_internal: bool,
+        record: RequestRecord,
+    ) -> Self {
         RequestContext {
+            started: Instant::now(),
+            record,
+            record_taken: false,
             request_id,
             listener,
             guarded: listener != ListenerKind::Internal || guard_internal,

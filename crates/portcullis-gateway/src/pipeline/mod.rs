@@ -7,6 +7,7 @@
 //! filter chain (`crate::filters`), which the pipeline owns.
 
 mod context;
+pub mod record;
 pub mod router;
 pub(crate) mod token_exchange;
 
@@ -40,12 +41,25 @@ where
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
     let id = RequestId::from_incoming(request.headers().get(request_id::HEADER));
-    let mut cx = RequestContext::new(id, listener, state.guard.internal_listener);
+    let arrived = record::arrived(
+        id.as_str(),
+        listener,
+        request.headers(),
+        request.extensions().get::<crate::listener::PeerAddr>(),
+    );
+    let mut cx = RequestContext::new(id, listener, state.guard.internal_listener, arrived);
     let mut response = match operation(state, &mut cx, request).await {
-        Ok(response) => response,
+        Ok(response) => {
+            let size = response.body().size_hint().exact().unwrap_or(0);
+            record::finish_here(state, &mut cx, response.status().as_u16(), None, size);
+            response
+        }
         Err(err) => {
             tracing::debug!(request_id = %cx.request_id.as_str(), status = %err.status(), code = ?err.code, "request refused");
-            respond::error(&err)
+            let response = respond::error(&err);
+            let size = response.body().size_hint().exact().unwrap_or(0);
+            record::finish_here(state, &mut cx, err.status().as_u16(), Some(&err), size);
+            response
         }
     };
     // Errors too: browser code must be able to read why it was refused and when to retry.
@@ -70,6 +84,14 @@ where
 {
     let preflight = crate::cors::is_preflight(request.method(), request.headers());
     let operation = router::route(request.method(), request.uri().path(), preflight)?;
+    cx.record.endpoint = match operation {
+        Operation::Preflight => "preflight",
+        Operation::Jwks => "jwks",
+        Operation::TokenExchange => "auth.token",
+        Operation::Models => "models",
+        Operation::Inference(endpoint) => record::endpoint_name(endpoint),
+    }
+    .to_owned();
     match operation {
         Operation::Preflight => return crate::cors::preflight(&svc.keys, request.headers()),
         Operation::Jwks => return Ok(respond::json_value(StatusCode::OK, &svc.keys.jwks())),
@@ -110,11 +132,14 @@ where
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
     let api = portcullis_openai::api(endpoint).ok_or_else(ApiError::not_found_route)?;
-    let mut parsed = read_request(svc, request).await?;
+    let mut parsed = read_request(svc, cx, request).await?;
     let route = svc
         .catalog
         .resolve(&parsed.model, cx.listener)
         .ok_or_else(|| ApiError::model_not_found(&parsed.model))?;
+    // Only catalogue names reach the record: a made-up model is recorded as none.
+    cx.record.model = Some(route.name.clone());
+    cx.record.upstream = Some(svc.upstreams[route.upstream].name.clone());
     authz::model(principal, route)?;
     cx.stream = parsed.stream;
     let spec = guard_spec::resolve(svc, principal, route);
@@ -125,10 +150,18 @@ where
         bounds::check(api, &spec, &mut parsed.body)?;
         screen::check(svc, cx, &spec, api, &mut parsed.body)?;
     }
+    cx.record.params = record::params(&parsed.body, parsed.stream);
+    cx.record.prompt_fingerprint = record::fingerprint(svc, api, &parsed.body);
     let admitted = admit::admit(svc, cx, principal, route, api, &parsed.body).await?;
     let strip_usage = rewrite::for_upstream(cx, api, &admitted, &mut parsed.body, parsed.stream);
     let accounting = Accounting::new(admitted.reservation, route.encoding, strip_usage);
     let chain = filters::for_request(svc, cx, &spec, api, &parsed.body, &route.name, accounting);
+    cx.record_taken = true;
+    let chain = chain.recording(
+        std::mem::take(&mut cx.record),
+        svc.telemetry.clone(),
+        cx.started,
+    );
     let body = parsed.into_upstream_body(&route.upstream_model);
     forward(
         svc,
@@ -144,6 +177,7 @@ where
 /// Content type, size and time limits, strict JSON, `model` and `stream`.
 async fn read_request<B>(
     svc: &GatewayState,
+    cx: &mut RequestContext,
     request: Request<B>,
 ) -> Result<InferenceRequest, ApiError>
 where
@@ -155,6 +189,7 @@ where
     let limit = svc.http.max_body_bytes;
     let timeout = svc.http.body_read_timeout.get();
     let bytes = inbound::read_body(&parts.headers, body, limit, timeout).await?;
+    cx.record.bytes_in = bytes.len() as u64;
     InferenceRequest::parse(&bytes)
 }
 
@@ -171,11 +206,16 @@ async fn forward(
     let id = &cx.request_id;
     let response = match upstream::send(upstream, endpoint, body, cx.stream, id).await {
         Ok(response) => response,
-        Err(error) => {
+        Err(failure) => {
+            if let Some(status) = failure.status {
+                chain.upstream_answered(status);
+            }
+            chain.note_error(&failure.error, true);
             chain.end_whole(Outcome::UpstreamFailed).await;
-            return Err(error);
+            return Err(failure.error);
         }
     };
+    chain.upstream_answered(response.status);
     if cx.stream && response.event_stream {
         let relay = StreamRelay::new(response, id.as_str().to_owned(), chain, &svc.streams_cut);
         let body = GatewayBody::new(relay.map_err(|never| match never {}));
@@ -184,6 +224,7 @@ async fn forward(
     let bytes = match response.read_whole(svc.http.max_response_bytes, id).await {
         Ok(bytes) => bytes,
         Err(error) => {
+            chain.note_error(&error, true);
             chain.end_whole(Outcome::UpstreamFailed).await;
             return Err(error);
         }

@@ -4,7 +4,7 @@
 use super::rate_headers::{rate_headers, retry_headers};
 use crate::background::ledger::StoreLedger;
 use crate::catalog::Route;
-use crate::pipeline::RequestContext;
+use crate::pipeline::{record, RequestContext};
 use crate::state::GatewayState;
 use http::HeaderName;
 use portcullis_core::{ApiError, ErrorKind, Principal};
@@ -96,6 +96,7 @@ pub async fn admit(
         out_min,
         out_max,
     };
+    cx.record.tokens.estimated_input = estimate.input_tokens;
     let ledger = StoreLedger::new(&state.store);
     let reservation = match state
         .limiter
@@ -103,7 +104,10 @@ pub async fn admit(
         .await
     {
         Ok(reservation) => reservation,
-        Err(refusal) => return Err(refused(refusal, cx)),
+        Err(refusal) => {
+            cx.record.limit = Some(record::refused(&refusal));
+            return Err(refused(refusal, cx));
+        }
     };
     rate_headers(&mut cx.response_headers, &reservation.headers);
     let output_per_answer = limit.map(|_| {
@@ -114,6 +118,9 @@ pub async fn admit(
         };
         (per_answer, clamped)
     });
+    let clamped = output_per_answer.is_some_and(|(_, clamped)| clamped);
+    cx.record.limit = Some(record::admitted(&reservation.headers, clamped));
+    cx.record.tokens.reserved_output = reservation.output_tokens();
     Ok(Admitted {
         reservation,
         output_per_answer,

@@ -38,12 +38,15 @@ pub async fn identify<B>(
             !state.issuers.is_empty() && !state.keys.is_own_token(t) && state.issuers.handles(t)
         })
         .map(str::to_owned);
-    let identified = match external {
+    let issuer = external
+        .as_deref()
+        .and_then(|t| state.issuers.issuer_name(t));
+    let identified = match &external {
         Some(token) => Identified {
             principal: Principal::Key(
                 state
                     .issuers
-                    .authenticate(&token, &state.keys, &state.roles)
+                    .authenticate(token, &state.keys, &state.roles)
                     .await
                     .map_err(|_| invalid_key())?,
             ),
@@ -52,6 +55,11 @@ pub async fn identify<B>(
         },
         None => authenticate(headers, &state.keys, state.allow_anonymous)?,
     };
+    cx.record.principal = Some(crate::pipeline::record::principal(
+        &identified.principal,
+        identified.credential,
+        issuer,
+    ));
     // The browser origin to grant in CORS headers (publishable keys from allowed origins).
     cx.cors_origin = crate::cors::check_restrictions(
         identified.credential,

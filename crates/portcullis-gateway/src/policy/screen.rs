@@ -9,7 +9,7 @@
 //! `input_rejected` and a message that says nothing of what was found; `flag` lets the request
 //! pass and logs the score and reasons with the request id (never the text).
 
-use crate::pipeline::RequestContext;
+use crate::pipeline::{record, RequestContext};
 use crate::state::GatewayState;
 use portcullis_config::{GuardSpec, InjectionPolicy, UnicodePolicy};
 use portcullis_core::{ApiError, ErrorKind};
@@ -21,7 +21,7 @@ use serde_json::{Map, Value};
 /// Screens (and, under `strip`, cleans) the prompt texts of `body`.
 pub fn check(
     state: &GatewayState,
-    cx: &RequestContext,
+    cx: &mut RequestContext,
     spec: &GuardSpec,
     api: &dyn Api,
     body: &mut Map<String, Value>,
@@ -34,6 +34,7 @@ pub fn check(
     let detector = Detector::builtin();
     let threshold = spec.injection_threshold.unwrap_or(detector.threshold);
     let mut worst: Option<(Finding, String)> = None;
+    let findings = &mut cx.record.findings;
     let mut visit = |text: &mut String, param: Param| -> Result<(), ApiError> {
         // Screening sanitizes the text itself; the same result serves the Unicode policy.
         let prepared = (injection != InjectionPolicy::Off).then(|| prepare(text));
@@ -49,6 +50,15 @@ pub fn check(
                 None => sanitize(text),
             };
             if clean.changed() {
+                let action = match unicode {
+                    UnicodePolicy::Reject => "blocked",
+                    _ => "stripped",
+                };
+                for (carrier, n) in &clean.removed {
+                    let mut finding = record::finding("unicode", carrier.name(), action, None);
+                    finding.count = u32::try_from(*n).unwrap_or(u32::MAX);
+                    findings.push(finding);
+                }
                 if unicode == UnicodePolicy::Reject {
                     return Err(ApiError::new(
                         ErrorKind::InvalidRequest,
@@ -78,6 +88,26 @@ pub fn check(
         "prompt screened as an injection or jailbreak attempt"
     );
     state.record_screening(injection == InjectionPolicy::Block);
+    let action = if injection == InjectionPolicy::Block {
+        "blocked"
+    } else {
+        "flagged"
+    };
+    for reason in &finding.reasons {
+        // Reasons are `rule:<name>`, `classifier:<score>`, `hidden_unicode:<carrier>` and
+        // `encoded_payload`: the record keeps names, never a score as a name.
+        let rule = match reason.split_once(':') {
+            Some(("rule", name)) => name,
+            Some(("classifier", _)) => "classifier",
+            _ => reason.as_str(),
+        };
+        cx.record.findings.push(record::finding(
+            "injection",
+            rule,
+            action,
+            Some(finding.score),
+        ));
+    }
     if injection == InjectionPolicy::Block {
         return Err(ApiError::new(
             ErrorKind::InvalidRequest,

@@ -28,6 +28,8 @@ pub struct UpstreamResponse {
     pub body: Pin<Box<IdleTimeout<Incoming>>>,
     /// The upstream answered with `text/event-stream`.
     pub event_stream: bool,
+    /// The upstream's (successful) status.
+    pub status: u16,
     upstream: Arc<Upstream>,
     _permit: OwnedSemaphorePermit,
 }
@@ -62,6 +64,22 @@ impl UpstreamResponse {
     }
 }
 
+/// Why no answer came: the caller's error, and the upstream's status when it sent one.
+#[derive(Debug)]
+pub struct SendFailure {
+    pub error: ApiError,
+    pub status: Option<u16>,
+}
+
+impl From<ApiError> for SendFailure {
+    fn from(error: ApiError) -> SendFailure {
+        SendFailure {
+            error,
+            status: None,
+        }
+    }
+}
+
 /// Sends a checked request body for `endpoint` to `upstream`; the answer's status is checked,
 /// its body is not read.
 pub async fn send(
@@ -70,7 +88,7 @@ pub async fn send(
     body: Bytes,
     stream: bool,
     request_id: &RequestId,
-) -> Result<UpstreamResponse, ApiError> {
+) -> Result<UpstreamResponse, SendFailure> {
     // The bulkhead refuses at once when full: queueing would only move the overload into the
     // gateway's memory and the caller's latency.
     let permit = upstream
@@ -107,16 +125,16 @@ pub async fn send(
     {
         Err(_) => {
             tracing::warn!(upstream = %upstream.name, request_id = %request_id.as_str(), "upstream did not answer before first_byte_timeout");
-            return Err(ApiError::upstream_timeout());
+            return Err(ApiError::upstream_timeout().into());
         }
         Ok(Err(e)) if e.is_connect() => {
             tracing::warn!(upstream = %upstream.name, request_id = %request_id.as_str(), error = %e, "upstream unreachable");
             upstream.set_healthy(false);
-            return Err(ApiError::upstream_unreachable());
+            return Err(ApiError::upstream_unreachable().into());
         }
         Ok(Err(e)) => {
             tracing::warn!(upstream = %upstream.name, request_id = %request_id.as_str(), error = %e, "upstream request failed");
-            return Err(ApiError::upstream_bad_response());
+            return Err(ApiError::upstream_bad_response().into());
         }
         Ok(Ok(response)) => response,
     };
@@ -125,7 +143,10 @@ pub async fn send(
     let status = response.status();
     if !status.is_success() {
         tracing::warn!(upstream = %upstream.name, request_id = %request_id.as_str(), %status, "upstream answered with an error");
-        return Err(map_upstream_status(status));
+        return Err(SendFailure {
+            error: map_upstream_status(status),
+            status: Some(status.as_u16()),
+        });
     }
     let event_stream = response
         .headers()
@@ -138,6 +159,7 @@ pub async fn send(
             upstream.idle_timeout,
         )),
         event_stream,
+        status: status.as_u16(),
         upstream: Arc::clone(upstream),
         _permit: permit,
     })

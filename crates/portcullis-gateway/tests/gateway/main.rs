@@ -13,6 +13,7 @@ mod responses;
 mod routing;
 mod stream_texts;
 mod streaming;
+mod telemetry;
 mod upstream_errors;
 mod usage;
 mod validation;
