@@ -105,6 +105,13 @@ enum Command {
         #[command(flatten)]
         target: crate::commands::admin::AdminTarget,
     },
+    /// Read the audit trail's request records (`requests tail [--follow]`).
+    Requests {
+        #[command(subcommand)]
+        command: crate::commands::admin::RequestsCommand,
+        #[command(flatten)]
+        target: crate::commands::admin::AdminTarget,
+    },
     /// Load generator for the benchmark: saturation throughput or latency at a fixed rate.
     Load(LoadArgs),
 }
@@ -211,6 +218,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Guard { command } => crate::commands::guard::run(command),
         Command::Audit { limit, target } => {
             crate::commands::admin::run(target, crate::commands::admin::Request::Audit { limit })
+                .await
+        }
+        Command::Requests { command, target } => {
+            crate::commands::admin::run(target, crate::commands::admin::Request::Requests(command))
                 .await
         }
         Command::Load(args) => {

@@ -265,6 +265,65 @@ fn admin_commands_manage_tenants_and_keys() {
     assert!(ok);
     assert!(chat_status(public, &key).contains("200"));
 
+    // The request trail: what happened, newest last, and what happens next with --follow.
+    let (ok, out, err) = cli(&["requests", "tail", "--tenant", "acme"]);
+    assert!(ok, "{err}");
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 3, "{out}");
+    assert!(
+        lines[0].contains(&format!("acme/{id}")) && lines[0].contains("200 allowed"),
+        "{out}"
+    );
+    assert!(
+        lines[1].contains("429 refused (rate_limit_exceeded)"),
+        "{out}"
+    );
+    let mut follow = Running(
+        binary()
+            .args([
+                "requests",
+                "tail",
+                "--follow",
+                "-n",
+                "1",
+                "--decision",
+                "allowed",
+            ])
+            .args(["--output", "json", "--admin-url", &admin_url])
+            .current_dir(dir.path())
+            .env_remove("PORTCULLIS_ADMIN_TOKEN")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let (tx, rx) = std::sync::mpsc::channel();
+    let stdout = follow.0.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let newest = rx
+        .recv_timeout(Duration::from_secs(10))
+        .expect("the newest request first");
+    assert!(newest.contains("\"allowed\""), "{newest}");
+    assert!(chat_status(public, &key).contains("200"));
+    let next = rx
+        .recv_timeout(Duration::from_secs(10))
+        .expect("--follow prints the next one");
+    let next: serde_json::Value = serde_json::from_str(&next).unwrap();
+    assert_eq!(next["principal"]["key_id"], id.as_str());
+    assert_ne!(
+        next.to_string(),
+        newest,
+        "a new record, not the last one again"
+    );
+    drop(follow);
+
     let (ok, out, _) = cli(&["keys", "list", "--tenant", "acme"]);
     assert!(ok && out.contains(&id) && out.contains("active"), "{out}");
     assert!(!out.contains(&key), "a listing printed the secret");

@@ -55,12 +55,39 @@ pub(super) fn store_error(e: StoreError) -> ApiError {
     }
 }
 
+/// A query parameter's value, percent-decoded (`+` is kept: it is a time zone offset's sign
+/// more often than a space here). A value that does not decode to UTF-8 is absent.
 pub(super) fn query_param(query: &str, name: &str) -> Option<String> {
     query
         .split('&')
         .filter_map(|pair| pair.split_once('='))
         .find(|(k, _)| *k == name)
-        .map(|(_, v)| v.to_owned())
+        .and_then(|(_, v)| {
+            percent_encoding::percent_decode_str(v)
+                .decode_utf8()
+                .ok()
+                .map(|v| v.into_owned())
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn query_values_are_percent_decoded() {
+        let q =
+            "a=x%3A1&since=2026-12-04T17%3A00%3A00%2B01%3A00&bad=%FF&raw=2026-12-04T17:00:00+01:00";
+        assert_eq!(super::query_param(q, "a").as_deref(), Some("x:1"));
+        assert_eq!(
+            super::query_param(q, "since").as_deref(),
+            Some("2026-12-04T17:00:00+01:00")
+        );
+        assert_eq!(super::query_param(q, "bad"), None);
+        assert_eq!(
+            super::query_param(q, "raw").as_deref(),
+            Some("2026-12-04T17:00:00+01:00")
+        );
+        assert_eq!(super::query_param(q, "missing"), None);
+    }
 }
 
 pub(super) fn ok(value: Value) -> Result<Response<GatewayBody>, ApiError> {

@@ -1,4 +1,4 @@
-//! `portcullis tenants|keys|tokens|usage|risk|audit`: the admin API from the command line, a
+//! `portcullis tenants|keys|tokens|usage|risk|audit|requests`: the admin API from the command line, a
 //! file per command.
 //!
 //! Talks to the admin listener over HTTP (`--admin-url`), with the admin token from
@@ -7,12 +7,14 @@
 
 mod audit;
 mod keys;
+mod requests;
 mod risk;
 mod tenants;
 mod tokens;
 mod usage;
 
 pub use keys::KeyCommand;
+pub use requests::RequestsCommand;
 pub use risk::RiskCommand;
 pub use tenants::TenantCommand;
 pub use tokens::TokenCommand;
@@ -65,6 +67,7 @@ pub enum Request {
     Tenants(TenantCommand),
     Keys(KeyCommand),
     Audit { limit: u32 },
+    Requests(RequestsCommand),
 }
 
 pub async fn run(target: AdminTarget, request: Request) -> anyhow::Result<()> {
@@ -78,6 +81,9 @@ pub async fn run(target: AdminTarget, request: Request) -> anyhow::Result<()> {
         base: target.admin_url.trim_end_matches('/').to_owned(),
         token,
     };
+    if let Request::Requests(command) = request {
+        return requests::run(&client, command, target.output).await;
+    }
     let (value, render) = match request {
         Request::Tenants(command) => tenants::call(&client, command).await?,
         Request::Keys(command) => keys::call(&client, command).await?,
@@ -85,6 +91,7 @@ pub async fn run(target: AdminTarget, request: Request) -> anyhow::Result<()> {
         Request::Usage(command) => usage::call(&client, command).await?,
         Request::Risk(command) => risk::call(&client, command).await?,
         Request::Audit { limit } => audit::call(&client, limit).await?,
+        Request::Requests(_) => unreachable!("handled above"),
     };
     match target.output {
         Output::Json => println!("{}", serde_json::to_string_pretty(&value)?),
