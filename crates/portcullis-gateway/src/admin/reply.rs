@@ -70,6 +70,14 @@ pub(super) fn query_param(query: &str, name: &str) -> Option<String> {
         })
 }
 
+pub(super) fn ok(value: Value) -> Result<Response<GatewayBody>, ApiError> {
+    Ok(respond::json_value(StatusCode::OK, &value))
+}
+
+pub(super) fn created(value: Value) -> Result<Response<GatewayBody>, ApiError> {
+    Ok(respond::json_value(StatusCode::CREATED, &value))
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
@@ -88,12 +96,4 @@ mod tests {
         );
         assert_eq!(super::query_param(q, "missing"), None);
     }
-}
-
-pub(super) fn ok(value: Value) -> Result<Response<GatewayBody>, ApiError> {
-    Ok(respond::json_value(StatusCode::OK, &value))
-}
-
-pub(super) fn created(value: Value) -> Result<Response<GatewayBody>, ApiError> {
-    Ok(respond::json_value(StatusCode::CREATED, &value))
 }
