@@ -84,8 +84,11 @@ pub(super) async fn run(
     let mut records: Vec<Value> = first["data"].as_array().cloned().unwrap_or_default();
     records.reverse();
     print(&records, output);
+    if !args.follow {
+        return Ok(());
+    }
     let mut cursor = first["cursor"].as_str().map(str::to_owned);
-    while args.follow {
+    loop {
         tokio::time::sleep(POLL).await;
         let path = match &cursor {
             Some(c) => format!("/admin/v1/requests?limit=1000&after={}&{filter}", encode(c)),
@@ -102,7 +105,6 @@ pub(super) async fn run(
             cursor = Some(c.to_owned());
         }
     }
-    Ok(())
 }
 
 fn print(records: &[Value], output: Output) {
