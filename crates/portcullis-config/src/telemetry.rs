@@ -18,6 +18,23 @@ pub struct Telemetry {
     /// The audit trail of every request and admin action.
     #[serde(default)]
     pub audit: Audit,
+    /// Where spans are sent, over OTLP/HTTP (protobuf): the full URL, like
+    /// `http://collector:4318/v1/traces`. Default: `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`, else
+    /// `OTEL_EXPORTER_OTLP_ENDPOINT` with `/v1/traces` appended, else no traces.
+    #[serde(default)]
+    pub otlp_endpoint: Option<String>,
+    /// The `service.name` of the spans. Default `OTEL_SERVICE_NAME`, else `portcullis`.
+    #[serde(default)]
+    pub service_name: Option<String>,
+    /// Share of new traces recorded, 0 to 1 (a continued trace keeps its caller's decision).
+    /// Default 1.
+    #[serde(default = "one")]
+    pub trace_sample_ratio: f64,
+    /// Continue a caller's W3C `traceparent` (and pass its `tracestate` on). Off by default:
+    /// an outside caller would choose trace ids and force sampling. Turn on behind a trusted
+    /// proxy or for internal callers.
+    #[serde(default)]
+    pub trust_incoming_trace: bool,
 }
 
 impl Default for Telemetry {
@@ -26,6 +43,10 @@ impl Default for Telemetry {
             metrics: true,
             per_key_metrics: false,
             audit: Audit::default(),
+            otlp_endpoint: None,
+            service_name: None,
+            trace_sample_ratio: 1.0,
+            trust_incoming_trace: false,
         }
     }
 }
@@ -67,6 +88,10 @@ impl Default for Audit {
             queue: queue(),
         }
     }
+}
+
+fn one() -> f64 {
+    1.0
 }
 
 fn yes() -> bool {

@@ -364,6 +364,21 @@ fn models(config: &Config) -> Result<(), ConfigError> {
 }
 
 fn telemetry(config: &Config) -> Result<(), ConfigError> {
+    let t = &config.telemetry;
+    if !(0.0..=1.0).contains(&t.trace_sample_ratio) {
+        return Err(ConfigError::new(
+            "telemetry.trace_sample_ratio",
+            "must be from 0 to 1",
+        ));
+    }
+    if let Some(url) = &t.otlp_endpoint {
+        if !url.starts_with("http://") || url.parse::<http::Uri>().is_err() {
+            return Err(ConfigError::new(
+                "telemetry.otlp_endpoint",
+                "must be an http:// URL, like http://127.0.0.1:4318/v1/traces",
+            ));
+        }
+    }
     let audit = &config.telemetry.audit;
     if audit.max_file_bytes < 4096 {
         return Err(ConfigError::new(

@@ -255,11 +255,54 @@ fn start_telemetry(
         audit,
         fingerprint_secret: [b"portcullis prompt fingerprint:".as_slice(), pepper].concat(),
         version: env!("CARGO_PKG_VERSION").to_owned(),
+        otlp: otlp_settings(t, |var| std::env::var(var).ok())?,
+        tracing: portcullis_telemetry::TraceSettings {
+            trust_incoming: t.trust_incoming_trace,
+            sample_ratio: t.trace_sample_ratio,
+        },
     };
     // The writer thread ends on its own once the state (and so the sink) is dropped.
     let (telemetry, _writer) = portcullis_telemetry::Telemetry::start(settings)
         .map_err(|source| GatewayError::Audit { dir, source })?;
     Ok(Arc::new(telemetry))
+}
+
+/// Where spans go: the configured endpoint, else the standard OpenTelemetry variables.
+fn otlp_settings(
+    t: &portcullis_config::Telemetry,
+    env: impl Fn(&str) -> Option<String>,
+) -> Result<Option<portcullis_telemetry::trace::OtlpSettings>, GatewayError> {
+    let endpoint = t
+        .otlp_endpoint
+        .clone()
+        .or_else(|| env("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"))
+        .or_else(|| {
+            env("OTEL_EXPORTER_OTLP_ENDPOINT")
+                .map(|base| format!("{}/v1/traces", base.trim_end_matches('/')))
+        })
+        .filter(|e| !e.is_empty());
+    let Some(endpoint) = endpoint else {
+        return Ok(None);
+    };
+    let uri = endpoint
+        .parse::<http::Uri>()
+        .ok()
+        .filter(|u| u.scheme_str() == Some("http"))
+        .ok_or_else(|| {
+            GatewayError::Config(ConfigError::new(
+                "telemetry.otlp_endpoint",
+                format!("`{endpoint}` is not an http:// URL"),
+            ))
+        })?;
+    Ok(Some(portcullis_telemetry::trace::OtlpSettings {
+        endpoint: uri,
+        service_name: t
+            .service_name
+            .clone()
+            .or_else(|| env("OTEL_SERVICE_NAME"))
+            .unwrap_or_else(|| "portcullis".to_owned()),
+        queue: 8192,
+    }))
 }
 
 fn spawn_api(

@@ -11,6 +11,7 @@ pub mod fingerprint;
 pub mod metrics;
 pub mod record;
 pub mod security;
+pub mod trace;
 
 pub use audit::{AuditSettings, AuditSink};
 pub use fingerprint::{Fingerprint, FingerprintKey};
@@ -22,7 +23,18 @@ pub use security::AdminEvent;
 pub struct Telemetry {
     metrics: Option<Metrics>,
     audit: Option<AuditSink>,
+    spans: Option<trace::SpanExporter>,
+    tracing: TraceSettings,
     fingerprint: FingerprintKey,
+}
+
+/// How trace contexts are decided.
+#[derive(Debug, Clone, Copy)]
+pub struct TraceSettings {
+    /// Continue a caller's `traceparent`.
+    pub trust_incoming: bool,
+    /// Share of new traces sampled, 0 to 1.
+    pub sample_ratio: f64,
 }
 
 impl std::fmt::Debug for Telemetry {
@@ -44,11 +56,15 @@ pub struct Settings {
     /// The deployment's secret for prompt fingerprints.
     pub fingerprint_secret: Vec<u8>,
     pub version: String,
+    /// `None`: no span export.
+    pub otlp: Option<trace::OtlpSettings>,
+    pub tracing: TraceSettings,
 }
 
 impl Telemetry {
-    /// Starts the audit writer (when on); its thread ends once the returned `Telemetry` and
-    /// every clone of its sink are dropped.
+    /// Starts the audit writer (when on; its thread ends once the returned `Telemetry` and
+    /// every clone of its sink are dropped) and the span exporter (when on; on the current
+    /// Tokio runtime).
     pub fn start(
         settings: Settings,
     ) -> std::io::Result<(Telemetry, Option<std::thread::JoinHandle<()>>)> {
@@ -67,10 +83,16 @@ impl Telemetry {
             }
             None => (None, None),
         };
+        let spans = settings.otlp.map(|otlp| {
+            let g = &metrics.gauges;
+            trace::SpanExporter::start(otlp, g.spans_dropped.clone(), g.spans_exported.clone())
+        });
         Ok((
             Telemetry {
                 metrics: settings.metrics.then_some(metrics),
                 audit,
+                spans,
+                tracing: settings.tracing,
                 fingerprint: FingerprintKey::new(&settings.fingerprint_secret),
             },
             writer,
@@ -82,6 +104,11 @@ impl Telemetry {
         Telemetry {
             metrics: None,
             audit: None,
+            spans: None,
+            tracing: TraceSettings {
+                trust_incoming: false,
+                sample_ratio: 0.0,
+            },
             fingerprint: FingerprintKey::new(b"off"),
         }
     }
@@ -90,6 +117,9 @@ impl Telemetry {
     pub fn finish(&self, record: RequestRecord) {
         if let Some(metrics) = &self.metrics {
             metrics.observe(&record);
+        }
+        if let Some(spans) = &self.spans {
+            spans.export(&record);
         }
         if let Some(audit) = &self.audit {
             audit.record(Box::new(record));
@@ -109,6 +139,20 @@ impl Telemetry {
 
     pub fn audit(&self) -> Option<&AuditSink> {
         self.audit.as_ref()
+    }
+
+    /// The trace context of a request that arrived with these headers.
+    pub fn trace_context(
+        &self,
+        traceparent: Option<&str>,
+        tracestate: Option<&str>,
+    ) -> trace::TraceContext {
+        trace::TraceContext::start(
+            traceparent,
+            tracestate,
+            self.tracing.trust_incoming,
+            self.tracing.sample_ratio,
+        )
     }
 
     /// A prompt fingerprint, to be fed the prompt's texts.

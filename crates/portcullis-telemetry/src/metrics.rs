@@ -152,6 +152,8 @@ pub struct Gauges {
     pub audit_queue_depth: Gauge,
     pub audit_dropped: Counter<u64, AtomicU64>,
     pub audit_written: Counter<u64, AtomicU64>,
+    pub spans_exported: Counter<u64, AtomicU64>,
+    pub spans_dropped: Counter<u64, AtomicU64>,
 }
 
 /// Every metric the gateway exports.
@@ -214,6 +216,8 @@ impl Metrics {
                 audit_queue_depth: Gauge::default(),
                 audit_dropped: Counter::default(),
                 audit_written: Counter::default(),
+                spans_exported: Counter::default(),
+                spans_dropped: Counter::default(),
             },
         };
         let r = &mut registry;
@@ -349,6 +353,16 @@ impl Metrics {
             "portcullis_audit_records_written",
             "Records written to the audit trail.",
             g.audit_written.clone(),
+        );
+        r.register(
+            "portcullis_spans_exported",
+            "Spans accepted by the OTLP endpoint.",
+            g.spans_exported.clone(),
+        );
+        r.register(
+            "portcullis_spans_dropped",
+            "Request spans dropped because the export queue was full.",
+            g.spans_dropped.clone(),
         );
         r.register(
             "gen_ai_client_token_usage",

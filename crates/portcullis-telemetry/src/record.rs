@@ -53,6 +53,13 @@ pub struct RequestRecord {
     /// fingerprints within one deployment, and nothing outside it can test a guess.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub prompt_fingerprint: Option<String>,
+    /// Why each answer ended (`stop`, `length`, `tool_calls`, `content_filter`,
+    /// `function_call`; anything else an upstream says is `other`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub finish_reasons: Vec<String>,
+    /// The W3C trace this request belongs to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trace: Option<crate::trace::TraceContext>,
 }
 
 fn is_zero(v: &f64) -> bool {
@@ -195,6 +202,15 @@ impl Tokens {
 /// Durations from the request's arrival, in milliseconds.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 pub struct Timing {
+    /// Until authentication ended (the credential checked, or refused).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub authenticated_ms: Option<f64>,
+    /// Until the input guards (bounds, schema, screening) ended.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub screened_ms: Option<f64>,
+    /// Until the limiter admitted the request.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub admitted_ms: Option<f64>,
     /// Until the upstream's response head arrived.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub upstream_first_byte_ms: Option<f64>,
@@ -224,6 +240,19 @@ impl RequestRecord {
 
     pub fn key_id(&self) -> &str {
         self.principal.as_ref().map_or("", |p| p.key_id.as_str())
+    }
+}
+
+/// A finish reason as recorded: the OpenAI values, anything else `other` (an upstream's
+/// strings do not become values of their own).
+pub fn finish_reason(reason: &str) -> &'static str {
+    match reason {
+        "stop" => "stop",
+        "length" => "length",
+        "tool_calls" => "tool_calls",
+        "content_filter" => "content_filter",
+        "function_call" => "function_call",
+        _ => "other",
     }
 }
 

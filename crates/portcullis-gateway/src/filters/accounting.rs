@@ -41,6 +41,8 @@ pub struct Accounting {
     counted: u64,
     /// Output tokens past which the upstream is stopped.
     output_cap: u64,
+    /// Why each answer ended, as the upstream said (for the record).
+    finish_reasons: Vec<&'static str>,
 }
 
 impl Accounting {
@@ -54,6 +56,7 @@ impl Accounting {
             started: false,
             text: String::new(),
             counted: 0,
+            finish_reasons: Vec::new(),
         }
     }
 
@@ -74,6 +77,7 @@ impl Accounting {
 impl ResponseFilter for Accounting {
     fn on_chunk(&mut self, chunk: &mut Chunk, api: &dyn Api) -> Flow {
         self.started = true;
+        finish_reasons(&chunk.value, &mut self.finish_reasons);
         if let Some(u) = api.usage(&chunk.value) {
             self.reported = Some(Usage {
                 input_tokens: u.input_tokens,
@@ -132,6 +136,11 @@ impl ResponseFilter for Accounting {
     ) -> Option<EndWork> {
         let usage = self.usage();
         let reservation = self.reservation.take()?;
+        record.finish_reasons = self
+            .finish_reasons
+            .iter()
+            .map(|r| (*r).to_owned())
+            .collect();
         let tokens = &mut record.tokens;
         tokens.input = usage.input_tokens;
         tokens.output = usage.output_tokens;
@@ -145,6 +154,46 @@ impl ResponseFilter for Accounting {
         } else {
             reservation.settle(usage);
             None
+        }
+    }
+}
+
+/// Why answers ended: each choice's `finish_reason` (chat, completions), or the Responses
+/// API's final status. Bounded to the known values; at most one per answer a request may ask
+/// for.
+fn finish_reasons(value: &serde_json::Value, out: &mut Vec<&'static str>) {
+    use portcullis_telemetry::record::finish_reason;
+    const MOST: usize = 128;
+    if let Some(choices) = value.get("choices").and_then(|c| c.as_array()) {
+        for choice in choices {
+            if let Some(reason) = choice.get("finish_reason").and_then(|r| r.as_str()) {
+                if out.len() < MOST {
+                    out.push(finish_reason(reason));
+                }
+            }
+        }
+        return;
+    }
+    let response = match value.get("type").and_then(|t| t.as_str()) {
+        Some("response.completed" | "response.incomplete") => value.get("response"),
+        None if value.get("object").and_then(|o| o.as_str()) == Some("response") => Some(value),
+        _ => None,
+    };
+    if let Some(response) = response {
+        let reason = match response.get("status").and_then(|s| s.as_str()) {
+            Some("completed") => "stop",
+            Some("incomplete") => match response
+                .pointer("/incomplete_details/reason")
+                .and_then(|r| r.as_str())
+            {
+                Some("max_output_tokens") => "length",
+                Some("content_filter") => "content_filter",
+                _ => "other",
+            },
+            _ => return,
+        };
+        if out.len() < MOST {
+            out.push(reason);
         }
     }
 }

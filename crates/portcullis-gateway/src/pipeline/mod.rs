@@ -42,6 +42,7 @@ where
 {
     let id = RequestId::from_incoming(request.headers().get(request_id::HEADER));
     let arrived = record::arrived(
+        state,
         id.as_str(),
         listener,
         request.headers(),
@@ -97,7 +98,9 @@ where
         Operation::Jwks => return Ok(respond::json_value(StatusCode::OK, &svc.keys.jwks())),
         _ => {}
     }
-    let who = authn::identify(svc, cx, &request).await?;
+    let who = authn::identify(svc, cx, &request).await;
+    cx.record.timing.authenticated_ms = record::since_start(cx);
+    let who = who?;
     match operation {
         Operation::TokenExchange => {
             let key = authz::token_exchange(svc, cx, &who.principal, who.credential)?;
@@ -152,26 +155,22 @@ where
     }
     cx.record.params = record::params(&parsed.body, parsed.stream);
     cx.record.prompt_fingerprint = record::fingerprint(svc, api, &parsed.body);
+    cx.record.timing.screened_ms = record::since_start(cx);
     let admitted = admit::admit(svc, cx, principal, route, api, &parsed.body).await?;
+    cx.record.timing.admitted_ms = record::since_start(cx);
     let strip_usage = rewrite::for_upstream(cx, api, &admitted, &mut parsed.body, parsed.stream);
     let accounting = Accounting::new(admitted.reservation, route.encoding, strip_usage);
     let chain = filters::for_request(svc, cx, &spec, api, &parsed.body, &route.name, accounting);
     cx.record_taken = true;
+    let propagate = record::propagation_headers(&cx.record);
     let chain = chain.recording(
         std::mem::take(&mut cx.record),
         svc.telemetry.clone(),
         cx.started,
     );
     let body = parsed.into_upstream_body(&route.upstream_model);
-    forward(
-        svc,
-        cx,
-        &svc.upstreams[route.upstream],
-        endpoint,
-        body,
-        chain,
-    )
-    .await
+    let upstream = &svc.upstreams[route.upstream];
+    forward(svc, cx, upstream, endpoint, body, &propagate, chain).await
 }
 
 /// Content type, size and time limits, strict JSON, `model` and `stream`.
@@ -201,10 +200,12 @@ async fn forward(
     upstream: &std::sync::Arc<upstream::Upstream>,
     endpoint: Endpoint,
     body: Bytes,
+    propagate: &http::HeaderMap,
     mut chain: filters::Chain,
 ) -> Result<Response<GatewayBody>, ApiError> {
     let id = &cx.request_id;
-    let response = match upstream::send(upstream, endpoint, body, cx.stream, id).await {
+    let sent = upstream::send(upstream, endpoint, body, cx.stream, id, propagate).await;
+    let response = match sent {
         Ok(response) => response,
         Err(failure) => {
             if let Some(status) = failure.status {

@@ -18,13 +18,18 @@ use serde_json::{Map, Value};
 /// `User-Agent` is kept to this many characters.
 const USER_AGENT_CHARS: usize = 256;
 
-/// The record of a request that just arrived.
+/// The record of a request that just arrived, with its trace context.
 pub fn arrived(
+    state: &GatewayState,
     id: &str,
     listener: portcullis_core::ListenerKind,
     headers: &HeaderMap,
     peer: Option<&crate::listener::PeerAddr>,
 ) -> RequestRecord {
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    let trace = state
+        .telemetry
+        .trace_context(header("traceparent"), header("tracestate"));
     let user_agent = headers
         .get(http::header::USER_AGENT)
         .and_then(|v| v.to_str().ok())
@@ -39,8 +44,34 @@ pub fn arrived(
             ip: peer.map(|p| p.0.ip().to_string()).unwrap_or_default(),
             user_agent,
         },
+        trace: Some(trace),
         ..RequestRecord::default()
     }
+}
+
+/// The trace headers the upstream receives: `traceparent` naming the gateway's upstream span,
+/// and the caller's `tracestate` when its trace was continued.
+pub fn propagation_headers(record: &RequestRecord) -> HeaderMap {
+    let mut headers = HeaderMap::new();
+    let Some(trace) = &record.trace else {
+        return headers;
+    };
+    if let Ok(v) = http::HeaderValue::try_from(trace.upstream_traceparent()) {
+        headers.insert(http::HeaderName::from_static("traceparent"), v);
+    }
+    if let Some(Ok(v)) = trace
+        .trace_state
+        .as_deref()
+        .map(http::HeaderValue::try_from)
+    {
+        headers.insert(http::HeaderName::from_static("tracestate"), v);
+    }
+    headers
+}
+
+/// Milliseconds since the request arrived, for a step's end.
+pub fn since_start(cx: &RequestContext) -> Option<f64> {
+    Some(record::millis(cx.started, std::time::Instant::now()))
 }
 
 fn now_rfc3339() -> String {

@@ -88,6 +88,7 @@ pub async fn send(
     body: Bytes,
     stream: bool,
     request_id: &RequestId,
+    propagate: &http::HeaderMap,
 ) -> Result<UpstreamResponse, SendFailure> {
     // The bulkhead refuses at once when full: queueing would only move the overload into the
     // gateway's memory and the caller's latency.
@@ -113,6 +114,11 @@ pub async fn send(
         portcullis_core::request_id::HEADER,
         request_id.header_value().clone(),
     );
+    // The trace continues upstream (`traceparent`, `tracestate`): the upstream's spans become
+    // children of the gateway's upstream span.
+    for (name, value) in propagate {
+        headers.insert(name, value.clone());
+    }
     if let Some(authorization) = &upstream.authorization {
         headers.insert(header::AUTHORIZATION, authorization.clone());
     }

@@ -497,3 +497,239 @@ async fn a_flood_of_made_up_models_keys_and_paths_adds_no_series() {
     let refused = records(&h, "decision=model_not_found&limit=1", 1).await;
     assert!(refused[0].get("model").is_none(), "{:?}", refused[0]);
 }
+
+/// An OTLP/HTTP receiver: decodes each export it is sent (protobuf) and keeps the spans.
+struct OtlpReceiver {
+    addr: std::net::SocketAddr,
+    spans: std::sync::Arc<
+        std::sync::Mutex<Vec<(String, opentelemetry_proto::tonic::trace::v1::Span)>>,
+    >,
+}
+
+impl OtlpReceiver {
+    async fn start() -> OtlpReceiver {
+        use http_body_util::BodyExt;
+        use prost::Message;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let spans = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let store = spans.clone();
+        tokio::spawn(async move {
+            loop {
+                let (socket, _) = listener.accept().await.unwrap();
+                let store = store.clone();
+                tokio::spawn(async move {
+                    let service = hyper::service::service_fn(
+                        move |request: http::Request<hyper::body::Incoming>| {
+                            let store = store.clone();
+                            async move {
+                                assert_eq!(request.uri().path(), "/v1/traces");
+                                assert_eq!(
+                                    request.headers()["content-type"],
+                                    "application/x-protobuf"
+                                );
+                                let body = request.into_body().collect().await.unwrap().to_bytes();
+                                let export = opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest::decode(body).unwrap();
+                                for rs in export.resource_spans {
+                                    let service = rs
+                                        .resource
+                                        .unwrap()
+                                        .attributes
+                                        .into_iter()
+                                        .find(|a| a.key == "service.name")
+                                        .map(|a| format!("{:?}", a.value.unwrap().value.unwrap()))
+                                        .unwrap_or_default();
+                                    for ss in rs.scope_spans {
+                                        for span in ss.spans {
+                                            store.lock().unwrap().push((service.clone(), span));
+                                        }
+                                    }
+                                }
+                                Ok::<_, std::convert::Infallible>(http::Response::new(
+                                    http_body_util::Full::new(bytes::Bytes::new()),
+                                ))
+                            }
+                        },
+                    );
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(hyper_util::rt::TokioIo::new(socket), service)
+                        .await;
+                });
+            }
+        });
+        OtlpReceiver { addr, spans }
+    }
+
+    async fn wait_for(
+        &self,
+        n: usize,
+    ) -> Vec<(String, opentelemetry_proto::tonic::trace::v1::Span)> {
+        for _ in 0..100 {
+            let spans = self.spans.lock().unwrap().clone();
+            if spans.len() >= n {
+                return spans;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        panic!(
+            "{} spans arrived, wanted {n}",
+            self.spans.lock().unwrap().len()
+        );
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn attribute(span: &opentelemetry_proto::tonic::trace::v1::Span, key: &str) -> Option<String> {
+    use opentelemetry_proto::tonic::common::v1::any_value::Value as V;
+    let value = span
+        .attributes
+        .iter()
+        .find(|a| a.key == key)?
+        .value
+        .clone()?
+        .value?;
+    Some(match value {
+        V::StringValue(s) => s,
+        V::IntValue(i) => i.to_string(),
+        V::DoubleValue(d) => d.to_string(),
+        V::ArrayValue(a) => a
+            .values
+            .into_iter()
+            .filter_map(|v| match v.value {
+                Some(V::StringValue(s)) => Some(s),
+                _ => None,
+            })
+            .collect::<Vec<_>>()
+            .join(","),
+        other => format!("{other:?}"),
+    })
+}
+
+#[tokio::test]
+async fn spans_reach_an_otlp_receiver_and_the_trace_continues_upstream() {
+    let receiver = OtlpReceiver::start().await;
+    let config = format!(
+        "[telemetry]\notlp_endpoint = \"http://{}/v1/traces\"\nservice_name = \"gw-test\"\ntrust_incoming_trace = true\n",
+        receiver.addr
+    );
+    let h = Harness::start(options(), "", &config).await;
+    let (key, _) = h.key("acme", "customer", "").await;
+    let auth = format!("Bearer {key}");
+    let incoming_trace = "4bf92f3577b34da6a3ce929d0e0e4736";
+    let traceparent = format!("00-{incoming_trace}-00f067aa0ba902b7-01");
+    let body = json!({"model": "chat", "max_tokens": 40, "messages": [{"role": "user", "content": PROMPT}]});
+    let reply = h
+        .request(
+            h.gateway.public,
+            Method::POST,
+            "/v1/chat/completions",
+            &[
+                ("authorization", &auth),
+                ("content-type", "application/json"),
+                ("traceparent", &traceparent),
+                ("tracestate", "vendor=abc"),
+            ],
+            &body.to_string(),
+        )
+        .await;
+    assert_eq!(reply.status, 200);
+    let spans = receiver.wait_for(6).await;
+    let root = spans
+        .iter()
+        .map(|(_, s)| s)
+        .find(|s| s.parent_span_id == [0x00, 0xf0, 0x67, 0xaa, 0x0b, 0xa9, 0x02, 0xb7])
+        .expect("the request span is a child of the caller's span");
+    assert!(spans.iter().all(|(service, _)| service.contains("gw-test")));
+    assert_eq!(hex(&root.trace_id), incoming_trace);
+    assert_eq!(root.name, "chat chat");
+    assert_eq!(root.kind, 2, "server");
+    assert_eq!(root.trace_state, "vendor=abc");
+    for (key, want) in [
+        ("gen_ai.operation.name", "chat"),
+        ("gen_ai.provider.name", "openai"),
+        ("gen_ai.request.model", "chat"),
+        ("gen_ai.request.max_tokens", "40"),
+        ("gen_ai.response.finish_reasons", "stop"),
+        ("portcullis.tenant", "acme"),
+        ("portcullis.decision", "allowed"),
+        ("portcullis.guard.findings", "redaction:EMAIL:redacted"),
+    ] {
+        assert_eq!(attribute(root, key).as_deref(), Some(want), "{key}");
+    }
+    assert!(
+        attribute(root, "gen_ai.usage.input_tokens")
+            .unwrap()
+            .parse::<u64>()
+            .unwrap()
+            > 0
+    );
+    assert!(
+        attribute(root, "gen_ai.usage.output_tokens")
+            .unwrap()
+            .parse::<u64>()
+            .unwrap()
+            > 0
+    );
+    assert!(attribute(root, "error.type").is_none());
+    let children: BTreeMap<&str, &opentelemetry_proto::tonic::trace::v1::Span> = spans
+        .iter()
+        .map(|(_, s)| s)
+        .filter(|s| s.parent_span_id == root.span_id)
+        .map(|s| (s.name.as_str(), s))
+        .collect();
+    for step in ["authenticate", "screen", "admit", "chat chat", "output"] {
+        let child = children
+            .get(step)
+            .unwrap_or_else(|| panic!("no {step} span: {children:?}"));
+        assert!(child.start_time_unix_nano >= root.start_time_unix_nano);
+        assert!(child.end_time_unix_nano <= root.end_time_unix_nano);
+    }
+    // The upstream saw the same trace, its parent the gateway's upstream span.
+    let upstream = h.sim.last_request().unwrap();
+    let sent = upstream.header("traceparent").unwrap();
+    assert_eq!(
+        sent,
+        format!(
+            "00-{incoming_trace}-{}-01",
+            hex(&children["chat chat"].span_id)
+        )
+    );
+    assert_eq!(upstream.header("tracestate"), Some("vendor=abc"));
+    // No text of the prompt or answer in any span.
+    let all = format!("{spans:?}");
+    assert!(!all.contains("quarterly") && !all.contains("jane.doe"));
+
+    // Untrusted by default: a refused request starts a trace of its own, marked as an error.
+    let h2 = Harness::start(
+        options(),
+        "",
+        &config.replace("trust_incoming_trace = true", ""),
+    )
+    .await;
+    let reply = h2
+        .request(
+            h2.gateway.public,
+            Method::POST,
+            "/v1/chat/completions",
+            &[
+                ("content-type", "application/json"),
+                ("traceparent", &traceparent),
+                ("authorization", "Bearer nope"),
+            ],
+            &body.to_string(),
+        )
+        .await;
+    assert_eq!(reply.status, 401);
+    let spans = receiver.wait_for(spans.len() + 2).await;
+    let refused = spans
+        .iter()
+        .map(|(_, s)| s)
+        .find(|s| attribute(s, "error.type").as_deref() == Some("invalid_api_key"))
+        .expect("the refusal's span");
+    assert_ne!(hex(&refused.trace_id), incoming_trace);
+    assert!(refused.parent_span_id.is_empty());
+    assert_eq!(refused.status.as_ref().unwrap().code, 2, "error status");
+}
