@@ -77,3 +77,7 @@ export PORTCULLIS_METERED_KEY=$(key_on_plan sdk-metered metered)
 
 PORTCULLIS_API_KEY="$key" PORTCULLIS_BASE_URL="http://127.0.0.1:$public/v1" PORTCULLIS_SIM_URL="http://127.0.0.1:$sim_port" \
   "$venv/bin/python" tests/python/openai_client_test.py
+
+# The metrics that traffic left, parsed by the official Prometheus client's parsers.
+PORTCULLIS_ADMIN_URL="http://127.0.0.1:$admin" PORTCULLIS_ADMIN_TOKEN="$admin_token" \
+  "$venv/bin/python" tests/python/metrics_check.py
