@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Load benchmark: the simulator direct, through the gateway (limits in memory, and limits in
-# Redis), and through nginx as a plain reverse proxy, on loopback, in one run. Reports saturation throughput, latency at a fixed
+# Redis; telemetry fully on, with spans to a local OTLP receiver, and fully off), and through
+# nginx as a plain reverse proxy, on loopback, in one run. Reports saturation throughput, latency at a fixed
 # rate, streaming time to first byte, the proxies' CPU time per request and the gateway's
 # peak RSS, with ratios. Not part of the test suite: speed targets live here, not in tests.
 #
@@ -44,6 +45,7 @@ trap cleanup EXIT
 sim_port=$(free_port); gw_port=$(free_port); admin_port=$(free_port); nginx_port=$(free_port)
 gwr_port=$(free_port); gwr_admin_port=$(free_port); redis_port=$(free_port)
 gwo_port=$(free_port); gwo_admin_port=$(free_port)
+gwt_port=$(free_port); gwt_admin_port=$(free_port); otlp_port=$(free_port)
 ${threads:+env TOKIO_WORKER_THREADS=$threads} $(pin ${SIM_CORE:-$core_a}) "$bin" sim --listen "127.0.0.1:$sim_port" --no-record 2>/dev/null &
 pids+=($!)
 
@@ -71,9 +73,22 @@ max_concurrency = 4096
 name = "sim-chat"
 upstream = "sim"
 TOML
+# Telemetry fully on in the measured gateway: metrics, the audit trail, and every request's
+# spans exported to a local OTLP receiver (on the load generator's core).
+$(pin $core_a) python3 scripts/bench/otlp_sink.py "$otlp_port" &
+pids+=($!)
+sed -e "s/127.0.0.1:$gw_port/127.0.0.1:$gwt_port/" -e "s/127.0.0.1:$admin_port/127.0.0.1:$gwt_admin_port/" \
+  "$work/gateway.toml" >"$work/gateway-notelemetry.toml"
+printf '[telemetry]\nmetrics = false\naudit = { enabled = false }\n' >>"$work/gateway-notelemetry.toml"
+printf '[telemetry]\notlp_endpoint = "http://127.0.0.1:%s/v1/traces"\ntrace_sample_ratio = 1.0\n' "$otlp_port" >>"$work/gateway.toml"
 ${threads:+env TOKIO_WORKER_THREADS=$threads} $(pin $core_b) "$bin" serve --config "$work/gateway.toml" 2>"$work/gateway.log" &
 gw_pid=$!
 pids+=($gw_pid)
+
+# The same gateway with telemetry off (no metrics, no trail, no spans), for its cost.
+${threads:+env TOKIO_WORKER_THREADS=$threads} $(pin $core_b) "$bin" serve --config "$work/gateway-notelemetry.toml" 2>"$work/gateway-notelemetry.log" &
+gwt_pid=$!
+pids+=($gwt_pid)
 
 # The same gateway with the input and output guards off, for what the guards cost in the
 # same run (the proxy-side difference between this and `gateway`).
@@ -173,6 +188,7 @@ path=/v1/chat/completions
 targets=("direct http://127.0.0.1:$sim_port$path" "gateway http://127.0.0.1:$gw_port$path")
 # The baseline runs right after this build, so drift on a noisy machine touches both alike.
 [ -n "$gwb_pid" ] && targets+=("gateway_baseline http://127.0.0.1:$gwb_port$path")
+targets+=("gateway_notelemetry http://127.0.0.1:$gwt_port$path")
 targets+=("gateway_noguard http://127.0.0.1:$gwo_port$path")
 [ -n "$gwr_pid" ] && targets+=("gateway_redis http://127.0.0.1:$gwr_port$path")
 [ -n "$nginx_pid" ] && targets+=("nginx http://127.0.0.1:$nginx_port$path")
@@ -192,7 +208,11 @@ for _ in $(seq 1 50); do
   sleep 0.1
 done
 # A gateway that never loaded the key (it failed to start) would make its runs all errors.
-for port_log in "$gw_port gateway" "$gwo_port gateway-noguard" ${gwb_pid:+"$gwb_port gateway-baseline"} ${gwr_pid:+"$gwr_port gateway-redis"}; do
+for _ in $(seq 1 50); do
+  curl -sf -o /dev/null -H "authorization: Bearer $PORTCULLIS_LOAD_API_KEY" "http://127.0.0.1:$gwt_port/v1/models" && break
+  sleep 0.1
+done
+for port_log in "$gw_port gateway" "$gwo_port gateway-noguard" "$gwt_port gateway-notelemetry" ${gwb_pid:+"$gwb_port gateway-baseline"} ${gwr_pid:+"$gwr_port gateway-redis"}; do
   set -- $port_log
   if ! curl -sf -o /dev/null -H "authorization: Bearer $PORTCULLIS_LOAD_API_KEY" "http://127.0.0.1:$1/v1/models"; then
     echo "$2 is not serving; its log:" >&2; tail -20 "$work/$2.log" >&2; exit 1
@@ -200,7 +220,7 @@ for port_log in "$gw_port gateway" "$gwo_port gateway-noguard" ${gwb_pid:+"$gwb_
 done
 for t in "${targets[@]}"; do
   set -- $t
-  pid=""; [ "$1" = gateway ] && pid=$gw_pid; [ "$1" = gateway_noguard ] && pid=$gwo_pid; [ "$1" = gateway_redis ] && pid=$gwr_pid; [ "$1" = gateway_baseline ] && pid=$gwb_pid; [ "$1" = nginx ] && pid=$(nginx_workers)
+  pid=""; [ "$1" = gateway ] && pid=$gw_pid; [ "$1" = gateway_noguard ] && pid=$gwo_pid; [ "$1" = gateway_notelemetry ] && pid=$gwt_pid; [ "$1" = gateway_redis ] && pid=$gwr_pid; [ "$1" = gateway_baseline ] && pid=$gwb_pid; [ "$1" = nginx ] && pid=$(nginx_workers)
   load "$1-saturate" "$2" "$pid"
   load "$1-rate" "$2" "$pid" --rate "$RATE"
   load "$1-stream" "$2" "$pid" --rate 200 --stream
@@ -230,6 +250,9 @@ for label, key in (("p50", "p50_ms"), ("p99", "p99_ms")):
 gor, gos = get("gateway_noguard-rate"), get("gateway_noguard-saturate")
 if gos:
     print(f"guards (all defaults on vs off, same run): CPU per request {g['proxy_cpu_us_per_request']} vs {gos['proxy_cpu_us_per_request']} us   saturation {g['requests_per_s']:.0f} vs {gos['requests_per_s']:.0f} req/s ({g['requests_per_s']/gos['requests_per_s']:.2f})   at {rate} req/s p50 +{gr['latency']['p50_ms']-gor['latency']['p50_ms']:.3f} ms, p99 +{gr['latency']['p99_ms']-gor['latency']['p99_ms']:.3f} ms")
+gtr, gts = get("gateway_notelemetry-rate"), get("gateway_notelemetry-saturate")
+if gts:
+    print(f"telemetry (metrics, audit trail, spans at 100% to a local OTLP receiver) on vs off, same run: CPU per request {g['proxy_cpu_us_per_request']} vs {gts['proxy_cpu_us_per_request']} us   saturation {g['requests_per_s']:.0f} vs {gts['requests_per_s']:.0f} req/s ({g['requests_per_s']/gts['requests_per_s']:.2f})   at {rate} req/s p99 {gr['latency']['p99_ms']:.3f} vs {gtr['latency']['p99_ms']:.3f} ms (+{gr['latency']['p99_ms']-gtr['latency']['p99_ms']:.3f})")
 grr = get("gateway_redis-rate"); grs = get("gateway_redis-saturate")
 if grr:
     print(f"limits in redis at {rate} req/s: p50 {grr['latency']['p50_ms']:.3f} ms (+{grr['latency']['p50_ms']-gr['latency']['p50_ms']:.3f} over memory)   p99 {grr['latency']['p99_ms']:.3f} ms (+{grr['latency']['p99_ms']-gr['latency']['p99_ms']:.3f} over memory)   saturation {grs['requests_per_s']:.0f} req/s ({grs['requests_per_s']/g['requests_per_s']:.2f} of memory)")
