@@ -35,6 +35,52 @@ pub struct Telemetry {
     /// proxy or for internal callers.
     #[serde(default)]
     pub trust_incoming_trace: bool,
+    /// Alert rules, evaluated in process every `alert_interval`.
+    #[serde(default)]
+    pub alerts: Vec<AlertRule>,
+    /// Where alerts are sent when they fire and when they resolve.
+    #[serde(default)]
+    pub webhooks: Vec<Webhook>,
+    /// How often alert rules are evaluated. Default 5s.
+    #[serde(default = "alert_interval")]
+    pub alert_interval: Duration,
+}
+
+/// One alert rule: `kind` measured over `window`, firing once above `threshold` for `for`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AlertRule {
+    /// A name of your choosing, unique among the rules.
+    pub name: String,
+    /// `tenant_cost` (US dollars per tenant), `error_ratio` (5xx share), `refusal_ratio`,
+    /// `latency_p99` (seconds), `auth_failures` (count), `key_distinct_ips` (addresses per
+    /// key), `revoked_key_attempts` (per key), `audit_dropped` (records since start).
+    pub kind: String,
+    pub threshold: f64,
+    /// What the rule reads. Default by kind: 1h for tenant cost, distinct IPs and revoked
+    /// keys; 1m for auth failures; 5m otherwise. At most 1h.
+    #[serde(default)]
+    pub window: Option<Duration>,
+    /// How long the condition must hold before firing. Default 0s.
+    #[serde(default, rename = "for")]
+    pub for_: Option<Duration>,
+    /// `tenant_cost` only: this tenant (default every tenant, each its own alert).
+    #[serde(default)]
+    pub tenant: Option<String>,
+    /// Ratios and latency need this many requests in the window. Default 20.
+    #[serde(default = "min_requests")]
+    pub min_requests: u64,
+}
+
+/// A webhook that receives alerts as JSON (see the README for the body and signature).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Webhook {
+    /// `http://` or `https://` URL.
+    pub url: String,
+    /// Environment variable holding the HMAC-SHA256 signing secret. Default: unsigned.
+    #[serde(default)]
+    pub secret_env: Option<String>,
 }
 
 impl Default for Telemetry {
@@ -47,6 +93,9 @@ impl Default for Telemetry {
             service_name: None,
             trace_sample_ratio: 1.0,
             trust_incoming_trace: false,
+            alerts: Vec::new(),
+            webhooks: Vec::new(),
+            alert_interval: alert_interval(),
         }
     }
 }
@@ -88,6 +137,14 @@ impl Default for Audit {
             queue: queue(),
         }
     }
+}
+
+fn alert_interval() -> Duration {
+    Duration::from_secs(5)
+}
+
+fn min_requests() -> u64 {
+    20
 }
 
 fn one() -> f64 {

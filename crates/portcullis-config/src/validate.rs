@@ -372,12 +372,71 @@ fn telemetry(config: &Config) -> Result<(), ConfigError> {
         ));
     }
     if let Some(url) = &t.otlp_endpoint {
-        if !url.starts_with("http://") || url.parse::<http::Uri>().is_err() {
+        let ok = (url.starts_with("http://") || url.starts_with("https://"))
+            && url.parse::<http::Uri>().is_ok();
+        if !ok {
             return Err(ConfigError::new(
                 "telemetry.otlp_endpoint",
-                "must be an http:// URL, like http://127.0.0.1:4318/v1/traces",
+                "must be an http:// or https:// URL, like http://127.0.0.1:4318/v1/traces",
             ));
         }
+    }
+    let kinds = [
+        "tenant_cost",
+        "error_ratio",
+        "refusal_ratio",
+        "latency_p99",
+        "auth_failures",
+        "key_distinct_ips",
+        "revoked_key_attempts",
+        "audit_dropped",
+    ];
+    let mut names = HashSet::new();
+    for (i, rule) in t.alerts.iter().enumerate() {
+        let field = |f: &str| format!("telemetry.alerts[{i}].{f}");
+        if rule.name.is_empty() || !names.insert(rule.name.as_str()) {
+            return Err(ConfigError::new(field("name"), "must be set and unique"));
+        }
+        if !kinds.contains(&rule.kind.as_str()) {
+            return Err(ConfigError::new(
+                field("kind"),
+                format!("must be one of {}", kinds.join(", ")),
+            ));
+        }
+        if !rule.threshold.is_finite() || rule.threshold < 0.0 {
+            return Err(ConfigError::new(
+                field("threshold"),
+                "must be a number >= 0",
+            ));
+        }
+        if rule.window.is_some_and(|w| {
+            w.get() < std::time::Duration::from_secs(1)
+                || w.get() > std::time::Duration::from_secs(3600)
+        }) {
+            return Err(ConfigError::new(field("window"), "must be from 1s to 1h"));
+        }
+        if rule.tenant.is_some() && rule.kind != "tenant_cost" {
+            return Err(ConfigError::new(
+                field("tenant"),
+                "applies to `tenant_cost` rules only",
+            ));
+        }
+    }
+    for (i, hook) in t.webhooks.iter().enumerate() {
+        let ok = (hook.url.starts_with("http://") || hook.url.starts_with("https://"))
+            && hook.url.parse::<http::Uri>().is_ok();
+        if !ok {
+            return Err(ConfigError::new(
+                format!("telemetry.webhooks[{i}].url"),
+                "must be an http:// or https:// URL",
+            ));
+        }
+    }
+    if t.alert_interval.get() < std::time::Duration::from_millis(100) {
+        return Err(ConfigError::new(
+            "telemetry.alert_interval",
+            "must be at least 100ms",
+        ));
     }
     let audit = &config.telemetry.audit;
     if audit.max_file_bytes < 4096 {

@@ -176,6 +176,11 @@ impl Gateway {
             shutdown_rx.clone(),
         );
         crate::background::ledger::refresh_risk(&state.limiter, &state.store).await;
+        crate::background::alerts::spawn(
+            &state,
+            config.telemetry.alert_interval.get(),
+            shutdown_rx.clone(),
+        );
         let mut background = vec![
             tokio::spawn(state.limiter.clone().maintain(Duration::from_millis(500))),
             tokio::spawn(crate::background::ledger::run(
@@ -260,11 +265,80 @@ fn start_telemetry(
             trust_incoming: t.trust_incoming_trace,
             sample_ratio: t.trace_sample_ratio,
         },
+        alerts: alert_rules(t),
+        webhooks: webhooks(t, |var| std::env::var(var).ok())?,
+        http_client: Some(telemetry_client()),
     };
     // The writer thread ends on its own once the state (and so the sink) is dropped.
     let (telemetry, _writer) = portcullis_telemetry::Telemetry::start(settings)
         .map_err(|source| GatewayError::Audit { dir, source })?;
     Ok(Arc::new(telemetry))
+}
+
+/// The client spans and webhooks are sent with: HTTP or HTTPS with the system's roots.
+fn telemetry_client() -> portcullis_telemetry::HttpClient {
+    let mut http = hyper_util::client::legacy::connect::HttpConnector::new();
+    http.enforce_http(false);
+    http.set_connect_timeout(Some(Duration::from_secs(5)));
+    let connector = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_tls_config(upstream::client_tls())
+        .https_or_http()
+        .enable_http1()
+        .wrap_connector(http);
+    hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+        .build(connector)
+}
+
+/// The configured alert rules (checked at load: every kind parses).
+fn alert_rules(t: &portcullis_config::Telemetry) -> Vec<portcullis_telemetry::alerts::AlertRule> {
+    use portcullis_telemetry::alerts::{AlertKind, AlertRule};
+    t.alerts
+        .iter()
+        .filter_map(|rule| {
+            let kind = AlertKind::parse(&rule.kind)?;
+            Some(AlertRule {
+                name: rule.name.clone(),
+                kind,
+                threshold: rule.threshold,
+                window: rule.window.map_or(kind.default_window(), |w| w.get()),
+                for_: rule.for_.map_or(Duration::ZERO, |f| f.get()),
+                tenant: rule.tenant.clone(),
+                min_requests: rule.min_requests,
+            })
+        })
+        .collect()
+}
+
+/// The webhooks, with their secrets read from the environment.
+fn webhooks(
+    t: &portcullis_config::Telemetry,
+    env: impl Fn(&str) -> Option<String>,
+) -> Result<Vec<portcullis_telemetry::alerts::webhook::WebhookTarget>, GatewayError> {
+    t.webhooks
+        .iter()
+        .enumerate()
+        .map(|(i, hook)| {
+            let secret = match &hook.secret_env {
+                Some(var) => Some(env(var).filter(|s| !s.is_empty()).ok_or_else(|| {
+                    GatewayError::Config(ConfigError::new(
+                        format!("telemetry.webhooks[{i}].secret_env"),
+                        format!("the environment variable {var} is not set"),
+                    ))
+                })?),
+                None => None,
+            };
+            let url = hook.url.parse::<http::Uri>().map_err(|_| {
+                GatewayError::Config(ConfigError::new(
+                    format!("telemetry.webhooks[{i}].url"),
+                    "is not a URL",
+                ))
+            })?;
+            Ok(portcullis_telemetry::alerts::webhook::WebhookTarget {
+                url,
+                secret: secret.map(String::into_bytes),
+            })
+        })
+        .collect()
 }
 
 /// Where spans go: the configured endpoint, else the standard OpenTelemetry variables.
@@ -287,11 +361,11 @@ fn otlp_settings(
     let uri = endpoint
         .parse::<http::Uri>()
         .ok()
-        .filter(|u| u.scheme_str() == Some("http"))
+        .filter(|u| matches!(u.scheme_str(), Some("http" | "https")))
         .ok_or_else(|| {
             GatewayError::Config(ConfigError::new(
                 "telemetry.otlp_endpoint",
-                format!("`{endpoint}` is not an http:// URL"),
+                format!("`{endpoint}` is not an http:// or https:// URL"),
             ))
         })?;
     Ok(Some(portcullis_telemetry::trace::OtlpSettings {

@@ -6,6 +6,7 @@
 //! [`security`]); later consumers (traces, the threat detector) read the same record. Nothing
 //! here blocks a request: metrics are atomic counters, the trail is a bounded queue.
 
+pub mod alerts;
 pub mod audit;
 pub mod fingerprint;
 pub mod metrics;
@@ -19,12 +20,22 @@ pub use metrics::Metrics;
 pub use record::RequestRecord;
 pub use security::AdminEvent;
 
+/// The HTTP client telemetry sends with (spans, webhooks): the gateway's, with its TLS roots.
+pub type HttpClient = hyper_util::client::legacy::Client<
+    hyper_rustls::HttpsConnector<hyper_util::client::legacy::connect::HttpConnector>,
+    http_body_util::Full<bytes::Bytes>,
+>;
+
 /// Where records go.
 pub struct Telemetry {
     metrics: Option<Metrics>,
     audit: Option<AuditSink>,
     spans: Option<trace::SpanExporter>,
     tracing: TraceSettings,
+    alerts: Option<alerts::Alerts>,
+    webhooks: Option<alerts::webhook::Webhooks>,
+    /// The metrics' counters, kept also when metrics are not exported (alerts read them).
+    gauges_only: Option<Metrics>,
     fingerprint: FingerprintKey,
 }
 
@@ -59,6 +70,10 @@ pub struct Settings {
     /// `None`: no span export.
     pub otlp: Option<trace::OtlpSettings>,
     pub tracing: TraceSettings,
+    pub alerts: Vec<alerts::AlertRule>,
+    pub webhooks: Vec<alerts::webhook::WebhookTarget>,
+    /// For span export and webhooks (`None`: neither is configured).
+    pub http_client: Option<HttpClient>,
 }
 
 impl Telemetry {
@@ -83,16 +98,50 @@ impl Telemetry {
             }
             None => (None, None),
         };
-        let spans = settings.otlp.map(|otlp| {
-            let g = &metrics.gauges;
-            trace::SpanExporter::start(otlp, g.spans_dropped.clone(), g.spans_exported.clone())
-        });
+        let g = &metrics.gauges;
+        let client = settings.http_client;
+        let spans = match (settings.otlp, &client) {
+            (Some(otlp), Some(client)) => Some(trace::SpanExporter::start(
+                otlp,
+                client.clone(),
+                g.spans_dropped.clone(),
+                g.spans_exported.clone(),
+            )),
+            _ => None,
+        };
+        // One counter at a time: a family's guard must be gone before the next lookup.
+        let counter = |result: &'static str| {
+            g.notifications
+                .get_or_create(&metrics::ResultLabel { result })
+                .clone()
+        };
+        let (delivered, failed, dropped) =
+            (counter("delivered"), counter("failed"), counter("dropped"));
+        let webhooks = match (&client, settings.webhooks.is_empty()) {
+            (Some(client), false) => Some(alerts::webhook::Webhooks::start(
+                settings.webhooks,
+                client.clone(),
+                delivered,
+                failed,
+                dropped,
+            )),
+            _ => None,
+        };
+        let alerts = (!settings.alerts.is_empty()).then(|| alerts::Alerts::new(settings.alerts));
+        let (metrics, gauges_only) = if settings.metrics {
+            (Some(metrics), None)
+        } else {
+            (None, Some(metrics))
+        };
         Ok((
             Telemetry {
-                metrics: settings.metrics.then_some(metrics),
+                metrics,
                 audit,
                 spans,
                 tracing: settings.tracing,
+                alerts,
+                webhooks,
+                gauges_only,
                 fingerprint: FingerprintKey::new(&settings.fingerprint_secret),
             },
             writer,
@@ -109,6 +158,9 @@ impl Telemetry {
                 trust_incoming: false,
                 sample_ratio: 0.0,
             },
+            alerts: None,
+            webhooks: None,
+            gauges_only: None,
             fingerprint: FingerprintKey::new(b"off"),
         }
     }
@@ -120,6 +172,9 @@ impl Telemetry {
         }
         if let Some(spans) = &self.spans {
             spans.export(&record);
+        }
+        if let Some(alerts) = &self.alerts {
+            alerts.observe(&record, unix_seconds());
         }
         if let Some(audit) = &self.audit {
             audit.record(Box::new(record));
@@ -135,6 +190,46 @@ impl Telemetry {
 
     pub fn metrics(&self) -> Option<&Metrics> {
         self.metrics.as_ref()
+    }
+
+    /// The counters, whether or not they are exported.
+    fn counters(&self) -> Option<&Metrics> {
+        self.metrics.as_ref().or(self.gauges_only.as_ref())
+    }
+
+    pub fn alerts(&self) -> Option<&alerts::Alerts> {
+        self.alerts.as_ref()
+    }
+
+    /// Evaluates the alert rules now and notifies the webhooks of what changed. `revoked`
+    /// says which of the presented invalid key ids are revoked keys.
+    pub async fn evaluate_alerts<F, Fut>(&self, revoked: F)
+    where
+        F: FnOnce(Vec<(String, u64)>) -> Fut,
+        Fut: std::future::Future<Output = Vec<(String, u64)>>,
+    {
+        let Some(alerts) = &self.alerts else {
+            return;
+        };
+        let now = unix_seconds();
+        let external = alerts::External {
+            revoked_attempts: revoked(alerts.invalid_keys(now)).await,
+            audit_dropped: self.counters().map_or(0, |m| m.gauges.audit_dropped.get()),
+        };
+        for alert in alerts.evaluate(now, &external) {
+            tracing::warn!(rule = %alert.rule, subject = %alert.subject, state = ?alert.state, value = alert.value, "alert");
+            if let Some(webhooks) = &self.webhooks {
+                webhooks.notify(alert);
+            }
+        }
+        if let Some(m) = self.counters() {
+            for (rule, n) in alerts.firing_by_rule() {
+                m.gauges
+                    .alerts_firing
+                    .get_or_create(&metrics::AlertLabel { alert: rule })
+                    .set(n);
+            }
+        }
     }
 
     pub fn audit(&self) -> Option<&AuditSink> {
@@ -159,4 +254,10 @@ impl Telemetry {
     pub fn fingerprint(&self) -> Fingerprint {
         self.fingerprint.start()
     }
+}
+
+fn unix_seconds() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }

@@ -94,6 +94,16 @@ pub struct UpstreamLabel {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct AlertLabel {
+    pub alert: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ResultLabel {
+    pub result: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct BackendLabel {
     pub backend: String,
 }
@@ -154,6 +164,8 @@ pub struct Gauges {
     pub audit_written: Counter<u64, AtomicU64>,
     pub spans_exported: Counter<u64, AtomicU64>,
     pub spans_dropped: Counter<u64, AtomicU64>,
+    pub alerts_firing: Family<AlertLabel, Gauge>,
+    pub notifications: Family<ResultLabel, Counter>,
 }
 
 /// Every metric the gateway exports.
@@ -218,6 +230,8 @@ impl Metrics {
                 audit_written: Counter::default(),
                 spans_exported: Counter::default(),
                 spans_dropped: Counter::default(),
+                alerts_firing: Family::default(),
+                notifications: Family::default(),
             },
         };
         let r = &mut registry;
@@ -363,6 +377,16 @@ impl Metrics {
             "portcullis_spans_dropped",
             "Request spans dropped because the export queue was full.",
             g.spans_dropped.clone(),
+        );
+        r.register(
+            "portcullis_alerts_firing",
+            "Instances of each alert rule firing now.",
+            g.alerts_firing.clone(),
+        );
+        r.register(
+            "portcullis_alert_notifications",
+            "Alert webhook notifications: delivered, failed after every retry, or dropped.",
+            g.notifications.clone(),
         );
         r.register(
             "gen_ai_client_token_usage",

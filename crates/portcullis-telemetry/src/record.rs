@@ -22,6 +22,11 @@ pub struct RequestRecord {
     pub endpoint: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub principal: Option<PrincipalRecord>,
+    /// The id part of a well-formed key that failed authentication (unknown, revoked, expired
+    /// or a wrong secret): ids are not secrets, and a revoked key still being tried is worth
+    /// an alert.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub presented_key_id: Option<String>,
     pub client: ClientRecord,
     /// The public model name, when it resolved to one in the catalogue.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -20,8 +20,6 @@
 use crate::record::RequestRecord;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
-use hyper_util::client::legacy::Client;
-use hyper_util::rt::TokioExecutor;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1::{
     any_value, AnyValue, ArrayValue, InstrumentationScope, KeyValue,
@@ -417,9 +415,14 @@ const FLUSH_EVERY: Duration = Duration::from_secs(1);
 
 impl SpanExporter {
     /// Starts the export task on the current Tokio runtime.
-    pub fn start(settings: OtlpSettings, dropped: Counter, exported: Counter) -> SpanExporter {
+    pub fn start(
+        settings: OtlpSettings,
+        client: crate::HttpClient,
+        dropped: Counter,
+        exported: Counter,
+    ) -> SpanExporter {
         let (tx, rx) = mpsc::channel(settings.queue.max(1));
-        tokio::spawn(export_loop(settings, rx, exported));
+        tokio::spawn(export_loop(settings, client, rx, exported));
         SpanExporter { queue: tx, dropped }
     }
 
@@ -435,8 +438,12 @@ impl SpanExporter {
     }
 }
 
-async fn export_loop(settings: OtlpSettings, mut rx: mpsc::Receiver<Vec<Span>>, exported: Counter) {
-    let client = Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
+async fn export_loop(
+    settings: OtlpSettings,
+    client: crate::HttpClient,
+    mut rx: mpsc::Receiver<Vec<Span>>,
+    exported: Counter,
+) {
     let resource = Resource {
         attributes: vec![
             text("service.name", &settings.service_name),
@@ -488,7 +495,7 @@ async fn export_loop(settings: OtlpSettings, mut rx: mpsc::Receiver<Vec<Span>>, 
 }
 
 async fn post(
-    client: &Client<hyper_util::client::legacy::connect::HttpConnector, Full<Bytes>>,
+    client: &crate::HttpClient,
     endpoint: &http::Uri,
     request: ExportTraceServiceRequest,
 ) -> Result<(), String> {

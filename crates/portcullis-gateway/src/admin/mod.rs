@@ -3,6 +3,7 @@
 //! caller-facing listener.
 
 mod actor;
+mod alerts;
 mod keys;
 mod metrics;
 mod reply;

@@ -29,7 +29,7 @@ pub(super) struct Admin<'a> {
 fn permission_for(segments: &[&str]) -> &'static str {
     match segments.first() {
         Some(&"tenants") => "admin:tenants",
-        Some(&"audit" | &"requests") => "admin:audit",
+        Some(&"audit" | &"requests" | &"alerts") => "admin:audit",
         Some(&"usage") => "admin:usage",
         Some(&"risk") => "admin:risk",
         _ => "admin:keys",
@@ -78,6 +78,7 @@ where
         (&Method::GET, ["signing-keys"]) => ok(admin.state.keys.jwks()),
         (&Method::GET, ["audit"]) => admin.audit_events(&query).await,
         (&Method::GET, ["requests"]) => admin.requests(&query).await,
+        (&Method::GET, ["alerts"]) => admin.alerts(),
         (&Method::GET, ["usage"]) => admin.usage(&query).await,
         (&Method::GET, ["risk"]) => admin.list_risk(),
         (&Method::PUT, ["risk", subject]) => admin.set_risk(subject, &body).await,

@@ -1,5 +1,6 @@
-//! Work beside the request path: the usage ledger (quota seeds, usage flushes, risk factors)
-//! and the key cache's refresh and last-use flush.
+//! Work beside the request path: the usage ledger (quota seeds, usage flushes, risk factors),
+//! the key cache's refresh and last-use flush, and alert evaluation.
 
+pub mod alerts;
 pub mod keys;
 pub mod ledger;

@@ -53,7 +53,17 @@ pub async fn identify<B>(
             credential: Some(Credential::Token),
             restrictions: None,
         },
-        None => authenticate(headers, &state.keys, state.allow_anonymous)?,
+        None => match authenticate(headers, &state.keys, state.allow_anonymous) {
+            Ok(identified) => identified,
+            Err(error) => {
+                // The id of a well-formed key is no secret; a revoked one still in use is
+                // worth an alert.
+                cx.record.presented_key_id = bearer(headers)
+                    .and_then(portcullis_identity::keys::parse)
+                    .map(|k| k.id.to_owned());
+                return Err(error);
+            }
+        },
     };
     cx.record.principal = Some(crate::pipeline::record::principal(
         &identified.principal,

@@ -733,3 +733,142 @@ async fn spans_reach_an_otlp_receiver_and_the_trace_continues_upstream() {
     assert!(refused.parent_span_id.is_empty());
     assert_eq!(refused.status.as_ref().unwrap().code, 2, "error status");
 }
+
+/// A webhook receiver: keeps each call's headers and JSON body.
+type Calls = std::sync::Arc<std::sync::Mutex<Vec<(http::HeaderMap, bytes::Bytes)>>>;
+
+async fn webhook_receiver() -> (std::net::SocketAddr, Calls) {
+    use http_body_util::BodyExt;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let calls: Calls = Default::default();
+    let store = calls.clone();
+    tokio::spawn(async move {
+        loop {
+            let (socket, _) = listener.accept().await.unwrap();
+            let store = store.clone();
+            tokio::spawn(async move {
+                let service = hyper::service::service_fn(
+                    move |request: http::Request<hyper::body::Incoming>| {
+                        let store = store.clone();
+                        async move {
+                            let (parts, body) = request.into_parts();
+                            let body = body.collect().await.unwrap().to_bytes();
+                            store.lock().unwrap().push((parts.headers, body));
+                            Ok::<_, std::convert::Infallible>(http::Response::new(
+                                http_body_util::Full::new(bytes::Bytes::new()),
+                            ))
+                        }
+                    },
+                );
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(hyper_util::rt::TokioIo::new(socket), service)
+                    .await;
+            });
+        }
+    });
+    (addr, calls)
+}
+
+async fn wait_calls(calls: &Calls, n: usize) -> Vec<(http::HeaderMap, Value)> {
+    for _ in 0..200 {
+        let got = calls.lock().unwrap().clone();
+        if got.len() >= n {
+            return got
+                .into_iter()
+                .map(|(h, b)| (h, serde_json::from_slice(&b).unwrap()))
+                .collect();
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("{} webhook calls, wanted {n}", calls.lock().unwrap().len());
+}
+
+#[tokio::test]
+async fn alerts_fire_on_real_traffic_reach_a_signed_webhook_and_resolve() {
+    let (addr, calls) = webhook_receiver().await;
+    let config = format!(
+        r#"[telemetry]
+alert_interval = "200ms"
+[[telemetry.alerts]]
+name = "auth-flood"
+kind = "auth_failures"
+threshold = 3
+window = "2s"
+[[telemetry.alerts]]
+name = "revoked-in-use"
+kind = "revoked_key_attempts"
+threshold = 1
+[[telemetry.webhooks]]
+url = "http://{addr}/hook"
+secret_env = "ALERT_SECRET"
+"#
+    );
+    std::env::set_var("ALERT_SECRET", "whsec-test");
+    let h = Harness::start(options(), "", &config).await;
+    for _ in 0..5 {
+        assert_eq!(
+            h.chat_as(h.gateway.public, "pc_live_nope", "chat", &[])
+                .await
+                .status,
+            401
+        );
+    }
+    let got = wait_calls(&calls, 1).await;
+    let (headers, body) = &got[0];
+    assert_eq!(body["rule"], "auth-flood");
+    assert_eq!(body["state"], "firing");
+    assert_eq!(body["kind"], "auth_failures");
+    assert!(body["value"].as_f64().unwrap() >= 4.0, "{body}");
+    // The signature is HMAC-SHA256 of "<timestamp>.<body>" under the secret.
+    let raw = calls.lock().unwrap()[0].1.clone();
+    let timestamp = headers["x-portcullis-timestamp"].to_str().unwrap();
+    let want = portcullis_telemetry::alerts::webhook::signature(b"whsec-test", timestamp, &raw);
+    assert_eq!(headers["x-portcullis-signature"], want.as_str());
+
+    let listed = h.admin(Method::GET, "/admin/v1/alerts", "").await.json();
+    assert_eq!(listed["data"][0]["rule"], "auth-flood");
+    assert_eq!(listed["data"][0]["state"], "firing");
+    let metrics = String::from_utf8(scrape(&h, "text/plain").await.body.to_vec()).unwrap();
+    assert_eq!(
+        value(
+            &parse(&metrics),
+            "portcullis_alerts_firing",
+            &[("alert", "auth-flood")]
+        ),
+        1.0
+    );
+
+    // Two seconds on, the failures have left the window: resolved, and told so.
+    let got = wait_calls(&calls, 2).await;
+    assert_eq!(got[1].1["rule"], "auth-flood");
+    assert_eq!(got[1].1["state"], "resolved");
+    let listed = h.admin(Method::GET, "/admin/v1/alerts", "").await.json();
+    assert_eq!(listed["data"][0]["state"], "resolved");
+
+    // A revoked key still being tried.
+    let (key, id) = h.key("acme", "customer", "").await;
+    let revoked = h
+        .admin(
+            Method::POST,
+            &format!("/admin/v1/keys/{id}/revoke"),
+            r#"{"reason":"leaked"}"#,
+        )
+        .await;
+    assert_eq!(revoked.status, 200, "{:?}", revoked.body);
+    for _ in 0..2 {
+        assert_eq!(chat(&h, &key, PROMPT, false).await.status, 401);
+    }
+    let got = wait_calls(&calls, 3).await;
+    let last = &got[2].1;
+    assert_eq!(last["rule"], "revoked-in-use");
+    assert_eq!(last["subject"], id.as_str());
+    assert_eq!(last["state"], "firing");
+    let trail = records(&h, "decision=refused&limit=1", 1).await;
+    assert_eq!(trail[0]["presented_key_id"], id.as_str());
+    assert!(
+        !serde_json::to_string(&got.iter().map(|(_, b)| b).collect::<Vec<_>>())
+            .unwrap()
+            .contains(key.rsplit('_').next().unwrap())
+    );
+}
