@@ -26,6 +26,7 @@ impl FingerprintKey {
     pub fn start(&self) -> Fingerprint {
         Fingerprint {
             mac: self.0.clone(),
+            buffer: Vec::with_capacity(BUFFER),
             pending_space: false,
             empty: true,
         }
@@ -36,9 +37,13 @@ impl FingerprintKey {
 /// re-indenting or re-wrapping a prompt does not change it.
 pub struct Fingerprint {
     mac: Hmac<Sha256>,
+    /// Normalised bytes not yet hashed: the MAC is fed in blocks, not a character at a time.
+    buffer: Vec<u8>,
     pending_space: bool,
     empty: bool,
 }
+
+const BUFFER: usize = 1024;
 
 impl Fingerprint {
     pub fn add(&mut self, text: &str) {
@@ -49,12 +54,21 @@ impl Fingerprint {
                 continue;
             }
             if self.pending_space {
-                self.mac.update(b" ");
+                self.buffer.push(b' ');
                 self.pending_space = false;
             }
             self.empty = false;
-            for lower in c.to_lowercase() {
-                self.mac.update(lower.encode_utf8(&mut buf).as_bytes());
+            if c.is_ascii() {
+                self.buffer.push(c.to_ascii_lowercase() as u8);
+            } else {
+                for lower in c.to_lowercase() {
+                    self.buffer
+                        .extend_from_slice(lower.encode_utf8(&mut buf).as_bytes());
+                }
+            }
+            if self.buffer.len() >= BUFFER {
+                self.mac.update(&self.buffer);
+                self.buffer.clear();
             }
         }
         self.pending_space = !self.empty;
@@ -65,7 +79,9 @@ impl Fingerprint {
         if self.empty {
             return None;
         }
-        let digest = self.mac.finalize().into_bytes();
+        let mut mac = self.mac;
+        mac.update(&self.buffer);
+        let digest = mac.finalize().into_bytes();
         let mut out = String::with_capacity(32);
         for b in &digest[..16] {
             use std::fmt::Write;

@@ -8,6 +8,7 @@
 
 pub mod alerts;
 pub mod audit;
+pub mod dashboard;
 pub mod fingerprint;
 pub mod metrics;
 pub mod record;
@@ -32,7 +33,8 @@ pub struct Telemetry {
     audit: Option<AuditSink>,
     spans: Option<trace::SpanExporter>,
     tracing: TraceSettings,
-    alerts: Option<alerts::Alerts>,
+    /// The recent past (alert rules and the dashboard read it) and the alerts' states.
+    alerts: alerts::Alerts,
     webhooks: Option<alerts::webhook::Webhooks>,
     /// The metrics' counters, kept also when metrics are not exported (alerts read them).
     gauges_only: Option<Metrics>,
@@ -127,7 +129,7 @@ impl Telemetry {
             )),
             _ => None,
         };
-        let alerts = (!settings.alerts.is_empty()).then(|| alerts::Alerts::new(settings.alerts));
+        let alerts = alerts::Alerts::new(settings.alerts);
         let (metrics, gauges_only) = if settings.metrics {
             (Some(metrics), None)
         } else {
@@ -158,26 +160,25 @@ impl Telemetry {
                 trust_incoming: false,
                 sample_ratio: 0.0,
             },
-            alerts: None,
+            alerts: alerts::Alerts::new(Vec::new()),
             webhooks: None,
             gauges_only: None,
             fingerprint: FingerprintKey::new(b"off"),
         }
     }
 
-    /// A request ended: count it and queue it for the trail.
+    /// A request ended: count it, and queue it (one shared copy) for the trail and the spans.
     pub fn finish(&self, record: RequestRecord) {
         if let Some(metrics) = &self.metrics {
             metrics.observe(&record);
         }
+        self.alerts.observe(&record, unix_seconds());
+        let record = std::sync::Arc::new(record);
         if let Some(spans) = &self.spans {
             spans.export(&record);
         }
-        if let Some(alerts) = &self.alerts {
-            alerts.observe(&record, unix_seconds());
-        }
         if let Some(audit) = &self.audit {
-            audit.record(Box::new(record));
+            audit.record(record);
         }
     }
 
@@ -197,8 +198,8 @@ impl Telemetry {
         self.metrics.as_ref().or(self.gauges_only.as_ref())
     }
 
-    pub fn alerts(&self) -> Option<&alerts::Alerts> {
-        self.alerts.as_ref()
+    pub fn alerts(&self) -> &alerts::Alerts {
+        &self.alerts
     }
 
     /// Evaluates the alert rules now and notifies the webhooks of what changed. `revoked`
@@ -208,9 +209,10 @@ impl Telemetry {
         F: FnOnce(Vec<(String, u64)>) -> Fut,
         Fut: std::future::Future<Output = Vec<(String, u64)>>,
     {
-        let Some(alerts) = &self.alerts else {
+        let alerts = &self.alerts;
+        if alerts.rules().is_empty() {
             return;
-        };
+        }
         let now = unix_seconds();
         let external = alerts::External {
             revoked_attempts: revoked(alerts.invalid_keys(now)).await,
@@ -256,7 +258,8 @@ impl Telemetry {
     }
 }
 
-fn unix_seconds() -> u64 {
+/// Seconds since the Unix epoch (the clock of the recent-past window).
+pub fn unix_seconds() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs())

@@ -14,8 +14,10 @@
 //! record (which is also what metrics and the audit trail read), so the SDK's span lifecycle
 //! would only be bookkeeping; and its batch processor runs exporters on a thread of its own
 //! with no Tokio reactor, which the hyper client needs. The message types and their encoding
-//! are the official ones (`opentelemetry-proto`, `prost`); batching is a bounded queue drained
-//! every second or every 512 spans, dropped (and counted) when full, never waited for.
+//! are the official ones (`opentelemetry-proto`, `prost`). The request path only queues the
+//! record (bounded; dropped and counted when full, never waited for); the export task builds
+//! the spans, draining the queue every 100 ms (no wake-up per request) and exporting every
+//! second or every 512 spans.
 
 use crate::record::RequestRecord;
 use bytes::Bytes;
@@ -30,7 +32,6 @@ use opentelemetry_proto::tonic::trace::v1::{status, ResourceSpans, ScopeSpans, S
 use prometheus_client::metrics::counter::Counter;
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
-use tokio::sync::mpsc;
 
 /// A request's place in a W3C trace (ids in lowercase hex, as `traceparent` writes them).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -401,10 +402,11 @@ pub struct OtlpSettings {
     pub queue: usize,
 }
 
-/// The request path's end of the exporter.
+/// The request path's end of the exporter: records go in; spans are built by the export task,
+/// which drains the queue on its own schedule (no wake-up per request).
 #[derive(Clone)]
 pub struct SpanExporter {
-    queue: mpsc::Sender<Vec<Span>>,
+    queue: std::sync::mpsc::SyncSender<std::sync::Arc<RequestRecord>>,
     dropped: Counter,
 }
 
@@ -412,6 +414,8 @@ pub struct SpanExporter {
 const BATCH: usize = 512;
 /// Longest a span waits for its batch.
 const FLUSH_EVERY: Duration = Duration::from_secs(1);
+/// How often the queue is drained into the batch.
+const DRAIN_EVERY: Duration = Duration::from_millis(100);
 
 impl SpanExporter {
     /// Starts the export task on the current Tokio runtime.
@@ -421,18 +425,17 @@ impl SpanExporter {
         dropped: Counter,
         exported: Counter,
     ) -> SpanExporter {
-        let (tx, rx) = mpsc::channel(settings.queue.max(1));
+        let (tx, rx) = std::sync::mpsc::sync_channel(settings.queue.max(1));
         tokio::spawn(export_loop(settings, client, rx, exported));
         SpanExporter { queue: tx, dropped }
     }
 
-    /// Queues a sampled request's spans; drops (and counts) them when the exporter is behind.
-    pub fn export(&self, record: &RequestRecord) {
+    /// Queues a sampled request for export; drops (and counts) it when the exporter is behind.
+    pub fn export(&self, record: &std::sync::Arc<RequestRecord>) {
         if !record.trace.as_ref().is_some_and(|t| t.sampled) {
             return;
         }
-        let spans = spans(record);
-        if !spans.is_empty() && self.queue.try_send(spans).is_err() {
+        if self.queue.try_send(record.clone()).is_err() {
             self.dropped.inc();
         }
     }
@@ -441,7 +444,7 @@ impl SpanExporter {
 async fn export_loop(
     settings: OtlpSettings,
     client: crate::HttpClient,
-    mut rx: mpsc::Receiver<Vec<Span>>,
+    rx: std::sync::mpsc::Receiver<std::sync::Arc<RequestRecord>>,
     exported: Counter,
 ) {
     let resource = Resource {
@@ -451,17 +454,29 @@ async fn export_loop(
         ],
         ..Default::default()
     };
+    let mut ticker = tokio::time::interval(DRAIN_EVERY);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut batch: Vec<Span> = Vec::new();
+    let mut last_export = std::time::Instant::now();
     loop {
-        let more = tokio::time::timeout(FLUSH_EVERY, rx.recv()).await;
-        let closed = matches!(more, Ok(None));
-        if let Ok(Some(spans)) = more {
-            batch.extend(spans);
-            if batch.len() < BATCH {
-                continue;
+        ticker.tick().await;
+        let mut closed = false;
+        loop {
+            match rx.try_recv() {
+                Ok(record) => batch.extend(spans(&record)),
+                Err(std::sync::mpsc::TryRecvError::Empty) => break,
+                Err(std::sync::mpsc::TryRecvError::Disconnected) => {
+                    closed = true;
+                    break;
+                }
+            }
+            if batch.len() >= BATCH {
+                break;
             }
         }
-        if !batch.is_empty() {
+        let due = batch.len() >= BATCH || last_export.elapsed() >= FLUSH_EVERY || closed;
+        if due && !batch.is_empty() {
+            last_export = std::time::Instant::now();
             let spans = std::mem::take(&mut batch);
             let n = spans.len() as u64;
             let request = ExportTraceServiceRequest {

@@ -12,25 +12,22 @@ impl Admin<'_> {
     /// the rules. Operators only: rules span tenants.
     pub(super) fn alerts(&self) -> Result<Response<GatewayBody>, ApiError> {
         self.actor.require_global()?;
-        let (alerts, rules) = match self.state.telemetry.alerts() {
-            Some(a) => (
-                a.list(),
-                a.rules()
-                    .iter()
-                    .map(|r| {
-                        json!({
-                            "name": r.name,
-                            "kind": r.kind,
-                            "threshold": r.threshold,
-                            "window_seconds": r.window.as_secs(),
-                            "for_seconds": r.for_.as_secs(),
-                            "tenant": r.tenant,
-                        })
-                    })
-                    .collect(),
-            ),
-            None => (Vec::new(), Vec::new()),
-        };
+        let alerts = self.state.telemetry.alerts();
+        let rules: Vec<_> = alerts
+            .rules()
+            .iter()
+            .map(|r| {
+                json!({
+                    "name": r.name,
+                    "kind": r.kind,
+                    "threshold": r.threshold,
+                    "window_seconds": r.window.as_secs(),
+                    "for_seconds": r.for_.as_secs(),
+                    "tenant": r.tenant,
+                })
+            })
+            .collect();
+        let alerts = alerts.list();
         ok(json!({"data": alerts, "rules": rules}))
     }
 }

@@ -15,7 +15,7 @@ pub(crate) fn spawn(
     interval: Duration,
     mut shutdown: watch::Receiver<bool>,
 ) {
-    if state.telemetry.alerts().is_none() {
+    if state.telemetry.alerts().rules().is_empty() {
         return;
     }
     let state = state.clone();

@@ -872,3 +872,76 @@ secret_env = "ALERT_SECRET"
             .contains(key.rsplit('_').next().unwrap())
     );
 }
+
+#[tokio::test]
+async fn every_metric_the_readme_and_the_grafana_dashboard_name_is_exported() {
+    let config = "[telemetry]\nper_key_metrics = true\n[[telemetry.alerts]]\nname = \"a\"\nkind = \"auth_failures\"\nthreshold = 1000\n\
+        [[models]]\nname = \"priced\"\nupstream = \"sim\"\ninput_price = 2.5\noutput_price = 10.0\n";
+    let h = Harness::start(options(), "", config).await;
+    // A family shows once it has a series: traffic of every kind first.
+    let (key, _) = h.key("acme", "customer", "").await;
+    let priced = h.chat_as(h.gateway.public, &key, "priced", &[]).await;
+    assert_eq!(priced.status, 200);
+    assert_eq!(chat(&h, &key, PROMPT, false).await.status, 200);
+    assert_eq!(chat(&h, &key, PROMPT, true).await.status, 200);
+    let priced = h.chat_as(h.gateway.public, &key, "priced", &[]).await;
+    assert_eq!(priced.status, 200);
+    assert_eq!(
+        h.chat_as(h.gateway.public, "nope", "chat", &[])
+            .await
+            .status,
+        401
+    );
+    h.sim
+        .set_fault(portcullis_sim::Fault::Status { status: 500 });
+    assert_eq!(chat(&h, &key, PROMPT, false).await.status, 502);
+    h.sim.set_fault(portcullis_sim::Fault::None);
+    let text = String::from_utf8(scrape(&h, "text/plain").await.body.to_vec()).unwrap();
+    let families: BTreeSet<&str> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("# TYPE "))
+        .filter_map(|l| l.split(' ').next())
+        .collect();
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    for doc in ["README.md", "docs/grafana/portcullis.json"] {
+        let content = std::fs::read_to_string(root.join(doc)).unwrap();
+        let mut named = BTreeSet::new();
+        for prefix in ["portcullis_", "gen_ai_"] {
+            for (i, _) in content.match_indices(prefix) {
+                // A metric name starts at a word boundary (not `portcullis_telemetry` crates).
+                let before = content[..i].chars().last().unwrap_or(' ');
+                if before.is_alphanumeric() || before == '_' || before == '-' {
+                    continue;
+                }
+                let name: String = content[i..]
+                    .chars()
+                    .take_while(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '_')
+                    .collect();
+                named.insert(name);
+            }
+        }
+        for name in named {
+            // Not metrics: an OCSF field, a PostgreSQL NOTIFY channel, the GenAI labels.
+            if matches!(
+                name.as_str(),
+                "portcullis_"
+                    | "gen_ai_"
+                    | "portcullis_event"
+                    | "portcullis_keys"
+                    | "gen_ai_operation_name"
+                    | "gen_ai_request_model"
+                    | "gen_ai_token_type"
+            ) {
+                continue;
+            }
+            let base = ["_bucket", "_count", "_sum"]
+                .iter()
+                .find_map(|s| name.strip_suffix(s))
+                .unwrap_or(&name);
+            assert!(
+                families.contains(name.as_str()) || families.contains(base),
+                "{doc} names `{name}`, which /metrics does not export"
+            );
+        }
+    }
+}

@@ -148,6 +148,11 @@ impl Alerts {
         &self.rules
     }
 
+    /// Reads the window (the dashboard's summary).
+    pub fn with_window<T>(&self, read: impl FnOnce(&Window) -> T) -> T {
+        read(&self.window.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+
     /// Adds a finished request (at second `now`).
     pub fn observe(&self, record: &crate::RequestRecord, now: u64) {
         self.window

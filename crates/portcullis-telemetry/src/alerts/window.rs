@@ -1,8 +1,11 @@
-//! What alert rules read: the recent past of the request records, in bounded memory.
+//! The recent past of the request records, in bounded memory: what alert rules and the
+//! dashboard read.
 //!
-//! Counts and latencies in one-second buckets for the last hour; cost per tenant in minute
-//! buckets; the distinct client addresses of each key; the invalid keys presented (their ids
-//! only), for the revoked-key rule. Every map is bounded: past its size the oldest entries go.
+//! Counts, tokens, cost and latencies in one-second buckets for the last hour; per tenant and
+//! model, and per guard rule, in minute buckets; the distinct client addresses of each key;
+//! the invalid keys presented (their ids only), for the revoked-key rule; the last refusals and
+//! the last keys seen from a new address. Every map is bounded: past its size the oldest
+//! entries go.
 
 use crate::record::RequestRecord;
 use std::collections::HashMap;
@@ -28,14 +31,70 @@ struct Second {
     errors: u64,
     refusals: u64,
     auth_failures: u64,
+    tokens: u64,
+    cost: f64,
     latency: [u32; LATENCY_MS.len() + 1],
+    ttft: [u32; LATENCY_MS.len() + 1],
+}
+
+/// Per tenant and model in one minute.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Usage {
+    pub requests: u64,
+    pub tokens: u64,
+    pub cost: f64,
 }
 
 #[derive(Default)]
 struct Minute {
     at: u64,
     cost: HashMap<String, f64>,
+    /// Tenant -> model -> usage (looked up by reference: no allocation once seen).
+    usage: HashMap<String, HashMap<String, Usage>>,
+    findings: HashMap<String, u64>,
+    entries: usize,
 }
+
+/// One minute's usage: ((tenant, model), usage).
+pub type MinuteUsage = Vec<((String, String), Usage)>;
+
+/// A refusal, as the dashboard lists it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Refusal {
+    pub at: u64,
+    pub id: String,
+    pub tenant: String,
+    pub endpoint: String,
+    pub status: u16,
+    pub code: String,
+}
+
+/// A key seen from an address it had not used before.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct NewAddress {
+    pub at: u64,
+    pub tenant: String,
+    pub key_id: String,
+    pub ip: String,
+}
+
+/// One point of the dashboard's series.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Point {
+    pub at: u64,
+    pub requests_per_s: f64,
+    pub error_ratio: f64,
+    pub refusal_ratio: f64,
+    pub p50_ms: f64,
+    pub p95_ms: f64,
+    pub p99_ms: f64,
+    pub ttft_p50_ms: f64,
+    pub ttft_p99_ms: f64,
+    pub tokens_per_s: f64,
+    pub cost_per_hour: f64,
+}
+
+const RECENT: usize = 50;
 
 /// The window over recent records. Times are whole seconds from any fixed origin.
 pub struct Window {
@@ -45,6 +104,8 @@ pub struct Window {
     key_ips: HashMap<String, Vec<(String, u64)>>,
     /// Presented key ids that failed authentication -> (attempts, last second).
     invalid_keys: HashMap<String, (u64, u64)>,
+    refusals: std::collections::VecDeque<Refusal>,
+    new_addresses: std::collections::VecDeque<NewAddress>,
 }
 
 impl Default for Window {
@@ -54,6 +115,8 @@ impl Default for Window {
             minutes: (0..MINUTES).map(|_| Minute::default()).collect(),
             key_ips: HashMap::new(),
             invalid_keys: HashMap::new(),
+            refusals: Default::default(),
+            new_addresses: Default::default(),
         }
     }
 }
@@ -90,27 +153,70 @@ impl Window {
         if matches!(status, 401 | 403) {
             slot.auth_failures += 1;
         }
-        let bucket = LATENCY_MS
-            .iter()
-            .position(|b| record.timing.duration_ms <= *b)
-            .unwrap_or(LATENCY_MS.len());
-        slot.latency[bucket] += 1;
+        slot.latency[latency_bucket(record.timing.duration_ms)] += 1;
+        if let Some(ms) = record.timing.first_token_ms {
+            slot.ttft[latency_bucket(ms)] += 1;
+        }
+        let tokens = record.tokens.input + record.tokens.output;
+        slot.tokens += tokens;
+        slot.cost += record.cost_usd;
 
+        let minute = now / 60;
+        let m = &mut self.minutes[(minute % MINUTES as u64) as usize];
+        if m.at != minute {
+            m.at = minute;
+            m.cost.clear();
+            m.usage.clear();
+            m.findings.clear();
+            m.entries = 0;
+        }
+        for f in &record.findings {
+            let rule = format!("{}:{}:{}", f.guard, f.rule, f.action);
+            if m.findings.len() < MOST_TENANTS_PER_MINUTE || m.findings.contains_key(&rule) {
+                *m.findings.entry(rule).or_default() += u64::from(f.count);
+            }
+        }
         if let Some(p) = &record.principal {
             if record.cost_usd > 0.0 {
-                let minute = now / 60;
-                let m = &mut self.minutes[(minute % MINUTES as u64) as usize];
-                if m.at != minute {
-                    m.at = minute;
-                    m.cost.clear();
+                if let Some(cost) = m.cost.get_mut(&p.tenant) {
+                    *cost += record.cost_usd;
+                } else if m.cost.len() < MOST_TENANTS_PER_MINUTE {
+                    m.cost.insert(p.tenant.clone(), record.cost_usd);
                 }
-                if m.cost.len() < MOST_TENANTS_PER_MINUTE || m.cost.contains_key(&p.tenant) {
-                    *m.cost.entry(p.tenant.clone()).or_default() += record.cost_usd;
-                }
+            }
+            let model = record.model.as_deref().unwrap_or("");
+            let seen = m
+                .usage
+                .get(&p.tenant)
+                .is_some_and(|t| t.contains_key(model));
+            if !seen && m.entries < MOST_TENANTS_PER_MINUTE {
+                m.entries += 1;
+                m.usage
+                    .entry(p.tenant.clone())
+                    .or_default()
+                    .insert(model.to_owned(), Usage::default());
+            }
+            if let Some(u) = m.usage.get_mut(&p.tenant).and_then(|t| t.get_mut(model)) {
+                u.requests += 1;
+                u.tokens += tokens;
+                u.cost += record.cost_usd;
             }
             if !record.client.ip.is_empty() && p.credential != "anonymous" {
-                self.note_ip(&p.key_id, &record.client.ip, now);
+                self.note_ip(&p.tenant, &p.key_id, &record.client.ip, now);
             }
+        }
+        if record.decision.action == "refused" {
+            if self.refusals.len() == RECENT {
+                self.refusals.pop_front();
+            }
+            self.refusals.push_back(Refusal {
+                at: now,
+                id: record.id.clone(),
+                tenant: record.tenant().to_owned(),
+                endpoint: record.endpoint.clone(),
+                status,
+                code: record.decision.code.clone().unwrap_or_default(),
+            });
         }
         if let (Some(id), 401) = (&record.presented_key_id, status) {
             if self.invalid_keys.len() >= MOST_KEYS && !self.invalid_keys.contains_key(id) {
@@ -122,7 +228,7 @@ impl Window {
         }
     }
 
-    fn note_ip(&mut self, key: &str, ip: &str, now: u64) {
+    fn note_ip(&mut self, tenant: &str, key: &str, ip: &str, now: u64) {
         if self.key_ips.len() >= MOST_KEYS && !self.key_ips.contains_key(key) {
             // Past the bound, the key seen least recently is forgotten.
             let oldest = self
@@ -135,7 +241,21 @@ impl Window {
             }
         }
         let ips = self.key_ips.entry(key.to_owned()).or_default();
+        let before = ips.len();
         ips.retain(|(seen, _)| seen != ip);
+        if before > 0 && ips.len() == before {
+            // A key already seen, from an address it had not used (within the hour).
+            if self.new_addresses.len() == RECENT {
+                self.new_addresses.pop_front();
+            }
+            self.new_addresses.push_back(NewAddress {
+                at: now,
+                tenant: tenant.to_owned(),
+                key_id: key.to_owned(),
+                ip: ip.to_owned(),
+            });
+        }
+        let ips = self.key_ips.entry(key.to_owned()).or_default();
         ips.push((ip.to_owned(), now));
         if ips.len() > MOST_IPS_PER_KEY {
             ips.remove(0);
@@ -169,18 +289,11 @@ impl Window {
                 }
             }
         }
-        let total: u64 = latency.iter().sum();
-        if total > 0 {
-            let rank = (total as f64 * 0.99).ceil() as u64;
-            let mut seen = 0;
-            for (i, n) in latency.iter().enumerate() {
-                seen += n;
-                if seen >= rank {
-                    t.p99_ms = LATENCY_MS.get(i).copied().unwrap_or(f64::INFINITY);
-                    break;
-                }
-            }
-        }
+        let latency: Vec<u32> = latency
+            .iter()
+            .map(|n| u32::try_from(*n).unwrap_or(u32::MAX))
+            .collect();
+        t.p99_ms = quantile(&latency, 0.99);
         t
     }
 
@@ -220,6 +333,105 @@ impl Window {
             .collect()
     }
 
+    /// The series of the last `span` seconds in points of `step` seconds, oldest first.
+    pub fn series(&self, now: u64, span: u64, step: u64) -> Vec<Point> {
+        let step = step.max(1);
+        let span = span.clamp(step, SECONDS as u64);
+        let points = span / step;
+        let first = now + 1 - points * step;
+        (0..points)
+            .map(|i| {
+                let from = first + i * step;
+                let mut p = Second::default();
+                for at in from..from + step {
+                    let s = &self.seconds[(at % SECONDS as u64) as usize];
+                    if s.at == at {
+                        p.requests += s.requests;
+                        p.errors += s.errors;
+                        p.refusals += s.refusals;
+                        p.tokens += s.tokens;
+                        p.cost += s.cost;
+                        for (sum, n) in p.latency.iter_mut().zip(s.latency) {
+                            *sum += n;
+                        }
+                        for (sum, n) in p.ttft.iter_mut().zip(s.ttft) {
+                            *sum += n;
+                        }
+                    }
+                }
+                let ratio = |n: u64| {
+                    if p.requests == 0 {
+                        0.0
+                    } else {
+                        n as f64 / p.requests as f64
+                    }
+                };
+                Point {
+                    at: from + step - 1,
+                    requests_per_s: p.requests as f64 / step as f64,
+                    error_ratio: ratio(p.errors),
+                    refusal_ratio: ratio(p.refusals),
+                    p50_ms: quantile(&p.latency, 0.5),
+                    p95_ms: quantile(&p.latency, 0.95),
+                    p99_ms: quantile(&p.latency, 0.99),
+                    ttft_p50_ms: quantile(&p.ttft, 0.5),
+                    ttft_p99_ms: quantile(&p.ttft, 0.99),
+                    tokens_per_s: p.tokens as f64 / step as f64,
+                    cost_per_hour: p.cost * 3600.0 / step as f64,
+                }
+            })
+            .collect()
+    }
+
+    /// Usage per tenant and model in each minute of the last `minutes`, oldest first.
+    pub fn usage_by_minute(&self, now: u64, minutes: u64) -> Vec<(u64, MinuteUsage)> {
+        let minutes = minutes.clamp(1, MINUTES as u64);
+        let current = now / 60;
+        (current + 1 - minutes..=current)
+            .map(|minute| {
+                let m = &self.minutes[(minute % MINUTES as u64) as usize];
+                let usage = if m.at == minute {
+                    m.usage
+                        .iter()
+                        .flat_map(|(t, models)| {
+                            models
+                                .iter()
+                                .map(|(model, u)| ((t.clone(), model.clone()), *u))
+                        })
+                        .collect()
+                } else {
+                    Vec::new()
+                };
+                (minute * 60, usage)
+            })
+            .collect()
+    }
+
+    /// Guard findings (`guard:rule:action`) over the last `minutes`.
+    pub fn findings(&self, now: u64, minutes: u64) -> HashMap<String, u64> {
+        let minutes = minutes.clamp(1, MINUTES as u64);
+        let current = now / 60;
+        let mut out: HashMap<String, u64> = HashMap::new();
+        for m in &self.minutes {
+            if m.at + minutes > current && m.at <= current {
+                for (rule, n) in &m.findings {
+                    *out.entry(rule.clone()).or_default() += n;
+                }
+            }
+        }
+        out
+    }
+
+    /// The last refusals, newest first.
+    pub fn recent_refusals(&self) -> Vec<Refusal> {
+        self.refusals.iter().rev().cloned().collect()
+    }
+
+    /// The last keys seen from a new address, newest first.
+    pub fn new_addresses(&self) -> Vec<NewAddress> {
+        self.new_addresses.iter().rev().cloned().collect()
+    }
+
     /// Drops what is older than the horizon (maps only; the rings overwrite themselves).
     pub fn prune(&mut self, now: u64) {
         let horizon = HORIZON.as_secs();
@@ -229,6 +441,34 @@ impl Window {
         });
         self.invalid_keys.retain(|_, (_, t)| *t + horizon > now);
     }
+}
+
+fn latency_bucket(ms: f64) -> usize {
+    LATENCY_MS
+        .iter()
+        .position(|b| ms <= *b)
+        .unwrap_or(LATENCY_MS.len())
+}
+
+/// The upper bound of the bucket holding quantile `q` (0 when empty).
+fn quantile(histogram: &[u32], q: f64) -> f64 {
+    let total: u64 = histogram.iter().map(|n| u64::from(*n)).sum();
+    if total == 0 {
+        return 0.0;
+    }
+    let rank = ((total as f64) * q).ceil().max(1.0) as u64;
+    let mut seen = 0;
+    for (i, n) in histogram.iter().enumerate() {
+        seen += u64::from(*n);
+        if seen >= rank {
+            // The last bucket has no upper bound: report the largest finite one.
+            return LATENCY_MS
+                .get(i)
+                .copied()
+                .unwrap_or(LATENCY_MS[LATENCY_MS.len() - 1]);
+        }
+    }
+    0.0
 }
 
 #[cfg(test)]
@@ -284,6 +524,15 @@ mod tests {
         );
         assert_eq!(w.tenant_costs(1009, 3600)["a"], 50.5);
         assert_eq!(w.key_ip_counts(1009, 3600), vec![("a-key".to_owned(), 2)]);
+        assert_eq!(w.new_addresses()[0].ip, "10.0.0.2");
+        assert_eq!(w.recent_refusals().len(), 2);
+        let series = w.series(1009, 20, 5);
+        assert_eq!(series.len(), 4);
+        assert_eq!(
+            series.iter().map(|p| p.requests_per_s * 5.0).sum::<f64>(),
+            102.0
+        );
+        assert_eq!(series[3].p50_ms, 5.0);
         w.prune(1009 + 3600);
         assert!(w.key_ip_counts(1009 + 3600, 3600).is_empty());
     }
