@@ -81,3 +81,15 @@ PORTCULLIS_API_KEY="$key" PORTCULLIS_BASE_URL="http://127.0.0.1:$public/v1" PORT
 # The metrics that traffic left, parsed by the official Prometheus client's parsers.
 PORTCULLIS_ADMIN_URL="http://127.0.0.1:$admin" PORTCULLIS_ADMIN_TOKEN="$admin_token" \
   "$venv/bin/python" tests/python/metrics_check.py
+
+# The dashboard in a real browser (Debian's chromium; scripts/test.sh installs it).
+if [ -x "${PORTCULLIS_CHROMIUM:-/usr/bin/chromium}" ]; then
+  PORTCULLIS_ADMIN_URL="http://127.0.0.1:$admin" PORTCULLIS_ADMIN_TOKEN="$admin_token" \
+  PORTCULLIS_API_KEY="$key" PORTCULLIS_BASE_URL="http://127.0.0.1:$public/v1" \
+  PORTCULLIS_SCREENSHOTS="$target/dashboard-screenshots" \
+    "$venv/bin/python" tests/python/dashboard_test.py
+elif [ -n "${CI:-}${PORTCULLIS_REQUIRE_BROWSER:-}" ]; then
+  echo "chromium is missing: the dashboard test cannot run" >&2; exit 1
+else
+  echo "chromium not found: dashboard browser test skipped (scripts/test.sh installs it)"
+fi

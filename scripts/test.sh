@@ -27,8 +27,18 @@ echo "== cargo test (gateway black-box suite on PostgreSQL)"
 PORTCULLIS_TEST_STORE=postgres cargo test --locked -p portcullis-gateway --tests
 echo "== cargo test"
 cargo test --workspace --locked
-echo "== openai client"
-bash scripts/openai-client-test.sh
+echo "== chromium for the dashboard test"
+if [ ! -x "${PORTCULLIS_CHROMIUM:-/usr/bin/chromium}" ]; then
+  if [ "$(id -u)" = 0 ]; then
+    echo "installing chromium (Debian package)"
+    (apt-get install -y -q chromium >/dev/null 2>&1 || { apt-get update -q >/dev/null && apt-get install -y -q chromium >/dev/null; })
+  else
+    echo "chromium not found; install Debian's chromium or set PORTCULLIS_CHROMIUM" >&2
+    exit 1
+  fi
+fi
+echo "== openai client, metrics parsers, dashboard in chromium"
+PORTCULLIS_REQUIRE_BROWSER=1 bash scripts/openai-client-test.sh
 echo "== brief fuzzing (request parser, stream redactor, prompt screening, response chain, admin API)"
 FUZZ_SEED="${FUZZ_SEED:-1}" FUZZ_SECONDS="${FUZZ_SECONDS:-10}" FUZZ_TARGETS="inference_request stream_redactor prompt_screening response_chain admin_api" \
   bash scripts/fuzz.sh

@@ -46,6 +46,10 @@ pub struct GatewayState {
     pub token_mints: crate::pipeline::token_exchange::TokenMints,
     /// Where each request's record goes: metrics and the audit trail.
     pub telemetry: Arc<portcullis_telemetry::Telemetry>,
+    /// Signed-in dashboard sessions.
+    pub dashboard_sessions: crate::admin::DashboardSessions,
+    /// The listeners speak TLS (the dashboard's cookie is then `Secure`).
+    pub admin_tls: bool,
 }
 
 impl GatewayState {
@@ -105,6 +109,8 @@ impl GatewayState {
                 config.identity.token_mints_per_minute,
             ),
             telemetry,
+            dashboard_sessions: Default::default(),
+            admin_tls: config.listeners.tls.is_some(),
         })
     }
 }

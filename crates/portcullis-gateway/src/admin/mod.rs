@@ -1,9 +1,10 @@
-//! The operator listener: liveness (`/healthz`), readiness (`/readyz`), metrics (`/metrics`)
-//! and the admin API (`router`, with a file per resource). Nothing here is ever served on a
+//! The operator listener: liveness (`/healthz`), readiness (`/readyz`), metrics (`/metrics`),
+//! the dashboard (`/dashboard`) and the admin API (`router`, with a file per resource). Nothing here is ever served on a
 //! caller-facing listener.
 
 mod actor;
 mod alerts;
+mod dashboard;
 mod keys;
 mod metrics;
 mod reply;
@@ -14,6 +15,8 @@ mod tenants;
 mod usage;
 
 use router::Admin;
+
+pub use dashboard::session::Sessions as DashboardSessions;
 
 use crate::respond::{self, GatewayBody};
 use crate::state::GatewayState;
@@ -36,6 +39,10 @@ where
             Ok(r) => r,
             Err(e) => respond::error(&e),
         };
+        return respond::finish(response, &id);
+    }
+    if request.uri().path() == "/dashboard" || request.uri().path().starts_with("/dashboard/") {
+        let response = dashboard::serve(state, request).await;
         return respond::finish(response, &id);
     }
     if request.uri().path() == "/metrics" {

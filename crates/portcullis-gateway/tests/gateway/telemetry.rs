@@ -945,3 +945,102 @@ async fn every_metric_the_readme_and_the_grafana_dashboard_name_is_exported() {
         }
     }
 }
+
+#[tokio::test]
+async fn the_dashboard_needs_a_login_keeps_its_session_cookie_safe_and_refuses_other_sites() {
+    let h = Harness::start(options(), "", "").await;
+    let get = |path: &'static str, cookie: Option<String>| {
+        let h = &h;
+        async move {
+            let mut headers = vec![];
+            let c;
+            if let Some(cookie) = cookie {
+                c = cookie;
+                headers.push(("cookie", c.as_str()));
+            }
+            h.request(h.gateway.admin, Method::GET, path, &headers, "")
+                .await
+        }
+    };
+    let page = get("/dashboard", None).await;
+    assert_eq!(page.status, 200);
+    let csp = page.headers["content-security-policy"].to_str().unwrap();
+    assert!(
+        csp.contains("default-src 'none'")
+            && csp.contains("script-src 'self'")
+            && csp.contains("frame-ancestors 'none'")
+    );
+    assert_eq!(page.headers["x-frame-options"], "DENY");
+    assert!(
+        String::from_utf8_lossy(&page.body).contains("name=\"token\""),
+        "the login form"
+    );
+    assert_eq!(get("/dashboard/api/summary", None).await.status, 401);
+    assert_eq!(get("/dashboard/assets/app.js", None).await.status, 200);
+    assert_eq!(
+        get("/dashboard/assets/../../admin-token", None)
+            .await
+            .status,
+        404
+    );
+
+    let login = |token: String, origin: Option<&'static str>| {
+        let h = &h;
+        async move {
+            let mut headers = vec![("content-type", "application/x-www-form-urlencoded")];
+            if let Some(o) = origin {
+                headers.push(("origin", o));
+            }
+            let body = format!("token={token}");
+            h.request(
+                h.gateway.admin,
+                Method::POST,
+                "/dashboard/login",
+                &headers,
+                &body,
+            )
+            .await
+        }
+    };
+    let wrong = login("not-the-token".into(), None).await;
+    assert_eq!(wrong.status, 303);
+    assert!(wrong.headers.get("set-cookie").is_none());
+    let token = h.gateway.state.admin_token.clone();
+    let cross = login(token.clone(), Some("https://evil.example")).await;
+    assert_eq!(cross.status, 403, "a login posted from another site");
+    let ok = login(token.clone(), None).await;
+    assert_eq!(ok.status, 303);
+    let cookie = ok.headers["set-cookie"].to_str().unwrap().to_owned();
+    for flag in ["HttpOnly", "SameSite=Strict", "Path=/dashboard"] {
+        assert!(cookie.contains(flag), "{cookie}");
+    }
+    assert!(!cookie.contains(&token), "the token is not the session");
+    let session = cookie.split(';').next().unwrap().to_owned();
+
+    let (key, _) = h.key("acme", "customer", "").await;
+    assert_eq!(chat(&h, &key, PROMPT, false).await.status, 200);
+    assert_eq!(
+        h.chat_as(h.gateway.public, "nope", "chat", &[])
+            .await
+            .status,
+        401
+    );
+    let summary = get("/dashboard/api/summary?minutes=5", Some(session.clone())).await;
+    assert_eq!(summary.status, 200);
+    let s = summary.json();
+    let requests: f64 = s["series"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["requests_per_s"].as_f64().unwrap())
+        .sum();
+    assert!(requests > 0.0, "{s}");
+    assert_eq!(s["tenants"]["top"][0]["tenant"], "acme");
+    assert_eq!(s["refusals"][0]["code"], "invalid_api_key");
+    assert_eq!(s["upstreams"][0]["name"], "sim");
+    let page = get("/dashboard", Some(session.clone())).await;
+    assert!(
+        String::from_utf8_lossy(&page.body).contains("chart-traffic"),
+        "the dashboard itself"
+    );
+}
