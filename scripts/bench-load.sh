@@ -225,6 +225,13 @@ for t in "${targets[@]}"; do
   load "$1-rate" "$2" "$pid" --rate "$RATE"
   load "$1-stream" "$2" "$pid" --rate 200 --stream
 done
+# The same rate run with the dashboard open: a signed-in session polling its summary as the
+# page does (every 2 s; here every 0.5 s, four times the page's rate), on the load core.
+curl -s -o /dev/null -c "$work/dashboard.cookies" --data-urlencode "token=$admin_token" "http://127.0.0.1:$admin_port/dashboard/login"
+( while true; do curl -s -o /dev/null -b "$work/dashboard.cookies" "http://127.0.0.1:$admin_port/dashboard/api/summary?minutes=15"; sleep 0.5; done ) &
+poller=$!
+load "gateway-rate-dashboard" "http://127.0.0.1:$gw_port$path" "$gw_pid" --rate "$RATE"
+kill "$poller" 2>/dev/null || true
 rss_kib=$(awk '/VmHWM/ {print $2}' "/proc/$gw_pid/status")
 rss_baseline_kib=0
 [ -n "$gwb_pid" ] && rss_baseline_kib=$(awk '/VmHWM/ {print $2}' "/proc/$gwb_pid/status")
@@ -253,6 +260,9 @@ if gos:
 gtr, gts = get("gateway_notelemetry-rate"), get("gateway_notelemetry-saturate")
 if gts:
     print(f"telemetry (metrics, audit trail, spans at 100% to a local OTLP receiver) on vs off, same run: CPU per request {g['proxy_cpu_us_per_request']} vs {gts['proxy_cpu_us_per_request']} us   saturation {g['requests_per_s']:.0f} vs {gts['requests_per_s']:.0f} req/s ({g['requests_per_s']/gts['requests_per_s']:.2f})   at {rate} req/s p99 {gr['latency']['p99_ms']:.3f} vs {gtr['latency']['p99_ms']:.3f} ms (+{gr['latency']['p99_ms']-gtr['latency']['p99_ms']:.3f})")
+gdr = get("gateway-rate-dashboard")
+if gdr:
+    print(f"dashboard open and polling (0.5 s) at {rate} req/s: p50 {gdr['latency']['p50_ms']:.3f} vs {gr['latency']['p50_ms']:.3f} ms   p99 {gdr['latency']['p99_ms']:.3f} vs {gr['latency']['p99_ms']:.3f} ms (without)")
 grr = get("gateway_redis-rate"); grs = get("gateway_redis-saturate")
 if grr:
     print(f"limits in redis at {rate} req/s: p50 {grr['latency']['p50_ms']:.3f} ms (+{grr['latency']['p50_ms']-gr['latency']['p50_ms']:.3f} over memory)   p99 {grr['latency']['p99_ms']:.3f} ms (+{grr['latency']['p99_ms']-gr['latency']['p99_ms']:.3f} over memory)   saturation {grs['requests_per_s']:.0f} req/s ({grs['requests_per_s']/g['requests_per_s']:.2f} of memory)")
