@@ -145,7 +145,8 @@ fn write_loop(settings: AuditSettings, rx: mpsc::Receiver<Entry>, written: Count
             }
         }
         if wrote {
-            for f in [&mut requests, &mut security_file] {
+            // Security events first: once a request's record can be read, so can its events.
+            for f in [&mut security_file, &mut requests] {
                 if let Err(e) = f.flush() {
                     tracing::error!(error = %e, "cannot flush the audit trail");
                 }
