@@ -32,7 +32,14 @@ fuzz_target!(|data: &[u8]| {
     // arrives and may then read the tail's digits differently.
     let whole = redact(text).0;
     if out != whole && !has_long_group_run(text) {
-        let left = find(&out, None);
+        // What the detectors still find in the stream's output must be text the whole-text
+        // redaction also left visible: a placeholder can change what surrounding digits read
+        // as (a card redacted early leaves a tail that reads as a phone), which shows nothing
+        // the reference does not. An item the whole text hides must never show.
+        let left: Vec<_> = find(&out, None)
+            .into_iter()
+            .filter(|s| !whole.contains(&out[s.start..s.end]))
+            .collect();
         assert!(left.is_empty(), "stream output still holds {:?}", left);
     }
 });

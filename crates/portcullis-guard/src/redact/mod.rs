@@ -344,6 +344,26 @@ mod tests {
         }
     }
 
+    #[test]
+    fn a_placeholder_may_change_how_nearby_digits_read_but_never_shows_a_hidden_item() {
+        // Found by fuzzing (CI, session 6): in pieces of 10, the stream redacts
+        // "1111111111 55553" as a card (it sees the run end at "$"), the whole text does not,
+        // and the tail "555599    9916" then reads as a phone next to the placeholder. The
+        // whole-text result shows the same digits: nothing is revealed that it hides.
+        let text = "I11@1u11/1111111111 55553 555599    9916$811111~%\x00112 \x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x002[@et]x\t";
+        let whole = redact(text).0;
+        for size in 1..=17 {
+            let out = streamed(text, size);
+            for s in find(&out, None) {
+                assert!(
+                    whole.contains(&out[s.start..s.end]),
+                    "pieces of {size}: {:?} shows in {out:?} but not in {whole:?}",
+                    &out[s.start..s.end]
+                );
+            }
+        }
+    }
+
     /// `text` pushed in pieces of `size` bytes (widened to whole characters), then finished.
     fn streamed(text: &str, size: usize) -> String {
         let mut r = StreamRedactor::new();
