@@ -498,83 +498,54 @@ async fn a_flood_of_made_up_models_keys_and_paths_adds_no_series() {
     assert!(refused[0].get("model").is_none(), "{:?}", refused[0]);
 }
 
-/// An OTLP/HTTP receiver: decodes each export it is sent (protobuf) and keeps the spans.
+/// An OTLP/HTTP receiver: keeps each export it is sent and decodes the spans (protobuf).
 struct OtlpReceiver {
     addr: std::net::SocketAddr,
-    spans: std::sync::Arc<
-        std::sync::Mutex<Vec<(String, opentelemetry_proto::tonic::trace::v1::Span)>>,
-    >,
+    calls: Calls,
 }
+
+type ReceivedSpan = (String, opentelemetry_proto::tonic::trace::v1::Span);
 
 impl OtlpReceiver {
     async fn start() -> OtlpReceiver {
-        use http_body_util::BodyExt;
-        use prost::Message;
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let spans = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-        let store = spans.clone();
-        tokio::spawn(async move {
-            loop {
-                let (socket, _) = listener.accept().await.unwrap();
-                let store = store.clone();
-                tokio::spawn(async move {
-                    let service = hyper::service::service_fn(
-                        move |request: http::Request<hyper::body::Incoming>| {
-                            let store = store.clone();
-                            async move {
-                                assert_eq!(request.uri().path(), "/v1/traces");
-                                assert_eq!(
-                                    request.headers()["content-type"],
-                                    "application/x-protobuf"
-                                );
-                                let body = request.into_body().collect().await.unwrap().to_bytes();
-                                let export = opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest::decode(body).unwrap();
-                                for rs in export.resource_spans {
-                                    let service = rs
-                                        .resource
-                                        .unwrap()
-                                        .attributes
-                                        .into_iter()
-                                        .find(|a| a.key == "service.name")
-                                        .map(|a| format!("{:?}", a.value.unwrap().value.unwrap()))
-                                        .unwrap_or_default();
-                                    for ss in rs.scope_spans {
-                                        for span in ss.spans {
-                                            store.lock().unwrap().push((service.clone(), span));
-                                        }
-                                    }
-                                }
-                                Ok::<_, std::convert::Infallible>(http::Response::new(
-                                    http_body_util::Full::new(bytes::Bytes::new()),
-                                ))
-                            }
-                        },
-                    );
-                    let _ = hyper::server::conn::http1::Builder::new()
-                        .serve_connection(hyper_util::rt::TokioIo::new(socket), service)
-                        .await;
-                });
-            }
-        });
-        OtlpReceiver { addr, spans }
+        let (addr, calls) = receiver().await;
+        OtlpReceiver { addr, calls }
     }
 
-    async fn wait_for(
-        &self,
-        n: usize,
-    ) -> Vec<(String, opentelemetry_proto::tonic::trace::v1::Span)> {
+    /// Every span received so far, with its service name.
+    fn spans(&self) -> Vec<ReceivedSpan> {
+        use prost::Message;
+        let mut out = Vec::new();
+        for call in self.calls.lock().unwrap().iter() {
+            assert_eq!(call.path, "/v1/traces");
+            assert_eq!(call.headers["content-type"], "application/x-protobuf");
+            let export = opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest::decode(call.body.clone()).unwrap();
+            for rs in export.resource_spans {
+                let service = rs
+                    .resource
+                    .unwrap()
+                    .attributes
+                    .into_iter()
+                    .find(|a| a.key == "service.name")
+                    .map(|a| format!("{:?}", a.value.unwrap().value.unwrap()))
+                    .unwrap_or_default();
+                for ss in rs.scope_spans {
+                    out.extend(ss.spans.into_iter().map(|span| (service.clone(), span)));
+                }
+            }
+        }
+        out
+    }
+
+    async fn wait_for(&self, n: usize) -> Vec<ReceivedSpan> {
         for _ in 0..100 {
-            let spans = self.spans.lock().unwrap().clone();
+            let spans = self.spans();
             if spans.len() >= n {
                 return spans;
             }
             tokio::time::sleep(std::time::Duration::from_millis(50)).await;
         }
-        panic!(
-            "{} spans arrived, wanted {n}",
-            self.spans.lock().unwrap().len()
-        );
+        panic!("{} spans arrived, wanted {n}", self.spans().len());
     }
 }
 
@@ -734,10 +705,19 @@ async fn spans_reach_an_otlp_receiver_and_the_trace_continues_upstream() {
     assert_eq!(refused.status.as_ref().unwrap().code, 2, "error status");
 }
 
-/// A webhook receiver: keeps each call's headers and JSON body.
-type Calls = std::sync::Arc<std::sync::Mutex<Vec<(http::HeaderMap, bytes::Bytes)>>>;
+/// One request a receiver got.
+#[derive(Clone)]
+struct Received {
+    path: String,
+    headers: http::HeaderMap,
+    body: bytes::Bytes,
+}
 
-async fn webhook_receiver() -> (std::net::SocketAddr, Calls) {
+type Calls = std::sync::Arc<std::sync::Mutex<Vec<Received>>>;
+
+/// An HTTP server on a free port that answers 200 and keeps every request (a webhook, an
+/// OTLP collector).
+async fn receiver() -> (std::net::SocketAddr, Calls) {
     use http_body_util::BodyExt;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -754,7 +734,11 @@ async fn webhook_receiver() -> (std::net::SocketAddr, Calls) {
                         async move {
                             let (parts, body) = request.into_parts();
                             let body = body.collect().await.unwrap().to_bytes();
-                            store.lock().unwrap().push((parts.headers, body));
+                            store.lock().unwrap().push(Received {
+                                path: parts.uri.path().to_owned(),
+                                headers: parts.headers,
+                                body,
+                            });
                             Ok::<_, std::convert::Infallible>(http::Response::new(
                                 http_body_util::Full::new(bytes::Bytes::new()),
                             ))
@@ -776,7 +760,7 @@ async fn wait_calls(calls: &Calls, n: usize) -> Vec<(http::HeaderMap, Value)> {
         if got.len() >= n {
             return got
                 .into_iter()
-                .map(|(h, b)| (h, serde_json::from_slice(&b).unwrap()))
+                .map(|c| (c.headers, serde_json::from_slice(&c.body).unwrap()))
                 .collect();
         }
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
@@ -786,7 +770,7 @@ async fn wait_calls(calls: &Calls, n: usize) -> Vec<(http::HeaderMap, Value)> {
 
 #[tokio::test]
 async fn alerts_fire_on_real_traffic_reach_a_signed_webhook_and_resolve() {
-    let (addr, calls) = webhook_receiver().await;
+    let (addr, calls) = receiver().await;
     let config = format!(
         r#"[telemetry]
 alert_interval = "200ms"
@@ -821,7 +805,7 @@ secret_env = "ALERT_SECRET"
     assert_eq!(body["kind"], "auth_failures");
     assert!(body["value"].as_f64().unwrap() >= 4.0, "{body}");
     // The signature is HMAC-SHA256 of "<timestamp>.<body>" under the secret.
-    let raw = calls.lock().unwrap()[0].1.clone();
+    let raw = calls.lock().unwrap()[0].body.clone();
     let timestamp = headers["x-portcullis-timestamp"].to_str().unwrap();
     let want = portcullis_telemetry::alerts::webhook::signature(b"whsec-test", timestamp, &raw);
     assert_eq!(headers["x-portcullis-signature"], want.as_str());

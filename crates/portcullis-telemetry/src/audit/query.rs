@@ -81,12 +81,13 @@ pub struct Page {
     pub cursor: Option<Cursor>,
 }
 
-/// Reads the complete lines of `path` from `offset`; returns them with the offset after the
-/// last complete line (a line being written is left for the next read).
+/// Reads the complete records of `path` from `offset`, handing each to `each` until it says
+/// stop; returns the offset after the last line read (a line still being written is left for
+/// the next read, and so is every line after a stop).
 fn read_from(
     path: &Path,
     offset: u64,
-    mut each: impl FnMut(RequestRecord),
+    mut each: impl FnMut(RequestRecord) -> std::ops::ControlFlow<()>,
 ) -> std::io::Result<u64> {
     let mut file = std::fs::File::open(path)?;
     file.seek(SeekFrom::Start(offset))?;
@@ -101,7 +102,9 @@ fn read_from(
         }
         end += n as u64;
         if let Ok(record) = serde_json::from_str::<RequestRecord>(&line) {
-            each(record);
+            if each(record).is_break() {
+                return Ok(end);
+            }
         }
     }
 }
@@ -135,6 +138,7 @@ pub fn newest(dir: &Path, filter: &Filter, limit: usize) -> std::io::Result<Page
             if filter.matches(&r) {
                 matched.push(r);
             }
+            std::ops::ControlFlow::Continue(())
         })?;
         if page.cursor.is_none() && i == files.len() - 1 {
             page.cursor = Some(Cursor {
@@ -188,30 +192,18 @@ pub fn after(dir: &Path, cursor: &Cursor, filter: &Filter, limit: usize) -> std:
         };
         let mut full = false;
         let mut records = Vec::new();
-        // Reads whole lines, stopping once `limit` matched: the cursor points after the last
-        // line returned, so nothing is skipped.
-        let mut file = std::fs::File::open(&path)?;
-        file.seek(SeekFrom::Start(start))?;
-        let mut reader = BufReader::new(file);
-        let mut offset = start;
-        let mut line = String::new();
-        loop {
-            line.clear();
-            let n = reader.read_line(&mut line)?;
-            if n == 0 || !line.ends_with('\n') {
-                break;
-            }
-            offset += n as u64;
-            if let Ok(r) = serde_json::from_str::<RequestRecord>(&line) {
-                if filter.matches(&r) {
-                    records.push(r);
-                    if page.records.len() + records.len() == limit {
-                        full = true;
-                        break;
-                    }
+        // Stops once `limit` matched: the cursor points after the last line returned, so
+        // nothing is skipped.
+        let offset = read_from(&path, start, |r| {
+            if filter.matches(&r) {
+                records.push(r);
+                if page.records.len() + records.len() == limit {
+                    full = true;
+                    return std::ops::ControlFlow::Break(());
                 }
             }
-        }
+            std::ops::ControlFlow::Continue(())
+        })?;
         page.records.append(&mut records);
         page.cursor = Some(Cursor { file: name, offset });
         if full {
