@@ -327,6 +327,10 @@ pub struct Model {
     /// Input guard settings for this model, over the plan's and the global ones.
     #[serde(default)]
     pub guard: crate::GuardSpec,
+    /// Prompts and completions of this model are never kept, whatever a tenant's
+    /// `log_content` says. Default false.
+    #[serde(default)]
+    pub sensitive: bool,
 }
 
 /// The environment a model belongs to.

@@ -44,6 +44,20 @@ pub struct Telemetry {
     /// How often alert rules are evaluated. Default 5s.
     #[serde(default = "alert_interval")]
     pub alert_interval: Duration,
+    /// Per-tenant telemetry policy, by tenant name.
+    #[serde(default)]
+    pub tenants: std::collections::BTreeMap<String, TenantTelemetry>,
+}
+
+/// What the trail may keep of one tenant's requests.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TenantTelemetry {
+    /// Keep prompt and completion text in the audit trail (secrets and personal data
+    /// redacted, cut at `audit.content_max_chars`). Never for models marked `sensitive`.
+    /// Default false: the trail holds no text.
+    #[serde(default)]
+    pub log_content: bool,
 }
 
 /// One alert rule: `kind` measured over `window`, firing once above `threshold` for `for`.
@@ -54,7 +68,7 @@ pub struct AlertRule {
     pub name: String,
     /// `tenant_cost` (US dollars per tenant), `error_ratio` (5xx share), `refusal_ratio`,
     /// `latency_p99` (seconds), `auth_failures` (count), `key_distinct_ips` (addresses per
-    /// key), `revoked_key_attempts` (per key), `audit_dropped` (records since start).
+    /// key), `key_distinct_networks` (IPv4 /16s and IPv6 /48s per key), `revoked_key_attempts` (per key), `audit_dropped` (records since start).
     pub kind: String,
     pub threshold: f64,
     /// What the rule reads. Default by kind: 1h for tenant cost, distinct IPs and revoked
@@ -96,6 +110,7 @@ impl Default for Telemetry {
             alerts: Vec::new(),
             webhooks: Vec::new(),
             alert_interval: alert_interval(),
+            tenants: Default::default(),
         }
     }
 }
@@ -124,6 +139,14 @@ pub struct Audit {
     /// (`portcullis_audit_records_dropped_total`), never waited for. Default 65536.
     #[serde(default = "queue")]
     pub queue: usize,
+    /// Also keep request records in the store, where every replica's can be read together
+    /// (and `/admin/v1/requests` reads them). Default: true when the store is PostgreSQL.
+    #[serde(default)]
+    pub store: Option<bool>,
+    /// The most characters of prompt and of completion kept for a tenant with
+    /// `log_content`. Default 8192.
+    #[serde(default = "content_max_chars")]
+    pub content_max_chars: usize,
 }
 
 impl Default for Audit {
@@ -135,6 +158,8 @@ impl Default for Audit {
             max_file_age: max_file_age(),
             retention_days: retention_days(),
             queue: queue(),
+            store: None,
+            content_max_chars: content_max_chars(),
         }
     }
 }
@@ -169,4 +194,8 @@ fn retention_days() -> u32 {
 
 fn queue() -> usize {
     65536
+}
+
+fn content_max_chars() -> usize {
+    8192
 }

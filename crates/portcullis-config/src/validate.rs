@@ -388,6 +388,7 @@ fn telemetry(config: &Config) -> Result<(), ConfigError> {
         "latency_p99",
         "auth_failures",
         "key_distinct_ips",
+        "key_distinct_networks",
         "revoked_key_attempts",
         "audit_dropped",
     ];
@@ -462,6 +463,21 @@ fn telemetry(config: &Config) -> Result<(), ConfigError> {
             "telemetry.audit.queue",
             "must be from 1 to 10000000",
         ));
+    }
+    if !(1..=1_000_000).contains(&audit.content_max_chars) {
+        return Err(ConfigError::new(
+            "telemetry.audit.content_max_chars",
+            "must be from 1 to 1000000",
+        ));
+    }
+    let trail = audit.enabled || audit.store == Some(true);
+    for (tenant, policy) in &config.telemetry.tenants {
+        if policy.log_content && !trail {
+            return Err(ConfigError::new(
+                format!("telemetry.tenants.{tenant}.log_content"),
+                "needs an audit trail (telemetry.audit.enabled or telemetry.audit.store)",
+            ));
+        }
     }
     Ok(())
 }

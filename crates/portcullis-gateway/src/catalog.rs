@@ -20,6 +20,8 @@ pub struct Route {
     pub price: portcullis_limits::Price,
     /// Input guard settings of this model.
     pub guard: portcullis_config::GuardSpec,
+    /// Its prompts and completions are never kept.
+    pub sensitive: bool,
 }
 
 impl Route {
@@ -60,6 +62,7 @@ impl Catalog {
                         .and_then(portcullis_openai::Encoding::from_name)
                         .unwrap_or(portcullis_openai::Encoding::O200kBase),
                     guard: model.guard.clone(),
+                    sensitive: model.sensitive,
                     price: portcullis_limits::Price::per_million(
                         model.input_price,
                         model.output_price,

@@ -268,6 +268,15 @@ fn start_telemetry(
         alerts: alert_rules(t),
         webhooks: webhooks(t, |var| std::env::var(var).ok())?,
         http_client: Some(telemetry_client()),
+        content: portcullis_telemetry::ContentPolicy {
+            tenants: t
+                .tenants
+                .iter()
+                .filter(|(_, policy)| policy.log_content)
+                .map(|(name, _)| name.clone())
+                .collect(),
+            max_chars: t.audit.content_max_chars,
+        },
     };
     // The writer thread ends on its own once the state (and so the sink) is dropped.
     let (telemetry, _writer) = portcullis_telemetry::Telemetry::start(settings)

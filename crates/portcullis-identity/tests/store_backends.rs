@@ -11,7 +11,8 @@ use portcullis_testkit::PgDatabase;
 
 async fn suite(store: Store) {
     usage_and_risk(&store).await;
-    assert_eq!(store.schema_version().await.unwrap(), 6);
+    request_records(&store).await;
+    assert_eq!(store.schema_version().await.unwrap(), 7);
     store.ping().await.unwrap();
 
     // Tenants.
@@ -127,6 +128,92 @@ async fn suite(store: Store) {
         .unwrap();
     let events = store.audit_events(10).await.unwrap();
     assert_eq!(events[0].action, "key.revoke", "newest first");
+    /// Request records are appended, filtered by every column, read newest first or after a
+    /// cursor, and pruned by age; filter values are bound, never spliced.
+    async fn request_records(store: &Store) {
+        use portcullis_identity::store::{RequestQuery, StoredRequest};
+        let row = |n: i64, tenant: &str, decision: &str, code: &str| StoredRequest {
+            id: format!("req_{n}"),
+            at_us: n * 1_000_000,
+            tenant: tenant.into(),
+            key_id: format!("{tenant}-key"),
+            model: "chat".into(),
+            decision: decision.into(),
+            code: code.into(),
+            record: format!(r#"{{"id":"req_{n}"}}"#),
+        };
+        store
+            .add_requests(vec![
+                row(1, "acme", "allowed", ""),
+                row(2, "beta", "refused", "rate_limit_exceeded"),
+                row(3, "acme", "refused", "input_rejected"),
+            ])
+            .await
+            .unwrap();
+        store
+            .add_requests(vec![row(4, "acme", "allowed", "")])
+            .await
+            .unwrap();
+        let ids = |page: portcullis_identity::store::RequestPage| {
+            page.rows.into_iter().map(|(_, r)| r).collect::<Vec<_>>()
+        };
+        let query = |f: fn(&mut RequestQuery)| {
+            let mut q = RequestQuery {
+                limit: 10,
+                ..Default::default()
+            };
+            f(&mut q);
+            q
+        };
+        let all = store.requests(&query(|_| {})).await.unwrap();
+        assert_eq!(all.rows.len(), 4);
+        assert_eq!(all.rows[0].1, r#"{"id":"req_4"}"#, "newest first");
+        let end = all.last_seq;
+        let acme = store
+            .requests(&query(|q| q.tenant = Some("acme".into())))
+            .await
+            .unwrap();
+        assert_eq!(ids(acme).len(), 3);
+        let by_code = store
+            .requests(&query(|q| q.decision = Some("input_rejected".into())))
+            .await
+            .unwrap();
+        assert_eq!(ids(by_code), vec![r#"{"id":"req_3"}"#]);
+        let refused_acme = store
+            .requests(&query(|q| {
+                q.decision = Some("refused".into());
+                q.tenant = Some("acme".into());
+                q.since_us = Some(2_000_000);
+                q.until_us = Some(3_000_000);
+            }))
+            .await
+            .unwrap();
+        assert_eq!(ids(refused_acme), vec![r#"{"id":"req_3"}"#]);
+        let injected = store
+            .requests(&query(|q| q.tenant = Some("acme' OR '1'='1".into())))
+            .await
+            .unwrap();
+        assert!(injected.rows.is_empty());
+        // After the cursor: only what came next, oldest first.
+        store
+            .add_requests(vec![
+                row(5, "beta", "allowed", ""),
+                row(6, "acme", "allowed", ""),
+            ])
+            .await
+            .unwrap();
+        let mut after = query(|_| {});
+        after.after_seq = Some(end);
+        let next = store.requests(&after).await.unwrap();
+        assert_eq!(
+            ids(next.clone()),
+            vec![r#"{"id":"req_5"}"#, r#"{"id":"req_6"}"#]
+        );
+        assert!(next.last_seq > end);
+        assert_eq!(store.prune_requests(3_000_000).await.unwrap(), 2);
+        assert_eq!(store.requests(&query(|_| {})).await.unwrap().rows.len(), 4);
+    }
+
     /// The usage ledger adds concurrent writes up, and its sums and filters agree on both
     /// backends; risk factors are stored, replaced, expire and are cleared.
     async fn usage_and_risk(store: &Store) {

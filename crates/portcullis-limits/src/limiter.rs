@@ -125,6 +125,18 @@ impl Limiter {
         self.plans.get(name)
     }
 
+    /// The limits on a whole tenant of `plan` (its plan's, with the tenant's own overrides).
+    pub fn tenant_limits(&self, plan: &str, tenant: &str) -> Option<LimitSpec> {
+        Some(self.tenant_spec(self.plans.get(plan)?, tenant))
+    }
+
+    fn tenant_spec(&self, plan: &Plan, tenant: &str) -> LimitSpec {
+        match self.tenant_limits.get(tenant) {
+            Some(over) => plan.tenant.overridden_by(over),
+            None => plan.tenant.clone(),
+        }
+    }
+
     pub fn plan_names(&self) -> impl Iterator<Item = &str> {
         self.plans.keys().map(String::as_str)
     }
@@ -223,10 +235,7 @@ impl Limiter {
             &key_spec,
             &mut checks,
         );
-        let tenant_spec = match self.tenant_limits.get(&subject.tenant) {
-            Some(over) => plan.tenant.overridden_by(over),
-            None => plan.tenant.clone(),
-        };
+        let tenant_spec = self.tenant_spec(plan, &subject.tenant);
         scope_checks(
             "tenant",
             &tenant,

@@ -7,8 +7,8 @@ use crate::StoreError;
 use portcullis_core::Audience;
 use std::future::Future;
 
-/// The control plane's persistence: tenants, keys, signing keys, the audit log, the usage
-/// ledger and risk factors.
+/// The control plane's persistence: tenants, keys, signing keys, the audit log, request
+/// records, the usage ledger and risk factors.
 pub trait StoreBackend: Send + Sync {
     /// For logs and `/readyz`.
     fn name(&self) -> &'static str;
@@ -70,6 +70,19 @@ pub trait StoreBackend: Send + Sync {
         &self,
         limit: u32,
     ) -> impl Future<Output = Result<Vec<AuditEvent>, StoreError>> + Send;
+
+    fn add_requests(
+        &self,
+        rows: Vec<StoredRequest>,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    fn requests(
+        &self,
+        query: &RequestQuery,
+    ) -> impl Future<Output = Result<RequestPage, StoreError>> + Send;
+    fn prune_requests(
+        &self,
+        before_us: i64,
+    ) -> impl Future<Output = Result<u64, StoreError>> + Send;
 
     fn add_usage(&self, rows: Vec<UsageRow>)
         -> impl Future<Output = Result<(), StoreError>> + Send;
@@ -144,6 +157,15 @@ macro_rules! delegate_backend {
             }
             fn audit_events(&self, limit: u32) -> impl std::future::Future<Output = Result<Vec<$crate::AuditEvent>, $crate::StoreError>> + Send {
                 <$ty>::audit_events(self, limit)
+            }
+            fn add_requests(&self, rows: Vec<$crate::StoredRequest>) -> impl std::future::Future<Output = Result<(), $crate::StoreError>> + Send {
+                <$ty>::add_requests(self, rows)
+            }
+            fn requests(&self, query: &$crate::RequestQuery) -> impl std::future::Future<Output = Result<$crate::RequestPage, $crate::StoreError>> + Send {
+                <$ty>::requests(self, query)
+            }
+            fn prune_requests(&self, before_us: i64) -> impl std::future::Future<Output = Result<u64, $crate::StoreError>> + Send {
+                <$ty>::prune_requests(self, before_us)
             }
             fn add_usage(&self, rows: Vec<$crate::UsageRow>) -> impl std::future::Future<Output = Result<(), $crate::StoreError>> + Send {
                 <$ty>::add_usage(self, rows)

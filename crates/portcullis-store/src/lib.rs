@@ -12,13 +12,15 @@
 mod backend;
 mod postgres;
 mod records;
+mod requests_sql;
 mod sqlite;
 mod usage_sql;
 
 pub use backend::StoreBackend;
 pub use postgres::PgStore;
 pub use records::{
-    AuditEvent, KeyKind, KeyRecord, RiskRecord, SigningKeyRecord, Tenant, UsageFilter, UsageRow,
+    AuditEvent, KeyKind, KeyRecord, RequestPage, RequestQuery, RiskRecord, SigningKeyRecord,
+    StoredRequest, Tenant, UsageFilter, UsageRow,
 };
 pub use sqlite::SqliteStore;
 
@@ -229,6 +231,21 @@ impl Store {
     /// The newest `limit` audit events, newest first.
     pub async fn audit_events(&self, limit: u32) -> Result<Vec<AuditEvent>, StoreError> {
         dispatch!(self.audit_events(limit))
+    }
+
+    /// Appends request records in one transaction.
+    pub async fn add_requests(&self, rows: Vec<StoredRequest>) -> Result<(), StoreError> {
+        dispatch!(self.add_requests(rows))
+    }
+
+    /// The request records a query selects.
+    pub async fn requests(&self, query: &RequestQuery) -> Result<RequestPage, StoreError> {
+        dispatch!(self.requests(query))
+    }
+
+    /// Removes request records that arrived before `before_us`; returns how many.
+    pub async fn prune_requests(&self, before_us: i64) -> Result<u64, StoreError> {
+        dispatch!(self.prune_requests(before_us))
     }
 
     /// Adds usage rows to the ledger in one transaction.

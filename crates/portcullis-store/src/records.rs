@@ -147,3 +147,45 @@ pub(crate) fn json_list(text: Option<String>) -> Option<Vec<String>> {
 pub(crate) fn list_json(list: &Option<Vec<String>>) -> Option<String> {
     list.as_ref().and_then(|l| serde_json::to_string(l).ok())
 }
+
+/// A request record as the store keeps it: the columns it is filtered by, and the whole
+/// record as JSON text.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StoredRequest {
+    pub id: String,
+    /// When the request arrived, microseconds since the Unix epoch.
+    pub at_us: i64,
+    /// Empty when the caller was not authenticated (and so for the columns below).
+    pub tenant: String,
+    pub key_id: String,
+    pub model: String,
+    /// `allowed`, `refused` or `served`.
+    pub decision: String,
+    /// The error code of a refusal, or empty.
+    pub code: String,
+    pub record: String,
+}
+
+/// Which stored request records to read.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RequestQuery {
+    pub tenant: Option<String>,
+    pub key_id: Option<String>,
+    pub model: Option<String>,
+    /// A decision or an error code.
+    pub decision: Option<String>,
+    pub since_us: Option<i64>,
+    pub until_us: Option<i64>,
+    /// Only rows after this `seq`, oldest first; without it, the newest first.
+    pub after_seq: Option<i64>,
+    /// 1 to 1000.
+    pub limit: u32,
+}
+
+/// Stored records, as `(seq, record JSON)`, and the highest `seq` when they were read (the
+/// cursor to follow from).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RequestPage {
+    pub rows: Vec<(i64, String)>,
+    pub last_seq: i64,
+}

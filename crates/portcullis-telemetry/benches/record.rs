@@ -98,6 +98,7 @@ fn telemetry(audit: bool) -> (Telemetry, tempfile::TempDir) {
         alerts: Vec::new(),
         webhooks: Vec::new(),
         http_client: None,
+        content: Default::default(),
     };
     (Telemetry::start(settings).unwrap().0, dir)
 }

@@ -33,7 +33,7 @@ impl Telemetry {
                 }
             }
             let mut top: Vec<(String, Usage)> = tenants.into_iter().collect();
-            top.sort_by(|a, b| b.1.cost.total_cmp(&a.1.cost).then(b.1.tokens.cmp(&a.1.tokens)));
+            most_used_first(&mut top);
             let total_tenants = top.len();
             top.truncate(TOP);
             let names: Vec<&str> = top.iter().map(|(t, _)| t.as_str()).collect();
@@ -79,6 +79,33 @@ impl Telemetry {
             })
         })
     }
+}
+
+impl Telemetry {
+    /// The `n` tenants that used most (cost, then tokens) in the last hour, most first.
+    pub fn top_tenants(&self, n: usize) -> Vec<String> {
+        let now = crate::unix_seconds();
+        let mut tenants: HashMap<String, Usage> = HashMap::new();
+        self.alerts().with_window(|w| {
+            for (_, usage) in w.usage_by_minute(now, 60) {
+                for ((t, _), u) in &usage {
+                    add(tenants.entry(t.clone()).or_default(), u);
+                }
+            }
+        });
+        let mut top: Vec<(String, Usage)> = tenants.into_iter().collect();
+        most_used_first(&mut top);
+        top.into_iter().take(n).map(|(t, _)| t).collect()
+    }
+}
+
+fn most_used_first(tenants: &mut [(String, Usage)]) {
+    tenants.sort_by(|a, b| {
+        b.1.cost
+            .total_cmp(&a.1.cost)
+            .then(b.1.tokens.cmp(&a.1.tokens))
+            .then(a.0.cmp(&b.0))
+    });
 }
 
 fn add(total: &mut Usage, u: &Usage) {

@@ -18,6 +18,7 @@ pub mod trace;
 pub use audit::{AuditSettings, AuditSink};
 pub use fingerprint::{Fingerprint, FingerprintKey};
 pub use metrics::Metrics;
+pub use record::Content;
 pub use record::RequestRecord;
 pub use security::AdminEvent;
 
@@ -39,6 +40,16 @@ pub struct Telemetry {
     /// The metrics' counters, kept also when metrics are not exported (alerts read them).
     gauges_only: Option<Metrics>,
     fingerprint: FingerprintKey,
+    content: ContentPolicy,
+}
+
+/// Whose prompt and completion text the trail keeps.
+#[derive(Debug, Clone, Default)]
+pub struct ContentPolicy {
+    /// Tenants whose policy says `log_content = true`.
+    pub tenants: std::collections::HashSet<String>,
+    /// The most characters kept of each text.
+    pub max_chars: usize,
 }
 
 /// How trace contexts are decided.
@@ -76,6 +87,7 @@ pub struct Settings {
     pub webhooks: Vec<alerts::webhook::WebhookTarget>,
     /// For span export and webhooks (`None`: neither is configured).
     pub http_client: Option<HttpClient>,
+    pub content: ContentPolicy,
 }
 
 impl Telemetry {
@@ -145,6 +157,7 @@ impl Telemetry {
                 webhooks,
                 gauges_only,
                 fingerprint: FingerprintKey::new(&settings.fingerprint_secret),
+                content: settings.content,
             },
             writer,
         ))
@@ -164,6 +177,7 @@ impl Telemetry {
             webhooks: None,
             gauges_only: None,
             fingerprint: FingerprintKey::new(b"off"),
+            content: ContentPolicy::default(),
         }
     }
 
@@ -250,6 +264,13 @@ impl Telemetry {
             self.tracing.trust_incoming,
             self.tracing.sample_ratio,
         )
+    }
+
+    /// How much text to keep of a request of `tenant`: `None` unless its policy opts in and
+    /// a trail is written.
+    pub fn content_bound(&self, tenant: &str) -> Option<usize> {
+        let kept = self.audit.is_some() && self.content.tenants.contains(tenant);
+        kept.then_some(self.content.max_chars)
     }
 
     /// A prompt fingerprint, to be fed the prompt's texts.

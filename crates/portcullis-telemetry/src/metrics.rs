@@ -103,6 +103,14 @@ pub struct ResultLabel {
     pub result: &'static str,
 }
 
+/// A tenant's calendar quota: `tokens_per_day`, `tokens_per_month`, `cost_per_day`,
+/// `cost_per_month` or `spend_cap`, as the plan names it.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct QuotaLabels {
+    pub tenant: String,
+    pub quota: &'static str,
+}
+
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct BackendLabel {
     pub backend: String,
@@ -166,6 +174,13 @@ pub struct Gauges {
     pub spans_dropped: Counter<u64, AtomicU64>,
     pub alerts_firing: Family<AlertLabel, Gauge>,
     pub notifications: Family<ResultLabel, Counter>,
+    /// What is left of each calendar quota of the tenants that used most in the last hour
+    /// (tokens, or currency units); replaced whole at each refresh, so a tenant that drops
+    /// out of the top leaves no stale series.
+    pub quota_remaining: Family<QuotaLabels, Gauge<f64, AtomicU64>>,
+    pub quota_limit: Family<QuotaLabels, Gauge<f64, AtomicU64>>,
+    /// When the quota gauges were last read from the store.
+    pub quotas_read_at: std::sync::Mutex<Option<std::time::Instant>>,
 }
 
 /// Every metric the gateway exports.
@@ -232,6 +247,9 @@ impl Metrics {
                 spans_dropped: Counter::default(),
                 alerts_firing: Family::default(),
                 notifications: Family::default(),
+                quota_remaining: Family::default(),
+                quota_limit: Family::default(),
+                quotas_read_at: std::sync::Mutex::new(None),
             },
         };
         let r = &mut registry;
@@ -387,6 +405,16 @@ impl Metrics {
             "portcullis_alert_notifications",
             "Alert webhook notifications: delivered, failed after every retry, or dropped.",
             g.notifications.clone(),
+        );
+        r.register(
+            "portcullis_quota_remaining",
+            "What is left of each calendar quota of the tenants that used most in the last hour (settled usage; tokens or currency units).",
+            g.quota_remaining.clone(),
+        );
+        r.register(
+            "portcullis_quota_limit",
+            "The calendar quotas of the tenants in portcullis_quota_remaining.",
+            g.quota_limit.clone(),
         );
         r.register(
             "gen_ai_client_token_usage",

@@ -2,8 +2,10 @@
 //! request path and read by every consumer (metrics, the audit trail, traces and the threat
 //! detector). No consumer assembles its own view of a request.
 //!
-//! It never holds prompt or completion text or a secret: the prompt is represented only by a
-//! keyed fingerprint ([`crate::fingerprint`]), and credentials by their ids.
+//! It holds no secret (credentials appear by their ids) and, by default, no prompt or
+//! completion text: the prompt is represented by a keyed fingerprint ([`crate::fingerprint`]).
+//! Text is kept ([`Content`]) only for a tenant whose policy opts in, never for a model marked
+//! sensitive, and then with secrets and personal data redacted.
 
 use serde::{Deserialize, Serialize};
 
@@ -65,6 +67,38 @@ pub struct RequestRecord {
     /// The W3C trace this request belongs to.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub trace: Option<crate::trace::TraceContext>,
+    /// Prompt and completion text, only under a tenant's `log_content` (audit sinks only:
+    /// spans, metrics and security events never carry it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content: Option<Content>,
+}
+
+/// The text of a request and its answer, redacted (secrets and personal data replaced by
+/// their kind, as in answers) and cut to a bound.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Content {
+    /// Every text the model read (system, user, assistant and tool messages), in order.
+    pub prompt: String,
+    /// What the caller received, after the output guards; choices separated by blank lines.
+    pub completion: String,
+    /// Either text was cut at the bound.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub truncated: bool,
+}
+
+impl Content {
+    /// Redacts `text`, then cuts it at `max_chars` (a cut first could split a secret so
+    /// that its rest is no longer recognised). Returns the text and whether it was cut.
+    pub fn clean(text: &str, max_chars: usize, redact: impl Fn(&str) -> String) -> (String, bool) {
+        let mut clean = redact(text);
+        match clean.char_indices().nth(max_chars) {
+            Some((at, _)) => {
+                clean.truncate(at);
+                (clean, true)
+            }
+            None => (clean, false),
+        }
+    }
 }
 
 fn is_zero(v: &f64) -> bool {

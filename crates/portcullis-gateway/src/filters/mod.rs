@@ -12,9 +12,11 @@
 //!
 //! The chain runs, in order: [`accounting`] (usage and the text the upstream produced),
 //! [`prune`] (the endpoint's field allow-list and the logprob policy), [`redact`] (personal
-//! data and secrets), [`leak`] (canaries and system-prompt spans, in the redacted text).
+//! data and secrets), [`leak`] (canaries and system-prompt spans, in the redacted text), and
+//! for tenants that opt in, [`content`] (the text the caller received, for the trail).
 
 pub mod accounting;
+pub mod content;
 pub mod leak;
 pub mod prune;
 pub mod redact;
@@ -144,6 +146,12 @@ impl Chain {
             record: RequestRecord::default(),
             sink: None,
         }
+    }
+
+    /// This chain with `filter` last.
+    pub fn with(mut self, filter: Box<dyn ResponseFilter>) -> Chain {
+        self.filters.push(filter);
+        self
     }
 
     /// The chain completes `record` when the response ends and hands it to `telemetry`.

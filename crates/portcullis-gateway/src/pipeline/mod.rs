@@ -160,7 +160,11 @@ where
     cx.record.timing.admitted_ms = record::since_start(cx);
     let strip_usage = rewrite::for_upstream(cx, api, &admitted, &mut parsed.body, parsed.stream);
     let accounting = Accounting::new(admitted.reservation, route.encoding, strip_usage);
-    let chain = filters::for_request(svc, cx, &spec, api, &parsed.body, &route.name, accounting);
+    let mut chain =
+        filters::for_request(svc, cx, &spec, api, &parsed.body, &route.name, accounting);
+    if let Some(keep) = record::keep_content(svc, cx, route, api, &parsed.body) {
+        chain = chain.with(Box::new(keep));
+    }
     cx.record_taken = true;
     let propagate = record::propagation_headers(&cx.record);
     let chain = chain.recording(

@@ -167,6 +167,36 @@ pub fn fingerprint(
     fingerprint.finish()
 }
 
+/// The filter that keeps the request's text for the trail, when the tenant's policy says so
+/// and the model is not sensitive.
+pub fn keep_content(
+    state: &GatewayState,
+    cx: &RequestContext,
+    route: &crate::catalog::Route,
+    api: &dyn Api,
+    body: &Map<String, Value>,
+) -> Option<crate::filters::content::KeepContent> {
+    if route.sensitive {
+        return None;
+    }
+    let tenant = &cx.record.principal.as_ref()?.tenant;
+    let max_chars = state.telemetry.content_bound(tenant)?;
+    let mut prompt = String::new();
+    let mut visit = |part: PromptPart<'_>| {
+        if let PromptPart::Text(_, text) = part {
+            if !prompt.is_empty() {
+                prompt.push_str("\n\n");
+            }
+            prompt.push_str(text);
+        }
+        Ok(())
+    };
+    api.visit_prompt(body, &mut visit).ok()?;
+    Some(crate::filters::content::KeepContent::new(
+        &prompt, max_chars,
+    ))
+}
+
 /// A guard's finding.
 pub fn finding(guard: &str, rule: &str, action: &str, score: Option<f32>) -> Finding {
     Finding {

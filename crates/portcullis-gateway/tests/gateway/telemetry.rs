@@ -312,7 +312,12 @@ async fn no_sink_holds_a_secret_or_a_prompt() {
 
 #[tokio::test]
 async fn metrics_are_scraped_in_both_formats_and_need_the_admin_token() {
-    let h = Harness::start(options(), "", "").await;
+    let h = Harness::start(
+        options(),
+        "",
+        "[plans.default.tenant]\ntokens_per_day = 100000\ncost_per_month = 50.0\n",
+    )
+    .await;
     let (key, _) = h.key("acme", "customer", "").await;
     for _ in 0..3 {
         assert_eq!(chat(&h, &key, PROMPT, false).await.status, 200);
@@ -409,6 +414,27 @@ async fn metrics_are_scraped_in_both_formats_and_need_the_admin_token() {
         4.0
     );
     assert!(value(&samples, "portcullis_build_info", &[]) == 1.0);
+    // The quotas of the tenants that used most: the limit, and what four requests left of it.
+    let day = [("tenant", "acme"), ("quota", "tokens_per_day")];
+    assert_eq!(value(&samples, "portcullis_quota_limit", &day), 100000.0);
+    let tokens = value(&samples, "portcullis_tokens_total", &[("tenant", "acme")]);
+    assert!(tokens > 0.0);
+    assert_eq!(
+        value(&samples, "portcullis_quota_remaining", &day),
+        100000.0 - tokens,
+        "settled usage is the tokens counted"
+    );
+    let month = [("tenant", "acme"), ("quota", "cost_per_month")];
+    let cost = value(&samples, "portcullis_cost_usd_total", &[("tenant", "acme")]);
+    assert!((value(&samples, "portcullis_quota_remaining", &month) - (50.0 - cost)).abs() < 1e-6);
+    assert_eq!(
+        samples
+            .iter()
+            .filter(|s| s.name == "portcullis_quota_remaining")
+            .count(),
+        2,
+        "quotas the plan does not set are not exported"
+    );
 
     let om = scrape(
         &h,

@@ -1,6 +1,7 @@
 //! The PostgreSQL backend: the same tables and migrations as SQLite in PostgreSQL's dialect,
 //! so several gateway replicas can share one control plane.
 
+mod requests;
 mod usage;
 
 use crate::records::{json_list as list, list_json, *};
@@ -69,6 +70,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     ),
     (5, "ALTER TABLE api_keys ADD COLUMN last_used_at BIGINT"),
     (6, crate::usage_sql::MIGRATION_PG),
+    (7, crate::requests_sql::MIGRATION_PG),
 ];
 
 pub(crate) fn pg(e: impl std::fmt::Display) -> StoreError {

@@ -8,6 +8,7 @@
 
 mod audit;
 mod keys;
+mod requests;
 mod signing;
 mod tenants;
 mod usage;
@@ -82,6 +83,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     ),
     (5, "ALTER TABLE api_keys ADD COLUMN last_used_at INTEGER;"),
     (6, crate::usage_sql::MIGRATION),
+    (7, crate::requests_sql::MIGRATION),
 ];
 
 /// The SQLite store: one file, one connection.

@@ -29,6 +29,10 @@ pub enum AlertKind {
     AuthFailures,
     /// Distinct client addresses one key was used from over the window (default 1h).
     KeyDistinctIps,
+    /// Distinct networks (IPv4 /16s, IPv6 /48s) one key was used from over the window
+    /// (default 1h): a key shared across the world, where one office's many addresses are
+    /// one network.
+    KeyDistinctNetworks,
     /// Attempts with a revoked key over the window (default 1h).
     RevokedKeyAttempts,
     /// Audit records dropped since start (the trail could not keep up).
@@ -44,6 +48,7 @@ impl AlertKind {
             "latency_p99" => AlertKind::LatencyP99,
             "auth_failures" => AlertKind::AuthFailures,
             "key_distinct_ips" => AlertKind::KeyDistinctIps,
+            "key_distinct_networks" => AlertKind::KeyDistinctNetworks,
             "revoked_key_attempts" => AlertKind::RevokedKeyAttempts,
             "audit_dropped" => AlertKind::AuditDropped,
             _ => return None,
@@ -53,9 +58,10 @@ impl AlertKind {
     /// The window a rule of this kind reads unless it names one.
     pub fn default_window(self) -> Duration {
         Duration::from_secs(match self {
-            AlertKind::TenantCost | AlertKind::KeyDistinctIps | AlertKind::RevokedKeyAttempts => {
-                3600
-            }
+            AlertKind::TenantCost
+            | AlertKind::KeyDistinctIps
+            | AlertKind::KeyDistinctNetworks
+            | AlertKind::RevokedKeyAttempts => 3600,
             AlertKind::AuthFailures => 60,
             _ => 300,
         })
@@ -320,6 +326,11 @@ fn measure(rule: &AlertRule, window: &Window, now: u64, external: &External) -> 
         AlertKind::AuthFailures => vec![(String::new(), totals().auth_failures as f64)],
         AlertKind::KeyDistinctIps => window
             .key_ip_counts(now, span)
+            .into_iter()
+            .map(|(k, n)| (k, n as f64))
+            .collect(),
+        AlertKind::KeyDistinctNetworks => window
+            .key_network_counts(now, span)
             .into_iter()
             .map(|(k, n)| (k, n as f64))
             .collect(),

@@ -324,6 +324,24 @@ impl Window {
             .collect()
     }
 
+    /// Distinct networks (IPv4 /16, IPv6 /48) of each key within the last `span` seconds.
+    pub fn key_network_counts(&self, now: u64, span: u64) -> Vec<(String, usize)> {
+        self.key_ips
+            .iter()
+            .map(|(key, ips)| {
+                let mut networks: Vec<Network> = ips
+                    .iter()
+                    .filter(|(_, t)| t + span > now)
+                    .filter_map(|(ip, _)| network_of(ip))
+                    .collect();
+                networks.sort_unstable();
+                networks.dedup();
+                (key.clone(), networks.len())
+            })
+            .filter(|(_, n)| *n > 0)
+            .collect()
+    }
+
     /// Invalid key ids presented within the last `span` seconds, with their attempts.
     pub fn invalid_keys(&self, now: u64, span: u64) -> Vec<(String, u64)> {
         self.invalid_keys
@@ -443,6 +461,32 @@ impl Window {
     }
 }
 
+/// The network an address belongs to, at the size one organisation usually holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Network {
+    V4([u8; 2]),
+    V6([u16; 3]),
+}
+
+fn network_of(ip: &str) -> Option<Network> {
+    match ip.parse::<std::net::IpAddr>().ok()? {
+        std::net::IpAddr::V4(v4) => {
+            let o = v4.octets();
+            Some(Network::V4([o[0], o[1]]))
+        }
+        std::net::IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => {
+                let o = v4.octets();
+                Some(Network::V4([o[0], o[1]]))
+            }
+            None => {
+                let s = v6.segments();
+                Some(Network::V6([s[0], s[1], s[2]]))
+            }
+        },
+    }
+}
+
 fn latency_bucket(ms: f64) -> usize {
     LATENCY_MS
         .iter()
@@ -535,5 +579,27 @@ mod tests {
         assert_eq!(series[3].p50_ms, 5.0);
         w.prune(1009 + 3600);
         assert!(w.key_ip_counts(1009 + 3600, 3600).is_empty());
+    }
+
+    #[test]
+    fn networks_group_one_organisations_addresses() {
+        let mut w = Window::default();
+        for ip in [
+            "10.0.0.1",
+            "10.0.200.7",
+            "::ffff:10.0.3.3",
+            "203.0.113.9",
+            "2001:db8:1:1::1",
+            "2001:db8:1:ffff::2",
+            "2001:db8:2::1",
+        ] {
+            w.observe(&record(200, 1.0, Some("a"), ip), 1000);
+        }
+        assert_eq!(w.key_ip_counts(1000, 3600), vec![("a-key".to_owned(), 7)]);
+        assert_eq!(
+            w.key_network_counts(1000, 3600),
+            vec![("a-key".to_owned(), 4)],
+            "10.0/16 (three forms), 203.0/16, 2001:db8:1/48, 2001:db8:2/48"
+        );
     }
 }

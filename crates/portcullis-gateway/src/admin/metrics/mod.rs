@@ -2,6 +2,8 @@
 //! for it. It needs the admin token or a key granting `admin:metrics` (metrics name tenants);
 //! Prometheus sends one with `authorization: credentials_file`.
 
+mod quotas;
+
 use crate::respond::GatewayBody;
 use crate::state::GatewayState;
 use http::{header, HeaderValue, Response, StatusCode};
@@ -75,4 +77,5 @@ async fn refresh_gauges(state: &GatewayState, metrics: &portcullis_telemetry::Me
         Ok(Ok(()))
     );
     g.store_up.set(i64::from(store_up));
+    quotas::refresh_if_due(state, metrics).await;
 }
