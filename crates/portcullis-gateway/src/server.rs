@@ -90,7 +90,8 @@ impl Gateway {
             ))
         };
         let pepper = secrets::key_pepper(&data_dir).map_err(|e| secret_error("key pepper", e))?;
-        let telemetry = start_telemetry(config, &data_dir, &pepper)?;
+        let (telemetry, stored_trail) =
+            start_telemetry(config, &data_dir, &pepper, store.backend())?;
         let admin_token =
             secrets::admin_token(&data_dir).map_err(|e| secret_error("admin token", e))?;
         let token_settings = TokenSettings {
@@ -99,14 +100,9 @@ impl Gateway {
         };
         let keys =
             Arc::new(KeyCache::load_with_clock(&store, pepper, token_settings, clock).await?);
-        let state = Arc::new(GatewayState::new(
-            config,
-            store,
-            keys,
-            admin_token,
-            env,
-            telemetry,
-        )?);
+        let mut state = GatewayState::new(config, store, keys, admin_token, env, telemetry)?;
+        state.stored_trail = stored_trail;
+        let state = Arc::new(state);
         let tls = match &config.listeners.tls {
             Some(t) => Some(Arc::new(ReloadableTls::load(t).map_err(GatewayError::Tls)?)),
             None => None,
@@ -194,6 +190,11 @@ impl Gateway {
                     .max(Duration::from_millis(500)),
             )),
         ];
+        if state.stored_trail.is_some() {
+            background.push(tokio::spawn(crate::background::stored_trail::run(
+                state.clone(),
+            )));
+        }
         background.push(tokio::task::spawn_blocking(|| {
             portcullis_guard::Detector::builtin();
         }));
@@ -234,7 +235,14 @@ fn start_telemetry(
     config: &Config,
     data_dir: &std::path::Path,
     pepper: &[u8],
-) -> Result<Arc<portcullis_telemetry::Telemetry>, GatewayError> {
+    store_backend: &str,
+) -> Result<
+    (
+        Arc<portcullis_telemetry::Telemetry>,
+        Option<crate::background::stored_trail::StoredTrail>,
+    ),
+    GatewayError,
+> {
     use portcullis_telemetry::audit::files::Rotation;
     let t = &config.telemetry;
     let audit = t
@@ -279,9 +287,18 @@ fn start_telemetry(
         },
     };
     // The writer thread ends on its own once the state (and so the sink) is dropped.
-    let (telemetry, _writer) = portcullis_telemetry::Telemetry::start(settings)
+    let (mut telemetry, _writer) = portcullis_telemetry::Telemetry::start(settings)
         .map_err(|source| GatewayError::Audit { dir, source })?;
-    Ok(Arc::new(telemetry))
+    // The store keeps a copy by default when it is shared by replicas.
+    let in_store = t.audit.store.unwrap_or(store_backend == "postgres");
+    let stored = in_store.then(|| {
+        crate::background::stored_trail::StoredTrail::new(
+            telemetry.tap(t.audit.queue),
+            t.audit.queue,
+            Duration::from_secs(u64::from(t.audit.retention_days) * 86_400),
+        )
+    });
+    Ok((Arc::new(telemetry), stored))
 }
 
 /// The client spans and webhooks are sent with: HTTP or HTTPS with the system's roots.
@@ -440,6 +457,8 @@ impl RunningGateway {
             self.state.streams_cut.cancel();
             let _ = tokio::time::timeout(CUT_STREAMS_FLUSH, self.drained.recv()).await;
         }
+        // Records of the drain reach the store; a write in progress finishes first.
+        crate::background::stored_trail::flush(&self.state).await;
         for task in &self.background {
             task.abort();
         }

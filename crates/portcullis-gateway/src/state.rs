@@ -50,6 +50,8 @@ pub struct GatewayState {
     pub dashboard_sessions: crate::admin::DashboardSessions,
     /// The listeners speak TLS (the dashboard's cookie is then `Secure`).
     pub admin_tls: bool,
+    /// The audit trail's copy in the store, when kept there (`/admin/v1/requests` reads it).
+    pub stored_trail: Option<crate::background::stored_trail::StoredTrail>,
 }
 
 impl GatewayState {
@@ -111,6 +113,7 @@ impl GatewayState {
             telemetry,
             dashboard_sessions: Default::default(),
             admin_tls: config.listeners.tls.is_some(),
+            stored_trail: None,
         })
     }
 }

@@ -41,6 +41,15 @@ pub struct Telemetry {
     gauges_only: Option<Metrics>,
     fingerprint: FingerprintKey,
     content: ContentPolicy,
+    /// Consumers beside the trail that read every record (the store's copy of the trail).
+    taps: Vec<Tap>,
+}
+
+/// A consumer's end of the records: a bounded queue it drains at its own pace. It is never
+/// woken per record (its task polls), and a full queue drops the record and counts it.
+struct Tap {
+    queue: tokio::sync::mpsc::Sender<std::sync::Arc<RequestRecord>>,
+    dropped: prometheus_client::metrics::counter::Counter,
 }
 
 /// Whose prompt and completion text the trail keeps.
@@ -158,6 +167,7 @@ impl Telemetry {
                 gauges_only,
                 fingerprint: FingerprintKey::new(&settings.fingerprint_secret),
                 content: settings.content,
+                taps: Vec::new(),
             },
             writer,
         ))
@@ -178,6 +188,7 @@ impl Telemetry {
             gauges_only: None,
             fingerprint: FingerprintKey::new(b"off"),
             content: ContentPolicy::default(),
+            taps: Vec::new(),
         }
     }
 
@@ -191,8 +202,36 @@ impl Telemetry {
         if let Some(spans) = &self.spans {
             spans.export(&record);
         }
+        for tap in &self.taps {
+            if tap.queue.try_send(record.clone()).is_err() {
+                tap.dropped.inc();
+            }
+        }
         if let Some(audit) = &self.audit {
             audit.record(record);
+        }
+    }
+
+    /// A new consumer of every record from now on, with room for `capacity` unread ones
+    /// (more are dropped and counted with the trail's drops). Drain it with `try_recv` on a
+    /// timer: a task waiting in `recv` would be woken per request.
+    pub fn tap(
+        &mut self,
+        capacity: usize,
+    ) -> tokio::sync::mpsc::Receiver<std::sync::Arc<RequestRecord>> {
+        let (queue, rx) = tokio::sync::mpsc::channel(capacity.max(1));
+        let dropped = self
+            .counters()
+            .map(|m| m.gauges.audit_dropped.clone())
+            .unwrap_or_default();
+        self.taps.push(Tap { queue, dropped });
+        rx
+    }
+
+    /// Records a consumer could not keep (counted with the trail's drops).
+    pub fn count_dropped(&self, n: u64) {
+        if let Some(m) = self.counters() {
+            m.gauges.audit_dropped.inc_by(n);
         }
     }
 
@@ -269,7 +308,8 @@ impl Telemetry {
     /// How much text to keep of a request of `tenant`: `None` unless its policy opts in and
     /// a trail is written.
     pub fn content_bound(&self, tenant: &str) -> Option<usize> {
-        let kept = self.audit.is_some() && self.content.tenants.contains(tenant);
+        let trail = self.audit.is_some() || !self.taps.is_empty();
+        let kept = trail && self.content.tenants.contains(tenant);
         kept.then_some(self.content.max_chars)
     }
 

@@ -1,6 +1,8 @@
 //! Work beside the request path: the usage ledger (quota seeds, usage flushes, risk factors),
-//! the key cache's refresh and last-use flush, and alert evaluation.
+//! the key cache's refresh and last-use flush, alert evaluation, and the
+//! store's copy of the audit trail.
 
 pub mod alerts;
 pub mod keys;
 pub mod ledger;
+pub mod stored_trail;

@@ -244,6 +244,9 @@ async fn every_request_leaves_one_record_with_what_the_gateway_decided() {
     assert_eq!(bad.error_code(), "invalid_value");
 
     // The security events: the block and the redaction as findings, the 401 as API activity.
+    // (The records above may have been read from the store's copy: the files can lag.)
+    trail_files(&h, "\"guard_block\"").await;
+    trail_files(&h, "\"auth_failure\"").await;
     let dir = h.gateway.state.telemetry.audit().unwrap().dir().to_owned();
     let mut events = Vec::new();
     for entry in std::fs::read_dir(&dir).unwrap() {
@@ -279,22 +282,71 @@ async fn every_request_leaves_one_record_with_what_the_gateway_decided() {
     }
 }
 
+/// Everything in the trail's files, once they hold `expected` (the writer drains every 50 ms).
+async fn trail_files(h: &Harness, expected: &str) -> String {
+    let dir = h.gateway.state.telemetry.audit().unwrap().dir().to_owned();
+    let mut text = String::new();
+    for _ in 0..200 {
+        text = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap())
+            .collect();
+        if text.contains(expected) {
+            return text;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    panic!("the trail's files never held {expected}: {text}");
+}
+
+/// Every request record the store keeps, as JSON text.
+async fn stored_records(h: &Harness) -> String {
+    let query = portcullis_identity::store::RequestQuery {
+        limit: 1000,
+        ..Default::default()
+    };
+    let page = h.gateway.state.store.requests(&query).await.unwrap();
+    page.rows
+        .into_iter()
+        .map(|(_, r)| r)
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 #[tokio::test]
 async fn no_sink_holds_a_secret_or_a_prompt() {
-    let h = Harness::start(options(), "", "").await;
+    let receiver = OtlpReceiver::start().await;
+    let config = format!(
+        "[telemetry]\notlp_endpoint = \"http://{}/v1/traces\"\n[telemetry.audit]\nstore = true\n",
+        receiver.addr
+    );
+    let h = Harness::start(options(), "", &config).await;
     let (key, _) = h.key("acme", "customer", "").await;
-    assert_eq!(chat(&h, &key, PROMPT, false).await.status, 200);
-    assert_eq!(chat(&h, &key, PROMPT, true).await.status, 200);
+    let with_secret = format!("{PROMPT}; my key is {key}");
+    assert_eq!(chat(&h, &key, &with_secret, false).await.status, 200);
+    assert_eq!(chat(&h, &key, &with_secret, true).await.status, 200);
     let wrong = format!("{key}x");
     assert_eq!(chat(&h, &wrong, PROMPT, false).await.status, 401);
     records(&h, "", 3).await;
-    let dir = h.gateway.state.telemetry.audit().unwrap().dir().to_owned();
-    let mut trail = String::new();
-    for entry in std::fs::read_dir(&dir).unwrap() {
-        trail.push_str(&std::fs::read_to_string(entry.unwrap().path()).unwrap());
-    }
+    let trail = trail_files(&h, "invalid_api_key").await;
+    let stored = stored_records(&h).await;
+    assert!(
+        stored.contains("acme"),
+        "the store's copy is the one being read"
+    );
     let metrics = String::from_utf8(scrape(&h, "text/plain").await.body.to_vec()).unwrap();
-    for (sink, text) in [("audit trail", &trail), ("metrics", &metrics)] {
+    // Spans, as the receiver got them: every attribute of every span, and the raw bytes.
+    let spans = receiver.wait_for(2).await;
+    let mut exported = format!("{spans:?}");
+    for call in receiver.calls.lock().unwrap().iter() {
+        exported.push_str(&String::from_utf8_lossy(&call.body));
+    }
+    for (sink, text) in [
+        ("audit trail", &trail),
+        ("store", &stored),
+        ("metrics", &metrics),
+        ("spans", &exported),
+    ] {
         let secret = key.rsplit('_').next().unwrap();
         assert!(!text.contains(secret), "{sink} holds the key's secret");
         assert!(
@@ -885,7 +937,8 @@ secret_env = "ALERT_SECRET"
 
 #[tokio::test]
 async fn every_metric_the_readme_and_the_grafana_dashboard_name_is_exported() {
-    let config = "[telemetry]\nper_key_metrics = true\n[[telemetry.alerts]]\nname = \"a\"\nkind = \"auth_failures\"\nthreshold = 1000\n\
+    let config = "[plans.default.tenant]\ntokens_per_day = 1000000\n\
+        [telemetry]\nper_key_metrics = true\n[[telemetry.alerts]]\nname = \"a\"\nkind = \"auth_failures\"\nthreshold = 1000\n\
         [[models]]\nname = \"priced\"\nupstream = \"sim\"\ninput_price = 2.5\noutput_price = 10.0\n";
     let h = Harness::start(options(), "", config).await;
     // A family shows once it has a series: traffic of every kind first.
@@ -1053,4 +1106,138 @@ async fn the_dashboard_needs_a_login_keeps_its_session_cookie_safe_and_refuses_o
         String::from_utf8_lossy(&page.body).contains("chart-traffic"),
         "the dashboard itself"
     );
+}
+
+#[tokio::test]
+async fn content_is_kept_only_for_tenants_that_opt_in_redacted_and_never_for_sensitive_models() {
+    let config = "[telemetry.tenants.acme]\nlog_content = true\n\
+        [[models]]\nname = \"private\"\nupstream = \"sim\"\nsensitive = true\n";
+    let h = Harness::start(options(), "", config).await;
+    let (acme, _) = h.key("acme", "customer", "").await;
+    let (beta, _) = h.key("beta", "customer", "").await;
+    let with_secret = format!("{PROMPT}; my key is {acme}");
+    let whole = chat(&h, &acme, &with_secret, false).await;
+    assert_eq!(whole.status, 200);
+    let stream = chat(&h, &acme, &with_secret, true).await;
+    assert_eq!(stream.status, 200);
+    let private = h.chat_as(h.gateway.public, &acme, "private", &[]).await;
+    assert_eq!(private.status, 200);
+    assert_eq!(chat(&h, &beta, PROMPT, false).await.status, 200);
+
+    let all = records(&h, "", 4).await;
+    let of = |reply: &Reply| {
+        let id = reply.headers["x-request-id"].to_str().unwrap().to_owned();
+        all.iter().find(|r| r["id"] == id.as_str()).unwrap().clone()
+    };
+    let secret = acme.rsplit('_').next().unwrap();
+    for reply in [&whole, &stream] {
+        let content = &of(reply)["content"];
+        let prompt = content["prompt"].as_str().unwrap();
+        assert!(prompt.contains("quarterly figures"), "{content}");
+        assert!(!prompt.contains(secret), "a secret is never kept: {prompt}");
+        let completion = content["completion"].as_str().unwrap();
+        assert!(completion.starts_with("Sure: write to"), "{content}");
+        assert!(
+            !completion.contains("jane.doe"),
+            "what the caller saw: {completion}"
+        );
+        assert!(content.get("truncated").is_none());
+    }
+    assert!(of(&private).get("content").is_none(), "sensitive model");
+    let beta_record = all
+        .iter()
+        .find(|r| r["principal"]["tenant"] == "beta")
+        .unwrap();
+    assert!(beta_record.get("content").is_none(), "beta did not opt in");
+    // The trail's security events never carry it.
+    trail_files(&h, "\"redaction\"").await;
+    let dir = h.gateway.state.telemetry.audit().unwrap().dir().to_owned();
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .starts_with("security")
+        {
+            let text = std::fs::read_to_string(&path).unwrap();
+            assert!(!text.contains("quarterly"), "{text}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn kept_content_is_cut_at_its_bound() {
+    let config =
+        "[telemetry.tenants.acme]\nlog_content = true\n[telemetry.audit]\ncontent_max_chars = 20\n";
+    let h = Harness::start(options(), "", config).await;
+    let (acme, _) = h.key("acme", "customer", "").await;
+    assert_eq!(chat(&h, &acme, PROMPT, true).await.status, 200);
+    let r = &records(&h, "", 1).await[0];
+    assert_eq!(r["content"]["prompt"], "Please summarise the");
+    assert_eq!(
+        r["content"]["completion"].as_str().unwrap().chars().count(),
+        20
+    );
+    assert_eq!(r["content"]["truncated"], true);
+}
+
+#[tokio::test]
+async fn the_trail_kept_in_the_store_is_read_back_and_followed() {
+    let h = Harness::start(options(), "", "[telemetry.audit]\nstore = true\n").await;
+    let (key, key_id) = h.key("acme", "customer", "").await;
+    assert_eq!(chat(&h, &key, PROMPT, false).await.status, 200);
+    assert_eq!(
+        h.chat_as(h.gateway.public, "nope", "chat", &[])
+            .await
+            .status,
+        401
+    );
+    let reply = h.admin(Method::GET, "/admin/v1/requests", "").await;
+    assert_eq!(reply.status, StatusCode::OK);
+    let body = reply.json();
+    assert_eq!(body["data"].as_array().unwrap().len(), 2, "{body}");
+    assert_eq!(
+        body["data"][0]["decision"]["action"], "refused",
+        "newest first"
+    );
+    assert_eq!(body["data"][1]["principal"]["key_id"], key_id.as_str());
+    let cursor = body["cursor"].as_str().unwrap().to_owned();
+    assert!(cursor.starts_with("seq:"), "{cursor}");
+    // Filters are read by the store.
+    let refused = records(&h, "decision=invalid_api_key", 1).await;
+    assert_eq!(refused.len(), 1);
+    assert!(records(&h, "tenant=acme&model=chat", 1).await.len() == 1);
+
+    // Following: only what came after the cursor.
+    assert_eq!(chat(&h, &key, PROMPT, true).await.status, 200);
+    let next = h
+        .admin(
+            Method::GET,
+            &format!("/admin/v1/requests?after={cursor}"),
+            "",
+        )
+        .await
+        .json();
+    let data = next["data"].as_array().unwrap();
+    assert_eq!(data.len(), 1, "{next}");
+    assert_eq!(data[0]["params"]["stream"], true);
+    let again = h
+        .admin(
+            Method::GET,
+            &format!(
+                "/admin/v1/requests?after={}",
+                next["cursor"].as_str().unwrap()
+            ),
+            "",
+        )
+        .await
+        .json();
+    assert!(again["data"].as_array().unwrap().is_empty());
+    let bad = h
+        .admin(Method::GET, "/admin/v1/requests?after=seq:x", "")
+        .await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+    // The files are written too: the store keeps a copy, it does not replace them.
+    trail_files(&h, &key_id).await;
 }
