@@ -317,6 +317,30 @@ async fn sqlite_store() {
     suite(store).await;
 }
 
+/// Processes opening one new file at once (replicas on one host, the CLI beside the gateway)
+/// each apply every migration exactly once.
+#[test]
+fn concurrent_first_opens_of_one_sqlite_file_migrate_it_once() {
+    for round in 0..5 {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}/p{round}.db", dir.path().display());
+        let openers: Vec<_> = (0..4)
+            .map(|_| {
+                let url = url.clone();
+                std::thread::spawn(move || {
+                    let runtime = tokio::runtime::Builder::new_current_thread()
+                        .build()
+                        .unwrap();
+                    runtime.block_on(async { Store::open(&url).await.map(|_| ()) })
+                })
+            })
+            .collect();
+        for opener in openers {
+            opener.join().unwrap().unwrap();
+        }
+    }
+}
+
 /// F6: the SQLite store holds the token-signing key; only its owner may read it.
 #[cfg(unix)]
 #[tokio::test]

@@ -166,10 +166,20 @@ fn open_sqlite(path: &Path) -> Result<Connection, StoreError> {
         source,
     })?;
     let connection = Connection::open(path)?;
-    connection.pragma_update(None, "journal_mode", "WAL")?;
+    // First: another process may hold the file while it sets up or migrates it.
+    connection.busy_timeout(std::time::Duration::from_secs(5))?;
+    // Switching a new file to WAL takes an exclusive lock that SQLite does not wait for
+    // (no busy handler): another opener holding the file makes it fail at once. Retried.
+    let mut tries = 0;
+    while let Err(e) = connection.pragma_update(None, "journal_mode", "WAL") {
+        tries += 1;
+        if tries > 100 || e.sqlite_error_code() != Some(rusqlite::ErrorCode::DatabaseBusy) {
+            return Err(e.into());
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
     connection.pragma_update(None, "synchronous", "NORMAL")?;
     connection.pragma_update(None, "foreign_keys", "ON")?;
-    connection.busy_timeout(std::time::Duration::from_secs(5))?;
     migrate(&connection)?;
     Ok(connection)
 }
@@ -217,20 +227,33 @@ fn migrate(connection: &Connection) -> Result<(), StoreError> {
          );",
     )?;
     for (version, sql) in MIGRATIONS {
-        let applied: bool = connection.query_row(
-            "SELECT EXISTS(SELECT 1 FROM schema_migrations WHERE version = ?1)",
-            [version],
-            |r| r.get(0),
-        )?;
-        if !applied {
-            let tx = connection.unchecked_transaction()?;
-            tx.execute_batch(sql)?;
-            tx.execute(
-                "INSERT INTO schema_migrations (version) VALUES (?1)",
-                [version],
-            )?;
-            tx.commit()?;
+        // The check and the change in one write transaction: two processes opening a new
+        // file at once (replicas, or a CLI beside the gateway) apply each migration once.
+        connection.execute_batch("BEGIN IMMEDIATE")?;
+        let applied = apply_once(connection, *version, sql);
+        match applied {
+            Ok(()) => connection.execute_batch("COMMIT")?,
+            Err(e) => {
+                let _ = connection.execute_batch("ROLLBACK");
+                return Err(e);
+            }
         }
+    }
+    Ok(())
+}
+
+fn apply_once(connection: &Connection, version: i64, sql: &str) -> Result<(), StoreError> {
+    let applied: bool = connection.query_row(
+        "SELECT EXISTS(SELECT 1 FROM schema_migrations WHERE version = ?1)",
+        [version],
+        |r| r.get(0),
+    )?;
+    if !applied {
+        connection.execute_batch(sql)?;
+        connection.execute(
+            "INSERT INTO schema_migrations (version) VALUES (?1)",
+            [version],
+        )?;
     }
     Ok(())
 }
