@@ -17,6 +17,10 @@ target_dir="${FUZZ_TARGET_DIR:-$HOME/.cache/portcullis/fuzz-target}"
 export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_odr_violation=0}"
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
+# Built first, with progress shown: with ASan the first build takes minutes, and a silent
+# stage looks hung. (A build error shows again, whole, in the run below.)
+echo "== building the fuzz targets (ASan; several minutes the first time)"
+cargo +nightly fuzz build --target-dir "$target_dir" 2>&1 | awk '/^ *(Compiling|Finished)/ { sub(/^ */, "  "); print; fflush() }' || true
 for target in ${FUZZ_TARGETS:-$(cargo +nightly fuzz list)}; do
   echo "== fuzz $target for ${seconds}s"
   seed_flag=()

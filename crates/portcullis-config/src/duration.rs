@@ -37,6 +37,36 @@ impl<'de> Deserialize<'de> for Duration {
 
 impl std::fmt::Display for Duration {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}", humantime::format_duration(self.0))
+        // In the largest unit that divides it: 365 days is "365d", not "11months 30days
+        // 3h 50m 24s" (humantime's months and years are averages).
+        let d = self.0;
+        let secs = d.as_secs();
+        if d.subsec_nanos() != 0 || secs == 0 {
+            return write!(f, "{}", humantime::format_duration(d));
+        }
+        for (unit, name) in [(86_400, "d"), (3600, "h"), (60, "m"), (1, "s")] {
+            if secs.is_multiple_of(unit) {
+                return write!(f, "{}{name}", secs / unit);
+            }
+        }
+        unreachable!("every whole number of seconds divides by one")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Duration;
+
+    #[test]
+    fn durations_are_shown_in_the_largest_whole_unit() {
+        let shown = |secs: u64| Duration::from_secs(secs).to_string();
+        assert_eq!(shown(365 * 86_400), "365d");
+        assert_eq!(shown(90 * 60), "90m");
+        assert_eq!(shown(7200), "2h");
+        assert_eq!(shown(61), "61s");
+        assert_eq!(
+            Duration(std::time::Duration::from_millis(250)).to_string(),
+            "250ms"
+        );
     }
 }

@@ -2,7 +2,9 @@
 
 mod common;
 
-use common::{binary, chat_status, free_port, http, wait_ready, write_config, Running};
+use common::{
+    binary, chat_status, chat_status_for, free_port, http, wait_ready, write_config, Running,
+};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::process::{Command, Stdio};
@@ -22,6 +24,13 @@ fn check_config_accepts_a_good_file_and_names_the_field_of_a_bad_one() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(String::from_utf8_lossy(&out.stdout).contains("configuration OK"));
+    // `--config`, as with `serve`.
+    let out = binary()
+        .args(["check-config", "--config"])
+        .arg(&good)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
 
     let bad = write_config(
         dir.path(),
@@ -162,7 +171,101 @@ fn serve_runs_the_gateway_and_exits_cleanly_on_sigterm() {
         .unwrap();
     assert!(log.contains("shutting down"), "{log}");
     assert!(!log.contains("sk-test"), "the upstream key reached the log");
+    assert!(
+        !log.contains('\u{1b}'),
+        "colour codes in a log that is not a terminal"
+    );
+    let token_file = dir.path().join("portcullis-data/admin-token");
+    assert!(log.contains(&token_file.display().to_string()), "{log}");
+    assert!(!log.contains("no upstream or model"), "{log}");
     drop(sim);
+}
+
+#[test]
+fn serve_without_upstreams_says_so_and_logs_json_when_asked() {
+    let dir = tempfile::tempdir().unwrap();
+    let admin = free_port();
+    let config = write_config(
+        dir.path(),
+        &format!("[listeners]\npublic = \"127.0.0.1:0\"\nadmin = \"127.0.0.1:{admin}\"\n"),
+    );
+    let mut gateway = Running(
+        binary()
+            .args(["serve", "--log-format", "json", "--config"])
+            .arg(&config)
+            .current_dir(dir.path())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    wait_ready(admin);
+    let pid = gateway.0.id().to_string();
+    assert!(Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap()
+        .success());
+    assert!(gateway.0.wait().unwrap().success());
+    let mut log = String::new();
+    gateway
+        .0
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut log)
+        .unwrap();
+    let lines: Vec<serde_json::Value> = log
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|_| panic!("not JSON: {l}")))
+        .collect();
+    let warning = lines
+        .iter()
+        .find(|l| {
+            l["fields"]["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("no upstream or model"))
+        })
+        .unwrap_or_else(|| panic!("no warning: {log}"));
+    assert_eq!(warning["level"], "WARN");
+}
+
+#[test]
+fn sim_takes_its_options_as_flags() {
+    let port = free_port();
+    let _sim = Running(
+        binary()
+            .args([
+                "sim",
+                "--listen",
+                &format!("127.0.0.1:{port}"),
+                "--reply",
+                "hello from the flags",
+                "--report-usage",
+                "false",
+                "--extra-fields",
+                r#"{"debug":"internal"}"#,
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let body = r#"{"model":"m","messages":[{"role":"user","content":"hi"}]}"#;
+    let request = format!(
+        "POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let answer = loop {
+        if TcpStream::connect(format!("127.0.0.1:{port}")).is_ok() {
+            break http(&format!("127.0.0.1:{port}"), &request);
+        }
+        assert!(Instant::now() < deadline, "the simulator never listened");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(answer.contains("hello from the flags"), "{answer}");
+    assert!(answer.contains("\"debug\":\"internal\""), "{answer}");
+    assert!(!answer.contains("\"usage\""), "{answer}");
 }
 
 #[test]
@@ -261,6 +364,10 @@ fn admin_commands_manage_tenants_and_keys() {
     assert!(chat_status(public, &key).contains("429"));
     let (ok, out, _) = cli(&["risk", "list"]);
     assert!(ok && out.contains(&id), "{out}");
+    assert!(
+        out.contains("(in 9 minutes)") || out.contains("(in 10 minutes)"),
+        "{out}"
+    );
     let (ok, _, _) = cli(&["risk", "clear", &subject]);
     assert!(ok);
     assert!(chat_status(public, &key).contains("200"));
@@ -336,6 +443,69 @@ fn admin_commands_manage_tenants_and_keys() {
     let (ok, out, _) = cli(&["keys", "list", "--tenant", "acme"]);
     assert!(ok && out.contains(&id) && out.contains("active"), "{out}");
     assert!(!out.contains(&key), "a listing printed the secret");
+    // A table people read: a header, dates with their distance, no raw Unix numbers.
+    let header = out.lines().next().unwrap();
+    for column in [
+        "ID",
+        "TENANT",
+        "KIND",
+        "MODELS",
+        "EXPIRES",
+        "LAST USED",
+        "STATE",
+    ] {
+        assert!(header.contains(column), "{out}");
+    }
+    assert!(
+        out.contains("(in 59 minutes)") || out.contains("(in 60 minutes)"),
+        "{out}"
+    );
+    assert!(out.contains("secret"), "{out}");
+    let (ok, out, _) = cli(&["keys", "show", &id]);
+    assert!(ok, "{out}");
+    for field in [
+        "models:",
+        "allowed ips:",
+        "description:",
+        "created:",
+        "last used:",
+    ] {
+        assert!(out.contains(field), "{out}");
+    }
+    // Admin options before the command work the same.
+    let out = binary()
+        .args([
+            "--output",
+            "json",
+            "--admin-url",
+            &admin_url,
+            "keys",
+            "show",
+            &id,
+        ])
+        .current_dir(dir.path())
+        .env_remove("PORTCULLIS_ADMIN_TOKEN")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let shown: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(shown["expires_at"].is_i64(), "JSON keeps the numbers");
+    // Errors name durations as written in the configuration, not humantime's months.
+    let (ok, _, err) = cli(&["keys", "create", "--tenant", "acme", "--expires-in", "400d"]);
+    assert!(!ok && err.contains("at most 365d"), "{err}");
+    // A successor keeps its predecessor's lifetime (a 1-hour key gives a 1-hour key).
+    let (ok, out, err) = cli(&["keys", "rotate", &id, "--grace", "0s", "--output", "json"]);
+    assert!(ok, "{err}");
+    let successor: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let lifetime =
+        successor["expires_at"].as_i64().unwrap() - successor["created_at"].as_i64().unwrap();
+    assert_eq!(lifetime, 3600, "{successor}");
+    let id = successor["id"].as_str().unwrap().to_owned();
+    let key = successor["key"].as_str().unwrap().to_owned();
 
     let (ok, out, _) = cli(&["keys", "revoke", &id, "--reason", "rotated"]);
     assert!(ok && out.contains("revoked"), "{out}");
@@ -359,6 +529,18 @@ fn admin_commands_manage_tenants_and_keys() {
         .unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("401"));
+    // Without a token, the error says which file it looked for.
+    let elsewhere = tempfile::tempdir().unwrap();
+    let out = binary()
+        .args(["tenants", "list", "--admin-url", &admin_url])
+        .current_dir(elsewhere.path())
+        .env_remove("PORTCULLIS_ADMIN_TOKEN")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    let looked = elsewhere.path().join("portcullis-data/admin-token");
+    assert!(err.contains(&looked.display().to_string()), "{err}");
     drop(sim);
 }
 
@@ -441,4 +623,121 @@ fn guard_redact_returns_redacted_text_and_character_spans() {
     assert_eq!(lines[0]["spans"][1]["kind"], "PHONE");
     assert_eq!(lines[1]["text"], "Nothing to hide here.");
     assert_eq!(lines[1]["spans"], serde_json::json!([]));
+}
+
+/// Two free consecutive ports (the demo's public listener and the admin one after it).
+fn free_port_pair() -> u16 {
+    loop {
+        let port = free_port();
+        if port < 65535 && std::net::TcpListener::bind(("127.0.0.1", port + 1)).is_ok() {
+            return port;
+        }
+    }
+}
+
+/// Runs `demo` in `dir` until its banner is printed; returns the process and the banner.
+fn start_demo(dir: &std::path::Path, port: u16) -> (Running, String) {
+    let mut demo = Running(
+        binary()
+            .args(["demo", "--port", &port.to_string()])
+            .current_dir(dir)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let mut reader = BufReader::new(demo.0.stdout.take().unwrap());
+    let mut banner = String::new();
+    loop {
+        let mut line = String::new();
+        assert!(
+            reader.read_line(&mut line).unwrap() > 0,
+            "demo ended: {banner}"
+        );
+        banner.push_str(&line);
+        if line.trim_end() == "print()" {
+            return (demo, banner);
+        }
+    }
+}
+
+#[test]
+fn the_demo_banner_runs_as_pasted_and_a_new_run_replaces_the_old_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port_pair();
+    let (demo, banner) = start_demo(dir.path(), port);
+    let admin = format!("http://127.0.0.1:{}", port + 1);
+    assert!(
+        banner.contains(&format!("export PORTCULLIS_ADMIN_URL={admin}")),
+        "{banner}"
+    );
+    assert!(
+        banner.contains("simulated model server on http://127.0.0.1:"),
+        "{banner}"
+    );
+    assert!(
+        banner.contains("cargo install --path crates/portcullis"),
+        "{banner}"
+    );
+    // The Python part parses as pasted (flush left), and prints a newline at the end.
+    let python = banner
+        .split("paste into python3:\n")
+        .nth(1)
+        .expect("a Python snippet");
+    let mut check = Command::new("python3")
+        .args(["-c", "import ast, sys; ast.parse(sys.stdin.read())"])
+        .stdin(Stdio::piped())
+        .spawn()
+        .unwrap();
+    check
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(python.as_bytes())
+        .unwrap();
+    assert!(check.wait().unwrap().success(), "{python}");
+    let first_key = banner
+        .split("Bearer ")
+        .nth(1)
+        .and_then(|rest| rest.split('\'').next())
+        .unwrap()
+        .to_owned();
+    assert!(chat_status_for(port, &first_key, "sim-chat").contains("200"));
+    drop(demo);
+
+    // A second run: a new key, the old one revoked, both in the audit log.
+    let (_demo, banner) = start_demo(dir.path(), port);
+    let second_key = banner
+        .split("Bearer ")
+        .nth(1)
+        .and_then(|rest| rest.split('\'').next())
+        .unwrap()
+        .to_owned();
+    assert_ne!(first_key, second_key);
+    assert!(chat_status_for(port, &second_key, "sim-chat").contains("200"));
+    assert!(chat_status_for(port, &first_key, "sim-chat").contains("401"));
+    let out = binary()
+        .args(["audit", "--output", "json", "--admin-url", &admin])
+        .current_dir(dir.path())
+        .env_remove("PORTCULLIS_ADMIN_TOKEN")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let audit: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let actions: Vec<&str> = audit["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["actor"] == "demo")
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        actions,
+        ["key.create", "key.revoke", "key.create", "tenant.create"],
+        "newest first"
+    );
 }

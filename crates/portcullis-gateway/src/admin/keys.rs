@@ -66,6 +66,10 @@ struct Rotate {
     /// How long the old key keeps working, like "1h" or "0s". Default 1h.
     #[serde(default)]
     grace: Option<String>,
+    /// The successor's lifetime. Default: the old key's own (a 1-day key's successor is a
+    /// 1-day key).
+    #[serde(default)]
+    expires_in: Option<String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -264,7 +268,24 @@ impl Admin<'_> {
         if !old.is_usable(self.state.keys.now()) {
             return Err(invalid("id", "Only an active key can be rotated."));
         }
-        let lifetime = self.state.identity.default_key_lifetime.get().as_secs() as i64;
+        let identity = &self.state.identity;
+        let lifetime = match rotate.expires_in.as_deref() {
+            Some(text) => humantime::parse_duration(text)
+                .ok()
+                .filter(|l| !l.is_zero() && *l <= identity.max_key_lifetime.get())
+                .ok_or_else(|| {
+                    invalid(
+                        "expires_in",
+                        &format!(
+                            "`expires_in` must be a duration above 0 and at most {}.",
+                            identity.max_key_lifetime
+                        ),
+                    )
+                })?
+                .as_secs() as i64,
+            None if old.expires_at > old.created_at => old.expires_at - old.created_at,
+            None => identity.default_key_lifetime.get().as_secs() as i64,
+        };
         let (minted, mut record) = self.state.keys.new_key(
             &old.tenant,
             old.environment,

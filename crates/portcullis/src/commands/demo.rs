@@ -38,10 +38,23 @@ upstream = "sim"
     let gateway = Gateway::start(&config).await?;
     let key = demo_key(&gateway).await?;
     let base = format!("http://{}/v1", gateway.public);
-    println!(
+    println!("{}", banner(&base, gateway.admin, sim_addr, &key));
+    crate::commands::serve::terminate().await;
+    gateway.shutdown().await;
+    Ok(())
+}
+
+/// What to try, ready to paste: curl, the CLI (where the binary is, and the admin URL to
+/// export when the ports moved) and Python, flush left so it runs as pasted.
+fn banner(base: &str, admin: SocketAddr, sim: SocketAddr, key: &str) -> String {
+    let cli = std::env::current_exe()
+        .ok()
+        .map(|p| p.display().to_string())
+        .unwrap_or_else(|| "portcullis".into());
+    format!(
         r#"
-Portcullis demo: the gateway on {base}, in front of a simulated model server.
-Admin: http://{admin}/readyz   (Ctrl-C to stop)
+Portcullis demo: the gateway on {base}, in front of a simulated model server on http://{sim}/v1.
+Admin API: http://{admin}   (Ctrl-C to stop)
 A demo tenant and a 1-day key were created for you (the admin token is in portcullis-data/admin-token).
 
 Try it with curl:
@@ -50,32 +63,62 @@ Try it with curl:
     -H 'Content-Type: application/json' -H 'Authorization: Bearer {key}' \
     -d '{{"model":"sim-chat","messages":[{{"role":"user","content":"Hello!"}}]}}'
 
-Or with the official openai Python package (pip install openai):
+Manage it with the CLI ({cli}; put it on your PATH with
+`cargo install --path crates/portcullis`), from this directory:
 
-  from openai import OpenAI
-  client = OpenAI(base_url="{base}", api_key="{key}")
-  reply = client.chat.completions.create(
-      model="sim-chat", messages=[{{"role": "user", "content": "Hello!"}}])
-  print(reply.choices[0].message.content)
-  for chunk in client.chat.completions.create(
-          model="sim-chat", messages=[{{"role": "user", "content": "Hello!"}}], stream=True):
-      print(chunk.choices[0].delta.content or "", end="", flush=True) if chunk.choices else None
-"#,
-        admin = gateway.admin
-    );
-    crate::commands::serve::terminate().await;
-    gateway.shutdown().await;
-    Ok(())
+  export PORTCULLIS_ADMIN_URL=http://{admin}
+  {cli} keys list
+  {cli} usage show --tenant demo
+  {cli} requests tail --follow
+
+Or with the official openai Python package (pip install openai); paste into python3:
+
+from openai import OpenAI
+client = OpenAI(base_url="{base}", api_key="{key}")
+reply = client.chat.completions.create(
+    model="sim-chat", messages=[{{"role": "user", "content": "Hello!"}}])
+print(reply.choices[0].message.content)
+for chunk in client.chat.completions.create(
+        model="sim-chat", messages=[{{"role": "user", "content": "Hello!"}}], stream=True):
+    if chunk.choices:
+        print(chunk.choices[0].delta.content or "", end="", flush=True)
+
+print()
+"#
+    )
 }
 
-/// A tenant `demo` (created once) and a fresh one-day key for it.
+/// The marker of keys the demo makes: the next run revokes what the last one left.
+const DEMO_KEY: &str = "created by portcullis demo";
+
+/// A tenant `demo` (created once) and a fresh one-day key for it; the previous demo keys are
+/// revoked. Each change is in the admin audit log, as if made through the admin API.
 async fn demo_key(gateway: &portcullis_gateway::RunningGateway) -> anyhow::Result<String> {
     let state = &gateway.state;
-    if state.store.tenant("demo").await?.is_none() {
-        state
-            .store
+    let store = &state.store;
+    let audit = |action: &'static str, target: String, detail: &'static str| async move {
+        store
+            .record_audit("demo", action, &target, "portcullis demo", detail)
+            .await
+    };
+    if store.tenant("demo").await?.is_none() {
+        store
             .create_tenant("demo", portcullis_core::Audience::Customer, "default")
             .await?;
+        audit(
+            "tenant.create",
+            "demo".into(),
+            "audience=customer plan=default",
+        )
+        .await?;
+    }
+    for old in store.keys(Some("demo")).await? {
+        if old.description == DEMO_KEY && old.revoked_at.is_none() {
+            store
+                .revoke_key(&old.id, "replaced by a new demo run")
+                .await?;
+            audit("key.revoke", old.id, "replaced by a new demo run").await?;
+        }
     }
     let (minted, record) = portcullis_identity::new_key(
         state.keys.pepper(),
@@ -83,10 +126,12 @@ async fn demo_key(gateway: &portcullis_gateway::RunningGateway) -> anyhow::Resul
         portcullis_core::Environment::Live,
         vec!["inference".into()],
         None,
-        "created by portcullis demo".into(),
+        DEMO_KEY.into(),
         24 * 3600,
     );
-    state.store.insert_key(record).await?;
-    state.keys.reload(&state.store).await?;
+    let id = record.id.clone();
+    store.insert_key(record).await?;
+    audit("key.create", id, "roles=inference lifetime=1d").await?;
+    state.keys.reload(store).await?;
     Ok(minted.text)
 }

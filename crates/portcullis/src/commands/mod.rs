@@ -1,8 +1,11 @@
 //! One module per subcommand: `serve` (the gateway), `demo` (gateway and simulator with a
 //! key ready to paste), `guard` (input screening and output redaction on your own data), and
-//! `admin/` (the admin API's commands, a file each).
+//! `admin/` (the admin API's commands, a file each), `health` (a health check for container
+//! images without curl) and `man` (man pages from the command-line definition).
 
 pub mod admin;
 pub mod demo;
 pub mod guard;
+pub mod health;
+pub mod man;
 pub mod serve;

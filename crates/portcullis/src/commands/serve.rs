@@ -5,6 +5,20 @@ use portcullis_gateway::Gateway;
 
 pub async fn serve(config: Config) -> anyhow::Result<()> {
     let gateway = Gateway::start(&config).await?;
+    let data_dir = gateway.state.store.data_dir();
+    let shown = std::path::absolute(&data_dir).unwrap_or(data_dir);
+    tracing::info!(
+        admin_token = %shown.join("admin-token").display(),
+        key_pepper = %shown.join("key-pepper").display(),
+        "the admin token and key pepper are kept here unless given by PORTCULLIS_ADMIN_TOKEN and PORTCULLIS_KEY_PEPPER (readable by this user only)"
+    );
+    if config.upstreams.is_empty() || config.models.is_empty() {
+        tracing::warn!(
+            "no upstream or model is configured: every inference request will be answered \
+             404 model_not_found. Give a configuration file with [[upstreams]] and [[models]] \
+             (`portcullis serve --config FILE`), or try `portcullis demo`"
+        );
+    }
     wait_for_shutdown(&gateway).await;
     tracing::info!("shutting down: no new connections, finishing in-flight requests");
     gateway.shutdown().await;

@@ -62,7 +62,12 @@ pub fn wait_ready(admin: u16) {
 }
 
 pub fn chat_status(public: u16, key: &str) -> String {
-    let body = r#"{"model":"chat","messages":[{"role":"user","content":"hi"}]}"#;
+    chat_status_for(public, key, "chat")
+}
+
+/// The status line of a chat request for `model`.
+pub fn chat_status_for(public: u16, key: &str, model: &str) -> String {
+    let body = format!(r#"{{"model":"{model}","messages":[{{"role":"user","content":"hi"}}]}}"#);
     let reply = http(
         &format!("127.0.0.1:{public}"),
         &format!(

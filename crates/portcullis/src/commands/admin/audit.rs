@@ -12,7 +12,7 @@ pub(super) async fn call(client: &AdminClient, limit: u32) -> anyhow::Result<Ren
             list(v, |e| {
                 format!(
                     "{}  {:<8} {:<18} {:<18} {} {}",
-                    e["at"],
+                    super::show::time(&e["at"], false),
                     e["actor"].as_str().unwrap_or(""),
                     e["action"].as_str().unwrap_or(""),
                     e["target"].as_str().unwrap_or(""),

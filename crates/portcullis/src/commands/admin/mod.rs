@@ -9,6 +9,7 @@ mod audit;
 mod keys;
 mod requests;
 mod risk;
+mod show;
 mod tenants;
 mod tokens;
 mod usage;
@@ -28,16 +29,22 @@ use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use serde_json::Value;
 
+/// Where `serve` writes the admin token with the embedded defaults, relative to the working
+/// directory.
+const DEFAULT_TOKEN_FILE: &str = "portcullis-data/admin-token";
+
 /// The admin API's answer, and how to show it as text.
 type Rendered = (Value, fn(&Value) -> String);
 
 #[derive(Args)]
+#[command(next_help_heading = "Admin API (any admin command; before or after it)")]
 pub struct AdminTarget {
     /// Base URL of the admin listener.
     #[arg(
         long,
         global = true,
         env = "PORTCULLIS_ADMIN_URL",
+        hide_env_values = true,
         default_value = "http://127.0.0.1:8081"
     )]
     admin_url: String,
@@ -73,9 +80,19 @@ pub enum Request {
 pub async fn run(target: AdminTarget, request: Request) -> anyhow::Result<()> {
     let token = match target.admin_token.clone() {
         Some(t) => t,
-        None => std::fs::read_to_string("portcullis-data/admin-token")
-            .map(|t| t.trim().to_owned())
-            .context("no admin token: pass --admin-token or set PORTCULLIS_ADMIN_TOKEN")?,
+        None => {
+            let path = std::path::Path::new(DEFAULT_TOKEN_FILE);
+            let shown = std::path::absolute(path).unwrap_or_else(|_| path.to_owned());
+            std::fs::read_to_string(path)
+                .map(|t| t.trim().to_owned())
+                .with_context(|| {
+                    format!(
+                        "no admin token: pass --admin-token, set PORTCULLIS_ADMIN_TOKEN, or run \
+                         from the directory the gateway writes its data to (looked for {})",
+                        shown.display()
+                    )
+                })?
+        }
     };
     let client = AdminClient {
         base: target.admin_url.trim_end_matches('/').to_owned(),

@@ -11,16 +11,21 @@ pub enum RiskCommand {
     Set {
         /// `tenant:NAME` or `key:ID`.
         subject: String,
+        /// What the limits are multiplied by: 0.001 to 1, or 0 to suspend.
         #[arg(long)]
         factor: f64,
         /// How long, like "10m" or "2h".
         #[arg(long = "for")]
         duration: String,
+        /// Why, for the audit log and `risk list`.
         #[arg(long, default_value = "")]
         reason: String,
     },
     /// Lift a principal's risk factor.
-    Clear { subject: String },
+    Clear {
+        /// `tenant:NAME` or `key:ID`.
+        subject: String,
+    },
     /// Risk factors in force.
     List,
 }
@@ -65,9 +70,9 @@ fn risk_line(v: &Value) -> String {
         _ => String::new(),
     };
     format!(
-        "{subject} factor={} until_us={} reason={}",
+        "{subject} factor={} until {} reason={}",
         v["factor"],
-        v["expires_at_us"],
+        super::show::time(&v["expires_at_us"], true),
         v["reason"].as_str().unwrap_or("")
     )
 }

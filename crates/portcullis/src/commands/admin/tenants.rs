@@ -8,17 +8,22 @@ use serde_json::{json, Value};
 pub enum TenantCommand {
     /// Create a tenant.
     Create {
+        /// Lowercase letters, digits, `-`, `_` and `.` (not first).
         name: String,
         /// internal, partner or customer.
         #[arg(long)]
         audience: String,
+        /// A plan from the configuration's `[plans]` (limits, quotas and guards).
         #[arg(long, default_value = "default")]
         plan: String,
     },
     /// List tenants.
     List,
     /// Show one tenant.
-    Show { name: String },
+    Show {
+        /// The tenant's name.
+        name: String,
+    },
 }
 
 /// Calls the admin API for `command`; returns the answer and how to show it as text.

@@ -8,11 +8,13 @@ use serde_json::Value;
 pub enum UsageCommand {
     /// Usage totals and daily rows (this month unless told otherwise).
     Show {
+        /// Only this tenant.
         #[arg(long)]
         tenant: Option<String>,
         /// A key id.
         #[arg(long)]
         key: Option<String>,
+        /// Only this model.
         #[arg(long)]
         model: Option<String>,
         /// day, month or total.
