@@ -101,7 +101,7 @@ impl GuardSpec {
 }
 
 /// The global `[guard]` section: defaults plus where the guards run.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Guard {
     /// As in [`GuardSpec`].

@@ -6,7 +6,7 @@ use serde::Deserialize;
 use std::collections::BTreeMap;
 
 /// `[limits]`: the limiter's backend and calendar.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Limits {
     /// `memory` (one process; the embedded default) or `redis` (shared by every replica).
@@ -71,7 +71,7 @@ pub enum OutagePolicy {
 }
 
 /// `[plans.NAME]`: what tenants on a plan, and each of their keys, may use.
-#[derive(Debug, Clone, Deserialize, Default, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 pub struct Plan {
     /// Limits on the whole tenant (all its keys together).
@@ -124,7 +124,7 @@ impl Plan {
 
 /// Limits on one scope. Unset fields are unlimited; in overrides, unset fields keep the
 /// plan's value.
-#[derive(Debug, Clone, Deserialize, Default, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Default, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct LimitSpec {
     pub requests_per_minute: Option<u64>,

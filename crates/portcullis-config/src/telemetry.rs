@@ -5,7 +5,7 @@ use serde::Deserialize;
 use std::path::PathBuf;
 
 /// Metrics on the admin listener's `/metrics`, and the audit trail.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Telemetry {
     /// Serve Prometheus metrics on the admin listener's `/metrics`. Default true.
@@ -50,7 +50,7 @@ pub struct Telemetry {
 }
 
 /// What the trail may keep of one tenant's requests.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TenantTelemetry {
     /// Keep prompt and completion text in the audit trail (secrets and personal data
@@ -61,7 +61,7 @@ pub struct TenantTelemetry {
 }
 
 /// One alert rule: `kind` measured over `window`, firing once above `threshold` for `for`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AlertRule {
     /// A name of your choosing, unique among the rules.
@@ -87,7 +87,7 @@ pub struct AlertRule {
 }
 
 /// A webhook that receives alerts as JSON (see the README for the body and signature).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Webhook {
     /// `http://` or `https://` URL.
@@ -116,7 +116,7 @@ impl Default for Telemetry {
 }
 
 /// JSON-lines files of request records and security events, rotated and pruned.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Audit {
     /// Write the trail. Default true.

@@ -38,6 +38,7 @@ pub const PERMISSIONS: &[&str] = &[
     "admin:usage",
     "admin:risk",
     "admin:metrics",
+    "admin:config",
 ];
 
 fn identity(config: &Config) -> Result<(), ConfigError> {

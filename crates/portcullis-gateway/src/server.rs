@@ -67,7 +67,7 @@ impl Gateway {
     /// As [`Gateway::start`], resolving `api_key_env` variables with `env`.
     pub async fn start_with_env(
         config: &Config,
-        env: impl Fn(&str) -> Option<String>,
+        env: impl Fn(&str) -> Option<String> + Send + Sync + 'static,
     ) -> Result<RunningGateway, GatewayError> {
         Gateway::start_with(config, env, portcullis_core::clock::system()).await
     }
@@ -76,7 +76,7 @@ impl Gateway {
     /// manual clock instead of sleeping).
     pub async fn start_with(
         config: &Config,
-        env: impl Fn(&str) -> Option<String>,
+        env: impl Fn(&str) -> Option<String> + Send + Sync + 'static,
         clock: portcullis_core::SharedClock,
     ) -> Result<RunningGateway, GatewayError> {
         let store = Store::open(&config.store.url)
@@ -100,7 +100,8 @@ impl Gateway {
         };
         let keys =
             Arc::new(KeyCache::load_with_clock(&store, pepper, token_settings, clock).await?);
-        let mut state = GatewayState::new(config, store, keys, admin_token, env, telemetry)?;
+        let mut state =
+            GatewayState::new(config, store, keys, admin_token, Arc::new(env), telemetry)?;
         state.stored_trail = stored_trail;
         let state = Arc::new(state);
         let tls = match &config.listeners.tls {
@@ -164,7 +165,7 @@ impl Gateway {
             async move { admin::serve(&state, request).await }
         });
         tokio::spawn(listener::accept_loop(admin, admin_context));
-        upstream::spawn_probes(&state.upstreams, shutdown_rx.clone());
+        upstream::spawn_probes(&state.settings().upstreams, state.stopping.clone());
         state.issuers.spawn_refresh(shutdown_rx.clone());
         crate::background::keys::spawn_refresh_and_last_used_flush(
             &state,
@@ -198,7 +199,7 @@ impl Gateway {
         background.push(tokio::task::spawn_blocking(|| {
             portcullis_guard::Detector::builtin();
         }));
-        for encoding in state.catalog.encodings() {
+        for encoding in state.settings().catalog.encodings() {
             background.push(tokio::task::spawn_blocking(move || encoding.warm_up()));
         }
         drop(drain);
@@ -316,7 +317,9 @@ fn telemetry_client() -> portcullis_telemetry::HttpClient {
 }
 
 /// The configured alert rules (checked at load: every kind parses).
-fn alert_rules(t: &portcullis_config::Telemetry) -> Vec<portcullis_telemetry::alerts::AlertRule> {
+pub(crate) fn alert_rules(
+    t: &portcullis_config::Telemetry,
+) -> Vec<portcullis_telemetry::alerts::AlertRule> {
     use portcullis_telemetry::alerts::{AlertKind, AlertRule};
     t.alerts
         .iter()
@@ -430,11 +433,11 @@ async fn bind(field: &'static str, addr: SocketAddr) -> Result<TcpListener, Gate
 }
 
 impl RunningGateway {
-    /// Re-reads the TLS certificate and key (SIGHUP). Without TLS there is nothing to do.
-    pub fn reload_tls(&self) -> Result<(), String> {
+    /// Re-reads the TLS certificate and key (SIGHUP); true when there was one to re-read.
+    pub fn reload_tls(&self) -> Result<bool, String> {
         match &self.tls {
-            Some(tls) => tls.reload(),
-            None => Ok(()),
+            Some(tls) => tls.reload().map(|()| true),
+            None => Ok(false),
         }
     }
 
@@ -444,6 +447,7 @@ impl RunningGateway {
         self.state
             .draining
             .store(true, std::sync::atomic::Ordering::Relaxed);
+        self.state.stopping.cancel();
         let _ = self.shutdown.send(true);
         let drained = tokio::time::timeout(self.grace, self.drained.recv())
             .await

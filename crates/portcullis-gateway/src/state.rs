@@ -1,25 +1,109 @@
-//! What every request handler shares, built once at start-up: configuration, the catalog,
-//! upstreams, the store, the key cache and limiter (which change inside, behind their own
-//! locks), and the browser-use audit throttle.
+//! What every request handler shares: the [`Settings`] a configuration reload replaces
+//! (models, upstreams, plans, roles, guards), and what lives as long as the process: the store,
+//! the key cache and limiter (which change inside, behind their own locks), telemetry, and the
+//! browser-use audit throttle.
 
 use crate::catalog::Catalog;
 use crate::policy::authz::Roles;
 use crate::upstream::Upstream;
-use portcullis_config::{Config, HttpLimits};
+use arc_swap::ArcSwap;
+use portcullis_config::{Config, ConfigError, HttpLimits};
 use portcullis_identity::{KeyCache, Store};
-use std::collections::HashMap;
+use portcullis_limits::PlanBook;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
-pub struct GatewayState {
+/// What the configuration decides for each request, replaced whole by a reload. A request
+/// loads it once when it arrives and keeps that version to its end (a stream started before a
+/// reload finishes under the models, upstreams and limits it started with).
+pub struct Settings {
+    /// 1 at start, one more per successful reload.
+    pub version: u64,
     pub catalog: Catalog,
     pub upstreams: Vec<Arc<Upstream>>,
     /// Bulkhead size per upstream, same order as `upstreams`.
     pub upstream_capacity: Vec<usize>,
+    /// Each upstream's configuration and credential, same order: a reload keeps the
+    /// upstreams whose both are unchanged (their connections, health and bulkhead with them).
+    upstream_sources: Vec<(portcullis_config::Upstream, Option<String>)>,
+    pub plans: Arc<PlanBook>,
+    pub roles: Roles,
+    /// Guard defaults, and per-tenant guard settings.
+    pub guard: portcullis_config::Guard,
+    pub tenant_guard: BTreeMap<String, portcullis_config::GuardSpec>,
+}
+
+impl std::fmt::Debug for Settings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Settings")
+            .field("version", &self.version)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Settings {
+    /// Builds the settings of `config`, version `version`. Upstreams that `previous` already
+    /// has, with the same configuration and credential, are shared rather than rebuilt.
+    /// `api_keys` resolves an upstream's `api_key_env` to its value.
+    pub fn build(
+        config: &Config,
+        version: u64,
+        previous: Option<&Settings>,
+        api_keys: impl Fn(&str) -> Option<String>,
+    ) -> Result<Settings, ConfigError> {
+        let mut upstreams = Vec::new();
+        let mut upstream_sources = Vec::new();
+        let mut index = HashMap::new();
+        for (i, u) in config.upstreams.iter().enumerate() {
+            let key = match &u.api_key_env {
+                Some(var) => Some(api_keys(var).ok_or_else(|| {
+                    ConfigError::new(
+                        format!("upstreams[{i}].api_key_env"),
+                        format!("the environment variable {var} is not set"),
+                    )
+                })?),
+                None => None,
+            };
+            let source = (u.clone(), key);
+            let kept = previous.and_then(|p| {
+                let at = p.upstream_sources.iter().position(|s| *s == source)?;
+                Some(p.upstreams[at].clone())
+            });
+            let upstream = match kept {
+                Some(upstream) => upstream,
+                None => Arc::new(
+                    Upstream::new(u, source.1.clone())
+                        .map_err(|problem| ConfigError::new(format!("upstreams[{i}]"), problem))?,
+                ),
+            };
+            index.insert(u.name.clone(), i);
+            upstreams.push(upstream);
+            upstream_sources.push(source);
+        }
+        Ok(Settings {
+            version,
+            catalog: Catalog::new(config, &index),
+            upstream_capacity: config.upstreams.iter().map(|u| u.max_concurrency).collect(),
+            upstreams,
+            upstream_sources,
+            plans: Arc::new(PlanBook::new(config)),
+            roles: Roles::new(config),
+            guard: config.guard.clone(),
+            tenant_guard: config.tenant_guard.clone(),
+        })
+    }
+}
+
+pub struct GatewayState {
+    /// See [`Settings`]; read with [`GatewayState::settings`].
+    settings: ArcSwap<Settings>,
+    /// The configuration in force, and the file it is read from on reload. The lock also
+    /// makes reloads run one at a time.
+    pub(crate) active_config: tokio::sync::Mutex<crate::reload::ActiveConfig>,
     pub http: HttpLimits,
     pub allow_anonymous: bool,
     pub store: Store,
     pub keys: Arc<KeyCache>,
-    pub roles: Roles,
     pub identity: portcullis_config::Identity,
     /// The bootstrap admin token for the admin API.
     pub admin_token: String,
@@ -31,15 +115,15 @@ pub struct GatewayState {
     /// Rate limits, quotas and budgets.
     pub limiter: Arc<portcullis_limits::Limiter>,
     pub limits: portcullis_config::Limits,
-    /// Guard defaults, and per-tenant guard settings.
-    pub guard: portcullis_config::Guard,
-    pub tenant_guard: std::collections::BTreeMap<String, portcullis_config::GuardSpec>,
     /// Prompts screened as attacks since start: blocked, and flagged but passed.
     pub screened_blocked: std::sync::atomic::AtomicU64,
     pub screened_flagged: std::sync::atomic::AtomicU64,
     /// Cancelled when the shutdown grace elapses: every stream still open ends with an error
     /// event and settles what it used, instead of being cut off unbilled.
     pub streams_cut: tokio_util::sync::CancellationToken,
+    /// Cancelled when shutdown begins: background work started after start-up (the probes
+    /// of upstreams a reload added) stops with it.
+    pub stopping: tokio_util::sync::CancellationToken,
     /// Set when shutdown begins: the admin listener stays up through the drain and says so.
     pub draining: std::sync::atomic::AtomicBool,
     /// Token mints per key (`identity.token_mints_per_minute`).
@@ -61,36 +145,20 @@ impl GatewayState {
         store: Store,
         keys: Arc<KeyCache>,
         admin_token: String,
-        api_keys: impl Fn(&str) -> Option<String>,
+        api_keys: crate::reload::EnvLookup,
         telemetry: Arc<portcullis_telemetry::Telemetry>,
-    ) -> Result<GatewayState, portcullis_config::ConfigError> {
-        let mut upstreams = Vec::new();
-        let mut index = HashMap::new();
-        for (i, u) in config.upstreams.iter().enumerate() {
-            let key = match &u.api_key_env {
-                Some(var) => Some(api_keys(var).ok_or_else(|| {
-                    portcullis_config::ConfigError::new(
-                        format!("upstreams[{i}].api_key_env"),
-                        format!("the environment variable {var} is not set"),
-                    )
-                })?),
-                None => None,
-            };
-            let upstream = Upstream::new(u, key).map_err(|problem| {
-                portcullis_config::ConfigError::new(format!("upstreams[{i}]"), problem)
-            })?;
-            index.insert(u.name.clone(), i);
-            upstreams.push(Arc::new(upstream));
-        }
+    ) -> Result<GatewayState, ConfigError> {
+        let settings = Settings::build(config, 1, None, |var| api_keys(var))?;
         Ok(GatewayState {
-            catalog: Catalog::new(config, &index),
-            upstream_capacity: config.upstreams.iter().map(|u| u.max_concurrency).collect(),
-            upstreams,
+            settings: ArcSwap::from_pointee(settings),
+            active_config: tokio::sync::Mutex::new(crate::reload::ActiveConfig::new(
+                config.clone(),
+                api_keys,
+            )),
             http: config.http.clone(),
             allow_anonymous: config.dev.allow_anonymous,
             store,
             keys,
-            roles: Roles::new(config),
             identity: config.identity.clone(),
             admin_token,
             issuers: Arc::new(
@@ -101,11 +169,10 @@ impl GatewayState {
             limiter: portcullis_limits::Limiter::new(config)
                 .map_err(|p| portcullis_config::ConfigError::new("limits", p))?,
             limits: config.limits.clone(),
-            guard: config.guard.clone(),
-            tenant_guard: config.tenant_guard.clone(),
             screened_blocked: Default::default(),
             screened_flagged: Default::default(),
             streams_cut: Default::default(),
+            stopping: Default::default(),
             draining: Default::default(),
             token_mints: crate::pipeline::token_exchange::TokenMints::new(
                 config.identity.token_mints_per_minute,
@@ -119,6 +186,16 @@ impl GatewayState {
 }
 
 impl GatewayState {
+    /// The settings in force now. A request calls this once, when it arrives.
+    pub fn settings(&self) -> Arc<Settings> {
+        self.settings.load_full()
+    }
+
+    /// Puts `settings` in force for the requests that arrive from now on.
+    pub(crate) fn replace_settings(&self, settings: Settings) {
+        self.settings.store(Arc::new(settings));
+    }
+
     /// Counts a prompt screened as an attack.
     pub fn record_screening(&self, blocked: bool) {
         let counter = if blocked {

@@ -116,6 +116,7 @@ fn limiter_admit_and_settle(bencher: divan::Bencher) {
     )
     .unwrap();
     let limiter: Arc<Limiter> = Limiter::new(&config).unwrap();
+    let plans = portcullis_limits::PlanBook::new(&config);
     let runtime = tokio::runtime::Builder::new_current_thread()
         .build()
         .unwrap();
@@ -134,7 +135,7 @@ fn limiter_admit_and_settle(bencher: divan::Bencher) {
     bencher.bench_local(|| {
         runtime.block_on(async {
             let reservation = limiter
-                .admit(&subject, estimate, price, &NoLedger)
+                .admit(&plans, &subject, estimate, price, &NoLedger)
                 .await
                 .unwrap();
             reservation.settle(Usage {

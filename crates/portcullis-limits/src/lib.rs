@@ -23,7 +23,7 @@ mod limiter;
 
 pub use check::Label;
 pub use ledger::{Ledger, PendingUsage, Totals, UsageKey};
-pub use limiter::{Denial, Limiter, RateHeaders, Refusal, Reservation, Subject, Usage};
+pub use limiter::{Denial, Limiter, PlanBook, RateHeaders, Refusal, Reservation, Subject, Usage};
 pub use policy::{Estimate, Price, NANOS_PER_UNIT};
 pub use quota::{Calendar, Measure, Period, QuotaScope, QuotaSeed};
 pub use risk::{RiskFactor, RiskSubject, RiskTable};

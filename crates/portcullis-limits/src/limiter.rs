@@ -73,10 +73,71 @@ pub struct LimiterStatus {
     pub redis_failures: u64,
 }
 
-pub struct Limiter {
+/// Plans and the per-tenant and per-key overrides, passed to [`Limiter::admit`] by the caller:
+/// a configuration reload builds a new book, and a request is admitted under the book of the
+/// configuration it started with. Limit state is kept by scope, not by plan, so a new book
+/// changes the limits a counter is held to without resetting it.
+#[derive(Debug, Clone)]
+pub struct PlanBook {
     plans: BTreeMap<String, Plan>,
     tenant_limits: BTreeMap<String, LimitSpec>,
     key_limits: BTreeMap<String, LimitSpec>,
+}
+
+impl PlanBook {
+    /// The configuration's plans (with `default` built in unless redefined) and overrides.
+    pub fn new(config: &Config) -> PlanBook {
+        let mut plans = config.plans.clone();
+        plans
+            .entry("default".to_owned())
+            .or_insert_with(Plan::builtin_default);
+        PlanBook {
+            plans,
+            tenant_limits: config.tenant_limits.clone(),
+            key_limits: config.key_limits.clone(),
+        }
+    }
+
+    pub fn plan(&self, name: &str) -> Option<&Plan> {
+        self.plans.get(name)
+    }
+
+    pub fn plan_names(&self) -> impl Iterator<Item = &str> {
+        self.plans.keys().map(String::as_str)
+    }
+
+    /// The limits on a whole tenant of `plan` (its plan's, with the tenant's own overrides).
+    pub fn tenant_limits(&self, plan: &str, tenant: &str) -> Option<LimitSpec> {
+        Some(self.tenant_spec(self.plans.get(plan)?, tenant))
+    }
+
+    fn tenant_spec(&self, plan: &Plan, tenant: &str) -> LimitSpec {
+        match self.tenant_limits.get(tenant) {
+            Some(over) => plan.tenant.overridden_by(over),
+            None => plan.tenant.clone(),
+        }
+    }
+
+    fn key_spec(&self, plan: &Plan, key_id: &str) -> LimitSpec {
+        match self.key_limits.get(key_id) {
+            Some(over) => plan.key.overridden_by(over),
+            None => plan.key.clone(),
+        }
+    }
+
+    /// The output tokens to reserve for a request that asked for `requested` (or nothing).
+    pub fn output_reservation(&self, plan: &str, requested: Option<u64>) -> (u64, u64) {
+        let plan = self.plans.get(plan);
+        let out_max = requested.unwrap_or_else(|| plan.map_or(1024, Plan::default_max_tokens));
+        let out_min = match plan {
+            Some(p) if p.clamp_max_tokens => p.min_output_tokens().min(out_max),
+            _ => out_max,
+        };
+        (out_min, out_max)
+    }
+}
+
+pub struct Limiter {
     calendar: Calendar,
     prefix: String,
     /// This process's limit state: the whole of it with the memory backend, and the outage
@@ -93,10 +154,6 @@ pub struct Limiter {
 
 impl Limiter {
     pub fn new(config: &Config) -> Result<Arc<Limiter>, String> {
-        let mut plans = config.plans.clone();
-        plans
-            .entry("default".to_owned())
-            .or_insert_with(Plan::builtin_default);
         let l = &config.limits;
         let shared: Option<Arc<dyn Backend>> = match l.backend {
             LimitsBackend::Memory => None,
@@ -106,9 +163,6 @@ impl Limiter {
             )?),
         };
         Ok(Arc::new(Limiter {
-            plans,
-            tenant_limits: config.tenant_limits.clone(),
-            key_limits: config.key_limits.clone(),
             calendar: Calendar::new(&l.time_zone)?,
             prefix: "pc:".to_owned(),
             memory: MemoryBackend::new(),
@@ -119,26 +173,6 @@ impl Limiter {
             pending: PendingUsage::default(),
             outage_decisions: AtomicU64::new(0),
         }))
-    }
-
-    pub fn plan(&self, name: &str) -> Option<&Plan> {
-        self.plans.get(name)
-    }
-
-    /// The limits on a whole tenant of `plan` (its plan's, with the tenant's own overrides).
-    pub fn tenant_limits(&self, plan: &str, tenant: &str) -> Option<LimitSpec> {
-        Some(self.tenant_spec(self.plans.get(plan)?, tenant))
-    }
-
-    fn tenant_spec(&self, plan: &Plan, tenant: &str) -> LimitSpec {
-        match self.tenant_limits.get(tenant) {
-            Some(over) => plan.tenant.overridden_by(over),
-            None => plan.tenant.clone(),
-        }
-    }
-
-    pub fn plan_names(&self) -> impl Iterator<Item = &str> {
-        self.plans.keys().map(String::as_str)
     }
 
     pub fn risk(&self) -> &RiskTable {
@@ -184,19 +218,10 @@ impl Limiter {
         }
     }
 
-    /// The output tokens to reserve for a request that asked for `requested` (or nothing).
-    pub fn output_reservation(&self, plan: &str, requested: Option<u64>) -> (u64, u64) {
-        let plan = self.plans.get(plan);
-        let out_max = requested.unwrap_or_else(|| plan.map_or(1024, Plan::default_max_tokens));
-        let out_min = match plan {
-            Some(p) if p.clamp_max_tokens => p.min_output_tokens().min(out_max),
-            _ => out_max,
-        };
-        (out_min, out_max)
-    }
-
+    #[allow(clippy::too_many_arguments)]
     fn checks(
         &self,
+        book: &PlanBook,
         subject: &Subject,
         plan: &Plan,
         estimate: Estimate,
@@ -224,10 +249,7 @@ impl Limiter {
             }
             .push(spec, into)
         };
-        let key_spec = match self.key_limits.get(&subject.key_id) {
-            Some(over) => plan.key.overridden_by(over),
-            None => plan.key.clone(),
-        };
+        let key_spec = book.key_spec(plan, &subject.key_id);
         scope_checks(
             "key",
             &key,
@@ -235,7 +257,7 @@ impl Limiter {
             &key_spec,
             &mut checks,
         );
-        let tenant_spec = self.tenant_spec(plan, &subject.tenant);
+        let tenant_spec = book.tenant_spec(plan, &subject.tenant);
         scope_checks(
             "tenant",
             &tenant,
@@ -253,12 +275,13 @@ impl Limiter {
     /// Checks and reserves everything `subject` needs for a request of `estimate`.
     pub async fn admit(
         self: &Arc<Self>,
+        book: &PlanBook,
         subject: &Subject,
         estimate: Estimate,
         price: Price,
         ledger: &dyn Ledger,
     ) -> Result<Reservation, Refusal> {
-        let Some(plan) = self.plans.get(&subject.plan) else {
+        let Some(plan) = book.plan(&subject.plan) else {
             return Err(Refusal::PlanMissing);
         };
         let now = now_us();
@@ -282,7 +305,15 @@ impl Limiter {
             }
         };
         let mut demand = Demand {
-            checks: self.checks(subject, plan, estimate, price, scale(on_shared), &today),
+            checks: self.checks(
+                book,
+                subject,
+                plan,
+                estimate,
+                price,
+                scale(on_shared),
+                &today,
+            ),
             out_min: estimate.out_min,
             out_max: estimate.out_max,
             lease: fastrand::u64(..),
@@ -298,7 +329,7 @@ impl Limiter {
                 Err(_) => {
                     on_shared = self.outage_fallback()?;
                     demand.checks =
-                        self.checks(subject, plan, estimate, price, scale(false), &today);
+                        self.checks(book, subject, plan, estimate, price, scale(false), &today);
                     continue;
                 }
             };
@@ -307,7 +338,7 @@ impl Limiter {
                     if !self.seed(on_shared, &demand, &indexes, ledger).await? {
                         on_shared = self.outage_fallback()?;
                         demand.checks =
-                            self.checks(subject, plan, estimate, price, scale(false), &today);
+                            self.checks(book, subject, plan, estimate, price, scale(false), &today);
                     }
                 }
                 Verdict::Admitted { out, reports } => {

@@ -255,6 +255,27 @@ impl Telemetry {
         &self.alerts
     }
 
+    /// Puts new alert rules in force (a configuration reload). A removed rule's firing gauge
+    /// drops to zero rather than repeating its last value forever.
+    pub fn replace_alert_rules(&self, rules: Vec<alerts::AlertRule>) {
+        let before = self.alerts.rules();
+        self.alerts.replace_rules(rules);
+        let after = self.alerts.rules();
+        if let Some(m) = self.counters() {
+            for gone in before
+                .iter()
+                .filter(|r| after.iter().all(|a| a.name != r.name))
+            {
+                m.gauges
+                    .alerts_firing
+                    .get_or_create(&metrics::AlertLabel {
+                        alert: gone.name.clone(),
+                    })
+                    .set(0);
+            }
+        }
+    }
+
     /// Evaluates the alert rules now and notifies the webhooks of what changed. `revoked`
     /// says which of the presented invalid key ids are revoked keys.
     pub async fn evaluate_alerts<F, Fut>(&self, revoked: F)

@@ -122,6 +122,11 @@ enum Command {
         #[arg(long, default_value_t = 50)]
         limit: u32,
     },
+    /// Show the configuration in force, or reload it from its file without a restart.
+    Config {
+        #[command(subcommand)]
+        command: crate::commands::admin::ConfigCommand,
+    },
     /// Read the audit trail's request records (`requests tail [--follow]`).
     Requests {
         #[command(subcommand)]
@@ -186,12 +191,13 @@ fn humantime_duration(text: &str) -> Result<std::time::Duration, String> {
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Serve { config, log_format } => {
-            let mut config = Config::load(config.as_deref()).context("invalid configuration")?;
+            let file = config;
+            let mut config = Config::load(file.as_deref()).context("invalid configuration")?;
             if let Some(format) = log_format {
                 config.log.format = format;
             }
             crate::logging::init(&config.log);
-            crate::commands::serve::serve(config).await
+            crate::commands::serve::serve(config, file).await
         }
         Command::CheckConfig { file, config } => {
             let file = file.or(config).context("give the configuration file")?;
@@ -284,6 +290,13 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             crate::commands::admin::run(
                 cli.target,
                 crate::commands::admin::Request::Audit { limit },
+            )
+            .await
+        }
+        Command::Config { command } => {
+            crate::commands::admin::run(
+                cli.target,
+                crate::commands::admin::Request::Config(command),
             )
             .await
         }

@@ -181,6 +181,137 @@ fn serve_runs_the_gateway_and_exits_cleanly_on_sigterm() {
     drop(sim);
 }
 
+/// The status line of an anonymous chat request for `model`.
+fn anonymous_chat_status(public: u16, model: &str) -> String {
+    let body = format!(r#"{{"model":"{model}","messages":[{{"role":"user","content":"hi"}}]}}"#);
+    let reply = http(
+        &format!("127.0.0.1:{public}"),
+        &format!(
+            "POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\nconnection: close\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+            body.len()
+        ),
+    );
+    reply.lines().next().unwrap_or_default().to_owned()
+}
+
+#[test]
+fn sighup_reloads_the_configuration_file_and_keeps_it_when_the_new_one_is_broken() {
+    let dir = tempfile::tempdir().unwrap();
+    let (sim_port, public, admin) = (free_port(), free_port(), free_port());
+    let sim = Running(
+        binary()
+            .args(["sim", "--listen", &format!("127.0.0.1:{sim_port}")])
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let base = format!(
+        "[listeners]\npublic = \"127.0.0.1:{public}\"\nadmin = \"127.0.0.1:{admin}\"\n\
+         [dev]\nallow_anonymous = true\n\
+         [[upstreams]]\nname = \"sim\"\nbase_url = \"http://127.0.0.1:{sim_port}/v1\"\n\
+         [[models]]\nname = \"chat\"\nupstream = \"sim\"\n"
+    );
+    let config = write_config(dir.path(), &base);
+    let mut gateway = Running(
+        binary()
+            .args(["serve", "--config"])
+            .arg(&config)
+            .current_dir(dir.path())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    wait_ready(admin);
+    assert!(anonymous_chat_status(public, "added").contains(" 404 "));
+    let hangup = |pid: u32| {
+        assert!(Command::new("kill")
+            .args(["-HUP", &pid.to_string()])
+            .status()
+            .unwrap()
+            .success());
+    };
+    let until = |what: &str, check: &dyn Fn() -> bool| {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !check() {
+            assert!(Instant::now() < deadline, "{what}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    };
+
+    // A new model, in force after SIGHUP without a restart.
+    std::fs::write(
+        &config,
+        format!("{base}[[models]]\nname = \"added\"\nupstream = \"sim\"\n"),
+    )
+    .unwrap();
+    hangup(gateway.0.id());
+    until("the new model never came", &|| {
+        anonymous_chat_status(public, "added").contains(" 200 ")
+    });
+
+    // A broken file: refused, and what is in force stays.
+    std::fs::write(&config, format!("{base}[[models]]\nname = \"x\"\n")).unwrap();
+    hangup(gateway.0.id());
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(anonymous_chat_status(public, "added").contains(" 200 "));
+    assert!(anonymous_chat_status(public, "chat").contains(" 200 "));
+
+    // The same through the CLI, which prints the outcome.
+    let cli = |args: &[&str]| {
+        let out = binary()
+            .args(args)
+            .args(["--admin-url", &format!("http://127.0.0.1:{admin}")])
+            .current_dir(dir.path())
+            .env_remove("PORTCULLIS_ADMIN_TOKEN")
+            .output()
+            .unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).to_string(),
+            String::from_utf8_lossy(&out.stderr).to_string(),
+        )
+    };
+    let (ok, _, err) = cli(&["config", "reload"]);
+    assert!(
+        !ok && err.contains("models[1]") && err.contains("kept"),
+        "{err}"
+    );
+    std::fs::write(
+        &config,
+        base.replace("[dev]", "[http]\nmax_body_bytes = 1000\n[dev]"),
+    )
+    .unwrap();
+    let (ok, out, err) = cli(&["config", "reload"]);
+    assert!(ok, "{err}");
+    assert!(out.contains("applied          models"), "{out}");
+    assert!(out.contains("restart needed   http"), "{out}");
+    assert!(anonymous_chat_status(public, "added").contains(" 404 "));
+    let (ok, out, _) = cli(&["config", "show"]);
+    assert!(ok && out.contains("version 3"), "{out}");
+    assert!(out.contains(&config.display().to_string()), "{out}");
+
+    assert!(Command::new("kill")
+        .args(["-TERM", &gateway.0.id().to_string()])
+        .status()
+        .unwrap()
+        .success());
+    assert!(gateway.0.wait().unwrap().success());
+    let mut log = String::new();
+    gateway
+        .0
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut log)
+        .unwrap();
+    assert!(log.contains("configuration reloaded"), "{log}");
+    assert!(
+        log.contains("configuration reload refused") && log.contains("models[1]"),
+        "{log}"
+    );
+    drop(sim);
+}
+
 #[test]
 fn serve_without_upstreams_says_so_and_logs_json_when_asked() {
     let dir = tempfile::tempdir().unwrap();

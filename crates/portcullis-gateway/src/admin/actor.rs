@@ -49,7 +49,7 @@ impl Actor {
         let mut cx = crate::pipeline::RequestContext::new(
             portcullis_core::RequestId::generate(),
             ListenerKind::Admin,
-            true,
+            state.settings(),
             Default::default(),
         );
         match crate::policy::authn::identify(state, &mut cx, request).await {
@@ -82,7 +82,7 @@ impl Actor {
     pub(super) fn require(&self, state: &GatewayState, permission: &str) -> Result<(), ApiError> {
         match self {
             Actor::Bootstrap => Ok(()),
-            Actor::Key(k) if state.roles.grants(&k.roles, permission) => Ok(()),
+            Actor::Key(k) if state.settings().roles.grants(&k.roles, permission) => Ok(()),
             Actor::Key(_) => Err(ApiError::new(
                 ErrorKind::Permission,
                 format!("This credential's roles do not grant `{permission}`."),
@@ -136,8 +136,9 @@ impl Actor {
         let Actor::Key(actor) = self else {
             return Ok(());
         };
-        for permission in state.roles.permissions_of(roles) {
-            if !state.roles.grants(&actor.roles, &permission) {
+        let settings = state.settings();
+        for permission in settings.roles.permissions_of(roles) {
+            if !settings.roles.grants(&actor.roles, &permission) {
                 return Err(ApiError::new(
                     ErrorKind::Permission,
                     format!(

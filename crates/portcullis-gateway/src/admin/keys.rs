@@ -134,14 +134,15 @@ impl Admin<'_> {
         if new.roles.is_empty() {
             return Err(invalid("roles", "`roles` must name at least one role."));
         }
-        if let Some(unknown) = new.roles.iter().find(|r| !self.state.roles.exists(r)) {
+        let settings = self.state.settings();
+        if let Some(unknown) = new.roles.iter().find(|r| !settings.roles.exists(r)) {
             return Err(invalid("roles", &format!("unknown role `{unknown}`.")));
         }
         if let Some(unknown) = new
             .models
             .iter()
             .flatten()
-            .find(|m| !self.state.catalog.contains(m))
+            .find(|m| !settings.catalog.contains(m))
         {
             return Err(invalid("models", &format!("unknown model `{unknown}`.")));
         }

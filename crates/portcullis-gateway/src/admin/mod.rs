@@ -4,6 +4,7 @@
 
 mod actor;
 mod alerts;
+mod config;
 mod dashboard;
 mod keys;
 mod metrics;
@@ -82,7 +83,8 @@ async fn readyz(state: &GatewayState) -> Response<GatewayBody> {
         Ok(Ok(()))
     );
     let mut upstreams = Map::new();
-    for u in &state.upstreams {
+    let settings = state.settings();
+    for u in &settings.upstreams {
         let status = if u.is_healthy() {
             "healthy"
         } else {
@@ -90,7 +92,7 @@ async fn readyz(state: &GatewayState) -> Response<GatewayBody> {
         };
         upstreams.insert(u.name.clone(), Value::from(status));
     }
-    let any_upstream = state.upstreams.iter().any(|u| u.is_healthy());
+    let any_upstream = settings.upstreams.iter().any(|u| u.is_healthy());
     let limits = state.limiter.status();
     // Redis down with `fail_closed` means every request is refused: not ready. With `local`
     // the gateway serves on per-replica limits: ready, and the status says degraded.

@@ -32,6 +32,7 @@ fn permission_for(segments: &[&str]) -> &'static str {
         Some(&"audit" | &"requests" | &"alerts") => "admin:audit",
         Some(&"usage") => "admin:usage",
         Some(&"risk") => "admin:risk",
+        Some(&"config") => "admin:config",
         _ => "admin:keys",
     }
 }
@@ -79,6 +80,8 @@ where
         (&Method::GET, ["audit"]) => admin.audit_events(&query).await,
         (&Method::GET, ["requests"]) => admin.requests(&query).await,
         (&Method::GET, ["alerts"]) => admin.alerts(),
+        (&Method::GET, ["config"]) => admin.config_status().await,
+        (&Method::POST, ["config", "reload"]) => admin.reload_config().await,
         (&Method::GET, ["usage"]) => admin.usage(&query).await,
         (&Method::GET, ["risk"]) => admin.list_risk(),
         (&Method::PUT, ["risk", subject]) => admin.set_risk(subject, &body).await,
@@ -123,6 +126,7 @@ impl Admin<'_> {
     fn list_roles(&self) -> Result<Response<GatewayBody>, ApiError> {
         let roles: Vec<Value> = self
             .state
+            .settings()
             .roles
             .list()
             .into_iter()

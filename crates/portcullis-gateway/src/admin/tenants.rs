@@ -58,8 +58,9 @@ impl Admin<'_> {
                  beginning with a letter or digit.",
             ));
         }
-        if self.state.limiter.plan(&new.plan).is_none() {
-            let known: Vec<&str> = self.state.limiter.plan_names().collect();
+        let plans = self.state.settings().plans.clone();
+        if plans.plan(&new.plan).is_none() {
+            let known: Vec<&str> = plans.plan_names().collect();
             return Err(ApiError::new(
                 ErrorKind::InvalidRequest,
                 format!("`plan` must be a configured plan: {}.", known.join(", ")),

@@ -15,9 +15,7 @@ pub(crate) fn spawn(
     interval: Duration,
     mut shutdown: watch::Receiver<bool>,
 ) {
-    if state.telemetry.alerts().rules().is_empty() {
-        return;
-    }
+    // Runs with no rules too: a configuration reload may add some.
     let state = state.clone();
     tokio::spawn(async move {
         let mut ticker = tokio::time::interval(interval);

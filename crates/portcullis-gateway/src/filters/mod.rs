@@ -301,7 +301,6 @@ pub fn rejected() -> ApiError {
 /// The chain for one request: accounting always; the output guards unless this is the
 /// internal listener with `[guard] internal_listener = false`.
 pub fn for_request(
-    state: &crate::state::GatewayState,
     cx: &crate::pipeline::RequestContext,
     spec: &portcullis_config::GuardSpec,
     api: &'static dyn Api,
@@ -313,7 +312,7 @@ pub fn for_request(
     let mut filters: Vec<Box<dyn ResponseFilter>> = vec![Box::new(accounting)];
     if cx.guarded {
         filters.push(Box::new(prune::Prune {
-            system_fingerprint: state.guard.system_fingerprint,
+            system_fingerprint: cx.settings.guard.system_fingerprint,
             logprobs: api.logprobs_requested(body),
             model: public_model.to_owned(),
         }));

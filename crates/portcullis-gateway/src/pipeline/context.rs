@@ -1,8 +1,10 @@
 //! The per-request context: what each step of the request path learned, for later steps and
 //! for the response that finally leaves (whatever it is, success or error).
 
+use crate::state::Settings;
 use portcullis_core::{ListenerKind, RequestId};
 use portcullis_telemetry::RequestRecord;
+use std::sync::Arc;
 use std::time::Instant;
 
 /// One request's context. Steps read what earlier steps wrote here; none calls back into an
@@ -11,6 +13,9 @@ use std::time::Instant;
 pub struct RequestContext {
     pub request_id: RequestId,
     pub listener: ListenerKind,
+    /// The configuration this request runs under from its start to its end, even when a
+    /// reload puts another in force meanwhile.
+    pub settings: Arc<Settings>,
     /// The request's input guards and output filters run (false only on the internal
     /// listener under `[guard] internal_listener = false`). Decided once, for both sides.
     pub guarded: bool,
@@ -33,10 +38,12 @@ impl RequestContext {
     pub fn new(
         request_id: RequestId,
         listener: ListenerKind,
-        guard_internal: bool,
+        settings: Arc<Settings>,
         record: RequestRecord,
     ) -> Self {
+        let guard_internal = settings.guard.internal_listener;
         RequestContext {
+            settings,
             started: Instant::now(),
             record,
             record_taken: false,

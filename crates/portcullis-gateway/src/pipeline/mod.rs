@@ -48,7 +48,7 @@ where
         request.headers(),
         request.extensions().get::<crate::listener::PeerAddr>(),
     );
-    let mut cx = RequestContext::new(id, listener, state.guard.internal_listener, arrived);
+    let mut cx = RequestContext::new(id, listener, state.settings(), arrived);
     let mut response = match operation(state, &mut cx, request).await {
         Ok(response) => {
             let size = response.body().size_hint().exact().unwrap_or(0);
@@ -103,19 +103,19 @@ where
     let who = who?;
     match operation {
         Operation::TokenExchange => {
-            let key = authz::token_exchange(svc, cx, &who.principal, who.credential)?;
+            let key = authz::token_exchange(cx, &who.principal, who.credential)?;
             token_exchange::spend_mint(svc, cx, key)?;
             token_exchange::serve(svc, key, request).await
         }
         Operation::Models => {
-            authz::endpoint(svc, cx, &who.principal, Endpoint::Models)?;
-            let list = svc.catalog.list(cx.listener, |route| {
+            authz::endpoint(cx, &who.principal, Endpoint::Models)?;
+            let list = cx.settings.catalog.list(cx.listener, |route| {
                 authz::model(&who.principal, route).is_ok()
             });
             Ok(respond::json_value(StatusCode::OK, &list))
         }
         Operation::Inference(endpoint) => {
-            authz::endpoint(svc, cx, &who.principal, endpoint)?;
+            authz::endpoint(cx, &who.principal, endpoint)?;
             inference(svc, cx, &who.principal, endpoint, request).await
         }
         Operation::Preflight | Operation::Jwks => Err(ApiError::internal()),
@@ -136,16 +136,17 @@ where
 {
     let api = portcullis_openai::api(endpoint).ok_or_else(ApiError::not_found_route)?;
     let mut parsed = read_request(svc, cx, request).await?;
-    let route = svc
+    let settings = cx.settings.clone();
+    let route = settings
         .catalog
         .resolve(&parsed.model, cx.listener)
         .ok_or_else(|| ApiError::model_not_found(&parsed.model))?;
     // Only catalogue names reach the record: a made-up model is recorded as none.
     cx.record.model = Some(route.name.clone());
-    cx.record.upstream = Some(svc.upstreams[route.upstream].name.clone());
+    cx.record.upstream = Some(settings.upstreams[route.upstream].name.clone());
     authz::model(principal, route)?;
     cx.stream = parsed.stream;
-    let spec = guard_spec::resolve(svc, principal, route);
+    let spec = guard_spec::resolve(&settings, principal, route);
     let strip_unknown = spec.unknown_fields.unwrap_or_default() == UnknownFields::Strip;
     api.validate(&mut parsed.body, strip_unknown)?;
     if cx.guarded {
@@ -160,8 +161,7 @@ where
     cx.record.timing.admitted_ms = record::since_start(cx);
     let strip_usage = rewrite::for_upstream(cx, api, &admitted, &mut parsed.body, parsed.stream);
     let accounting = Accounting::new(admitted.reservation, route.encoding, strip_usage);
-    let mut chain =
-        filters::for_request(svc, cx, &spec, api, &parsed.body, &route.name, accounting);
+    let mut chain = filters::for_request(cx, &spec, api, &parsed.body, &route.name, accounting);
     if let Some(keep) = record::keep_content(svc, cx, route, api, &parsed.body) {
         chain = chain.with(Box::new(keep));
     }
@@ -173,7 +173,7 @@ where
         cx.started,
     );
     let body = parsed.into_upstream_body(&route.upstream_model);
-    let upstream = &svc.upstreams[route.upstream];
+    let upstream = &settings.upstreams[route.upstream];
     forward(svc, cx, upstream, endpoint, body, &propagate, chain).await
 }
 

@@ -127,7 +127,7 @@ fn exchange(
         .mint_token(
             key,
             roles.clone(),
-            state.roles.permissions_of(&roles),
+            state.settings().roles.permissions_of(&roles),
             models,
             lifetime as i64,
         )

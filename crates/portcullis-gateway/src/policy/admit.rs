@@ -86,7 +86,10 @@ pub async fn admit(
     let answers = api.choices(body);
     let (out_min, out_max) = match limit {
         Some(_) => {
-            let (min, max) = state.limiter.output_reservation(&subject.plan, requested);
+            let (min, max) = cx
+                .settings
+                .plans
+                .output_reservation(&subject.plan, requested);
             (min.saturating_mul(answers), max.saturating_mul(answers))
         }
         None => (0, 0),
@@ -98,9 +101,10 @@ pub async fn admit(
     };
     cx.record.tokens.estimated_input = estimate.input_tokens;
     let ledger = StoreLedger::new(&state.store);
+    let plans = cx.settings.plans.clone();
     let reservation = match state
         .limiter
-        .admit(&subject, estimate, route.price, &ledger)
+        .admit(&plans, &subject, estimate, route.price, &ledger)
         .await
     {
         Ok(reservation) => reservation,

@@ -46,7 +46,7 @@ pub async fn identify<B>(
             principal: Principal::Key(
                 state
                     .issuers
-                    .authenticate(token, &state.keys, &state.roles)
+                    .authenticate(token, &state.keys, &cx.settings.roles)
                     .await
                     .map_err(|_| invalid_key())?,
             ),

@@ -7,7 +7,6 @@
 
 use crate::catalog::Route;
 use crate::pipeline::RequestContext;
-use crate::state::GatewayState;
 use portcullis_config::ModelEnvironment;
 use portcullis_core::{
     ApiError, Audience, Endpoint, Environment, ErrorKind, KeyPrincipal, ListenerKind, Principal,
@@ -96,7 +95,6 @@ pub fn endpoint_permission(endpoint: Endpoint) -> &'static str {
 /// The one permission check of every listener's operations: the internal listener serves
 /// internal tenants only, and the principal's roles must grant `needed`.
 pub fn permission(
-    svc: &GatewayState,
     cx: &RequestContext,
     principal: &Principal,
     needed: &str,
@@ -111,7 +109,7 @@ pub fn permission(
         )
         .with_code("audience_not_allowed"));
     }
-    if !svc.roles.grants(&key.roles, needed) {
+    if !cx.settings.roles.grants(&key.roles, needed) {
         return Err(ApiError::new(
             ErrorKind::Permission,
             format!("This key's roles do not grant `{needed}`."),
@@ -123,18 +121,16 @@ pub fn permission(
 
 /// May the principal call this endpoint on this listener.
 pub fn endpoint(
-    svc: &GatewayState,
     cx: &RequestContext,
     principal: &Principal,
     endpoint: Endpoint,
 ) -> Result<(), ApiError> {
-    permission(svc, cx, principal, endpoint_permission(endpoint))
+    permission(cx, principal, endpoint_permission(endpoint))
 }
 
 /// May the principal exchange its credential for a token: only keys can (a token cannot mint
 /// tokens, so a stolen one cannot be stretched past its expiry), with `tokens:exchange`.
 pub fn token_exchange<'p>(
-    svc: &GatewayState,
     cx: &RequestContext,
     principal: &'p Principal,
     credential: Option<Credential>,
@@ -146,7 +142,7 @@ pub fn token_exchange<'p>(
         )
         .with_code("token_exchange_requires_key"));
     };
-    permission(svc, cx, principal, "tokens:exchange")?;
+    permission(cx, principal, "tokens:exchange")?;
     Ok(key)
 }
 

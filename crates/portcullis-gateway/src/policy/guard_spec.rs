@@ -3,30 +3,30 @@
 //! filters read the result.
 
 use crate::catalog::Route;
-use crate::state::GatewayState;
+use crate::state::Settings;
 use portcullis_config::GuardSpec;
 use portcullis_core::Principal;
 
 /// The guard settings that apply to this request: global, then plan, tenant and model.
-pub fn resolve(state: &GatewayState, principal: &Principal, route: &Route) -> GuardSpec {
+pub fn resolve(settings: &Settings, principal: &Principal, route: &Route) -> GuardSpec {
     let plan = match principal {
         Principal::Key(k) => k.plan.as_str(),
         Principal::Anonymous => "default",
     };
-    let plan_spec = state
-        .limiter
+    let plan_spec = settings
+        .plans
         .plan(plan)
         .map(|p| p.guard.clone())
         .unwrap_or_default();
     let tenant_spec = match principal {
-        Principal::Key(k) => state
+        Principal::Key(k) => settings
             .tenant_guard
             .get(&k.tenant)
             .cloned()
             .unwrap_or_default(),
         Principal::Anonymous => GuardSpec::default(),
     };
-    state
+    settings
         .guard
         .spec()
         .overridden_by(&plan_spec)

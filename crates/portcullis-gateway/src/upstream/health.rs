@@ -9,20 +9,26 @@ use bytes::Bytes;
 use http::{header, Method, Request};
 use http_body_util::Full;
 use std::sync::Arc;
-use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
 
-/// Starts one probe task per upstream that has an interval; they stop when `shutdown` flips.
-pub fn spawn_probes(upstreams: &[Arc<Upstream>], shutdown: watch::Receiver<bool>) {
+/// Starts one probe task per upstream that has an interval. A probe stops at shutdown, or
+/// once its upstream is gone: it holds the upstream weakly, so an upstream that a
+/// configuration reload removed is probed until the last request using it finishes.
+pub fn spawn_probes(upstreams: &[Arc<Upstream>], shutdown: CancellationToken) {
     for upstream in upstreams.iter().filter(|u| !u.health_interval.is_zero()) {
-        let upstream = upstream.clone();
-        let mut shutdown = shutdown.clone();
+        let interval = upstream.health_interval;
+        let upstream = Arc::downgrade(upstream);
+        let shutdown = shutdown.clone();
         tokio::spawn(async move {
-            let mut ticker = tokio::time::interval(upstream.health_interval);
+            let mut ticker = tokio::time::interval(interval);
             ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
                 tokio::select! {
-                    _ = ticker.tick() => upstream.set_healthy(probe(&upstream).await),
-                    _ = shutdown.changed() => return,
+                    _ = ticker.tick() => {
+                        let Some(upstream) = upstream.upgrade() else { return };
+                        upstream.set_healthy(probe(&upstream).await);
+                    }
+                    _ = shutdown.cancelled() => return,
                 }
             }
         });

@@ -9,6 +9,7 @@ mod identity;
 mod lifecycle;
 mod output;
 mod protocols;
+mod reload;
 mod responses;
 mod routing;
 mod stream_texts;

@@ -9,7 +9,7 @@ pub mod window;
 
 use serde::Serialize;
 use std::collections::BTreeMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use window::Window;
 
@@ -132,7 +132,8 @@ pub struct External {
 
 /// The rules, the window they read, and the alerts' states.
 pub struct Alerts {
-    rules: Vec<AlertRule>,
+    /// Replaced whole by a configuration reload.
+    rules: std::sync::RwLock<Arc<[AlertRule]>>,
     window: Mutex<Window>,
     instances: Mutex<BTreeMap<(String, String), Instance>>,
 }
@@ -144,14 +145,28 @@ fn now_rfc3339() -> String {
 impl Alerts {
     pub fn new(rules: Vec<AlertRule>) -> Alerts {
         Alerts {
-            rules,
+            rules: std::sync::RwLock::new(rules.into()),
             window: Mutex::new(Window::default()),
             instances: Mutex::new(BTreeMap::new()),
         }
     }
 
-    pub fn rules(&self) -> &[AlertRule] {
-        &self.rules
+    /// The rules in force.
+    pub fn rules(&self) -> Arc<[AlertRule]> {
+        self.rules.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Puts `rules` in force from the next evaluation. Alerts of rules that no longer exist
+    /// are forgotten (they can no longer fire or resolve); alerts of rules that keep their
+    /// name keep their state, so an unchanged rule does not fire twice.
+    pub fn replace_rules(&self, rules: Vec<AlertRule>) {
+        let names: std::collections::BTreeSet<String> =
+            rules.iter().map(|r| r.name.clone()).collect();
+        *self.rules.write().unwrap_or_else(|p| p.into_inner()) = rules.into();
+        self.instances
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .retain(|(rule, _), _| names.contains(rule));
     }
 
     /// Reads the window (the dashboard's summary).
@@ -171,7 +186,7 @@ impl Alerts {
     /// the caller checks which are revoked.
     pub fn invalid_keys(&self, now: u64) -> Vec<(String, u64)> {
         let span = self
-            .rules
+            .rules()
             .iter()
             .filter(|r| r.kind == AlertKind::RevokedKeyAttempts)
             .map(|r| r.window.as_secs())
@@ -189,10 +204,11 @@ impl Alerts {
     /// Evaluates every rule at second `now`; returns the alerts whose state changed to firing
     /// or resolved (for the webhooks).
     pub fn evaluate(&self, now: u64, external: &External) -> Vec<Alert> {
+        let rules = self.rules();
         let values = {
             let mut window = self.window.lock().unwrap_or_else(|p| p.into_inner());
             window.prune(now);
-            self.rules
+            rules
                 .iter()
                 .map(|rule| (rule, measure(rule, &window, now, external)))
                 .collect::<Vec<_>>()
@@ -282,7 +298,7 @@ impl Alerts {
     /// How many instances of each rule are firing.
     pub fn firing_by_rule(&self) -> BTreeMap<String, i64> {
         let mut out: BTreeMap<String, i64> =
-            self.rules.iter().map(|r| (r.name.clone(), 0)).collect();
+            self.rules().iter().map(|r| (r.name.clone(), 0)).collect();
         for a in self.list() {
             if a.state == State::Firing {
                 *out.entry(a.rule).or_default() += 1;

@@ -1,10 +1,17 @@
-//! `portcullis serve`: run until SIGTERM or SIGINT, reload TLS on SIGHUP, then drain.
+//! `portcullis serve`: run until SIGTERM or SIGINT, reload the configuration file and the TLS
+//! certificate on SIGHUP, then drain.
 
 use portcullis_config::Config;
 use portcullis_gateway::Gateway;
 
-pub async fn serve(config: Config) -> anyhow::Result<()> {
+pub async fn serve(config: Config, file: Option<std::path::PathBuf>) -> anyhow::Result<()> {
     let gateway = Gateway::start(&config).await?;
+    if let Some(file) = file {
+        gateway
+            .state
+            .set_config_file(std::path::absolute(&file).unwrap_or(file))
+            .await;
+    }
     let data_dir = gateway.state.store.data_dir();
     let shown = std::path::absolute(&data_dir).unwrap_or(data_dir);
     tracing::info!(
@@ -25,7 +32,8 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Resolves on SIGTERM or SIGINT; reloads TLS on every SIGHUP meanwhile.
+/// Resolves on SIGTERM or SIGINT; reloads the configuration and TLS on every SIGHUP
+/// meanwhile (each keeps what is in force when its reload fails, and logs why).
 async fn wait_for_shutdown(gateway: &portcullis_gateway::RunningGateway) {
     #[cfg(unix)]
     {
@@ -33,7 +41,7 @@ async fn wait_for_shutdown(gateway: &portcullis_gateway::RunningGateway) {
         let mut hangup = match signal(SignalKind::hangup()) {
             Ok(s) => s,
             Err(e) => {
-                tracing::warn!(error = %e, "cannot listen for SIGHUP; TLS reload disabled");
+                tracing::warn!(error = %e, "cannot listen for SIGHUP; reload with POST /admin/v1/config/reload");
                 terminate().await;
                 return;
             }
@@ -41,10 +49,19 @@ async fn wait_for_shutdown(gateway: &portcullis_gateway::RunningGateway) {
         loop {
             tokio::select! {
                 _ = terminate() => return,
-                _ = hangup.recv() => match gateway.reload_tls() {
-                    Ok(()) => tracing::info!("SIGHUP: TLS certificate reloaded"),
-                    Err(e) => tracing::error!(error = %e, "SIGHUP: TLS reload failed; keeping the current certificate"),
-                },
+                _ = hangup.recv() => {
+                    // A reload logs its own success or refusal.
+                    if let Err(portcullis_gateway::reload::ReloadError::NoFile) =
+                        gateway.state.reload_config().await
+                    {
+                        tracing::info!("SIGHUP: no configuration file to reload (started on the embedded defaults)");
+                    }
+                    match gateway.reload_tls() {
+                        Ok(true) => tracing::info!("SIGHUP: TLS certificate reloaded"),
+                        Ok(false) => {}
+                        Err(e) => tracing::error!(error = %e, "SIGHUP: TLS reload failed; keeping the current certificate"),
+                    }
+                }
             }
         }
     }

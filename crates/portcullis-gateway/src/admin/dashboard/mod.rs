@@ -242,10 +242,11 @@ fn summary(state: &GatewayState, query: &str) -> Response<GatewayBody> {
     let mut body = state
         .telemetry
         .dashboard_summary(minutes, step, tenant.as_deref());
-    let upstreams: Vec<_> = state
+    let settings = state.settings();
+    let upstreams: Vec<_> = settings
         .upstreams
         .iter()
-        .zip(&state.upstream_capacity)
+        .zip(&settings.upstream_capacity)
         .map(|(u, capacity)| {
             json!({"name": u.name, "healthy": u.is_healthy(), "in_flight": u.in_flight(*capacity), "capacity": capacity})
         })

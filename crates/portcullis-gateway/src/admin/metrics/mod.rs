@@ -51,7 +51,8 @@ pub(super) async fn serve<B>(
 async fn refresh_gauges(state: &GatewayState, metrics: &portcullis_telemetry::Metrics) {
     use portcullis_telemetry::metrics::{BackendLabel, UpstreamLabel};
     let g = &metrics.gauges;
-    for (upstream, capacity) in state.upstreams.iter().zip(&state.upstream_capacity) {
+    let settings = state.settings();
+    for (upstream, capacity) in settings.upstreams.iter().zip(&settings.upstream_capacity) {
         let label = UpstreamLabel {
             upstream: upstream.name.clone(),
         };

@@ -47,7 +47,7 @@ async fn refresh(state: &GatewayState, metrics: &Metrics) {
                 return;
             }
         };
-        let Some(spec) = state.limiter.tenant_limits(&plan, &tenant) else {
+        let Some(spec) = state.settings().plans.tenant_limits(&plan, &tenant) else {
             continue;
         };
         // Each quota of the plan: its name, what it counts, over which period, and the limit

@@ -223,6 +223,13 @@ impl Harness {
         self.client.request(request).await.unwrap()
     }
 
+    /// Writes `text` as the gateway's configuration file, the one reloads read.
+    pub async fn write_config_file(&self, text: &str) {
+        let path = self._data.path().join("portcullis.toml");
+        std::fs::write(&path, text).unwrap();
+        self.gateway.state.set_config_file(path).await;
+    }
+
     pub async fn default() -> Harness {
         Harness::start(SimOptions::default(), "", "").await
     }

@@ -6,6 +6,7 @@
 //! prints the API's JSON unchanged for scripts; the default is a short human-readable form.
 
 mod audit;
+mod config;
 mod keys;
 mod requests;
 mod risk;
@@ -14,6 +15,7 @@ mod tenants;
 mod tokens;
 mod usage;
 
+pub use config::ConfigCommand;
 pub use keys::KeyCommand;
 pub use requests::RequestsCommand;
 pub use risk::RiskCommand;
@@ -75,6 +77,7 @@ pub enum Request {
     Keys(KeyCommand),
     Audit { limit: u32 },
     Requests(RequestsCommand),
+    Config(ConfigCommand),
 }
 
 pub async fn run(target: AdminTarget, request: Request) -> anyhow::Result<()> {
@@ -108,6 +111,7 @@ pub async fn run(target: AdminTarget, request: Request) -> anyhow::Result<()> {
         Request::Usage(command) => usage::call(&client, command).await?,
         Request::Risk(command) => risk::call(&client, command).await?,
         Request::Audit { limit } => audit::call(&client, limit).await?,
+        Request::Config(command) => config::call(&client, command).await?,
         Request::Requests(_) => unreachable!("handled above"),
     };
     match target.output {
