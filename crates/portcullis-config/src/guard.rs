@@ -5,7 +5,7 @@ use serde::Deserialize;
 
 /// `[guard]`, `[plans.NAME.guard]` or `guard = {...}` on a model: fields left out fall back
 /// to the wider setting (model over plan over global).
-#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Default, Deserialize, serde::Serialize, schemars::JsonSchema, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct GuardSpec {
     /// Invisible smuggling characters in prompts: `strip` them (default), `reject` the
@@ -101,10 +101,10 @@ impl GuardSpec {
 }
 
 /// The global `[guard]` section: defaults plus where the guards run.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, serde::Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Guard {
-    /// As in [`GuardSpec`].
+    // The fields shared with `GuardSpec` are documented there (the reference shows them).
     #[serde(default)]
     pub unicode: Option<UnicodePolicy>,
     #[serde(default)]
@@ -228,7 +228,9 @@ fn yes() -> bool {
     true
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize, schemars::JsonSchema, Default,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum UnicodePolicy {
     #[default]
@@ -237,7 +239,9 @@ pub enum UnicodePolicy {
     Off,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize, schemars::JsonSchema, Default,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum InjectionPolicy {
     #[default]
@@ -246,7 +250,9 @@ pub enum InjectionPolicy {
     Off,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize, schemars::JsonSchema, Default,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum OutputPolicy {
     #[default]
@@ -255,7 +261,9 @@ pub enum OutputPolicy {
     Off,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize, schemars::JsonSchema, Default,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum UnknownFields {
     #[default]
@@ -263,7 +271,9 @@ pub enum UnknownFields {
     Strip,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize, schemars::JsonSchema, Default,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum LeakPolicy {
     Block,

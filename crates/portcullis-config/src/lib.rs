@@ -12,6 +12,7 @@ mod env;
 mod guard;
 mod limits;
 mod model;
+pub mod reference;
 mod telemetry;
 mod validate;
 

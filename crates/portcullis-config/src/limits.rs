@@ -6,7 +6,7 @@ use serde::Deserialize;
 use std::collections::BTreeMap;
 
 /// `[limits]`: the limiter's backend and calendar.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, serde::Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Limits {
     /// `memory` (one process; the embedded default) or `redis` (shared by every replica).
@@ -54,7 +54,9 @@ impl Default for Limits {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize, schemars::JsonSchema, Default,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum LimitsBackend {
     #[default]
@@ -62,7 +64,9 @@ pub enum LimitsBackend {
     Redis,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize, schemars::JsonSchema, Default,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum OutagePolicy {
     #[default]
@@ -71,7 +75,7 @@ pub enum OutagePolicy {
 }
 
 /// `[plans.NAME]`: what tenants on a plan, and each of their keys, may use.
-#[derive(Debug, Clone, PartialEq, Deserialize, Default)]
+#[derive(Debug, Clone, PartialEq, Deserialize, serde::Serialize, schemars::JsonSchema, Default)]
 #[serde(deny_unknown_fields)]
 pub struct Plan {
     /// Limits on the whole tenant (all its keys together).
@@ -124,23 +128,31 @@ impl Plan {
 
 /// Limits on one scope. Unset fields are unlimited; in overrides, unset fields keep the
 /// plan's value.
-#[derive(Debug, Clone, PartialEq, Deserialize, Default, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, serde::Serialize, schemars::JsonSchema, Default)]
 #[serde(deny_unknown_fields)]
 pub struct LimitSpec {
+    /// Requests per minute.
     pub requests_per_minute: Option<u64>,
     /// Input plus output tokens per minute.
     pub tokens_per_minute: Option<u64>,
+    /// Prompt tokens per minute.
     pub input_tokens_per_minute: Option<u64>,
+    /// Completion tokens per minute (reserved at admission, settled at the end).
     pub output_tokens_per_minute: Option<u64>,
     /// Spend per minute, in the configured currency.
     pub cost_per_minute: Option<f64>,
     /// How much of a per-minute limit may be used at once, as a fraction of it. Default 1
     /// (a whole minute's allowance in one burst).
     pub burst_fraction: Option<f64>,
+    /// Requests in flight at once.
     pub concurrent_requests: Option<u64>,
+    /// Input plus output tokens per calendar day (`limits.time_zone`): a quota.
     pub tokens_per_day: Option<u64>,
+    /// Input plus output tokens per calendar month: a quota.
     pub tokens_per_month: Option<u64>,
+    /// Spend per calendar day, in the configured currency: a quota.
     pub cost_per_day: Option<f64>,
+    /// Spend per calendar month, in the configured currency: a quota.
     pub cost_per_month: Option<f64>,
     /// Total spend ever allowed, in the configured currency: a hard budget.
     pub spend_cap: Option<f64>,

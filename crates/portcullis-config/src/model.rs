@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 /// The whole configuration. Every section is optional; the defaults run a loopback-only
 /// gateway with an embedded store.
-#[derive(Debug, Clone, PartialEq, Deserialize, Default)]
+#[derive(Debug, Clone, PartialEq, Deserialize, serde::Serialize, schemars::JsonSchema, Default)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
     #[serde(default)]
@@ -54,7 +54,7 @@ pub struct Config {
 }
 
 /// Where the gateway listens. The admin listener is never the public one.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, serde::Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Listeners {
     /// Address for callers (OpenAI-compatible API). Default `127.0.0.1:8080`.
@@ -83,7 +83,7 @@ impl Default for Listeners {
 }
 
 /// A PEM certificate chain and its private key.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, serde::Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Tls {
     /// PEM file with the certificate chain, leaf first.
@@ -93,7 +93,7 @@ pub struct Tls {
 }
 
 /// Limits on the wire, applied to every listener before any parsing.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, serde::Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct HttpLimits {
     /// Largest request body accepted; larger ones get 413. Default 4 MiB.
@@ -140,7 +140,7 @@ impl Default for HttpLimits {
 }
 
 /// The control-plane store.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, serde::Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Store {
     /// `sqlite://PATH` (embedded; relative paths are relative to the working directory).
@@ -165,7 +165,7 @@ impl Default for Store {
 }
 
 /// A model server (or a pool behind one address) that speaks the OpenAI API.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, serde::Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Upstream {
     /// Name that models refer to.
@@ -202,7 +202,7 @@ pub struct Upstream {
 }
 
 /// API key policy.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, serde::Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Identity {
     /// Lifetime of a key created without an explicit one. Default 90 days: long enough for a
@@ -235,7 +235,7 @@ pub struct Identity {
 
 /// An external identity provider: its tokens are verified against its JWKS and mapped to a
 /// tenant (which must exist) and roles.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, serde::Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Issuer {
     /// The exact `iss` claim.
@@ -280,7 +280,7 @@ impl Default for Identity {
 }
 
 /// A role: what a credential holding it may do.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, serde::Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Role {
     /// Permissions such as `chat:invoke`, `completions:invoke`, `embeddings:invoke`,
@@ -289,7 +289,9 @@ pub struct Role {
 }
 
 /// Whether a model is offered to everyone or only on the internal listener.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize, schemars::JsonSchema, Default,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Visibility {
     #[default]
@@ -298,7 +300,7 @@ pub enum Visibility {
 }
 
 /// A model that callers can name.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, serde::Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Model {
     /// The name callers put in `model`.
@@ -334,7 +336,9 @@ pub struct Model {
 }
 
 /// The environment a model belongs to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize, schemars::JsonSchema, Default,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum ModelEnvironment {
     #[default]
@@ -349,7 +353,7 @@ impl Model {
 }
 
 /// Development switches. None of them is safe in production; all are off by default.
-#[derive(Debug, Clone, PartialEq, Deserialize, Default)]
+#[derive(Debug, Clone, PartialEq, Deserialize, serde::Serialize, schemars::JsonSchema, Default)]
 #[serde(deny_unknown_fields)]
 pub struct Dev {
     /// Serve callers that present no credential. Refused unless every caller-facing listener
@@ -359,7 +363,7 @@ pub struct Dev {
 }
 
 /// Logging.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, serde::Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Log {
     /// Filter in `tracing` syntax, e.g. `info` or `portcullis_gateway=debug`. Default `info`;

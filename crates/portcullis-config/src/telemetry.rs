@@ -5,7 +5,7 @@ use serde::Deserialize;
 use std::path::PathBuf;
 
 /// Metrics on the admin listener's `/metrics`, and the audit trail.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, serde::Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Telemetry {
     /// Serve Prometheus metrics on the admin listener's `/metrics`. Default true.
@@ -50,7 +50,7 @@ pub struct Telemetry {
 }
 
 /// What the trail may keep of one tenant's requests.
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, serde::Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TenantTelemetry {
     /// Keep prompt and completion text in the audit trail (secrets and personal data
@@ -61,7 +61,7 @@ pub struct TenantTelemetry {
 }
 
 /// One alert rule: `kind` measured over `window`, firing once above `threshold` for `for`.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, serde::Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AlertRule {
     /// A name of your choosing, unique among the rules.
@@ -70,6 +70,7 @@ pub struct AlertRule {
     /// `latency_p99` (seconds), `auth_failures` (count), `key_distinct_ips` (addresses per
     /// key), `key_distinct_networks` (IPv4 /16s and IPv6 /48s per key), `revoked_key_attempts` (per key), `audit_dropped` (records since start).
     pub kind: String,
+    /// The value above which the rule holds, in the kind's unit.
     pub threshold: f64,
     /// What the rule reads. Default by kind: 1h for tenant cost, distinct IPs and revoked
     /// keys; 1m for auth failures; 5m otherwise. At most 1h.
@@ -87,7 +88,7 @@ pub struct AlertRule {
 }
 
 /// A webhook that receives alerts as JSON (see the README for the body and signature).
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, serde::Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Webhook {
     /// `http://` or `https://` URL.
@@ -116,7 +117,7 @@ impl Default for Telemetry {
 }
 
 /// JSON-lines files of request records and security events, rotated and pruned.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, serde::Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Audit {
     /// Write the trail. Default true.

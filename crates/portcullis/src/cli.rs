@@ -41,6 +41,9 @@ enum Command {
         #[arg(long, short, conflicts_with = "file")]
         config: Option<PathBuf>,
     },
+    /// Print the configuration reference (every field, its type, default and meaning) as
+    /// Markdown; docs/config.md is this output.
+    ConfigReference,
     /// Run the OpenAI-compatible upstream simulator.
     Sim {
         /// Address to listen on.
@@ -198,6 +201,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             }
             crate::logging::init(&config.log);
             crate::commands::serve::serve(config, file).await
+        }
+        Command::ConfigReference => {
+            print!("{}", portcullis_config::reference::markdown());
+            Ok(())
         }
         Command::CheckConfig { file, config } => {
             let file = file.or(config).context("give the configuration file")?;
