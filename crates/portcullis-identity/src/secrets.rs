@@ -42,6 +42,14 @@ fn load_or_create(
     }
     std::fs::create_dir_all(data_dir)?;
     let value = generate();
+    // Written whole to a private temporary file, then linked into place: the link fails if
+    // the name exists, so replicas starting together on one data directory agree on the
+    // first value, and none ever reads a file another has created but not yet written.
+    let temporary = data_dir.join(format!(
+        ".{file}.{}.{}",
+        std::process::id(),
+        random_base62(8)
+    ));
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);
     #[cfg(unix)]
@@ -49,12 +57,14 @@ fn load_or_create(
         use std::os::unix::fs::OpenOptionsExt;
         options.mode(0o600);
     }
-    match options.open(&path) {
-        Ok(mut f) => {
-            f.write_all(value.as_bytes())?;
-            f.sync_all()?;
-            Ok(value)
-        }
+    let written = options.open(&temporary).and_then(|mut f| {
+        f.write_all(value.as_bytes())?;
+        f.sync_all()
+    });
+    let linked = written.and_then(|()| std::fs::hard_link(&temporary, &path));
+    let _ = std::fs::remove_file(&temporary);
+    match linked {
+        Ok(()) => Ok(value),
         // Another replica on the same data directory won the race: use its value.
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
             Ok(std::fs::read_to_string(&path)?.trim().to_owned())
@@ -66,6 +76,26 @@ fn load_or_create(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn replicas_starting_together_agree_on_one_complete_value() {
+        for _ in 0..20 {
+            let dir = tempfile::tempdir().unwrap();
+            let values: Vec<String> = std::thread::scope(|scope| {
+                let handles: Vec<_> = (0..8)
+                    .map(|_| scope.spawn(|| key_pepper(dir.path()).unwrap()))
+                    .collect();
+                handles
+                    .into_iter()
+                    .map(|h| String::from_utf8(h.join().unwrap()).unwrap())
+                    .collect()
+            });
+            assert!(values[0].len() >= 64, "{values:?}");
+            assert!(values.iter().all(|v| *v == values[0]), "{values:?}");
+            let leftovers = std::fs::read_dir(dir.path()).unwrap().count();
+            assert_eq!(leftovers, 1, "temporary files left behind");
+        }
+    }
 
     #[test]
     fn generated_once_then_reused_with_private_permissions() {
