@@ -3,7 +3,8 @@
 mod common;
 
 use common::{
-    binary, chat_status, chat_status_for, free_port, http, wait_ready, write_config, Running,
+    admin_cli, binary, chat_status, chat_status_for, free_port, http, wait_ready, write_config,
+    Running,
 };
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
@@ -181,19 +182,6 @@ fn serve_runs_the_gateway_and_exits_cleanly_on_sigterm() {
     drop(sim);
 }
 
-/// The status line of an anonymous chat request for `model`.
-fn anonymous_chat_status(public: u16, model: &str) -> String {
-    let body = format!(r#"{{"model":"{model}","messages":[{{"role":"user","content":"hi"}}]}}"#);
-    let reply = http(
-        &format!("127.0.0.1:{public}"),
-        &format!(
-            "POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\nconnection: close\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
-            body.len()
-        ),
-    );
-    reply.lines().next().unwrap_or_default().to_owned()
-}
-
 #[test]
 fn sighup_reloads_the_configuration_file_and_keeps_it_when_the_new_one_is_broken() {
     let dir = tempfile::tempdir().unwrap();
@@ -222,7 +210,7 @@ fn sighup_reloads_the_configuration_file_and_keeps_it_when_the_new_one_is_broken
             .unwrap(),
     );
     wait_ready(admin);
-    assert!(anonymous_chat_status(public, "added").contains(" 404 "));
+    assert!(chat_status_for(public, "", "added").contains(" 404 "));
     let hangup = |pid: u32| {
         assert!(Command::new("kill")
             .args(["-HUP", &pid.to_string()])
@@ -246,31 +234,18 @@ fn sighup_reloads_the_configuration_file_and_keeps_it_when_the_new_one_is_broken
     .unwrap();
     hangup(gateway.0.id());
     until("the new model never came", &|| {
-        anonymous_chat_status(public, "added").contains(" 200 ")
+        chat_status_for(public, "", "added").contains(" 200 ")
     });
 
     // A broken file: refused, and what is in force stays.
     std::fs::write(&config, format!("{base}[[models]]\nname = \"x\"\n")).unwrap();
     hangup(gateway.0.id());
     std::thread::sleep(Duration::from_millis(500));
-    assert!(anonymous_chat_status(public, "added").contains(" 200 "));
-    assert!(anonymous_chat_status(public, "chat").contains(" 200 "));
+    assert!(chat_status_for(public, "", "added").contains(" 200 "));
+    assert!(chat_status_for(public, "", "chat").contains(" 200 "));
 
     // The same through the CLI, which prints the outcome.
-    let cli = |args: &[&str]| {
-        let out = binary()
-            .args(args)
-            .args(["--admin-url", &format!("http://127.0.0.1:{admin}")])
-            .current_dir(dir.path())
-            .env_remove("PORTCULLIS_ADMIN_TOKEN")
-            .output()
-            .unwrap();
-        (
-            out.status.success(),
-            String::from_utf8_lossy(&out.stdout).to_string(),
-            String::from_utf8_lossy(&out.stderr).to_string(),
-        )
-    };
+    let cli = |args: &[&str]| admin_cli(dir.path(), admin, args);
     let (ok, _, err) = cli(&["config", "reload"]);
     assert!(
         !ok && err.contains("models[1]") && err.contains("kept"),
@@ -285,7 +260,7 @@ fn sighup_reloads_the_configuration_file_and_keeps_it_when_the_new_one_is_broken
     assert!(ok, "{err}");
     assert!(out.contains("applied          models"), "{out}");
     assert!(out.contains("restart needed   http"), "{out}");
-    assert!(anonymous_chat_status(public, "added").contains(" 404 "));
+    assert!(chat_status_for(public, "", "added").contains(" 404 "));
     let (ok, out, _) = cli(&["config", "show"]);
     assert!(ok && out.contains("version 3"), "{out}");
     assert!(out.contains(&config.display().to_string()), "{out}");
@@ -431,20 +406,7 @@ fn admin_commands_manage_tenants_and_keys() {
     wait_ready(admin);
     let admin_url = format!("http://127.0.0.1:{admin}");
     // The token is read from portcullis-data/admin-token in the working directory.
-    let cli = |args: &[&str]| {
-        let out = binary()
-            .args(args)
-            .args(["--admin-url", &admin_url])
-            .current_dir(dir.path())
-            .env_remove("PORTCULLIS_ADMIN_TOKEN")
-            .output()
-            .unwrap();
-        (
-            out.status.success(),
-            String::from_utf8_lossy(&out.stdout).to_string(),
-            String::from_utf8_lossy(&out.stderr).to_string(),
-        )
-    };
+    let cli = |args: &[&str]| admin_cli(dir.path(), admin, args);
 
     let (ok, out, err) = cli(&[
         "tenants",

@@ -65,15 +65,38 @@ pub fn chat_status(public: u16, key: &str) -> String {
     chat_status_for(public, key, "chat")
 }
 
-/// The status line of a chat request for `model`.
+/// The status line of a chat request for `model`, with `key` as the bearer credential (none
+/// when empty: anonymous).
 pub fn chat_status_for(public: u16, key: &str, model: &str) -> String {
     let body = format!(r#"{{"model":"{model}","messages":[{{"role":"user","content":"hi"}}]}}"#);
+    let authorization = if key.is_empty() {
+        String::new()
+    } else {
+        format!("authorization: Bearer {key}\r\n")
+    };
     let reply = http(
         &format!("127.0.0.1:{public}"),
         &format!(
-            "POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\nconnection: close\r\nauthorization: Bearer {key}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+            "POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\nconnection: close\r\n{authorization}content-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
             body.len()
         ),
     );
     reply.lines().next().unwrap_or("").to_owned()
+}
+
+/// Runs an admin command of the binary against the admin listener on `admin`, reading the
+/// token from `dir`'s `portcullis-data/admin-token`: (success, stdout, stderr).
+pub fn admin_cli(dir: &std::path::Path, admin: u16, args: &[&str]) -> (bool, String, String) {
+    let out = binary()
+        .args(args)
+        .args(["--admin-url", &format!("http://127.0.0.1:{admin}")])
+        .current_dir(dir)
+        .env_remove("PORTCULLIS_ADMIN_TOKEN")
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).to_string(),
+        String::from_utf8_lossy(&out.stderr).to_string(),
+    )
 }
