@@ -265,20 +265,7 @@ fn sighup_reloads_the_configuration_file_and_keeps_it_when_the_new_one_is_broken
     assert!(ok && out.contains("version 3"), "{out}");
     assert!(out.contains(&config.display().to_string()), "{out}");
 
-    assert!(Command::new("kill")
-        .args(["-TERM", &gateway.0.id().to_string()])
-        .status()
-        .unwrap()
-        .success());
-    assert!(gateway.0.wait().unwrap().success());
-    let mut log = String::new();
-    gateway
-        .0
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut log)
-        .unwrap();
+    let log = gateway.terminate_and_log();
     assert!(log.contains("configuration reloaded"), "{log}");
     assert!(
         log.contains("configuration reload refused") && log.contains("models[1]"),
@@ -305,21 +292,7 @@ fn serve_without_upstreams_says_so_and_logs_json_when_asked() {
             .unwrap(),
     );
     wait_ready(admin);
-    let pid = gateway.0.id().to_string();
-    assert!(Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .unwrap()
-        .success());
-    assert!(gateway.0.wait().unwrap().success());
-    let mut log = String::new();
-    gateway
-        .0
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut log)
-        .unwrap();
+    let log = gateway.terminate_and_log();
     let lines: Vec<serde_json::Value> = log
         .lines()
         .map(|l| serde_json::from_str(l).unwrap_or_else(|_| panic!("not JSON: {l}")))

@@ -28,6 +28,27 @@ pub fn write_config(dir: &std::path::Path, text: &str) -> std::path::PathBuf {
 
 pub struct Running(pub Child);
 
+impl Running {
+    /// Sends SIGTERM, asserts a clean exit, and returns what the process wrote to stderr
+    /// (started with `Stdio::piped()`).
+    pub fn terminate_and_log(&mut self) -> String {
+        assert!(Command::new("kill")
+            .args(["-TERM", &self.0.id().to_string()])
+            .status()
+            .unwrap()
+            .success());
+        assert!(self.0.wait().unwrap().success());
+        let mut log = String::new();
+        self.0
+            .stderr
+            .take()
+            .unwrap()
+            .read_to_string(&mut log)
+            .unwrap();
+        log
+    }
+}
+
 impl Drop for Running {
     fn drop(&mut self) {
         let _ = self.0.kill();
