@@ -1,36 +1,41 @@
 #!/usr/bin/env bash
-# Load benchmark: the simulator direct, through the gateway (limits in memory, and limits in
-# Redis; telemetry fully on, with spans to a local OTLP receiver, and fully off), and through
-# nginx as a plain reverse proxy, on loopback, in one run. Reports saturation throughput, latency at a fixed
-# rate, streaming time to first byte, the proxies' CPU time per request and the gateway's
-# peak RSS, with ratios. Not part of the test suite: speed targets live here, not in tests.
+# Load benchmark: a direct connection, nginx as a plain reverse proxy, and the gateway in
+# several configurations, in front of one upstream that is far faster than any of them, in one
+# run. Reports saturation throughput, latency added at a fixed rate, streaming time to first
+# byte, CPU time per request and memory, as a table with ratios to nginx. Not part of the test
+# suite: speed targets live here, not in tests.
 #
-# Layout on a 2-core machine: the simulator and the load generator share core 0 (one thread
-# each); the proxy under test (gateway or nginx) gets core 1 with one worker. The direct run
-# uses the same client and simulator, so the ratios isolate what the proxy adds.
+# Layout on a 2-core machine: the upstream (crates/portcullis-sim/examples/canned_upstream.rs,
+# canned bytes, no JSON parsed) and the load generator share core 0 (one thread each); the
+# proxy under test (gateway or nginx) is alone on core 1 with one worker. Only one proxy is
+# loaded at a time; every target runs in two alternating rounds so drift on a noisy machine
+# touches all alike, and the table gives the mean of the rounds (the JSON files keep each).
 #
-#   RATE=1000 DURATION=10s CONNECTIONS=32 bash scripts/bench-load.sh
+#   RATE=1000 DURATION=10s CONNECTIONS=32 ROUNDS=2 bash scripts/bench-load.sh
 #
-# BASELINE_BIN=path/to/older/portcullis adds that binary as a fourth gateway with the same
-# configuration, in the same run, and prints it beside this build (before/after a change).
+# Targets: direct, nginx, gateway (the embedded defaults: every guard on, metrics and the audit
+# trail on), gateway_noguard (guards off), gateway_notelemetry (telemetry off), gateway_otlp
+# (every request's spans exported to a local OTLP receiver), gateway_redis (limits in a private
+# redis-server), and with BASELINE_BIN=path/to/older/portcullis that binary with the defaults.
+# ONLY="direct nginx gateway" restricts the run to some of them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RATE="${RATE:-1000}"
 DURATION="${DURATION:-10s}"
 CONNECTIONS="${CONNECTIONS:-32}"
+ROUNDS="${ROUNDS:-2}"
 target="${CARGO_TARGET_DIR:-target}"
 cargo build --release --quiet --bin portcullis
+cargo build --release --quiet -p portcullis-sim --example canned_upstream
 bin="$target/release/portcullis"
+upstream_bin="$target/release/examples/canned_upstream"
 cores=$(nproc)
 core_a=0; core_b=$(( cores > 1 ? 1 : 0 ))
 # PIN=0 runs everything unpinned with default worker threads instead.
-if [ "${PIN:-1}" = 0 ]; then
-  threads=""
-else
-  threads=1
-fi
+if [ "${PIN:-1}" = 0 ]; then threads=""; else threads=1; fi
 # Prefix that pins a command to a core (nothing when unpinned); expands unquoted on purpose.
 pin() { [ -n "$threads" ] && echo "taskset -c $1" || true; }
+wanted() { [ -z "${ONLY:-}" ] || [[ " $ONLY " == *" $1 "* ]]; }
 
 if ! command -v nginx >/dev/null && [ "$(id -u)" = 0 ]; then
   (apt-get install -y -q nginx >/dev/null 2>&1 || { apt-get update -q >/dev/null && apt-get install -y -q nginx >/dev/null; }) || true
@@ -42,90 +47,78 @@ pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; [ -n "${KEEP_WORK:-}" ] && echo "kept $work" || rm -rf "$work"; }
 trap cleanup EXIT
 
-sim_port=$(free_port); gw_port=$(free_port); admin_port=$(free_port); nginx_port=$(free_port)
-gwr_port=$(free_port); gwr_admin_port=$(free_port); redis_port=$(free_port)
-gwo_port=$(free_port); gwo_admin_port=$(free_port)
-gwt_port=$(free_port); gwt_admin_port=$(free_port); otlp_port=$(free_port)
-${threads:+env TOKIO_WORKER_THREADS=$threads} $(pin ${SIM_CORE:-$core_a}) "$bin" sim --listen "127.0.0.1:$sim_port" --no-record 2>/dev/null &
+up_port=$(free_port)
+$(pin $core_a) "$upstream_bin" "127.0.0.1:$up_port" 2>/dev/null &
 pids+=($!)
 
 # Every request is checked against real limits (high enough never to refuse): a key's
 # requests, tokens (prompt counted with the model's tokenizer) and concurrency.
-plan='[plans.default.key]
+base_config() { # public-port admin-port
+  cat <<TOML
+[listeners]
+public = "127.0.0.1:$1"
+admin = "127.0.0.1:$2"
+[plans.default.key]
 requests_per_minute = 100000000
 tokens_per_minute = 100000000000
-concurrent_requests = 100000'
-cat >"$work/gateway.toml" <<TOML
-[listeners]
-public = "127.0.0.1:$gw_port"
-admin = "127.0.0.1:$admin_port"
-$plan
+concurrent_requests = 100000
 [store]
 url = "sqlite://$work/data/portcullis.db"
 [log]
 level = "warn"
 [[upstreams]]
-name = "sim"
-base_url = "http://127.0.0.1:$sim_port/v1"
+name = "up"
+base_url = "http://127.0.0.1:$up_port/v1"
 health_check_interval = "0s"
 max_concurrency = 4096
 [[models]]
 name = "sim-chat"
-upstream = "sim"
+upstream = "up"
 TOML
-# Telemetry fully on in the measured gateway: metrics, the audit trail, and every request's
-# spans exported to a local OTLP receiver (on the load generator's core).
-$(pin $core_a) python3 scripts/bench/otlp_sink.py "$otlp_port" &
-pids+=($!)
-sed -e "s/127.0.0.1:$gw_port/127.0.0.1:$gwt_port/" -e "s/127.0.0.1:$admin_port/127.0.0.1:$gwt_admin_port/" \
-  "$work/gateway.toml" >"$work/gateway-notelemetry.toml"
-printf '[telemetry]\nmetrics = false\naudit = { enabled = false }\n' >>"$work/gateway-notelemetry.toml"
-printf '[telemetry]\notlp_endpoint = "http://127.0.0.1:%s/v1/traces"\ntrace_sample_ratio = 1.0\n' "$otlp_port" >>"$work/gateway.toml"
-${threads:+env TOKIO_WORKER_THREADS=$threads} $(pin $core_b) "$bin" serve --config "$work/gateway.toml" 2>"$work/gateway.log" &
-gw_pid=$!
-pids+=($gw_pid)
+}
 
-# The same gateway with telemetry off (no metrics, no trail, no spans), for its cost.
-${threads:+env TOKIO_WORKER_THREADS=$threads} $(pin $core_b) "$bin" serve --config "$work/gateway-notelemetry.toml" 2>"$work/gateway-notelemetry.log" &
-gwt_pid=$!
-pids+=($gwt_pid)
+declare -A port_of pid_of idle_rss_of
+# Starts one gateway: name, extra TOML, binary.
+start_gateway() {
+  local name=$1 extra=$2 exe=${3:-$bin} port admin
+  port=$(free_port); admin=$(free_port)
+  { base_config "$port" "$admin"; printf '%b\n' "$extra"; } >"$work/$name.toml"
+  ${threads:+env TOKIO_WORKER_THREADS=$threads} $(pin $core_b) "$exe" serve --config "$work/$name.toml" 2>"$work/$name.log" &
+  pid_of[$name]=$!
+  pids+=($!)
+  port_of[$name]=$port
+  echo "$admin" >"$work/$name.admin"
+}
 
-# The same gateway with the input and output guards off, for what the guards cost in the
-# same run (the proxy-side difference between this and `gateway`).
-sed -e "s/127.0.0.1:$gw_port/127.0.0.1:$gwo_port/" -e "s/127.0.0.1:$admin_port/127.0.0.1:$gwo_admin_port/" \
-  "$work/gateway.toml" >"$work/gateway-noguard.toml"
-printf '[guard]\nunicode = "off"\ninjection = "off"\noutput = "off"\n' >>"$work/gateway-noguard.toml"
-${threads:+env TOKIO_WORKER_THREADS=$threads} $(pin $core_b) "$bin" serve --config "$work/gateway-noguard.toml" 2>"$work/gateway-noguard.log" &
-gwo_pid=$!
-pids+=($gwo_pid)
+# The first gateway creates the store (tenant, key, admin token); the others share it.
+start_gateway gateway ""
+first_admin=$(cat "$work/gateway.admin")
+for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$first_admin/healthz" >/dev/null 2>&1 && break; sleep 0.1; done
+admin_token=$(cat "$work/data/admin-token")
+admin() { curl -sf -H "authorization: Bearer $admin_token" -H 'content-type: application/json' "$@"; }
+admin -d '{"name":"bench","audience":"customer"}' "http://127.0.0.1:$first_admin/admin/v1/tenants" >/dev/null
+export PORTCULLIS_LOAD_API_KEY=$(admin -d '{"tenant":"bench","expires_in":"2h"}' "http://127.0.0.1:$first_admin/admin/v1/keys" \
+  | python3 -c 'import json,sys; print(json.load(sys.stdin)["key"])')
 
-# An older build with the same configuration, for before/after comparisons in one run.
-gwb_pid=""
-if [ -n "${BASELINE_BIN:-}" ]; then
-  gwb_port=$(free_port); gwb_admin_port=$(free_port)
-  sed -e "s/127.0.0.1:$gw_port/127.0.0.1:$gwb_port/" -e "s/127.0.0.1:$admin_port/127.0.0.1:$gwb_admin_port/" \
-    "$work/gateway.toml" >"$work/gateway-baseline.toml"
-  ${threads:+env TOKIO_WORKER_THREADS=$threads} $(pin $core_b) "$BASELINE_BIN" serve --config "$work/gateway-baseline.toml" 2>"$work/gateway-baseline.log" &
-  gwb_pid=$!
-  pids+=($gwb_pid)
+wanted gateway_noguard && start_gateway gateway_noguard '[guard]\nunicode = "off"\ninjection = "off"\noutput = "off"'
+wanted gateway_notelemetry && start_gateway gateway_notelemetry '[telemetry]\nmetrics = false\naudit = { enabled = false }'
+if wanted gateway_otlp; then
+  otlp_port=$(free_port)
+  $(pin $core_a) python3 scripts/bench/otlp_sink.py "$otlp_port" &
+  pids+=($!)
+  start_gateway gateway_otlp "[telemetry]\notlp_endpoint = \"http://127.0.0.1:$otlp_port/v1/traces\"\ntrace_sample_ratio = 1.0"
 fi
-
-# The same gateway with its limits in Redis (on the load generator's core, like the simulator).
-gwr_pid=""
-if command -v redis-server >/dev/null; then
+if wanted gateway_redis && command -v redis-server >/dev/null; then
+  redis_port=$(free_port)
   $(pin $core_a) redis-server --port "$redis_port" --bind 127.0.0.1 --save '' --appendonly no >/dev/null &
   pids+=($!)
-  sed -e "s/127.0.0.1:$gw_port/127.0.0.1:$gwr_port/" -e "s/127.0.0.1:$admin_port/127.0.0.1:$gwr_admin_port/" \
-    "$work/gateway.toml" >"$work/gateway-redis.toml"
-  printf '[limits]\nbackend = "redis"\nredis_url = "redis://127.0.0.1:%s/0"\n' "$redis_port" >>"$work/gateway-redis.toml"
-  ${threads:+env TOKIO_WORKER_THREADS=$threads} $(pin $core_b) "$bin" serve --config "$work/gateway-redis.toml" 2>"$work/gateway-redis.log" &
-  gwr_pid=$!
-  pids+=($gwr_pid)
+  start_gateway gateway_redis "[limits]\nbackend = \"redis\"\nredis_url = \"redis://127.0.0.1:$redis_port/0\""
 fi
+[ -n "${BASELINE_BIN:-}" ] && start_gateway gateway_baseline "" "$BASELINE_BIN"
 
-nginx_pid=""
-if command -v nginx >/dev/null; then
+if wanted nginx && command -v nginx >/dev/null; then
   mkdir -p "$work/nginx"
+  port_of[nginx]=$(free_port)
   cat >"$work/nginx/nginx.conf" <<NGINX
 worker_processes ${threads:-auto};
 $( [ -n "$threads" ] && echo "worker_cpu_affinity $(python3 -c "print(format(1 << $core_b, 'b'))");" )
@@ -135,12 +128,12 @@ error_log $work/nginx/error.log warn;
 events { worker_connections 4096; }
 http {
   access_log off;
-  upstream sim { server 127.0.0.1:$sim_port; keepalive 256; keepalive_requests 10000000; }
+  upstream up { server 127.0.0.1:$up_port; keepalive 256; keepalive_requests 10000000; }
   server {
-    listen 127.0.0.1:$nginx_port;
+    listen 127.0.0.1:${port_of[nginx]};
     keepalive_requests 10000000;
     location / {
-      proxy_pass http://sim;
+      proxy_pass http://up;
       proxy_http_version 1.1;
       proxy_set_header Connection "";
       proxy_buffering off;
@@ -149,138 +142,131 @@ http {
 }
 NGINX
   $(pin $core_b) nginx -c "$work/nginx/nginx.conf" -p "$work/nginx" 2>"$work/nginx/stderr" &
-  nginx_pid=$!
-  pids+=($nginx_pid)
+  pid_of[nginx]=$!
+  pids+=($!)
 fi
+port_of[direct]=$up_port
 
-for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$admin_port/healthz" >/dev/null 2>&1 && break; sleep 0.1; done
-sleep 0.5
-# The gateway is measured as callers use it: with an API key, authenticated on every request.
-admin_token=$(cat "$work/data/admin-token")
-admin() { curl -sf -H "authorization: Bearer $admin_token" -H 'content-type: application/json' "$@"; }
-admin -d '{"name":"bench","audience":"customer"}' "http://127.0.0.1:$admin_port/admin/v1/tenants" >/dev/null
-export PORTCULLIS_LOAD_API_KEY=$(admin -d '{"tenant":"bench","expires_in":"1h"}' "http://127.0.0.1:$admin_port/admin/v1/keys" \
-  | python3 -c 'import json,sys; print(json.load(sys.stdin)["key"])')
+# Every gateway must be serving with the key loaded before anything is measured.
+for name in "${!pid_of[@]}"; do
+  [ "$name" = nginx ] && continue
+  ok=""
+  for _ in $(seq 1 100); do
+    curl -sf -o /dev/null -H "authorization: Bearer $PORTCULLIS_LOAD_API_KEY" "http://127.0.0.1:${port_of[$name]}/v1/models" && { ok=1; break; }
+    sleep 0.1
+  done
+  [ -n "$ok" ] || { echo "$name is not serving; its log:" >&2; tail -20 "$work/$name.log" >&2; exit 1; }
+done
+sleep 1
+# Resident memory before the first measured request (the gateways answered /v1/models once).
+for name in "${!pid_of[@]}"; do
+  [ "$name" = nginx ] && continue
+  idle_rss_of[$name]=$(awk '/VmRSS/ {print $2}' "/proc/${pid_of[$name]}/status")
+done
 
 # CPU ticks (user + system) of the given processes, summed.
 cpu_ticks() { local t=0 p; for p in $1; do t=$(( t + $(awk '{print $14+$15}' "/proc/$p/stat" 2>/dev/null || echo 0) )); done; echo $t; }
 # nginx does its work in worker children of the master process.
-nginx_workers() { [ -n "$nginx_pid" ] && pgrep -P "$nginx_pid" | tr '\n' ' ' || true; }
+cpu_pids() { if [ "$1" = nginx ]; then pgrep -P "${pid_of[nginx]}" | tr '\n' ' '; else echo "${pid_of[$1]:-}"; fi; }
 
-load() { # name url pid-for-cpu extra-args...
-  local name=$1 url=$2 pid=$3; shift 3
-  local before after
-  before=$(cpu_ticks "$pid")
-  ${threads:+env TOKIO_WORKER_THREADS=$threads} $(pin $core_a) "$bin" load --url "$url" --connections "$CONNECTIONS" --duration "$DURATION" "$@" >"$work/$name.json"
-  after=$(cpu_ticks "$pid")
-  python3 - "$work/$name.json" "$before" "$after" "$(getconf CLK_TCK)" <<'PY'
+load() { # file name extra-args...
+  local file=$1 name=$2; shift 2
+  local pids_now before after
+  pids_now=$(cpu_pids "$name")
+  before=$(cpu_ticks "$pids_now")
+  ${threads:+env TOKIO_WORKER_THREADS=$threads} $(pin $core_a) "$bin" load --url "http://127.0.0.1:${port_of[$name]}/v1/chat/completions" \
+    --connections "$CONNECTIONS" --duration "$DURATION" "$@" >"$work/$file.json"
+  after=$(cpu_ticks "$pids_now")
+  python3 - "$work/$file.json" "$before" "$after" "$(getconf CLK_TCK)" <<'PY'
 import json, sys
 path, before, after, hz = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
 r = json.load(open(path))
-r["proxy_cpu_us_per_request"] = round((after - before) / hz * 1e6 / max(r["requests"], 1), 1) if after else None
 # Ticks are 1/CLK_TCK s: coarse, so short runs at low rates give rough per-request figures.
+r["proxy_cpu_us_per_request"] = round((after - before) / hz * 1e6 / max(r["requests"], 1), 1) if after else None
 json.dump(r, open(path, "w"))
 PY
-  echo "$name: $(cat "$work/$name.json")"
+  python3 - "$work/$file.json" "$file" <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1]))
+l = r["latency"]
+print(f"{sys.argv[2]}: {r['requests_per_s']:.0f} req/s, p50 {l['p50_ms']:.3f} ms, p99 {l['p99_ms']:.3f} ms, errors {r['errors']}, proxy CPU/request {r['proxy_cpu_us_per_request']} us")
+PY
 }
 
-path=/v1/chat/completions
-targets=("direct http://127.0.0.1:$sim_port$path" "gateway http://127.0.0.1:$gw_port$path")
-# The baseline runs right after this build, so drift on a noisy machine touches both alike.
-[ -n "$gwb_pid" ] && targets+=("gateway_baseline http://127.0.0.1:$gwb_port$path")
-targets+=("gateway_notelemetry http://127.0.0.1:$gwt_port$path")
-targets+=("gateway_noguard http://127.0.0.1:$gwo_port$path")
-[ -n "$gwr_pid" ] && targets+=("gateway_redis http://127.0.0.1:$gwr_port$path")
-[ -n "$nginx_pid" ] && targets+=("nginx http://127.0.0.1:$nginx_port$path")
-# The other gateways share the store: wait until they have loaded the key.
-for _ in $(seq 1 50); do
-  curl -sf -o /dev/null -H "authorization: Bearer $PORTCULLIS_LOAD_API_KEY" "http://127.0.0.1:$gwo_port/v1/models" && break
-  sleep 0.1
+names=()
+for name in direct nginx gateway gateway_baseline gateway_noguard gateway_notelemetry gateway_otlp gateway_redis; do
+  [ -n "${port_of[$name]:-}" ] && wanted "$name" && names+=("$name")
 done
-for _ in $(seq 1 50); do
-  [ -z "$gwb_pid" ] && break
-  curl -sf -o /dev/null -H "authorization: Bearer $PORTCULLIS_LOAD_API_KEY" "http://127.0.0.1:$gwb_port/v1/models" && break
-  sleep 0.1
+for round in $(seq 1 "$ROUNDS"); do
+  for name in "${names[@]}"; do
+    load "$name-saturate-$round" "$name"
+    load "$name-rate-$round" "$name" --rate "$RATE"
+    load "$name-stream-$round" "$name" --rate 200 --stream
+    # The 2 KB prompt: CPU per request with screening and counting of a longer text.
+    case $name in direct|nginx|gateway|gateway_noguard) load "$name-prompt2k-$round" "$name" --prompt-chars 2000 ;; esac
+  done
 done
-for _ in $(seq 1 50); do
-  [ -z "$gwr_pid" ] && break
-  curl -sf -o /dev/null -H "authorization: Bearer $PORTCULLIS_LOAD_API_KEY" "http://127.0.0.1:$gwr_port/v1/models" && break
-  sleep 0.1
-done
-# A gateway that never loaded the key (it failed to start) would make its runs all errors.
-for _ in $(seq 1 50); do
-  curl -sf -o /dev/null -H "authorization: Bearer $PORTCULLIS_LOAD_API_KEY" "http://127.0.0.1:$gwt_port/v1/models" && break
-  sleep 0.1
-done
-for port_log in "$gw_port gateway" "$gwo_port gateway-noguard" "$gwt_port gateway-notelemetry" ${gwb_pid:+"$gwb_port gateway-baseline"} ${gwr_pid:+"$gwr_port gateway-redis"}; do
-  set -- $port_log
-  if ! curl -sf -o /dev/null -H "authorization: Bearer $PORTCULLIS_LOAD_API_KEY" "http://127.0.0.1:$1/v1/models"; then
-    echo "$2 is not serving; its log:" >&2; tail -20 "$work/$2.log" >&2; exit 1
-  fi
-done
-for t in "${targets[@]}"; do
-  set -- $t
-  pid=""; [ "$1" = gateway ] && pid=$gw_pid; [ "$1" = gateway_noguard ] && pid=$gwo_pid; [ "$1" = gateway_notelemetry ] && pid=$gwt_pid; [ "$1" = gateway_redis ] && pid=$gwr_pid; [ "$1" = gateway_baseline ] && pid=$gwb_pid; [ "$1" = nginx ] && pid=$(nginx_workers)
-  load "$1-saturate" "$2" "$pid"
-  load "$1-rate" "$2" "$pid" --rate "$RATE"
-  load "$1-stream" "$2" "$pid" --rate 200 --stream
-done
-# The same rate run with the dashboard open: a signed-in session polling its summary as the
-# page does (every 2 s; here every 0.5 s, four times the page's rate), on the load core.
-curl -s -o /dev/null -c "$work/dashboard.cookies" --data-urlencode "token=$admin_token" "http://127.0.0.1:$admin_port/dashboard/login"
-( while true; do curl -s -o /dev/null -b "$work/dashboard.cookies" "http://127.0.0.1:$admin_port/dashboard/api/summary?minutes=15"; sleep 0.5; done ) &
-poller=$!
-load "gateway-rate-dashboard" "http://127.0.0.1:$gw_port$path" "$gw_pid" --rate "$RATE"
-kill "$poller" 2>/dev/null || true
-rss_kib=$(awk '/VmHWM/ {print $2}' "/proc/$gw_pid/status")
-rss_baseline_kib=0
-[ -n "$gwb_pid" ] && rss_baseline_kib=$(awk '/VmHWM/ {print $2}' "/proc/$gwb_pid/status")
 
-python3 - "$work" "$rss_kib" "$RATE" "$rss_baseline_kib" <<'PY'
+# Memory after the load: the gateway's peak (VmHWM) and what it holds at rest again.
+{
+  for name in "${names[@]}"; do
+    [ "$name" = direct ] || [ "$name" = nginx ] && continue
+    echo "$name ${idle_rss_of[$name]} $(awk '/VmHWM/ {print $2}' "/proc/${pid_of[$name]}/status")"
+  done
+  if [ -n "${pid_of[nginx]:-}" ]; then
+    echo "nginx 0 $(for p in ${pid_of[nginx]} $(pgrep -P "${pid_of[nginx]}"); do awk '/VmHWM/ {print $2}' "/proc/$p/status"; done | sort -n | tail -1)"
+  fi
+} >"$work/memory.txt"
+
+python3 - "$work" "$RATE" "$ROUNDS" "${names[@]}" <<'PY'
 import json, os, sys
-work, rss, rate, rss_baseline = sys.argv[1], int(sys.argv[2]), sys.argv[3], int(sys.argv[4])
-def get(name):
-    p = os.path.join(work, name + ".json")
-    return json.load(open(p)) if os.path.exists(p) else None
-d, g, n = get("direct-saturate"), get("gateway-saturate"), get("nginx-saturate")
-dr, gr, nr = get("direct-rate"), get("gateway-rate"), get("nginx-rate")
-ds, gs = get("direct-stream"), get("gateway-stream")
-print()
-print(f"saturation req/s   direct {d['requests_per_s']:.0f}   gateway {g['requests_per_s']:.0f}" + (f"   nginx {n['requests_per_s']:.0f}" if n else ""))
-print(f"  gateway/direct {g['requests_per_s']/d['requests_per_s']:.2f}" + (f"   gateway/nginx {g['requests_per_s']/n['requests_per_s']:.2f}" if n else ""))
-print(f"  proxy CPU per request: gateway {g['proxy_cpu_us_per_request']} us" + (f", nginx {n['proxy_cpu_us_per_request']} us" if n else ""))
-for label, key in (("p50", "p50_ms"), ("p99", "p99_ms")):
-    line = f"at {rate} req/s {label}: direct {dr['latency'][key]:.3f} ms   gateway {gr['latency'][key]:.3f} ms   added {gr['latency'][key]-dr['latency'][key]:.3f} ms"
-    if nr:
-        line += f"   nginx {nr['latency'][key]:.3f} ms (added {nr['latency'][key]-dr['latency'][key]:.3f} ms)"
-    print(line)
-gor, gos = get("gateway_noguard-rate"), get("gateway_noguard-saturate")
-if gos:
-    print(f"guards (all defaults on vs off, same run): CPU per request {g['proxy_cpu_us_per_request']} vs {gos['proxy_cpu_us_per_request']} us   saturation {g['requests_per_s']:.0f} vs {gos['requests_per_s']:.0f} req/s ({g['requests_per_s']/gos['requests_per_s']:.2f})   at {rate} req/s p50 +{gr['latency']['p50_ms']-gor['latency']['p50_ms']:.3f} ms, p99 +{gr['latency']['p99_ms']-gor['latency']['p99_ms']:.3f} ms")
-gtr, gts = get("gateway_notelemetry-rate"), get("gateway_notelemetry-saturate")
-if gts:
-    print(f"telemetry (metrics, audit trail, spans at 100% to a local OTLP receiver) on vs off, same run: CPU per request {g['proxy_cpu_us_per_request']} vs {gts['proxy_cpu_us_per_request']} us   saturation {g['requests_per_s']:.0f} vs {gts['requests_per_s']:.0f} req/s ({g['requests_per_s']/gts['requests_per_s']:.2f})   at {rate} req/s p99 {gr['latency']['p99_ms']:.3f} vs {gtr['latency']['p99_ms']:.3f} ms (+{gr['latency']['p99_ms']-gtr['latency']['p99_ms']:.3f})")
-gdr = get("gateway-rate-dashboard")
-if gdr:
-    print(f"dashboard open and polling (0.5 s) at {rate} req/s: p50 {gdr['latency']['p50_ms']:.3f} vs {gr['latency']['p50_ms']:.3f} ms   p99 {gdr['latency']['p99_ms']:.3f} vs {gr['latency']['p99_ms']:.3f} ms (without)")
-grr = get("gateway_redis-rate"); grs = get("gateway_redis-saturate")
-if grr:
-    print(f"limits in redis at {rate} req/s: p50 {grr['latency']['p50_ms']:.3f} ms (+{grr['latency']['p50_ms']-gr['latency']['p50_ms']:.3f} over memory)   p99 {grr['latency']['p99_ms']:.3f} ms (+{grr['latency']['p99_ms']-gr['latency']['p99_ms']:.3f} over memory)   saturation {grs['requests_per_s']:.0f} req/s ({grs['requests_per_s']/g['requests_per_s']:.2f} of memory)")
-print(f"streaming TTFB p50/p99: direct {ds['first_byte']['p50_ms']:.3f}/{ds['first_byte']['p99_ms']:.3f} ms   gateway {gs['first_byte']['p50_ms']:.3f}/{gs['first_byte']['p99_ms']:.3f} ms")
+work, rate, rounds, names = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4:]
+memory = {}
+for line in open(os.path.join(work, "memory.txt")):
+    name, idle, peak = line.split()
+    memory[name] = (int(idle) / 1024, int(peak) / 1024)
+
+def runs(name, kind):
+    out = []
+    for r in range(1, rounds + 1):
+        p = os.path.join(work, f"{name}-{kind}-{r}.json")
+        if os.path.exists(p):
+            out.append(json.load(open(p)))
+    return out
+
+def mean(values):
+    values = [v for v in values if v is not None]
+    return sum(values) / len(values) if values else None
+
+def stat(name, kind, pick):
+    return mean([pick(r) for r in runs(name, kind)])
+
+sat = {n: stat(n, "saturate", lambda r: r["requests_per_s"]) for n in names}
+cpu = {n: stat(n, "saturate", lambda r: r["proxy_cpu_us_per_request"]) for n in names}
+cpu2k = {n: stat(n, "prompt2k", lambda r: r["proxy_cpu_us_per_request"]) for n in names}
+p50 = {n: stat(n, "rate", lambda r: r["latency"]["p50_ms"]) for n in names}
+p99 = {n: stat(n, "rate", lambda r: r["latency"]["p99_ms"]) for n in names}
+ttfb = {n: stat(n, "stream", lambda r: r["first_byte"]["p50_ms"]) for n in names}
 errors = sum(json.load(open(os.path.join(work, f)))["errors"] for f in os.listdir(work) if f.endswith(".json"))
+
+def fmt(v, spec):
+    return "-" if v is None else format(v, spec)
+
+print()
+print(f"one run, {rounds} alternating rounds each (mean shown); proxies alone on one pinned core; rate runs at {rate} req/s")
+head = f"{'':22} {'saturation req/s':>17} {'vs nginx':>8} {'CPU us/req':>10} {'CPU 2KB':>8} {'p50 added':>10} {'p99 added':>10} {'TTFB p50':>9} {'idle RSS':>9} {'peak RSS':>9}"
+print(head)
+print("-" * len(head))
+direct = "direct" if "direct" in names else None
+for n in names:
+    added50 = None if direct is None or n == direct else p50[n] - p50[direct]
+    added99 = None if direct is None or n == direct else p99[n] - p99[direct]
+    ratio = sat[n] / sat["nginx"] if sat.get("nginx") and n != "direct" else None
+    idle, peak = memory.get(n, (None, None))
+    print(f"{n:22} {fmt(sat[n], '17.0f')} {fmt(ratio, '7.2f') + 'x' if ratio else '-':>8} {fmt(cpu[n] if n != 'direct' else None, '10.1f')} {fmt(cpu2k.get(n) if n != 'direct' else None, '8.1f')} "
+          f"{fmt(added50, '+8.3f') + ' ms' if added50 is not None else '-':>10} {fmt(added99, '+8.3f') + ' ms' if added99 is not None else '-':>10} "
+          f"{fmt(ttfb[n], '6.3f') + ' ms':>9} {fmt(idle if idle else None, '5.1f') + ' MiB' if idle else '-':>9} {fmt(peak, '5.1f') + ' MiB' if peak else '-':>9}")
 print(f"errors across all runs: {errors}")
-print(f"gateway peak RSS: {rss/1024:.1f} MiB")
-b = get("gateway_baseline-saturate")
-if b:
-    br, bs = get("gateway_baseline-rate"), get("gateway_baseline-stream")
-    print()
-    print("this build vs BASELINE_BIN (same run, same configuration):")
-    print(f"  saturation req/s   {g['requests_per_s']:.0f} vs {b['requests_per_s']:.0f}   ratio {g['requests_per_s']/b['requests_per_s']:.2f}")
-    print(f"  proxy CPU per request   {g['proxy_cpu_us_per_request']} vs {b['proxy_cpu_us_per_request']} us")
-    for label, key in (("p50", "p50_ms"), ("p99", "p99_ms")):
-        print(f"  added at {rate} req/s {label}   {gr['latency'][key]-dr['latency'][key]:.3f} vs {br['latency'][key]-dr['latency'][key]:.3f} ms")
-    ttfb = lambda r: r["first_byte"]["p50_ms"]
-    if gs and bs:
-        print(f"  stream first byte p50   {ttfb(gs):.3f} vs {ttfb(bs):.3f} ms")
-    print(f"  peak RSS   {rss/1024:.1f} vs {rss_baseline/1024:.1f} MiB")
+spread = [f"{n} {'/'.join(format(r['requests_per_s'], '.0f') for r in runs(n, 'saturate'))}" for n in names]
+print("saturation per round: " + ", ".join(spread))
 PY

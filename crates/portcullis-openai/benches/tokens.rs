@@ -45,3 +45,20 @@ fn count_corpus(bencher: divan::Bencher, encoding: Encoding) {
         .counter(divan::counter::BytesCount::new(text.len()))
         .bench_local(|| encoding.count(divan::black_box(&text)));
 }
+
+/// The same 2 KB prompt counted by `bpe-openai` alone (regex split, no piece cache): the
+/// baseline of the ASCII fast path in `Encoding::count`.
+#[divan::bench]
+fn count_2kb_prompt_bpe_openai_alone(bencher: divan::Bencher) {
+    let text = corpus();
+    let mut end = 2048;
+    while !text.is_char_boundary(end) {
+        end += 1;
+    }
+    let prompt = &text[..end];
+    let tokenizer = bpe_openai::o200k_base();
+    tokenizer.count(prompt);
+    bencher
+        .counter(divan::counter::BytesCount::new(prompt.len()))
+        .bench_local(|| tokenizer.count(divan::black_box(prompt)));
+}

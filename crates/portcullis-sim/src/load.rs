@@ -30,6 +30,36 @@ pub struct LoadPlan {
     pub model: String,
     /// Sent as `Authorization: Bearer`.
     pub api_key: Option<String>,
+    /// Grow the user message with prose to about this many characters.
+    pub prompt_chars: Option<usize>,
+}
+
+/// The benchmark's request: a system and a user message, about 300 bytes of JSON, as a
+/// typical chat turn; `prompt_chars` grows the user message with ordinary prose.
+pub fn request_body(model: &str, stream: bool, prompt_chars: Option<usize>) -> Bytes {
+    const SYSTEM: &str =
+        "You are a concise assistant for an operations team. Answer in plain English.";
+    const USER: &str =
+        "Summarise the benefits of putting a gateway in front of our model servers, in one line.";
+    const PROSE: &str = " Our team runs several model servers behind a load balancer, and each \
+        service calls them with its own key; we would like one place to see usage per team, \
+        to stop runaway scripts early and to keep customer data out of the logs.";
+    let mut user = USER.to_string();
+    while user.len() < prompt_chars.unwrap_or(0) {
+        user.push_str(PROSE);
+    }
+    Bytes::from(
+        serde_json::json!({
+            "model": model,
+            "messages": [
+                {"role": "system", "content": SYSTEM},
+                {"role": "user", "content": user},
+            ],
+            "max_tokens": 16,
+            "stream": stream,
+        })
+        .to_string(),
+    )
 }
 
 /// Latency percentiles in milliseconds.
@@ -68,15 +98,7 @@ pub async fn run(plan: LoadPlan) -> anyhow_like::Result<LoadReport> {
         .parse()
         .map_err(|e| format!("invalid --url: {e}"))?;
     let authority = uri.authority().ok_or("the URL has no host")?.to_string();
-    let body = Bytes::from(
-        serde_json::json!({
-            "model": plan.model,
-            "messages": [{"role": "user", "content": "Summarise the benefits of a gateway in one line."}],
-            "max_tokens": 16,
-            "stream": plan.stream,
-        })
-        .to_string(),
-    );
+    let body = request_body(&plan.model, plan.stream, plan.prompt_chars);
     let plan = Arc::new(plan);
     let start = Instant::now();
     let deadline = start + plan.duration;
@@ -260,5 +282,16 @@ mod tests {
         assert_eq!(p.p50_ms, 50.0);
         assert_eq!(p.p99_ms, 99.0);
         assert_eq!(p.max_ms, 100.0);
+    }
+
+    #[test]
+    fn the_request_is_a_short_chat_turn_or_grows_to_the_asked_size() {
+        let short = request_body("m", false, None);
+        assert!((250..400).contains(&short.len()), "{}", short.len());
+        let long = request_body("m", true, Some(2000));
+        let value: serde_json::Value = serde_json::from_slice(&long).unwrap();
+        let user = value["messages"][1]["content"].as_str().unwrap();
+        assert!((2000..2300).contains(&user.len()), "{}", user.len());
+        assert_eq!(value["stream"], true);
     }
 }

@@ -183,6 +183,10 @@ struct LoadArgs {
     /// Sent as Authorization: Bearer.
     #[arg(long, env = "PORTCULLIS_LOAD_API_KEY")]
     api_key: Option<String>,
+    /// Grow the user message with ordinary prose to about this many characters (the default
+    /// request is a system and a user message of about 300 bytes in all).
+    #[arg(long)]
+    prompt_chars: Option<usize>,
 }
 
 fn humantime_duration(text: &str) -> Result<std::time::Duration, String> {
@@ -338,6 +342,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 stream: args.stream,
                 model: args.model,
                 api_key: args.api_key,
+                prompt_chars: args.prompt_chars,
             };
             let report = portcullis_sim::load::run(plan)
                 .await

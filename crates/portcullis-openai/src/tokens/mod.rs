@@ -7,6 +7,9 @@
 
 use serde_json::Value;
 
+mod piece_cache;
+mod pieces;
+
 /// A tokenizer vocabulary, chosen per model with `tokenizer = "..."`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Encoding {
@@ -52,11 +55,27 @@ impl Encoding {
     }
 
     /// Tokens in `text`, exactly as the model's tokenizer splits it.
+    ///
+    /// Under o200k, ASCII pieces are cut by a scanner (the rest by `bpe-openai`'s regex)
+    /// and counted through a per-thread cache of recent pieces: the same counts in a
+    /// fraction of the time (`cargo bench -p portcullis-openai --bench tokens`). cl100k
+    /// goes through `bpe-openai` whole.
     pub fn count(self, text: &str) -> u64 {
         if text.is_empty() {
             return 0;
         }
-        self.tokenizer().count(text) as u64
+        let tokenizer = self.tokenizer();
+        if self == Encoding::O200kBase {
+            let mut total = 0;
+            let vocabulary = self as u8 + 1;
+            pieces::split(
+                text,
+                |rest| tokenizer.split(rest).next().unwrap_or(rest),
+                |piece| total += piece_cache::count(vocabulary, piece, |p| tokenizer.bpe.count(p)),
+            );
+            return total as u64;
+        }
+        tokenizer.count(text) as u64
     }
 
     /// A message content: a string, or parts (text counted, images at the low-detail floor,
@@ -105,6 +124,17 @@ impl std::fmt::Display for Encoding {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    proptest::proptest! {
+        /// The fast path (scanner and piece cache) counts as `bpe-openai` does on its own.
+        #[test]
+        fn the_fast_path_counts_as_bpe_openai(text in "[\\x00-\\x7f]{0,200}|[a-zA-Z ,.'\n0-9]{0,400}|\\PC{0,100}") {
+            proptest::prop_assert_eq!(
+                Encoding::O200kBase.count(&text),
+                bpe_openai::o200k_base().count(text.as_str()) as u64
+            );
+        }
+    }
 
     #[test]
     fn counts_plain_text() {
