@@ -149,3 +149,15 @@ fn prompt_fingerprint(bencher: divan::Bencher) {
         f.finish()
     });
 }
+
+/// A prompt fingerprint of a ~2 KB prompt.
+#[divan::bench]
+fn prompt_fingerprint_2kb(bencher: divan::Bencher) {
+    let key = portcullis_telemetry::FingerprintKey::new(b"secret");
+    let prompt = "You are a helpful assistant. Answer briefly and cite your sources. ".repeat(30);
+    bencher.bench_local(|| {
+        let mut f = key.start();
+        f.add(divan::black_box(&prompt));
+        f.finish()
+    });
+}

@@ -115,6 +115,16 @@ mod tests {
     }
 
     #[test]
+    fn non_ascii_text_is_folded_by_character() {
+        let key = FingerprintKey::new(b"k1");
+        assert_eq!(
+            fp(&key, &["Ünïcode\u{2003}TEXT  ÉTÉ"]),
+            fp(&key, &["ünïcode text\u{a0}été"])
+        );
+        assert_ne!(fp(&key, &["été"]), fp(&key, &["ete"]));
+    }
+
+    #[test]
     fn another_key_gives_another_fingerprint() {
         let one = fp(&FingerprintKey::new(b"k1"), &["hello"]);
         let two = fp(&FingerprintKey::new(b"k2"), &["hello"]);
