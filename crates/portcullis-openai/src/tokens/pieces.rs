@@ -5,8 +5,9 @@
 //! (about 12 µs of 25 µs here). Prompts are mostly ASCII, and on ASCII the o200k pattern
 //! reduces to a few character classes, so this scanner makes the same cuts without an
 //! automaton. A piece that starts at, or whose end was decided by, a non-ASCII character is
-//! cut by `bpe-openai`'s regex instead: Unicode letter, mark, number and space classes are
-//! where a hand-written scanner would go wrong.
+//! cut by the pattern itself (a `regex-automata` pattern set, written as `bpe-openai` writes
+//! it): Unicode letter, mark, number and space classes are where a hand-written scanner would
+//! go wrong.
 //!
 //! The pattern, in priority order (leftmost-first, as the regex engine resolves it):
 //! 1. `[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]*[\p{Ll}\p{Lm}\p{Lo}\p{M}]+(?i:'s|'t|'re|'ve|'m|'ll|'d)?`
@@ -19,6 +20,40 @@
 //! 8. `\s+`
 //!
 //! The equivalence is property-tested against `bpe-openai`'s own split.
+
+use regex_automata::{meta::Regex, Anchored, Input};
+use std::sync::LazyLock;
+
+/// The o200k pattern as three patterns: the main alternatives, a whitespace run whose last
+/// character is a look-ahead (dropped from the match), and any whitespace run. This is how
+/// `bpe-openai` emulates tiktoken's `\s+(?!\S)`, which `regex-automata` does not support.
+static O200K: LazyLock<Regex> = LazyLock::new(|| {
+    let main = [
+        "[^\\r\\n\\p{L}\\p{N}]?[\\p{Lu}\\p{Lt}\\p{Lm}\\p{Lo}\\p{M}]*[\\p{Ll}\\p{Lm}\\p{Lo}\\p{M}]+(?i:'s|'t|'re|'ve|'m|'ll|'d)?",
+        "[^\\r\\n\\p{L}\\p{N}]?[\\p{Lu}\\p{Lt}\\p{Lm}\\p{Lo}\\p{M}]+[\\p{Ll}\\p{Lm}\\p{Lo}\\p{M}]*(?i:'s|'t|'re|'ve|'m|'ll|'d)?",
+        "\\p{N}{1,3}",
+        " ?[^\\s\\p{L}\\p{N}]+[\\r\\n/]*",
+        "\\s*[\\r\\n]+",
+        "\\s+$",
+    ]
+    .join("|");
+    Regex::new_many(&[main.as_str(), "\\s+\\s", "\\s+"]).expect("the o200k pattern compiles")
+});
+
+/// The pattern's piece at the start of `rest` (not empty).
+fn regex_piece(rest: &str) -> &str {
+    let found = O200K.find(Input::new(rest).anchored(Anchored::Yes));
+    let Some(found) = found else {
+        // Every character matches one of the alternatives; one character is a safe cut.
+        return &rest[..rest.chars().next().map_or(rest.len(), char::len_utf8)];
+    };
+    let mut end = found.end();
+    if found.pattern().as_usize() == 1 {
+        // The look-ahead character is not part of the piece.
+        end -= rest[..end].chars().next_back().map_or(0, char::len_utf8);
+    }
+    &rest[..end.max(1)]
+}
 
 /// ASCII whitespace as Unicode `\s` sees it: space, \t, \n, \x0B, \x0C, \r.
 fn is_space(b: u8) -> bool {
@@ -135,12 +170,8 @@ fn piece_end(text: &[u8], at: usize) -> Option<usize> {
 }
 
 /// Calls `each` with every piece of `text`, in order: cut by the scanner where it can, by
-/// `regex_piece` (the regex's first piece of the text it is given) where it cannot.
-pub(super) fn split<'a>(
-    text: &'a str,
-    regex_piece: impl Fn(&'a str) -> &'a str,
-    mut each: impl FnMut(&[u8]),
-) {
+/// the pattern where it cannot.
+pub(super) fn split(text: &str, mut each: impl FnMut(&[u8])) {
     let bytes = text.as_bytes();
     let mut at = 0;
     while at < bytes.len() {
@@ -161,11 +192,9 @@ mod tests {
 
     fn ours(text: &str) -> Vec<String> {
         let mut pieces = Vec::new();
-        split(
-            text,
-            |rest| bpe_openai::o200k_base().split(rest).next().unwrap(),
-            |p| pieces.push(String::from_utf8(p.to_vec()).unwrap()),
-        );
+        split(text, |p| {
+            pieces.push(String::from_utf8(p.to_vec()).unwrap())
+        });
         pieces
     }
 
@@ -229,6 +258,19 @@ mod tests {
         #[test]
         fn cuts_any_text_like_the_regex(text in "\\PC{0,40}") {
             prop_assert_eq!(ours(&text), theirs(&text));
+        }
+
+        /// The pattern alone (every piece through `regex_piece`) cuts as `bpe-openai` does.
+        #[test]
+        fn the_pattern_cuts_like_bpe_openai(text in "\\PC{1,40}") {
+            let mut pieces = Vec::new();
+            let mut rest = text.as_str();
+            while !rest.is_empty() {
+                let piece = regex_piece(rest);
+                pieces.push(piece.to_owned());
+                rest = &rest[piece.len()..];
+            }
+            prop_assert_eq!(pieces, theirs(&text));
         }
     }
 }
