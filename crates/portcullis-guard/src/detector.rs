@@ -51,9 +51,15 @@ impl Detector {
     pub fn builtin() -> &'static Detector {
         static DETECTOR: OnceLock<Detector> = OnceLock::new();
         DETECTOR.get_or_init(|| {
-            let values: Vec<f32> = WEIGHTS
-                .chunks_exact(4)
-                .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+            // Read straight from the bytes compiled in, no intermediate copies: weights, the
+            // bias, then (optionally) one scale per bucket, as little-endian f32.
+            let at = |i: usize| {
+                let b = &WEIGHTS[i * 4..i * 4 + 4];
+                f32::from_le_bytes([b[0], b[1], b[2], b[3]])
+            };
+            let has_scale = WEIGHTS.len() / 4 > 2 * DIM;
+            let model = (0..DIM)
+                .map(|k| [at(k), if has_scale { at(DIM + 1 + k) } else { 1.0 }])
                 .collect();
             let threshold = serde_json::from_str::<serde_json::Value>(META)
                 .ok()
@@ -61,8 +67,12 @@ impl Detector {
                 .unwrap_or(0.5) as f32;
             rules::warm_up();
             crate::normalize::warm_up();
-            let scale = (values.len() > 2 * DIM).then(|| values[DIM + 1..2 * DIM + 1].to_vec());
-            Detector::from_parts(values[..DIM].to_vec(), values[DIM], threshold, scale)
+            Detector {
+                model,
+                bias: at(DIM),
+                logs: log_counts(),
+                threshold,
+            }
         })
     }
 

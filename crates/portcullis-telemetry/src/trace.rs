@@ -406,7 +406,8 @@ pub struct OtlpSettings {
 /// which drains the queue on its own schedule (no wake-up per request).
 #[derive(Clone)]
 pub struct SpanExporter {
-    queue: std::sync::mpsc::SyncSender<std::sync::Arc<RequestRecord>>,
+    /// Bounded, allocated as it fills.
+    queue: tokio::sync::mpsc::Sender<std::sync::Arc<RequestRecord>>,
     dropped: Counter,
 }
 
@@ -425,7 +426,7 @@ impl SpanExporter {
         dropped: Counter,
         exported: Counter,
     ) -> SpanExporter {
-        let (tx, rx) = std::sync::mpsc::sync_channel(settings.queue.max(1));
+        let (tx, rx) = tokio::sync::mpsc::channel(settings.queue.max(1));
         tokio::spawn(export_loop(settings, client, rx, exported));
         SpanExporter { queue: tx, dropped }
     }
@@ -444,7 +445,7 @@ impl SpanExporter {
 async fn export_loop(
     settings: OtlpSettings,
     client: crate::HttpClient,
-    rx: std::sync::mpsc::Receiver<std::sync::Arc<RequestRecord>>,
+    mut rx: tokio::sync::mpsc::Receiver<std::sync::Arc<RequestRecord>>,
     exported: Counter,
 ) {
     let resource = Resource {
@@ -464,8 +465,8 @@ async fn export_loop(
         loop {
             match rx.try_recv() {
                 Ok(record) => batch.extend(spans(&record)),
-                Err(std::sync::mpsc::TryRecvError::Empty) => break,
-                Err(std::sync::mpsc::TryRecvError::Disconnected) => {
+                Err(tokio::sync::mpsc::error::TryRecvError::Empty) => break,
+                Err(tokio::sync::mpsc::error::TryRecvError::Disconnected) => {
                     closed = true;
                     break;
                 }

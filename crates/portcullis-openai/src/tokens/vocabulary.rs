@@ -12,7 +12,7 @@
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::hash::Hasher;
-use std::io::Read;
+use std::io::BufRead;
 use std::sync::LazyLock;
 
 /// OpenAI's `o200k_base.tiktoken`, gzipped (see `data/README.md`).
@@ -34,11 +34,11 @@ pub(super) struct Vocabulary {
 
 pub(super) fn o200k() -> &'static Vocabulary {
     static O200K: LazyLock<Vocabulary> = LazyLock::new(|| {
-        let mut text = String::new();
-        flate2::read::GzDecoder::new(O200K_TIKTOKEN_GZ)
-            .read_to_string(&mut text)
-            .expect("the vocabulary compiled into the binary is valid gzip");
-        Vocabulary::from_tiktoken(&text)
+        // Read line by line: the 3.6 MB file is never held whole.
+        let lines = std::io::BufReader::new(flate2::read::GzDecoder::new(O200K_TIKTOKEN_GZ))
+            .lines()
+            .map(|line| line.expect("the vocabulary compiled into the binary is valid gzip"));
+        Vocabulary::from_tiktoken(lines, 199_998)
     });
     &O200K
 }
@@ -50,13 +50,13 @@ fn hash(bytes: &[u8]) -> usize {
 }
 
 impl Vocabulary {
-    /// From a `.tiktoken` file: `base64 rank` per line, ranks 0, 1, 2, ... in order.
-    fn from_tiktoken(text: &str) -> Vocabulary {
+    /// From the lines of a `.tiktoken` file: `base64 rank`, ranks 0, 1, 2, ... in order;
+    /// `expected` tokens size the buffers.
+    fn from_tiktoken(lines: impl Iterator<Item = String>, expected: usize) -> Vocabulary {
         use base64::Engine;
-        let lines = text.lines().filter(|l| !l.is_empty());
-        let mut bytes = Vec::with_capacity(text.len() / 2);
-        let mut starts = Vec::with_capacity(text.len() / 16);
-        for (index, line) in lines.enumerate() {
+        let mut bytes = Vec::with_capacity(expected * 8);
+        let mut starts = Vec::with_capacity(expected + 1);
+        for (index, line) in lines.filter(|l| !l.is_empty()).enumerate() {
             let (token, rank) = line.split_once(' ').expect("a `token rank` line");
             assert_eq!(rank.parse::<usize>().ok(), Some(index), "ranks in order");
             starts.push(bytes.len() as u32);
@@ -212,6 +212,7 @@ mod tests {
     #[test]
     fn the_file_is_openai_o200k_and_every_token_finds_its_rank() {
         use sha2::Digest;
+        use std::io::Read;
         let mut text = Vec::new();
         flate2::read::GzDecoder::new(O200K_TIKTOKEN_GZ)
             .read_to_end(&mut text)

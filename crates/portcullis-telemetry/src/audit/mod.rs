@@ -17,9 +17,9 @@ use files::{RotatingFile, Rotation};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::gauge::Gauge;
 use std::path::PathBuf;
-use std::sync::mpsc;
 use std::sync::Arc;
 use std::time::Duration;
+use tokio::sync::mpsc;
 
 /// How often the writer drains the queue (and how late a record may reach its file).
 pub const DRAIN_EVERY: Duration = Duration::from_millis(50);
@@ -46,7 +46,9 @@ enum Entry {
 /// The request path's end of the trail.
 #[derive(Clone)]
 pub struct AuditSink {
-    queue: mpsc::SyncSender<Entry>,
+    /// Bounded, and allocated as it fills (a `std` sync channel allocates every slot up front:
+    /// 65,536 of them were the gateway's largest resident allocation at rest).
+    queue: mpsc::Sender<Entry>,
     dropped: Counter,
     depth: Gauge,
     dir: Arc<PathBuf>,
@@ -68,7 +70,7 @@ impl AuditSink {
         depth: Gauge,
     ) -> std::io::Result<(AuditSink, std::thread::JoinHandle<()>)> {
         files::create_private_dir(&settings.dir)?;
-        let (tx, rx) = mpsc::sync_channel(settings.queue.max(1));
+        let (tx, rx) = mpsc::channel(settings.queue.max(1));
         let dir = Arc::new(settings.dir.clone());
         let writer_depth = depth.clone();
         let handle = std::thread::Builder::new()
@@ -112,7 +114,12 @@ impl AuditSink {
     }
 }
 
-fn write_loop(settings: AuditSettings, rx: mpsc::Receiver<Entry>, written: Counter, depth: Gauge) {
+fn write_loop(
+    settings: AuditSettings,
+    mut rx: mpsc::Receiver<Entry>,
+    written: Counter,
+    depth: Gauge,
+) {
     let mut requests = RotatingFile::new(settings.dir.clone(), REQUESTS, settings.rotation.clone());
     let mut security_file =
         RotatingFile::new(settings.dir.clone(), SECURITY, settings.rotation.clone());
@@ -135,9 +142,9 @@ fn write_loop(settings: AuditSettings, rx: mpsc::Receiver<Entry>, written: Count
                         }
                     }
                 }
-                Err(mpsc::TryRecvError::Empty) => break,
+                Err(mpsc::error::TryRecvError::Empty) => break,
                 // Every sink is gone: what was queued is written; done.
-                Err(mpsc::TryRecvError::Disconnected) => {
+                Err(mpsc::error::TryRecvError::Disconnected) => {
                     let _ = requests.flush();
                     let _ = security_file.flush();
                     return;
