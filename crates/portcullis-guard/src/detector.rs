@@ -211,9 +211,11 @@ impl Prepared {
 
 /// Whether the text names rot13 (any case), without copying it.
 fn mentions_rot13(text: &str) -> bool {
-    static ROT13: OnceLock<regex::bytes::Regex> = OnceLock::new();
+    static ROT13: OnceLock<crate::searcher::Searcher> = OnceLock::new();
     ROT13
-        .get_or_init(|| regex::bytes::Regex::new(r"(?i-u)rot-?13").expect("pattern compiles"))
+        .get_or_init(|| {
+            crate::searcher::Searcher::bytes(r"(?i-u)rot-?13").expect("pattern compiles")
+        })
         .is_match(text.as_bytes())
 }
 

@@ -11,6 +11,7 @@ pub mod leak;
 pub mod normalize;
 pub mod redact;
 pub mod rules;
+pub mod searcher;
 
 pub use detector::{Detector, Finding};
 pub use normalize::{sanitize, scan_form, Carrier, Sanitized};

@@ -2,7 +2,7 @@
 //! becomes the reason given for a decision. They catch the classic phrasings with certainty;
 //! the classifier catches the paraphrases.
 
-use regex::{Regex, RegexSet};
+use crate::searcher::Searcher;
 use std::sync::OnceLock;
 
 /// (reason, pattern) over the scan form (lower case, confusables and leetspeak folded).
@@ -188,23 +188,29 @@ const EXFILTRATION: &str = r"(?i)!\[[^\]]{0,200}\]\(\s*https?://[^)\s]{1,200}[?&
 const SEPARATOR: &str = r"[^\p{L}\p{N}]+";
 
 struct Rules {
-    scan: regex::bytes::RegexSet,
-    non_latin: RegexSet,
-    exfiltration: Regex,
+    scan: Searcher,
+    non_latin: Searcher,
+    exfiltration: Searcher,
 }
 
 fn rule_set() -> &'static Rules {
     static SET: OnceLock<Rules> = OnceLock::new();
     SET.get_or_init(|| Rules {
-        scan: regex::bytes::RegexSet::new(RULES.iter().map(|(_, p)| format!("(?-u){p}")))
-            .expect("rules compile"),
-        non_latin: RegexSet::new(
-            NON_LATIN_RULES
+        scan: Searcher::bytes_set(
+            &RULES
                 .iter()
-                .map(|(_, p)| format!("(?i){}", p.replace('~', SEPARATOR))),
+                .map(|(_, p)| format!("(?-u){p}"))
+                .collect::<Vec<_>>(),
         )
         .expect("rules compile"),
-        exfiltration: Regex::new(EXFILTRATION).expect("rule compiles"),
+        non_latin: Searcher::text_set(
+            &NON_LATIN_RULES
+                .iter()
+                .map(|(_, p)| format!("(?i){}", p.replace('~', SEPARATOR)))
+                .collect::<Vec<_>>(),
+        )
+        .expect("rules compile"),
+        exfiltration: Searcher::text(EXFILTRATION).expect("rule compiles"),
     })
 }
 
@@ -218,15 +224,15 @@ pub fn matches(scan: &str, nfkc: &str, non_latin: bool) -> Vec<&'static str> {
             reasons.push(reason);
         }
     };
-    for i in rules.scan.matches(scan.as_bytes()).iter() {
+    for i in rules.scan.matching_patterns(scan.as_bytes()) {
         add(RULES[i].0);
     }
     if non_latin {
-        for i in rules.non_latin.matches(nfkc).iter() {
+        for i in rules.non_latin.matching_patterns(nfkc.as_bytes()) {
             add(NON_LATIN_RULES[i].0);
         }
     }
-    if rules.exfiltration.is_match(nfkc) {
+    if rules.exfiltration.is_match(nfkc.as_bytes()) {
         add("exfiltration_link");
     }
     reasons

@@ -3,7 +3,7 @@
 //! for SSNs, character mix for bare secrets).
 
 use super::fold::{fold_char, Folded};
-use regex::Regex;
+use crate::searcher::Searcher;
 use std::sync::OnceLock;
 
 /// A kind of sensitive item.
@@ -74,7 +74,7 @@ pub struct Span {
 
 struct Detector {
     kind: Kind,
-    regex: Regex,
+    regex: Searcher,
     /// Characters that must not touch the match on either side (it would be part of a longer
     /// token).
     word: fn(char) -> bool,
@@ -397,7 +397,7 @@ fn detectors() -> &'static [Detector] {
     DETECTORS.get_or_init(|| {
         let d = |kind, pattern: &str, word, check| Detector {
             kind,
-            regex: Regex::new(pattern).expect("pattern compiles"),
+            regex: Searcher::text(pattern).expect("pattern compiles"),
             word,
             check,
         };
@@ -464,6 +464,7 @@ fn find_gated(text: &str, before: Option<char>, gated: bool) -> Vec<Span> {
         }
         let mut at = 0;
         while let Some(m) = d.regex.find_at(text, at) {
+            let m = Found { text, range: m };
             let prev = text[..m.start()].chars().next_back().or(if m.start() == 0 {
                 before
             } else {
@@ -509,6 +510,24 @@ fn find_gated(text: &str, before: Option<char>, gated: bool) -> Vec<Span> {
         }
     }
     chosen
+}
+
+/// A match: its range in the text it was found in.
+struct Found<'a> {
+    text: &'a str,
+    range: std::ops::Range<usize>,
+}
+
+impl<'a> Found<'a> {
+    fn start(&self) -> usize {
+        self.range.start
+    }
+    fn end(&self) -> usize {
+        self.range.end
+    }
+    fn as_str(&self) -> &'a str {
+        &self.text[self.range.clone()]
+    }
 }
 
 /// Warms the patterns up, so the first response does not compile them.
