@@ -203,7 +203,7 @@ for round in $(seq 1 "$ROUNDS"); do
     load "$name-rate-$round" "$name" --rate "$RATE"
     load "$name-stream-$round" "$name" --rate 200 --stream
     # The 2 KB prompt: CPU per request with screening and counting of a longer text.
-    case $name in direct|nginx|gateway|gateway_noguard) load "$name-prompt2k-$round" "$name" --prompt-chars 2000 ;; esac
+    case $name in direct|nginx|gateway|gateway_baseline|gateway_noguard) load "$name-prompt2k-$round" "$name" --prompt-chars 2000 ;; esac
   done
 done
 
@@ -249,8 +249,8 @@ p99 = {n: stat(n, "rate", lambda r: r["latency"]["p99_ms"]) for n in names}
 ttfb = {n: stat(n, "stream", lambda r: r["first_byte"]["p50_ms"]) for n in names}
 errors = sum(json.load(open(os.path.join(work, f)))["errors"] for f in os.listdir(work) if f.endswith(".json"))
 
-def fmt(v, spec):
-    return "-" if v is None else format(v, spec)
+def cell(v, spec, unit="", width=10):
+    return format("-" if v is None else format(v, spec) + unit, f">{width}")
 
 print()
 print(f"one run, {rounds} alternating rounds each (mean shown); proxies alone on one pinned core; rate runs at {rate} req/s")
@@ -259,13 +259,14 @@ print(head)
 print("-" * len(head))
 direct = "direct" if "direct" in names else None
 for n in names:
-    added50 = None if direct is None or n == direct else p50[n] - p50[direct]
-    added99 = None if direct is None or n == direct else p99[n] - p99[direct]
-    ratio = sat[n] / sat["nginx"] if sat.get("nginx") and n != "direct" else None
+    proxy = n != "direct"
+    added50 = p50[n] - p50[direct] if direct and proxy else None
+    added99 = p99[n] - p99[direct] if direct and proxy else None
+    ratio = sat[n] / sat["nginx"] if sat.get("nginx") and proxy else None
     idle, peak = memory.get(n, (None, None))
-    print(f"{n:22} {fmt(sat[n], '17.0f')} {fmt(ratio, '7.2f') + 'x' if ratio else '-':>8} {fmt(cpu[n] if n != 'direct' else None, '10.1f')} {fmt(cpu2k.get(n) if n != 'direct' else None, '8.1f')} "
-          f"{fmt(added50, '+8.3f') + ' ms' if added50 is not None else '-':>10} {fmt(added99, '+8.3f') + ' ms' if added99 is not None else '-':>10} "
-          f"{fmt(ttfb[n], '6.3f') + ' ms':>9} {fmt(idle if idle else None, '5.1f') + ' MiB' if idle else '-':>9} {fmt(peak, '5.1f') + ' MiB' if peak else '-':>9}")
+    print(f"{n:22} {cell(sat[n], '.0f', '', 17)} {cell(ratio, '.2f', 'x', 8)} {cell(cpu[n] if proxy else None, '.1f')} "
+          f"{cell(cpu2k.get(n) if proxy else None, '.1f', '', 8)} {cell(added50, '+.3f', ' ms')} {cell(added99, '+.3f', ' ms')} "
+          f"{cell(ttfb[n], '.3f', ' ms', 9)} {cell(idle or None, '.1f', ' MiB', 9)} {cell(peak or None, '.1f', ' MiB', 9)}")
 print(f"errors across all runs: {errors}")
 spread = [f"{n} {'/'.join(format(r['requests_per_s'], '.0f') for r in runs(n, 'saturate'))}" for n in names]
 print("saturation per round: " + ", ".join(spread))

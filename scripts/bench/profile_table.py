@@ -38,7 +38,7 @@ stages = [
     ("authentication (key lookup, hash check)", [r"^portcullis_gateway::policy::authn::authenticate$"]),
     ("request parse (strict JSON, request model)", [r"^portcullis_openai::request::InferenceRequest::parse$"]),
     ("schema and per-plan bounds", [r"^portcullis_gateway::policy::bounds::check$"]),
-    ("input screening (normalise, rules, classifier)", [r"^portcullis_guard::detector::Detector::scan\w*$"]),
+    ("input screening (normalise, decode, rules, classifier)", [r"^portcullis_guard::detector::prepare$", r"^portcullis_guard::detector::Detector::scan_prepared$"]),
     ("token counting", [r"^portcullis_openai::tokens::Encoding::count(_content|_inputs|_json)?$"]),
     ("admission (limits, reservation)", [r"^portcullis_limits::limiter::Limiter::checks$", r"^<portcullis_limits::backend::memory::MemoryBackend as .*>::admit$"]),
     ("upstream call (client, write, read; kernel included)", [r"^portcullis_gateway::pipeline::forward::\{\{closure\}\}$"]),
