@@ -1,5 +1,6 @@
-//! Token counting on arbitrary text: the gateway's o200k path (its own pre-tokenizer, piece
-//! cache and vocabulary table) counts exactly what `bpe-openai` counts, and never panics.
+//! Token counting on arbitrary text: the gateway's own pre-tokenizers, piece cache and
+//! vocabulary tables count exactly what `bpe-openai` counts, for both vocabularies, and never
+//! panic.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -12,6 +13,11 @@ fuzz_target!(|data: &[u8]| {
     assert_eq!(
         Encoding::O200kBase.count(text),
         bpe_openai::o200k_base().count(text) as u64,
+        "{text:?}"
+    );
+    assert_eq!(
+        Encoding::Cl100kBase.count(text),
+        bpe_openai::cl100k_base().count(text) as u64,
         "{text:?}"
     );
 });

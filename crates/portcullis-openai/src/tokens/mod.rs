@@ -1,9 +1,10 @@
 //! Counting prompt tokens the way the model will, before the model sees the request.
 //!
 //! Counting matches `tiktoken` exactly (tested on the dev corpus against `tiktoken-rs`, and
-//! property-tested against `bpe-openai`), with the vocabularies compiled into the binary so
-//! nothing is downloaded at run time: o200k through this module's own split, piece cache and
-//! compact vocabulary table (see `vocabulary.rs` for why), cl100k through `bpe-openai`. What
+//! property-tested and fuzzed against `bpe-openai`), with OpenAI's vocabulary files compiled
+//! into the binary so nothing is downloaded at run time: each text is split by its
+//! vocabulary's pattern (`pieces`), each piece counted once per thread (`piece_cache`) by
+//! tiktoken's merge over a compact table (`vocabulary`, which says why not `bpe-openai`). What
 //! counts as a request's prompt is each endpoint's answer ([`crate::Api::count_prompt`]);
 //! this file only counts text.
 
@@ -52,10 +53,10 @@ impl Encoding {
 
     /// Tokens in `text`, exactly as the model's tokenizer splits it.
     ///
-    /// Under o200k (the default), ASCII pieces are cut by a scanner (the rest by the
-    /// pattern), looked up in a per-thread cache of recent pieces, and merged over a compact
-    /// vocabulary table: the same counts as tiktoken in a fraction of the time and memory
-    /// (`cargo bench -p portcullis-openai --bench tokens`). cl100k goes through `bpe-openai`.
+    /// Under o200k (the default) ASCII pieces are cut by a scanner, the rest by the pattern;
+    /// each piece is looked up in a per-thread cache of recent pieces and merged over a
+    /// compact vocabulary table: the same counts as tiktoken in a fraction of the time and
+    /// memory (`cargo bench -p portcullis-openai --bench tokens`).
     pub fn count(self, text: &str) -> u64 {
         if text.is_empty() {
             return 0;
@@ -69,7 +70,14 @@ impl Encoding {
                 });
                 total as u64
             }
-            Encoding::Cl100kBase => bpe_openai::cl100k_base().count(text) as u64,
+            Encoding::Cl100kBase => {
+                let vocabulary = vocabulary::cl100k();
+                let mut total = 0;
+                pieces::split_cl100k(text, |piece| {
+                    total += piece_cache::count(self as u8 + 1, piece, |p| vocabulary.count(p))
+                });
+                total as u64
+            }
         }
     }
 
@@ -127,6 +135,10 @@ mod tests {
             proptest::prop_assert_eq!(
                 Encoding::O200kBase.count(&text),
                 bpe_openai::o200k_base().count(text.as_str()) as u64
+            );
+            proptest::prop_assert_eq!(
+                Encoding::Cl100kBase.count(&text),
+                bpe_openai::cl100k_base().count(text.as_str()) as u64
             );
         }
     }

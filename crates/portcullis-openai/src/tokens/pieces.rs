@@ -1,4 +1,4 @@
-//! The o200k pre-tokenizer, with ASCII pieces cut by a scanner.
+//! The pre-tokenizers: o200k's, with ASCII pieces cut by a scanner, and cl100k's.
 //!
 //! `bpe-openai` splits text with a `regex-automata` pattern set that emulates tiktoken's
 //! look-ahead; on a 2 KB prompt that split costs as much as the byte-pair merges after it
@@ -21,28 +21,51 @@
 //!
 //! The equivalence is property-tested against `bpe-openai`'s own split.
 
-use regex_automata::{meta::Regex, Anchored, Input};
+use regex_automata::meta::{Cache, Regex};
+use regex_automata::{Anchored, Input};
+use std::cell::RefCell;
 use std::sync::LazyLock;
 
-/// The o200k pattern as three patterns: the main alternatives, a whitespace run whose last
+/// A tiktoken pattern as three patterns: the main alternatives, a whitespace run whose last
 /// character is a look-ahead (dropped from the match), and any whitespace run. This is how
 /// `bpe-openai` emulates tiktoken's `\s+(?!\S)`, which `regex-automata` does not support.
+fn tiktoken_pattern(main: &str) -> Regex {
+    Regex::new_many(&[main, "\\s+\\s", "\\s+"]).expect("the pattern compiles")
+}
+
 static O200K: LazyLock<Regex> = LazyLock::new(|| {
-    let main = [
-        "[^\\r\\n\\p{L}\\p{N}]?[\\p{Lu}\\p{Lt}\\p{Lm}\\p{Lo}\\p{M}]*[\\p{Ll}\\p{Lm}\\p{Lo}\\p{M}]+(?i:'s|'t|'re|'ve|'m|'ll|'d)?",
-        "[^\\r\\n\\p{L}\\p{N}]?[\\p{Lu}\\p{Lt}\\p{Lm}\\p{Lo}\\p{M}]+[\\p{Ll}\\p{Lm}\\p{Lo}\\p{M}]*(?i:'s|'t|'re|'ve|'m|'ll|'d)?",
-        "\\p{N}{1,3}",
-        " ?[^\\s\\p{L}\\p{N}]+[\\r\\n/]*",
-        "\\s*[\\r\\n]+",
-        "\\s+$",
-    ]
-    .join("|");
-    Regex::new_many(&[main.as_str(), "\\s+\\s", "\\s+"]).expect("the o200k pattern compiles")
+    tiktoken_pattern(
+        &[
+            "[^\\r\\n\\p{L}\\p{N}]?[\\p{Lu}\\p{Lt}\\p{Lm}\\p{Lo}\\p{M}]*[\\p{Ll}\\p{Lm}\\p{Lo}\\p{M}]+(?i:'s|'t|'re|'ve|'m|'ll|'d)?",
+            "[^\\r\\n\\p{L}\\p{N}]?[\\p{Lu}\\p{Lt}\\p{Lm}\\p{Lo}\\p{M}]+[\\p{Ll}\\p{Lm}\\p{Lo}\\p{M}]*(?i:'s|'t|'re|'ve|'m|'ll|'d)?",
+            "\\p{N}{1,3}",
+            " ?[^\\s\\p{L}\\p{N}]+[\\r\\n/]*",
+            "\\s*[\\r\\n]+",
+            "\\s+$",
+        ]
+        .join("|"),
+    )
 });
 
+static CL100K: LazyLock<Regex> = LazyLock::new(|| {
+    tiktoken_pattern(
+        "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+$",
+    )
+});
+
+thread_local! {
+    /// Search scratch per thread for each pattern (no pool, no lock).
+    static CACHES: RefCell<[Option<Cache>; 2]> = const { RefCell::new([None, None]) };
+}
+
 /// The pattern's piece at the start of `rest` (not empty).
-fn regex_piece(rest: &str) -> &str {
-    let found = O200K.find(Input::new(rest).anchored(Anchored::Yes));
+fn regex_piece<'a>(regex: &Regex, which: usize, rest: &'a str) -> &'a str {
+    let input = Input::new(rest).anchored(Anchored::Yes);
+    let found = CACHES.with(|caches| {
+        let mut caches = caches.borrow_mut();
+        let cache = caches[which].get_or_insert_with(|| regex.create_cache());
+        regex.search_with(cache, &input)
+    });
     let Some(found) = found else {
         // Every character matches one of the alternatives; one character is a safe cut.
         return &rest[..rest.chars().next().map_or(rest.len(), char::len_utf8)];
@@ -53,6 +76,17 @@ fn regex_piece(rest: &str) -> &str {
         end -= rest[..end].chars().next_back().map_or(0, char::len_utf8);
     }
     &rest[..end.max(1)]
+}
+
+/// Calls `each` with every cl100k piece of `text`, in order (the pattern throughout: cl100k
+/// is the older vocabulary, kept exact but not given a scanner of its own).
+pub(super) fn split_cl100k(text: &str, mut each: impl FnMut(&[u8])) {
+    let mut rest = text;
+    while !rest.is_empty() {
+        let piece = regex_piece(&CL100K, 1, rest);
+        each(piece.as_bytes());
+        rest = &rest[piece.len()..];
+    }
 }
 
 /// ASCII whitespace as Unicode `\s` sees it: space, \t, \n, \x0B, \x0C, \r.
@@ -177,7 +211,7 @@ pub(super) fn split(text: &str, mut each: impl FnMut(&[u8])) {
     while at < bytes.len() {
         let end = match piece_end(bytes, at) {
             Some(end) => end,
-            None => at + regex_piece(&text[at..]).len(),
+            None => at + regex_piece(&O200K, 0, &text[at..]).len(),
         };
         debug_assert!(end > at);
         each(&bytes[at..end]);
@@ -266,11 +300,20 @@ mod tests {
             let mut pieces = Vec::new();
             let mut rest = text.as_str();
             while !rest.is_empty() {
-                let piece = regex_piece(rest);
+                let piece = regex_piece(&O200K, 0, rest);
                 pieces.push(piece.to_owned());
                 rest = &rest[piece.len()..];
             }
             prop_assert_eq!(pieces, theirs(&text));
+        }
+
+        #[test]
+        fn cl100k_cuts_like_bpe_openai(text in "\\PC{0,40}|[a-zA-Z' \n0-9.,!]{0,60}") {
+            let mut pieces = Vec::new();
+            split_cl100k(&text, |p| pieces.push(String::from_utf8(p.to_vec()).unwrap()));
+            let theirs: Vec<String> =
+                bpe_openai::cl100k_base().split(&text).map(str::to_owned).collect();
+            prop_assert_eq!(pieces, theirs);
         }
     }
 }

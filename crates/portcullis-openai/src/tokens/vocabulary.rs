@@ -1,11 +1,11 @@
-//! The o200k vocabulary as one compact table, and tiktoken's byte-pair merge over it.
+//! A vocabulary (o200k, cl100k) as one compact table, and tiktoken's byte-pair merge over it.
 //!
 //! `bpe-openai` loads o200k as a set of Aho-Corasick automata and hash maps: fast, but about
 //! 65 MiB resident from the first count on, the largest single part of the gateway's memory.
 //! Counting a pre-tokenized piece needs much less: the rank of any byte string. Here the
-//! 199,998 tokens sit in one byte buffer with their offsets and an open-addressing table of
-//! ranks (about 4.5 MiB in all), built once from OpenAI's own vocabulary file compiled into
-//! the binary (`data/`). Pieces are counted by tiktoken's merge rule (repeatedly merge the
+//! tokens (199,998 of o200k) sit in one byte buffer with their offsets and an open-addressing
+//! table of ranks (about 4.5 MiB in all), built once from OpenAI's own vocabulary file
+//! compiled into the binary (`data/`). Pieces are counted by tiktoken's merge rule (repeatedly merge the
 //! adjacent pair whose bytes have the lowest rank, leftmost first), so counts equal
 //! tiktoken's; the tests compare them with `bpe-openai` and with `tiktoken-rs`.
 
@@ -15,8 +15,9 @@ use std::hash::Hasher;
 use std::io::BufRead;
 use std::sync::LazyLock;
 
-/// OpenAI's `o200k_base.tiktoken`, gzipped (see `data/README.md`).
+/// OpenAI's `o200k_base.tiktoken` and `cl100k_base.tiktoken`, gzipped (see `data/README.md`).
 static O200K_TIKTOKEN_GZ: &[u8] = include_bytes!("../../data/o200k_base.tiktoken.gz");
+static CL100K_TIKTOKEN_GZ: &[u8] = include_bytes!("../../data/cl100k_base.tiktoken.gz");
 
 /// Pieces up to this long are merged with a scan for the lowest pair (fast for the short
 /// pieces text is made of); longer ones with a heap, so a long run of punctuation (one piece)
@@ -33,14 +34,21 @@ pub(super) struct Vocabulary {
 }
 
 pub(super) fn o200k() -> &'static Vocabulary {
-    static O200K: LazyLock<Vocabulary> = LazyLock::new(|| {
-        // Read line by line: the 3.6 MB file is never held whole.
-        let lines = std::io::BufReader::new(flate2::read::GzDecoder::new(O200K_TIKTOKEN_GZ))
-            .lines()
-            .map(|line| line.expect("the vocabulary compiled into the binary is valid gzip"));
-        Vocabulary::from_tiktoken(lines, 199_998)
-    });
+    static O200K: LazyLock<Vocabulary> = LazyLock::new(|| load(O200K_TIKTOKEN_GZ, 199_998));
     &O200K
+}
+
+pub(super) fn cl100k() -> &'static Vocabulary {
+    static CL100K: LazyLock<Vocabulary> = LazyLock::new(|| load(CL100K_TIKTOKEN_GZ, 100_256));
+    &CL100K
+}
+
+/// Reads a gzipped `.tiktoken` file line by line: the file is never held whole.
+fn load(gz: &[u8], expected: usize) -> Vocabulary {
+    let lines = std::io::BufReader::new(flate2::read::GzDecoder::new(gz))
+        .lines()
+        .map(|line| line.expect("the vocabulary compiled into the binary is valid gzip"));
+    Vocabulary::from_tiktoken(lines, expected)
 }
 
 fn hash(bytes: &[u8]) -> usize {
@@ -209,25 +217,36 @@ mod tests {
         bpe_openai::o200k_base().bpe.count(piece)
     }
 
+    /// The files are OpenAI's (the SHA-256 tiktoken checks) and every token finds its rank.
     #[test]
-    fn the_file_is_openai_o200k_and_every_token_finds_its_rank() {
+    fn the_files_are_openais_and_every_token_finds_its_rank() {
         use sha2::Digest;
         use std::io::Read;
-        let mut text = Vec::new();
-        flate2::read::GzDecoder::new(O200K_TIKTOKEN_GZ)
-            .read_to_end(&mut text)
-            .unwrap();
-        let digest = sha2::Sha256::digest(&text);
-        assert_eq!(
-            format!("{digest:x}"),
-            "446a9538cb6c348e3516120d7c08b09f57c36495e2acfffe59a5bf8b0cfb1a2d"
-        );
-        let vocabulary = o200k();
-        assert_eq!(vocabulary.starts.len() - 1, 199_998);
-        for rank in (0..199_998).step_by(7) {
-            assert_eq!(vocabulary.rank(vocabulary.token(rank)), Some(rank));
+        for (gz, vocabulary, tokens, sha256) in [
+            (
+                O200K_TIKTOKEN_GZ,
+                o200k(),
+                199_998,
+                "446a9538cb6c348e3516120d7c08b09f57c36495e2acfffe59a5bf8b0cfb1a2d",
+            ),
+            (
+                CL100K_TIKTOKEN_GZ,
+                cl100k(),
+                100_256,
+                "223921b76ee99bde995b7ff738513eef100fb51d18c93597a113bcffe865b2a7",
+            ),
+        ] {
+            let mut text = Vec::new();
+            flate2::read::GzDecoder::new(gz)
+                .read_to_end(&mut text)
+                .unwrap();
+            assert_eq!(format!("{:x}", sha2::Sha256::digest(&text)), sha256);
+            assert_eq!(vocabulary.starts.len() - 1, tokens);
+            for rank in (0..tokens as u32).step_by(7) {
+                assert_eq!(vocabulary.rank(vocabulary.token(rank)), Some(rank));
+            }
+            assert_eq!(vocabulary.rank(b"not a token at all, surely"), None);
         }
-        assert_eq!(vocabulary.rank(b"not a token at all, surely"), None);
     }
 
     #[test]
@@ -244,6 +263,12 @@ mod tests {
 
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(2000))]
+        #[test]
+        fn cl100k_pieces_count_like_bpe_openai(piece in "\\PC{1,24}|[a-z]{1,90}|[!-/:-@]{1,200}") {
+            let bytes = piece.as_bytes();
+            prop_assert_eq!(cl100k().count(bytes), bpe_openai::cl100k_base().bpe.count(bytes));
+        }
+
         #[test]
         fn pieces_count_like_bpe_openai(piece in "\\PC{1,24}|[a-z]{1,90}|[!-/:-@]{1,200}|[\\x00-\\x7f]{1,120}") {
             let vocabulary = o200k();
