@@ -41,7 +41,7 @@ if ! command -v nginx >/dev/null && [ "$(id -u)" = 0 ]; then
   (apt-get install -y -q nginx >/dev/null 2>&1 || { apt-get update -q >/dev/null && apt-get install -y -q nginx >/dev/null; }) || true
 fi
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+. scripts/bench/common.sh
 work=$(mktemp -d)
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; [ -n "${KEEP_WORK:-}" ] && echo "kept $work" || rm -rf "$work"; }
@@ -51,38 +51,12 @@ up_port=$(free_port)
 $(pin $core_a) "$upstream_bin" "127.0.0.1:$up_port" 2>/dev/null &
 pids+=($!)
 
-# Every request is checked against real limits (high enough never to refuse): a key's
-# requests, tokens (prompt counted with the model's tokenizer) and concurrency.
-base_config() { # public-port admin-port
-  cat <<TOML
-[listeners]
-public = "127.0.0.1:$1"
-admin = "127.0.0.1:$2"
-[plans.default.key]
-requests_per_minute = 100000000
-tokens_per_minute = 100000000000
-concurrent_requests = 100000
-[store]
-url = "sqlite://$work/data/portcullis.db"
-[log]
-level = "warn"
-[[upstreams]]
-name = "up"
-base_url = "http://127.0.0.1:$up_port/v1"
-health_check_interval = "0s"
-max_concurrency = 4096
-[[models]]
-name = "sim-chat"
-upstream = "up"
-TOML
-}
-
 declare -A port_of pid_of idle_rss_of
 # Starts one gateway: name, extra TOML, binary.
 start_gateway() {
   local name=$1 extra=$2 exe=${3:-$bin} port admin
   port=$(free_port); admin=$(free_port)
-  { base_config "$port" "$admin"; printf '%b\n' "$extra"; } >"$work/$name.toml"
+  { bench_gateway_config "$port" "$admin" "$up_port" "$work/data"; printf '%b\n' "$extra"; } >"$work/$name.toml"
   ${threads:+env TOKIO_WORKER_THREADS=$threads} $(pin $core_b) "$exe" serve --config "$work/$name.toml" 2>"$work/$name.log" &
   pid_of[$name]=$!
   pids+=($!)
@@ -92,13 +66,8 @@ start_gateway() {
 
 # The first gateway creates the store (tenant, key, admin token); the others share it.
 start_gateway gateway ""
-first_admin=$(cat "$work/gateway.admin")
-for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$first_admin/healthz" >/dev/null 2>&1 && break; sleep 0.1; done
-admin_token=$(cat "$work/data/admin-token")
-admin() { curl -sf -H "authorization: Bearer $admin_token" -H 'content-type: application/json' "$@"; }
-admin -d '{"name":"bench","audience":"customer"}' "http://127.0.0.1:$first_admin/admin/v1/tenants" >/dev/null
-export PORTCULLIS_LOAD_API_KEY=$(admin -d '{"tenant":"bench","expires_in":"2h"}' "http://127.0.0.1:$first_admin/admin/v1/keys" \
-  | python3 -c 'import json,sys; print(json.load(sys.stdin)["key"])')
+PORTCULLIS_LOAD_API_KEY=$(bench_api_key "$(cat "$work/gateway.admin")" "$work/data")
+export PORTCULLIS_LOAD_API_KEY
 
 wanted gateway_noguard && start_gateway gateway_noguard '[guard]\nunicode = "off"\ninjection = "off"\noutput = "off"'
 wanted gateway_notelemetry && start_gateway gateway_notelemetry '[telemetry]\nmetrics = false\naudit = { enabled = false }'

@@ -16,7 +16,7 @@ cargo build --release --quiet --bin portcullis
 cargo build --release --quiet -p portcullis-sim --example canned_upstream
 bin="$target/release/portcullis"
 command -v perf >/dev/null || { echo "perf is not installed (apt-get install linux-perf)" >&2; exit 1; }
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+. scripts/bench/common.sh
 work=$(mktemp -d)
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
@@ -24,36 +24,12 @@ trap cleanup EXIT
 up_port=$(free_port); port=$(free_port); admin_port=$(free_port)
 taskset -c 0 "$target/release/examples/canned_upstream" "127.0.0.1:$up_port" 2>/dev/null &
 pids+=($!)
-cat >"$work/gateway.toml" <<TOML
-[listeners]
-public = "127.0.0.1:$port"
-admin = "127.0.0.1:$admin_port"
-[plans.default.key]
-requests_per_minute = 100000000
-tokens_per_minute = 100000000000
-concurrent_requests = 100000
-[store]
-url = "sqlite://$work/data/portcullis.db"
-[log]
-level = "warn"
-[[upstreams]]
-name = "up"
-base_url = "http://127.0.0.1:$up_port/v1"
-health_check_interval = "0s"
-max_concurrency = 4096
-[[models]]
-name = "sim-chat"
-upstream = "up"
-TOML
+bench_gateway_config "$port" "$admin_port" "$up_port" "$work/data" >"$work/gateway.toml"
 TOKIO_WORKER_THREADS=1 taskset -c 1 "$bin" serve --config "$work/gateway.toml" 2>"$work/gateway.log" &
 gw=$!
 pids+=($gw)
-for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$admin_port/healthz" >/dev/null 2>&1 && break; sleep 0.1; done
-token=$(cat "$work/data/admin-token")
-admin() { curl -sf -H "authorization: Bearer $token" -H 'content-type: application/json' "$@"; }
-admin -d '{"name":"bench","audience":"customer"}' "http://127.0.0.1:$admin_port/admin/v1/tenants" >/dev/null
-export PORTCULLIS_LOAD_API_KEY=$(admin -d '{"tenant":"bench","expires_in":"1h"}' "http://127.0.0.1:$admin_port/admin/v1/keys" \
-  | python3 -c 'import json,sys; print(json.load(sys.stdin)["key"])')
+PORTCULLIS_LOAD_API_KEY=$(bench_api_key "$admin_port" "$work/data")
+export PORTCULLIS_LOAD_API_KEY
 load() { TOKIO_WORKER_THREADS=1 taskset -c 0 "$bin" load --url "http://127.0.0.1:$port/v1/chat/completions" \
   --duration "$1" ${PROMPT_CHARS:+--prompt-chars $PROMPT_CHARS} >"$work/$2.json"; }
 load 3s warm

@@ -61,24 +61,19 @@ impl Encoding {
         if text.is_empty() {
             return 0;
         }
+        let vocabulary = match self {
+            Encoding::O200kBase => vocabulary::o200k(),
+            Encoding::Cl100kBase => vocabulary::cl100k(),
+        };
+        let mut total = 0;
+        let mut add = |piece: &[u8]| {
+            total += piece_cache::count(self as u8 + 1, piece, |p| vocabulary.count(p));
+        };
         match self {
-            Encoding::O200kBase => {
-                let vocabulary = vocabulary::o200k();
-                let mut total = 0;
-                pieces::split(text, |piece| {
-                    total += piece_cache::count(self as u8 + 1, piece, |p| vocabulary.count(p))
-                });
-                total as u64
-            }
-            Encoding::Cl100kBase => {
-                let vocabulary = vocabulary::cl100k();
-                let mut total = 0;
-                pieces::split_cl100k(text, |piece| {
-                    total += piece_cache::count(self as u8 + 1, piece, |p| vocabulary.count(p))
-                });
-                total as u64
-            }
+            Encoding::O200kBase => pieces::split(text, &mut add),
+            Encoding::Cl100kBase => pieces::split_cl100k(text, &mut add),
         }
+        total as u64
     }
 
     /// A message content: a string, or parts (text counted, images at the low-detail floor,
