@@ -47,7 +47,7 @@ fuzz_target!(|data: &[u8]| {
 fn has_long_group_run(text: &str) -> bool {
     let mut run = 0;
     for c in text.chars() {
-        if c.is_ascii_digit() || c.is_ascii_uppercase() || " ()-.+x".contains(c) {
+        if c.is_ascii_digit() || c.is_ascii_uppercase() || " ()-.+x/_".contains(c) {
             run += c.len_utf8();
             if run > MAX_GROUPS {
                 return true;

@@ -164,3 +164,17 @@ proptest! {
         prop_assert_eq!(chunked(&text, &cuts), redact(&text).0);
     }
 }
+
+/// A fuzz find: `/` separates card digits, so a stream that did not count it as part of a
+/// number released `00/0077…/` and then read the rest as one rejected number, leaking the
+/// card the whole text finds in it.
+#[test]
+fn slashes_inside_numbers_keep_the_stream_equal_to_the_whole() {
+    let text = "AE/J\u{8}07OOOO\n00/007774559700/00450 0000000000 000*@00";
+    let whole = redact(text).0;
+    assert!(whole.contains("[REDACTED:CREDIT_CARD]"), "{whole}");
+    for size in 1..=17 {
+        let pieces = vec![size; text.len() / size];
+        assert_eq!(chunked(text, &pieces), whole, "pieces of {size}");
+    }
+}
