@@ -131,17 +131,14 @@ impl Searcher {
 
     /// The indexes of the patterns that match anywhere, in pattern order (a set's
     /// `matches`).
-    pub fn matching_patterns(&self, haystack: &[u8]) -> impl Iterator<Item = usize> {
+    pub fn matching_patterns(&self, haystack: &[u8]) -> Vec<usize> {
         let mut set = PatternSet::new(self.regex.pattern_len());
         let input = Input::new(haystack);
         self.with_cache(|cache| {
             self.regex
                 .which_overlapping_matches_with(cache, &input, &mut set)
         });
-        set.iter()
-            .map(|p| p.as_usize())
-            .collect::<Vec<_>>()
-            .into_iter()
+        set.iter().map(|p| p.as_usize()).collect()
     }
 }
 
@@ -168,7 +165,7 @@ mod tests {
         let theirs = regex::bytes::RegexSet::new(&patterns).unwrap();
         for haystack in [&b"aab"[..], b"\xffz", b"", b"qq"] {
             assert_eq!(
-                set.matching_patterns(haystack).collect::<Vec<_>>(),
+                set.matching_patterns(haystack),
                 theirs.matches(haystack).iter().collect::<Vec<_>>()
             );
         }

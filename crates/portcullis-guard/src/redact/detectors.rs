@@ -464,31 +464,30 @@ fn find_gated(text: &str, before: Option<char>, gated: bool) -> Vec<Span> {
         }
         let mut at = 0;
         while let Some(m) = d.regex.find_at(text, at) {
-            let m = Found { text, range: m };
-            let prev = text[..m.start()].chars().next_back().or(if m.start() == 0 {
-                before
-            } else {
-                None
-            });
+            let prev =
+                text[..m.start]
+                    .chars()
+                    .next_back()
+                    .or(if m.start == 0 { before } else { None });
             let accepted = if prev.is_some_and(d.word) {
                 None
             } else {
-                (d.check)(m.as_str()).filter(|&len| {
-                    let next = text[m.start() + len..].chars().next();
+                (d.check)(&text[m.clone()]).filter(|&len| {
+                    let next = text[m.start + len..].chars().next();
                     len > 0 && !next.is_some_and(d.word)
                 })
             };
             match accepted {
                 Some(len) => {
                     found.push(Span {
-                        start: m.start(),
-                        end: m.start() + len,
+                        start: m.start,
+                        end: m.start + len,
                         kind: d.kind,
                     });
-                    at = m.start() + len;
+                    at = m.start + len;
                 }
                 // Not an item: pieces of a rejected number are not items either.
-                None => at = m.end().max(m.start() + 1),
+                None => at = m.end.max(m.start + 1),
             }
             if at >= text.len() {
                 break;
@@ -510,24 +509,6 @@ fn find_gated(text: &str, before: Option<char>, gated: bool) -> Vec<Span> {
         }
     }
     chosen
-}
-
-/// A match: its range in the text it was found in.
-struct Found<'a> {
-    text: &'a str,
-    range: std::ops::Range<usize>,
-}
-
-impl<'a> Found<'a> {
-    fn start(&self) -> usize {
-        self.range.start
-    }
-    fn end(&self) -> usize {
-        self.range.end
-    }
-    fn as_str(&self) -> &'a str {
-        &self.text[self.range.clone()]
-    }
 }
 
 /// Warms the patterns up, so the first response does not compile them.
