@@ -9,12 +9,9 @@ bin="$target/debug/portcullis"
 venv="${PORTCULLIS_VENV:-$target/openai-venv}"
 
 [ -x "$bin" ] || cargo build --quiet --bin portcullis
-if [ ! -x "$venv/bin/python" ]; then
-  python3 -m venv "$venv"
-fi
-"$venv/bin/pip" install --quiet --disable-pip-version-check -r tests/python/requirements.txt
+. scripts/lib.sh
+python_venv "$venv" tests/python/requirements.txt
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 sim_port=$(free_port); public=$(free_port); admin=$(free_port)
 work=$(mktemp -d)
 pids=()

@@ -10,10 +10,8 @@ bin="$target/debug/portcullis"
 venv="${PORTCULLIS_DEPLOY_VENV:-$target/deploy-venv}"
 
 [ -x "$bin" ] || cargo build --quiet --bin portcullis
-if [ ! -x "$venv/bin/python" ]; then
-  python3 -m venv "$venv"
-fi
-"$venv/bin/pip" install --quiet --disable-pip-version-check -r tests/deploy/requirements.txt
+. scripts/lib.sh
+python_venv "$venv" tests/deploy/requirements.txt
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 

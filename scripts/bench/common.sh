@@ -1,6 +1,6 @@
 # Shared by the load benchmark and the profile: sourced, not run.
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+. scripts/lib.sh
 
 # The benchmark gateway's configuration: public-port admin-port upstream-port data-dir.
 # Every request is checked against real limits (high enough never to refuse): a key's
