@@ -63,6 +63,11 @@ pub struct GuardSpec {
     pub prompt_leak: Option<LeakPolicy>,
     /// Shortest verbatim span that counts as a leak. Default 60.
     pub prompt_leak_chars: Option<u64>,
+    /// Forensic watermark in generated prose (`on` or `off`, the default): a keyed choice
+    /// among equivalent words that lets the operator prove a model was distilled from these
+    /// answers (see the README). Internal keys are never marked by the `[guard]` default,
+    /// only by a plan, tenant or model that turns it on.
+    pub watermark: Option<WatermarkPolicy>,
 }
 
 impl GuardSpec {
@@ -96,6 +101,7 @@ impl GuardSpec {
             canary: over.canary.clone().or_else(|| self.canary.clone()),
             prompt_leak: over.prompt_leak.or(self.prompt_leak),
             prompt_leak_chars: over.prompt_leak_chars.or(self.prompt_leak_chars),
+            watermark: over.watermark.or(self.watermark),
         }
     }
 }
@@ -151,6 +157,13 @@ pub struct Guard {
     pub prompt_leak: Option<LeakPolicy>,
     #[serde(default)]
     pub prompt_leak_chars: Option<u64>,
+    #[serde(default)]
+    pub watermark: Option<WatermarkPolicy>,
+    /// Environment variable with the watermark secrets, newest first:
+    /// `version:secret[,version:secret...]`, each secret at least 16 characters. Old
+    /// versions stay for detection. Default `PORTCULLIS_WATERMARK_SECRETS`.
+    #[serde(default = "watermark_secrets_env")]
+    pub watermark_secrets_env: String,
     /// Run the guards on the internal listener too. Default true; false passes internal
     /// traffic through unscreened and unfiltered.
     #[serde(default = "yes")]
@@ -188,6 +201,7 @@ impl Guard {
             canary: self.canary.clone(),
             prompt_leak: self.prompt_leak,
             prompt_leak_chars: self.prompt_leak_chars,
+            watermark: self.watermark,
         }
     }
 }
@@ -218,6 +232,8 @@ impl Default for Guard {
             canary: None,
             prompt_leak: None,
             prompt_leak_chars: None,
+            watermark: None,
+            watermark_secrets_env: watermark_secrets_env(),
             internal_listener: true,
             system_fingerprint: false,
         }
@@ -269,6 +285,20 @@ pub enum UnknownFields {
     #[default]
     Reject,
     Strip,
+}
+
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize, schemars::JsonSchema, Default,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum WatermarkPolicy {
+    On,
+    #[default]
+    Off,
+}
+
+fn watermark_secrets_env() -> String {
+    "PORTCULLIS_WATERMARK_SECRETS".to_owned()
 }
 
 #[derive(

@@ -31,6 +31,8 @@ pub struct Settings {
     /// Guard defaults, and per-tenant guard settings.
     pub guard: portcullis_config::Guard,
     pub tenant_guard: BTreeMap<String, portcullis_config::GuardSpec>,
+    /// The watermark secrets (from `[guard] watermark_secrets_env`), when set.
+    pub watermark: Option<Arc<portcullis_watermark::KeyRing>>,
 }
 
 impl std::fmt::Debug for Settings {
@@ -90,8 +92,37 @@ impl Settings {
             roles: Roles::new(config),
             guard: config.guard.clone(),
             tenant_guard: config.tenant_guard.clone(),
+            watermark: watermark_ring(config, &api_keys)?,
         })
     }
+}
+
+/// The watermark secrets, read from the environment variable `[guard]` names. Required as
+/// soon as any guard setting turns the watermark on: marking without a key would fail open.
+fn watermark_ring(
+    config: &Config,
+    env: &impl Fn(&str) -> Option<String>,
+) -> Result<Option<Arc<portcullis_watermark::KeyRing>>, ConfigError> {
+    use portcullis_config::WatermarkPolicy::On;
+    let var = &config.guard.watermark_secrets_env;
+    let field = || "guard.watermark_secrets_env".to_owned();
+    let ring = match env(var) {
+        Some(spec) => Some(Arc::new(
+            portcullis_watermark::KeyRing::parse(&spec).map_err(|e| ConfigError::new(field(), e))?,
+        )),
+        None => None,
+    };
+    let on = config.guard.watermark == Some(On)
+        || config.plans.values().any(|p| p.guard.watermark == Some(On))
+        || config.tenant_guard.values().any(|g| g.watermark == Some(On))
+        || config.models.iter().any(|m| m.guard.watermark == Some(On));
+    if on && ring.is_none() {
+        return Err(ConfigError::new(
+            field(),
+            format!("the watermark is on but the environment variable {var} is not set"),
+        ));
+    }
+    Ok(ring)
 }
 
 pub struct GatewayState {

@@ -12,7 +12,8 @@
 //!
 //! The chain runs, in order: [`accounting`] (usage and the text the upstream produced),
 //! [`prune`] (the endpoint's field allow-list and the logprob policy), [`redact`] (personal
-//! data and secrets), [`leak`] (canaries and system-prompt spans, in the redacted text), and
+//! data and secrets), [`leak`] (canaries and system-prompt spans, in the redacted text),
+//! [`watermark`] where it is on (after the checks, so they read the upstream's words), and
 //! for tenants that opt in, [`content`] (the text the caller received, for the trail).
 
 pub mod accounting;
@@ -21,6 +22,7 @@ pub mod leak;
 pub mod prune;
 pub mod redact;
 pub mod relay;
+pub mod watermark;
 
 use portcullis_core::{ApiError, ErrorKind};
 use portcullis_openai::Api;
@@ -307,6 +309,7 @@ pub fn for_request(
     body: &serde_json::Map<String, Value>,
     public_model: &str,
     accounting: accounting::Accounting,
+    watermark: Option<portcullis_watermark::MarkKeys>,
 ) -> Chain {
     use portcullis_config::{LeakPolicy, OutputPolicy};
     let mut filters: Vec<Box<dyn ResponseFilter>> = vec![Box::new(accounting)];
@@ -339,6 +342,9 @@ pub fn for_request(
                 check,
                 cx.request_id.as_str().to_owned(),
             )));
+        }
+        if let Some(keys) = watermark {
+            filters.push(Box::new(watermark::Watermark::new(keys)));
         }
     }
     Chain::new(api, filters)

@@ -161,7 +161,16 @@ where
     cx.record.timing.admitted_ms = record::since_start(cx);
     let strip_usage = rewrite::for_upstream(cx, api, &admitted, &mut parsed.body, parsed.stream);
     let accounting = Accounting::new(admitted.reservation, route.encoding, strip_usage);
-    let mut chain = filters::for_request(cx, &spec, api, &parsed.body, &route.name, accounting);
+    let watermark = guard_spec::watermark_keys(&cx.settings, principal, route, &spec);
+    let mut chain = filters::for_request(
+        cx,
+        &spec,
+        api,
+        &parsed.body,
+        &route.name,
+        accounting,
+        watermark,
+    );
     if let Some(keep) = record::keep_content(svc, cx, route, api, &parsed.body) {
         chain = chain.with(Box::new(keep));
     }

@@ -7,6 +7,30 @@ use crate::state::Settings;
 use portcullis_config::GuardSpec;
 use portcullis_core::Principal;
 
+/// The keys to watermark this request's answer with, when the watermark is on for it. The
+/// `[guard]` default never reaches internal keys: for them only a plan, tenant or model that
+/// turns the watermark on does.
+pub fn watermark_keys(
+    settings: &Settings,
+    principal: &Principal,
+    route: &Route,
+    spec: &GuardSpec,
+) -> Option<portcullis_watermark::MarkKeys> {
+    use portcullis_config::WatermarkPolicy::On;
+    let Principal::Key(key) = principal else {
+        return None;
+    };
+    let on = if key.audience == portcullis_core::Audience::Internal {
+        let plan = settings.plans.plan(&key.plan).and_then(|p| p.guard.watermark);
+        let tenant = settings.tenant_guard.get(&key.tenant).and_then(|g| g.watermark);
+        route.guard.watermark.or(tenant).or(plan) == Some(On)
+    } else {
+        spec.watermark == Some(On)
+    };
+    let ring = settings.watermark.as_ref().filter(|_| on)?;
+    Some(portcullis_watermark::MarkKeys::new(ring.current(), &key.tenant))
+}
+
 /// The guard settings that apply to this request: global, then plan, tenant and model.
 pub fn resolve(settings: &Settings, principal: &Principal, route: &Route) -> GuardSpec {
     let plan = match principal {

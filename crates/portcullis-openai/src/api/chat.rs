@@ -344,6 +344,10 @@ impl Api for Chat {
         slot / SLOTS_PER_CHOICE
     }
 
+    fn slot_is_prose(&self, slot: u64) -> bool {
+        slot % SLOTS_PER_CHOICE == 0
+    }
+
     fn set_model(&self, chunk: &mut Value, public: &str) -> bool {
         super::set_top_model(chunk, public)
     }

@@ -144,6 +144,10 @@ impl Api for Completions {
         slot
     }
 
+    fn slot_is_prose(&self, _slot: u64) -> bool {
+        true
+    }
+
     fn set_model(&self, chunk: &mut Value, public: &str) -> bool {
         super::set_top_model(chunk, public)
     }

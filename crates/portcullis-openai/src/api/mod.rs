@@ -210,6 +210,12 @@ pub trait Api: Sync + Send + 'static {
     /// answer ends, its other slots (refusal, tool-call arguments) end with it.
     fn slot_answer(&self, slot: u64) -> u64;
 
+    /// Whether a text slot is prose written for a person (an answer's content), as opposed
+    /// to tool-call names and arguments, whose every byte a program reads.
+    fn slot_is_prose(&self, _slot: u64) -> bool {
+        false
+    }
+
     /// Names the model as the caller knows it wherever the answer or chunk names one (the
     /// upstream's name can say where and what it runs); true if anything changed.
     fn set_model(&self, chunk: &mut Value, public: &str) -> bool;

@@ -485,6 +485,10 @@ impl Api for Responses {
         slot / SLOTS_PER_ITEM
     }
 
+    fn slot_is_prose(&self, slot: u64) -> bool {
+        slot % SLOTS_PER_ITEM != SLOTS_PER_ITEM - 1
+    }
+
     fn set_model(&self, chunk: &mut Value, public: &str) -> bool {
         let mut changed = super::set_top_model(chunk, public);
         if let Some(response) = chunk.get_mut("response") {

@@ -1,0 +1,186 @@
+//! Writing the watermark: at each slot the variant is chosen by the keys and the left
+//! context, in whole texts and in streams alike (a stream holds back at most the word being
+//! written, and a possible first word of a two-word variant, never more; text is never
+//! reordered or dropped, and the stream's result equals the whole text's).
+//!
+//! The choice. HMAC(global key, family, context) assigns the slot to the global key or to
+//! the tenant's key, and the assigned key's HMAC gives a preferred variant (a fair coin) and
+//! a uniform number `u`. The preferred variant is written when `u < min(1, 2s)`, `s` being
+//! its natural share, otherwise the other one. Over contexts, each variant keeps its natural
+//! share exactly (frequency analysis sees nothing), while text that never saw the key agrees
+//! with the preferred variant at exactly half of the slots, whatever its own habits: the
+//! detector's null hypothesis is a fair coin. Marked text agrees at `1/2 + min(s, 1 - s)`.
+
+use super::walk::{Slots, Walker};
+use crate::keys::{Key, MarkKeys};
+use crate::lexicon::{Lexicon, Member};
+
+/// What one key says of one slot.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SlotDraw {
+    /// The preferred variant.
+    pub preferred: u8,
+    /// Uniform in [0, 1).
+    pub u: f64,
+    /// (Global key only) the slot belongs to the tenant's key.
+    pub tenant_slot: bool,
+}
+
+/// The key's draw for a slot.
+pub fn draw(key: &Key, family: &str, context: &str) -> SlotDraw {
+    let h = key.hash(&[b"slot", family.as_bytes(), context.as_bytes()]);
+    let mut u = [0u8; 8];
+    u.copy_from_slice(&h[8..16]);
+    SlotDraw {
+        preferred: h[0] & 1,
+        u: (u64::from_le_bytes(u) >> 11) as f64 / (1u64 << 53) as f64,
+        tenant_slot: h[1] & 1 == 1,
+    }
+}
+
+/// Chooses variants with a response's keys, and counts what it did.
+struct Keyed<'k> {
+    keys: &'k MarkKeys,
+    lexicon: &'static Lexicon,
+    stats: &'k mut MarkStats,
+}
+
+impl Slots for Keyed<'_> {
+    fn slot(&mut self, member: Member, context: &str) -> u8 {
+        let family = self.lexicon.family(member.family);
+        let global = draw(&self.keys.global, &family.name, context);
+        let d = if global.tenant_slot {
+            draw(&self.keys.tenant, &family.name, context)
+        } else {
+            global
+        };
+        let share = if d.preferred == 0 {
+            family.share_a
+        } else {
+            1.0 - family.share_a
+        };
+        let chosen = if d.u < (2.0 * share).min(1.0) {
+            d.preferred
+        } else {
+            1 - d.preferred
+        };
+        self.stats.slots += 1;
+        if chosen != member.variant {
+            self.stats.changed += 1;
+        }
+        chosen
+    }
+}
+
+/// What marking did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct MarkStats {
+    pub slots: u64,
+    /// Slots whose variant was changed.
+    pub changed: u64,
+}
+
+/// Marks a whole text.
+pub fn mark(text: &str, keys: &MarkKeys) -> (String, MarkStats) {
+    let mut marker = TextMarker::new(keys.clone());
+    let mut out = marker.push(text);
+    out.push_str(&marker.finish());
+    (out, marker.stats)
+}
+
+/// Marks a text that arrives in pieces.
+#[derive(Debug)]
+pub struct TextMarker {
+    keys: MarkKeys,
+    walker: Walker,
+    /// Whitespace before the current chunk, and how much of it is already out.
+    space: String,
+    space_written: usize,
+    /// The current chunk, not complete yet.
+    chunk: String,
+    /// The current chunk is already out (it cannot be a slot).
+    written: bool,
+    stats: MarkStats,
+}
+
+impl TextMarker {
+    pub fn new(keys: MarkKeys) -> TextMarker {
+        TextMarker {
+            keys,
+            walker: Walker::new(Lexicon::builtin()),
+            space: String::new(),
+            space_written: 0,
+            chunk: String::new(),
+            written: false,
+            stats: MarkStats::default(),
+        }
+    }
+
+    pub fn stats(&self) -> MarkStats {
+        self.stats
+    }
+
+    /// The next piece; returns what can go out now.
+    pub fn push(&mut self, piece: &str) -> String {
+        let mut out = String::with_capacity(piece.len() + 16);
+        for c in piece.chars() {
+            if c.is_whitespace() {
+                if !self.chunk.is_empty() {
+                    self.complete(&mut out);
+                }
+                self.space.push(c);
+                // Nothing held: whitespace cannot change and goes out now. Behind a held
+                // word it waits, since it decides whether a two-word variant follows.
+                if !self.walker.holding() {
+                    out.push(c);
+                    self.space_written = self.space.len();
+                }
+                continue;
+            }
+            self.chunk.push(c);
+            if self.written {
+                out.push(c);
+            } else if !self.walker.may_edit(&self.space, &self.chunk) {
+                self.walker.release(&mut out);
+                out.push_str(&self.space[self.space_written..]);
+                self.space_written = self.space.len();
+                out.push_str(&self.chunk);
+                self.written = true;
+            }
+        }
+        out
+    }
+
+    /// The text ended: everything held goes out.
+    pub fn finish(&mut self) -> String {
+        let mut out = String::new();
+        if !self.chunk.is_empty() {
+            self.complete(&mut out);
+        }
+        self.walker.finish(&mut out);
+        out.push_str(&self.space[self.space_written..]);
+        self.space.clear();
+        self.space_written = 0;
+        out
+    }
+
+    fn complete(&mut self, out: &mut String) {
+        let mut keyed = Keyed {
+            keys: &self.keys,
+            lexicon: Lexicon::builtin(),
+            stats: &mut self.stats,
+        };
+        self.walker.chunk(
+            &self.space,
+            &self.space[self.space_written..],
+            &self.chunk,
+            self.written,
+            &mut keyed,
+            out,
+        );
+        self.space.clear();
+        self.space_written = 0;
+        self.chunk.clear();
+        self.written = false;
+    }
+}
