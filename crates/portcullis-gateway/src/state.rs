@@ -108,13 +108,17 @@ fn watermark_ring(
     let field = || "guard.watermark_secrets_env".to_owned();
     let ring = match env(var) {
         Some(spec) => Some(Arc::new(
-            portcullis_watermark::KeyRing::parse(&spec).map_err(|e| ConfigError::new(field(), e))?,
+            portcullis_watermark::KeyRing::parse(&spec)
+                .map_err(|e| ConfigError::new(field(), e))?,
         )),
         None => None,
     };
     let on = config.guard.watermark == Some(On)
         || config.plans.values().any(|p| p.guard.watermark == Some(On))
-        || config.tenant_guard.values().any(|g| g.watermark == Some(On))
+        || config
+            .tenant_guard
+            .values()
+            .any(|g| g.watermark == Some(On))
         || config.models.iter().any(|m| m.guard.watermark == Some(On));
     if on && ring.is_none() {
         return Err(ConfigError::new(

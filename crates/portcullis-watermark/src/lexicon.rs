@@ -178,7 +178,11 @@ mod tests {
     #[test]
     fn builtin_lexicon_has_both_sources_and_no_word_in_two_families() {
         let lexicon = Lexicon::builtin();
-        assert!(lexicon.families().len() >= 60, "{}", lexicon.families().len());
+        assert!(
+            lexicon.families().len() >= 60,
+            "{}",
+            lexicon.families().len()
+        );
         let nearly = lexicon.single("nearly").unwrap();
         assert_eq!(lexicon.single("almost").unwrap().family, nearly.family);
         assert_ne!(lexicon.single("almost").unwrap().variant, nearly.variant);

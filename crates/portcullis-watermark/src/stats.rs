@@ -136,7 +136,10 @@ mod tests {
                     direct += c * 0.5f64.powi(n as i32);
                 }
                 let ours = binomial_upper_tail(n, k, 0.5);
-                assert!((ours - direct).abs() <= 1e-12 + direct * 1e-9, "{n} {k}: {ours} vs {direct}");
+                assert!(
+                    (ours - direct).abs() <= 1e-12 + direct * 1e-9,
+                    "{n} {k}: {ours} vs {direct}"
+                );
             }
         }
         // Deep tails stay accurate in relative terms: P(X = n) = 2^-n.

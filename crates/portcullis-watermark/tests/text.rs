@@ -7,7 +7,10 @@ use portcullis_watermark::{mark, Evidence, KeyRing, MarkKeys, Secret, TextMarker
 use proptest::prelude::*;
 
 fn keys(tenant: &str) -> MarkKeys {
-    MarkKeys::new(&Secret::new("v1", b"test secret, not for production".to_vec()), tenant)
+    MarkKeys::new(
+        &Secret::new("v1", b"test secret, not for production".to_vec()),
+        tenant,
+    )
 }
 
 const PROSE: &str = "It is nearly done. We do not know why the results are often huge, \
@@ -20,9 +23,16 @@ remarkable, we rarely check. Frequently the immense tables are partially filled.
 fn marking_changes_only_variants_and_keeps_everything_else() {
     let (marked, stats) = mark(PROSE, &keys("acme"));
     assert!(stats.slots >= 15, "{stats:?}");
-    assert!(stats.changed > 0 && stats.changed < stats.slots, "{stats:?}");
+    assert!(
+        stats.changed > 0 && stats.changed < stats.slots,
+        "{stats:?}"
+    );
     // Same punctuation, same sentence count, same numbers of lines.
-    let punct = |s: &str| s.chars().filter(|c| ".,:;".contains(*c)).collect::<String>();
+    let punct = |s: &str| {
+        s.chars()
+            .filter(|c| ".,:;".contains(*c))
+            .collect::<String>()
+    };
     assert_eq!(punct(&marked), punct(PROSE));
     // Deterministic for a key; different keys choose differently somewhere.
     assert_eq!(mark(PROSE, &keys("acme")).0, marked);
@@ -53,11 +63,51 @@ see https://often.example/huge, 3 huge. Mr Frequently Often is nearly here.";
 
 fn arbitrary_document() -> impl Strategy<Value = String> {
     let words = prop::sample::select(vec![
-        "nearly", "almost", "do not", "don't", "often", "frequently", "huge", "immense", "is",
-        "not", "the", "a", "an", "It", "We", "cannot", "can't", "towards", "toward", "usually",
-        "`code", "x`", "\"quote", "end\"", "{", "}", "3", "http://x.y/z", "a@b.c", ".", ",",
-        "\n", "\n\n", "\n```\n", "    ", "Moreover,", "moreover", "Furthermore", "isn't",
-        "is not", "won't", "will not", "(slightly)", "**nearly**", "Nearly",
+        "nearly",
+        "almost",
+        "do not",
+        "don't",
+        "often",
+        "frequently",
+        "huge",
+        "immense",
+        "is",
+        "not",
+        "the",
+        "a",
+        "an",
+        "It",
+        "We",
+        "cannot",
+        "can't",
+        "towards",
+        "toward",
+        "usually",
+        "`code",
+        "x`",
+        "\"quote",
+        "end\"",
+        "{",
+        "}",
+        "3",
+        "http://x.y/z",
+        "a@b.c",
+        ".",
+        ",",
+        "\n",
+        "\n\n",
+        "\n```\n",
+        "    ",
+        "Moreover,",
+        "moreover",
+        "Furthermore",
+        "isn't",
+        "is not",
+        "won't",
+        "will not",
+        "(slightly)",
+        "**nearly**",
+        "Nearly",
     ]);
     prop::collection::vec(words, 0..80).prop_map(|w| w.join(" "))
 }
@@ -112,14 +162,20 @@ proptest! {
 #[test]
 fn wrong_keys_give_uniform_p_values_and_the_right_key_is_found() {
     // Marked with one secret; scored under 300 random secrets: p-values uniform.
-    let docs: Vec<String> = (0..40).map(|i| format!("{PROSE} Part {i}: it is often nearly huge.")).collect();
+    let docs: Vec<String> = (0..40)
+        .map(|i| format!("{PROSE} Part {i}: it is often nearly huge."))
+        .collect();
     let mut evidence = Evidence::new();
     for d in &docs {
         evidence.add_text(&mark(d, &keys("acme")).0);
     }
     let mut p_values = Vec::new();
     for i in 0..300 {
-        let ring = KeyRing::new(vec![Secret::new("x", format!("random secret number {i:04}").into_bytes())]).unwrap();
+        let ring = KeyRing::new(vec![Secret::new(
+            "x",
+            format!("random secret number {i:04}").into_bytes(),
+        )])
+        .unwrap();
         let d = evidence.score(&ring, &["acme".to_owned()], 1e-3);
         p_values.extend(d.scores.iter().filter(|s| s.slots > 0).map(|s| {
             // Randomised p-value (discrete test): uniform under the null.
@@ -130,5 +186,8 @@ fn wrong_keys_give_uniform_p_values_and_the_right_key_is_found() {
     let (_, ks_p) = ks_uniform(&p_values.iter().map(|p| 1.0 - p).collect::<Vec<_>>());
     // Discrete p-values are conservative: the check is that they are never too small.
     let small = p_values.iter().filter(|p| **p <= 0.05).count() as f64 / p_values.len() as f64;
-    assert!(small <= 0.08, "{small} of wrong-key p-values at or below 0.05 (ks {ks_p})");
+    assert!(
+        small <= 0.08,
+        "{small} of wrong-key p-values at or below 0.05 (ks {ks_p})"
+    );
 }

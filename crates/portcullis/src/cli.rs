@@ -119,6 +119,11 @@ enum Command {
         #[command(subcommand)]
         command: crate::commands::guard::GuardCommand,
     },
+    /// Detect the forensic watermark in a suspect model's outputs.
+    Watermark {
+        #[command(subcommand)]
+        command: crate::commands::watermark::WatermarkCommand,
+    },
     /// Show the most recent audit events.
     Audit {
         /// How many of the newest events.
@@ -297,6 +302,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 .await
         }
         Command::Guard { command } => crate::commands::guard::run(command),
+        Command::Watermark { command } => crate::commands::watermark::run(command),
         Command::Audit { limit } => {
             crate::commands::admin::run(
                 cli.target,

@@ -21,14 +21,23 @@ pub fn watermark_keys(
         return None;
     };
     let on = if key.audience == portcullis_core::Audience::Internal {
-        let plan = settings.plans.plan(&key.plan).and_then(|p| p.guard.watermark);
-        let tenant = settings.tenant_guard.get(&key.tenant).and_then(|g| g.watermark);
+        let plan = settings
+            .plans
+            .plan(&key.plan)
+            .and_then(|p| p.guard.watermark);
+        let tenant = settings
+            .tenant_guard
+            .get(&key.tenant)
+            .and_then(|g| g.watermark);
         route.guard.watermark.or(tenant).or(plan) == Some(On)
     } else {
         spec.watermark == Some(On)
     };
     let ring = settings.watermark.as_ref().filter(|_| on)?;
-    Some(portcullis_watermark::MarkKeys::new(ring.current(), &key.tenant))
+    Some(portcullis_watermark::MarkKeys::new(
+        ring.current(),
+        &key.tenant,
+    ))
 }
 
 /// The guard settings that apply to this request: global, then plan, tenant and model.

@@ -18,4 +18,5 @@ mod telemetry;
 mod upstream_errors;
 mod usage;
 mod validation;
+mod watermark;
 mod wire_limits;

@@ -345,7 +345,7 @@ impl Api for Chat {
     }
 
     fn slot_is_prose(&self, slot: u64) -> bool {
-        slot % SLOTS_PER_CHOICE == 0
+        slot.is_multiple_of(SLOTS_PER_CHOICE)
     }
 
     fn set_model(&self, chunk: &mut Value, public: &str) -> bool {

@@ -155,7 +155,13 @@ pub struct KeyScore {
 }
 
 impl KeyScore {
-    fn new(key: String, version: String, (slots, hits): (u64, u64), tests: usize, alpha: f64) -> KeyScore {
+    fn new(
+        key: String,
+        version: String,
+        (slots, hits): (u64, u64),
+        tests: usize,
+        alpha: f64,
+    ) -> KeyScore {
         let p_value = binomial_upper_tail(slots, hits, 0.5);
         let p_adjusted = (p_value * tests as f64).min(1.0);
         KeyScore {

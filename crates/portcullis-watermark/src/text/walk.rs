@@ -36,7 +36,9 @@ fn parts(chunk: &str) -> Option<Parts<'_>> {
     let trimmed = body.trim_end_matches(SUFFIX);
     let word = trimmed;
     if word.is_empty()
-        || !word.chars().all(|c| c.is_ascii_alphabetic() || c == '\'' || c == '’')
+        || !word
+            .chars()
+            .all(|c| c.is_ascii_alphabetic() || c == '\'' || c == '’')
         || !word.starts_with(|c: char| c.is_ascii_alphabetic())
         || !word.ends_with(|c: char| c.is_ascii_alphabetic())
     {

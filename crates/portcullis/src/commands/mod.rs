@@ -9,3 +9,4 @@ pub mod guard;
 pub mod health;
 pub mod man;
 pub mod serve;
+pub mod watermark;

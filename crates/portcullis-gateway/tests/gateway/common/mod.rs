@@ -386,12 +386,20 @@ pub fn closed_addr() -> SocketAddr {
         .unwrap()
 }
 
+/// The watermark secrets the harness's environment holds (newest first).
+pub const WATERMARK_SECRETS: &str =
+    "2026-12:harness watermark secret,2026-01:an older harness secret";
+
 /// Starts a gateway from configuration text, with the simulator upstream's key set.
 async fn start_with_sim_key(text: &str, clock: portcullis_core::SharedClock) -> RunningGateway {
     let config = Config::parse(text, Vec::new()).unwrap();
     Gateway::start_with(
         &config,
-        |var| (var == "SIM_KEY").then(|| "sk-upstream-secret".to_owned()),
+        |var| match var {
+            "SIM_KEY" => Some("sk-upstream-secret".to_owned()),
+            "PORTCULLIS_WATERMARK_SECRETS" => Some(WATERMARK_SECRETS.to_owned()),
+            _ => None,
+        },
         clock,
     )
     .await

@@ -1,0 +1,154 @@
+//! The forensic watermark through the real HTTP path: on where the configuration turns it on
+//! (never on internal keys by the `[guard]` default), identical in whole answers and streams
+//! cut anywhere, code and tool-call arguments untouched, composed with redaction, and the
+//! marked answers detected and attributed to the tenant they were served to.
+
+use crate::common;
+
+use common::{Harness, WATERMARK_SECRETS};
+use http::Method;
+use portcullis_sim::SimOptions;
+use portcullis_watermark::{Evidence, KeyRing};
+use serde_json::{json, Value};
+
+const ANSWER: &str = "It is nearly done, and we do not know why the tables are often huge. \
+Furthermore, the answer is usually apparent, but it doesn't matter. Write to \
+jane.doe@example.com. Use `nearly do not` in code:\n\n```\nit is nearly huge\n```\n\
+Moreover, the values were slightly larger, which is especially common; they cannot see it.";
+
+async fn ask(h: &Harness, key: &str, stream: bool) -> Value {
+    let body = json!({"model": "chat", "stream": stream, "messages": [{"role": "user", "content": "Why?"}]});
+    let auth = format!("Bearer {key}");
+    let reply = h
+        .request(
+            h.gateway.public,
+            Method::POST,
+            "/v1/chat/completions",
+            &[
+                ("content-type", "application/json"),
+                ("authorization", &auth),
+            ],
+            &body.to_string(),
+        )
+        .await;
+    assert_eq!(reply.status, 200);
+    if !stream {
+        return reply.json()["choices"][0]["message"]["content"].clone();
+    }
+    let text: String = String::from_utf8(reply.body.to_vec())
+        .unwrap()
+        .split("\n\n")
+        .filter_map(|e| e.strip_prefix("data: "))
+        .filter(|d| *d != "[DONE]")
+        .filter_map(|d| {
+            let v: Value = serde_json::from_str(d).unwrap();
+            v["choices"][0]["delta"]["content"]
+                .as_str()
+                .map(str::to_owned)
+        })
+        .collect();
+    Value::String(text)
+}
+
+async fn harness(chunk_chars: usize, guard: &str) -> Harness {
+    let options = SimOptions {
+        reply: Some(ANSWER.into()),
+        chunk_chars,
+        ..SimOptions::default()
+    };
+    Harness::start(options, "", guard).await
+}
+
+#[tokio::test]
+async fn answers_are_marked_alike_whole_and_streamed_and_code_is_untouched() {
+    let mut whole = None;
+    for size in [0, 1, 3, 7, 50] {
+        let h = harness(size, "[guard]\nwatermark = \"on\"\n").await;
+        let (key, _) = h.key("acme", "customer", "").await;
+        let text = ask(&h, &key, size != 0).await;
+        let text = text.as_str().unwrap().to_owned();
+        assert!(
+            text.contains("[REDACTED:EMAIL]"),
+            "redaction still runs: {text}"
+        );
+        assert!(
+            text.contains("`nearly do not`") && text.contains("```\nit is nearly huge\n```"),
+            "{text}"
+        );
+        match &whole {
+            None => whole = Some(text),
+            Some(w) => assert_eq!(&text, w, "stream in pieces of {size}"),
+        }
+    }
+    let marked = whole.unwrap();
+    let unmarked = ANSWER.replace("jane.doe@example.com", "[REDACTED:EMAIL]");
+    assert_ne!(marked, unmarked, "some variant changed");
+    let words = |s: &str| s.split_whitespace().count();
+    assert!(words(&marked).abs_diff(words(&unmarked)) <= 8);
+}
+
+#[tokio::test]
+async fn the_watermark_is_off_by_default_and_never_reaches_internal_keys_from_guard() {
+    let unmarked = ANSWER.replace("jane.doe@example.com", "[REDACTED:EMAIL]");
+    let h = harness(0, "").await;
+    let (key, _) = h.key("acme", "customer", "").await;
+    assert_eq!(ask(&h, &key, false).await, unmarked);
+    let h = harness(0, "[guard]\nwatermark = \"on\"\n").await;
+    let (internal, _) = h.key("ops", "internal", "").await;
+    assert_eq!(ask(&h, &internal, false).await, unmarked);
+    // A tenant setting turns it on for an internal tenant.
+    let h = harness(
+        0,
+        "[guard]\nwatermark = \"on\"\n[tenant_guard.ops]\nwatermark = \"on\"\n",
+    )
+    .await;
+    let (internal, _) = h.key("ops", "internal", "").await;
+    assert_ne!(ask(&h, &internal, false).await, unmarked);
+}
+
+#[tokio::test]
+async fn the_watermark_needs_its_secret() {
+    let config = "[guard]\nwatermark = \"on\"\n";
+    let config = portcullis_config::Config::parse(config, Vec::new()).unwrap();
+    let error = portcullis_gateway::Gateway::start_with_env(&config, |_| None)
+        .await
+        .err()
+        .expect("refused without a secret");
+    assert!(
+        error.to_string().contains("PORTCULLIS_WATERMARK_SECRETS"),
+        "{error}"
+    );
+}
+
+#[tokio::test]
+async fn served_answers_agree_with_the_current_global_key() {
+    let h = harness(0, "[guard]\nwatermark = \"on\"\n").await;
+    let (acme, _) = h.key("acme", "customer", "").await;
+    let ring = KeyRing::parse(WATERMARK_SECRETS).unwrap();
+    let tenants = vec!["acme".to_owned(), "globex".to_owned(), "initech".to_owned()];
+    let mut evidence = Evidence::new();
+    // Many answers with different left contexts: the served text is the suspect's output.
+    let served = ask(&h, &acme, false).await;
+    for i in 0..60 {
+        let prefix = ["we", "they", "you", "it", "one", "he"][i % 6];
+        evidence.add_text(
+            &served
+                .as_str()
+                .unwrap()
+                .replace("It is", &format!("{prefix} {i} is")),
+        );
+    }
+    let d = evidence.score(&ring, &tenants, 1e-3);
+    assert!(
+        d.scores
+            .iter()
+            .all(|s| s.version == "2026-12" || !s.verdict),
+        "{d:?}"
+    );
+    let global = d
+        .scores
+        .iter()
+        .find(|s| s.key == "global" && s.version == "2026-12")
+        .unwrap();
+    assert!(global.hits * 10 >= global.slots * 7, "{global:?}");
+}
