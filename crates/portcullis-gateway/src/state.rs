@@ -106,13 +106,6 @@ fn watermark_ring(
     use portcullis_config::WatermarkPolicy::On;
     let var = &config.guard.watermark_secrets_env;
     let field = || "guard.watermark_secrets_env".to_owned();
-    let ring = match env(var) {
-        Some(spec) => Some(Arc::new(
-            portcullis_watermark::KeyRing::parse(&spec)
-                .map_err(|e| ConfigError::new(field(), e))?,
-        )),
-        None => None,
-    };
     let on = config.guard.watermark == Some(On)
         || config.plans.values().any(|p| p.guard.watermark == Some(On))
         || config
@@ -120,6 +113,12 @@ fn watermark_ring(
             .values()
             .any(|g| g.watermark == Some(On))
         || config.models.iter().any(|m| m.guard.watermark == Some(On));
+    let ring = match env(var).map(|spec| portcullis_watermark::KeyRing::parse(&spec)) {
+        Some(Ok(ring)) => Some(Arc::new(ring)),
+        // A malformed secret stops the gateway only where it would be used.
+        Some(Err(problem)) if on => return Err(ConfigError::new(field(), problem)),
+        Some(Err(_)) | None => None,
+    };
     if on && ring.is_none() {
         return Err(ConfigError::new(
             field(),

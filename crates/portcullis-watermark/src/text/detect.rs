@@ -7,7 +7,7 @@
 //! are tested together, with a Bonferroni correction for their number.
 
 use super::mark::draw;
-use super::walk::{Slots, Walker};
+use super::walk::{rewrite, Slots};
 use crate::keys::KeyRing;
 use crate::lexicon::{Lexicon, Member};
 use crate::stats::{binomial_upper_tail, z_score};
@@ -39,28 +39,7 @@ impl Evidence {
 
     /// Adds one suspect output.
     pub fn add_text(&mut self, text: &str) {
-        let mut walker = Walker::new(Lexicon::builtin());
-        let mut record = Record(&mut self.events);
-        let mut sink = String::new();
-        let mut space = String::new();
-        let mut chunk = String::new();
-        for c in text.chars() {
-            if c.is_whitespace() {
-                if !chunk.is_empty() {
-                    walker.chunk(&space, &space, &chunk, false, &mut record, &mut sink);
-                    space.clear();
-                    chunk.clear();
-                    sink.clear();
-                }
-                space.push(c);
-            } else {
-                chunk.push(c);
-            }
-        }
-        if !chunk.is_empty() {
-            walker.chunk(&space, &space, &chunk, false, &mut record, &mut sink);
-        }
-        walker.finish(&mut sink);
+        rewrite(text, &mut Record(&mut self.events));
         self.texts += 1;
     }
 

@@ -347,6 +347,35 @@ impl Walker {
     }
 }
 
+/// Walks a whole text, asking `slots` at each slot, and returns the text as written. Used by
+/// detection (which keeps every variant) and by anyone studying the watermark's families
+/// (the evaluation's attacker knows them: the lexicon is not secret, the key is).
+pub fn rewrite(text: &str, slots: &mut dyn Slots) -> String {
+    let mut walker = Walker::new(Lexicon::builtin());
+    let mut out = String::with_capacity(text.len());
+    let mut space = String::new();
+    let mut chunk = String::new();
+    for c in text.chars() {
+        if c.is_whitespace() {
+            if !chunk.is_empty() {
+                walker.chunk(&space, &space, &chunk, false, slots, &mut out);
+                space.clear();
+                chunk.clear();
+            }
+            space.push(c);
+        } else {
+            chunk.push(c);
+        }
+    }
+    if !chunk.is_empty() {
+        walker.chunk(&space, &space, &chunk, false, slots, &mut out);
+        space.clear();
+    }
+    walker.finish(&mut out);
+    out.push_str(&space);
+    out
+}
+
 fn out_if(written: bool, out: &mut String, space: &str, chunk: &str) {
     if !written {
         out.push_str(space);
