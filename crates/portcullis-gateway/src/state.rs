@@ -170,6 +170,8 @@ pub struct GatewayState {
     pub admin_tls: bool,
     /// The audit trail's copy in the store, when kept there (`/admin/v1/requests` reads it).
     pub stored_trail: Option<crate::background::stored_trail::StoredTrail>,
+    /// How often the upstreams write each watermark variant: the watermark keeps those shares.
+    pub watermark_shares: Arc<portcullis_watermark::Shares>,
 }
 
 impl GatewayState {
@@ -215,6 +217,7 @@ impl GatewayState {
             dashboard_sessions: Default::default(),
             admin_tls: config.listeners.tls.is_some(),
             stored_trail: None,
+            watermark_shares: Arc::new(portcullis_watermark::Shares::learning()),
         })
     }
 }

@@ -16,8 +16,47 @@ pub struct Family {
     pub name: String,
     /// The variants, lowercase; a variant is one word or two separated by one space.
     pub variants: [Variant; 2],
-    /// How often writers choose variant A (0..1): the watermark keeps this share.
+    /// How often writers choose variant A (0..1): the prior of the share the watermark keeps
+    /// (see [`crate::shares`]).
     pub share_a: f64,
+    /// Where a slot of this family is eligible.
+    pub rules: Rules,
+}
+
+/// Conditions on a slot's surroundings, for families whose variants are not equivalent
+/// everywhere ("it's" can be "it has"; "you are." cannot contract). They are functions of the
+/// text alone, so the detector's null hypothesis stays exact.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Rules {
+    /// The slot's last word carries no punctuation ("as it is." stays).
+    pub no_suffix: bool,
+    /// Not right after these words ("what it is", "even though").
+    pub not_after: Vec<String>,
+    /// A one-word variant is not followed by these words ("it's been"); the marker waits for
+    /// the next word to know.
+    pub not_before: Vec<String>,
+}
+
+impl Rules {
+    fn parse(text: &str) -> Rules {
+        let mut rules = Rules::default();
+        for rule in text.split(';').map(str::trim).filter(|r| !r.is_empty()) {
+            let (name, words) = rule.split_once('=').unwrap_or((rule, ""));
+            let words = || words.split('|').map(str::to_owned).collect();
+            match name {
+                "no_suffix" => rules.no_suffix = true,
+                "not_after" => rules.not_after = words(),
+                "not_before" => rules.not_before = words(),
+                other => panic!("unknown family rule {other}"),
+            }
+        }
+        rules
+    }
+
+    /// A one-word variant must wait for the next word.
+    pub fn looks_ahead(&self) -> bool {
+        !self.not_before.is_empty()
+    }
 }
 
 /// One way of saying it.
@@ -85,6 +124,7 @@ impl Lexicon {
                 name: format!("{}/{}", f[1], f[2]),
                 variants: [Variant::parse(f[1]), Variant::parse(f[2])],
                 share_a: a / (a + b),
+                rules: Rules::default(),
             });
         }
         for line in data_lines(curated) {
@@ -93,6 +133,7 @@ impl Lexicon {
                 name: f[0].to_owned(),
                 variants: [Variant::parse(f[1]), Variant::parse(f[2])],
                 share_a: f[3].parse().unwrap_or(0.5),
+                rules: Rules::parse(f.get(4).copied().unwrap_or("")),
             });
         }
         let mut single = FxHashMap::default();

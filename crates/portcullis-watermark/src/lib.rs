@@ -9,9 +9,11 @@
 
 pub mod keys;
 pub mod lexicon;
+pub mod shares;
 pub mod stats;
 pub mod text;
 
 pub use keys::{Key, KeyRing, MarkKeys, Secret};
+pub use shares::Shares;
 pub use text::detect::{Detection, Evidence, KeyScore};
-pub use text::mark::{mark, MarkStats, TextMarker};
+pub use text::mark::{mark, mark_with, MarkStats, TextMarker};

@@ -309,7 +309,10 @@ pub fn for_request(
     body: &serde_json::Map<String, Value>,
     public_model: &str,
     accounting: accounting::Accounting,
-    watermark: Option<portcullis_watermark::MarkKeys>,
+    watermark: Option<(
+        portcullis_watermark::MarkKeys,
+        Arc<portcullis_watermark::Shares>,
+    )>,
 ) -> Chain {
     use portcullis_config::{LeakPolicy, OutputPolicy};
     let mut filters: Vec<Box<dyn ResponseFilter>> = vec![Box::new(accounting)];
@@ -343,8 +346,8 @@ pub fn for_request(
                 cx.request_id.as_str().to_owned(),
             )));
         }
-        if let Some(keys) = watermark {
-            filters.push(Box::new(watermark::Watermark::new(keys)));
+        if let Some((keys, shares)) = watermark {
+            filters.push(Box::new(watermark::Watermark::new(keys, shares)));
         }
     }
     Chain::new(api, filters)

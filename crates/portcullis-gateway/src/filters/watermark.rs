@@ -10,21 +10,24 @@
 use super::{Chunk, End, EndWork, Flow, ResponseFilter};
 use portcullis_core::ApiError;
 use portcullis_openai::{Api, TextPiece};
-use portcullis_watermark::{mark, MarkKeys, MarkStats, TextMarker};
+use portcullis_watermark::{mark_with, MarkKeys, MarkStats, Shares, TextMarker};
 use serde_json::Value;
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 pub struct Watermark {
     keys: MarkKeys,
+    shares: Arc<Shares>,
     /// Open slots: the marker, and the event that opened the slot (a model for releases).
     open: BTreeMap<u64, (TextMarker, Value)>,
     stats: MarkStats,
 }
 
 impl Watermark {
-    pub fn new(keys: MarkKeys) -> Watermark {
+    pub fn new(keys: MarkKeys, shares: Arc<Shares>) -> Watermark {
         Watermark {
             keys,
+            shares,
             open: BTreeMap::new(),
             stats: MarkStats::default(),
         }
@@ -59,7 +62,10 @@ impl ResponseFilter for Watermark {
                 TextPiece::Delta { last } => {
                     let (marker, _) = self.open.entry(t.slot).or_insert_with(|| {
                         opened.push(t.slot);
-                        (TextMarker::new(self.keys.clone()), Value::Null)
+                        (
+                            TextMarker::with_shares(self.keys.clone(), self.shares.clone()),
+                            Value::Null,
+                        )
                     });
                     let mut out = marker.push(t.text);
                     if last {
@@ -76,7 +82,7 @@ impl ResponseFilter for Watermark {
                     if let Some(held) = self.close(t.slot) {
                         released.push((t.slot, held.0));
                     }
-                    let (out, stats) = mark(t.text, &self.keys);
+                    let (out, stats) = mark_with(t.text, &self.keys, self.shares.clone());
                     self.add(stats);
                     out
                 }

@@ -161,7 +161,8 @@ where
     cx.record.timing.admitted_ms = record::since_start(cx);
     let strip_usage = rewrite::for_upstream(cx, api, &admitted, &mut parsed.body, parsed.stream);
     let accounting = Accounting::new(admitted.reservation, route.encoding, strip_usage);
-    let watermark = guard_spec::watermark_keys(&cx.settings, principal, route, &spec);
+    let watermark = guard_spec::watermark_keys(&cx.settings, principal, route, &spec)
+        .map(|keys| (keys, svc.watermark_shares.clone()));
     let mut chain = filters::for_request(
         cx,
         &spec,

@@ -8,7 +8,7 @@ use crate::common;
 use common::{Harness, WATERMARK_SECRETS};
 use http::Method;
 use portcullis_sim::SimOptions;
-use portcullis_watermark::{Evidence, KeyRing};
+use portcullis_watermark::{mark_with, Evidence, KeyRing, MarkKeys, Shares};
 use serde_json::{json, Value};
 
 const ANSWER: &str = "It is nearly done, and we do not know why the tables are often huge. \
@@ -82,6 +82,12 @@ async fn answers_are_marked_alike_whole_and_streamed_and_code_is_untouched() {
     }
     let marked = whole.unwrap();
     let unmarked = ANSWER.replace("jane.doe@example.com", "[REDACTED:EMAIL]");
+    // Exactly what the library writes (what the evaluation and the detector rely on), with
+    // the current secret, the tenant's keys and shares learned from this answer alone.
+    let ring = KeyRing::parse(WATERMARK_SECRETS).unwrap();
+    let keys = MarkKeys::new(ring.current(), "acme");
+    let shares = std::sync::Arc::new(Shares::learning());
+    assert_eq!(marked, mark_with(&unmarked, &keys, shares).0);
     assert_ne!(marked, unmarked, "some variant changed");
     let words = |s: &str| s.split_whitespace().count();
     assert!(words(&marked).abs_diff(words(&unmarked)) <= 8);

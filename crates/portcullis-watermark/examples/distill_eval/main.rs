@@ -22,8 +22,9 @@ mod quality;
 use ngram::{Model, Vocabulary};
 use portcullis_watermark::lexicon::{Lexicon, Member};
 use portcullis_watermark::text::walk::{rewrite, Slots};
-use portcullis_watermark::{mark, Evidence, KeyRing, MarkKeys, Secret};
+use portcullis_watermark::{mark_with, Evidence, KeyRing, MarkKeys, Secret, Shares};
 use std::io::{BufRead, BufReader};
+use std::sync::Arc;
 use std::time::Instant;
 
 const SECRET: &[u8] = b"distill-eval secret: not a production key";
@@ -221,16 +222,21 @@ fn main() {
     let (to_mark, clean_pool) = teacher_answers.split_at(n);
 
     // 2. The gateway marks: cost and quality.
+    // Shares learned from the upstream's own words, as the gateway does.
+    let shares = Arc::new(Shares::learning());
     let t = Instant::now();
-    let marked: Vec<String> = to_mark.iter().map(|a| mark(a, &keys).0).collect();
+    let (mut slots, mut changed) = (0u64, 0u64);
+    let marked: Vec<String> = to_mark
+        .iter()
+        .map(|a| {
+            let (text, stats) = mark_with(a, &keys, shares.clone());
+            slots += stats.slots;
+            changed += stats.changed;
+            text
+        })
+        .collect();
     let mark_time = t.elapsed();
     let words: usize = to_mark.iter().map(|a| a.split_whitespace().count()).sum();
-    let (mut slots, mut changed) = (0u64, 0u64);
-    for a in to_mark {
-        let s = mark(a, &keys).1;
-        slots += s.slots;
-        changed += s.changed;
-    }
     let chrf: f64 = to_mark
         .iter()
         .zip(&marked)

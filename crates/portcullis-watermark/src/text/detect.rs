@@ -54,42 +54,57 @@ impl Evidence {
         })
     }
 
+    /// Each family's share of variant A over every slot seen (a function of the texts).
+    fn family_shares(&self) -> FxHashMap<u16, f64> {
+        let mut totals: FxHashMap<u16, [u64; 2]> = FxHashMap::default();
+        for ((family, _), n) in &self.events {
+            let t = totals.entry(*family).or_default();
+            t[0] += u64::from(n[0]);
+            t[1] += u64::from(n[1]);
+        }
+        totals
+            .into_iter()
+            .map(|(f, [a, b])| (f, a as f64 / (a + b).max(1) as f64))
+            .collect()
+    }
+
     /// Scores the events under every key the ring holds: the global key, and the keys of
     /// `tenants`; `alpha` is the false-alarm rate a verdict is given at (after correction).
     pub fn score(&self, ring: &KeyRing, tenants: &[String], alpha: f64) -> Detection {
         let lexicon = Lexicon::builtin();
         let tests = ring.secrets().len() * (1 + tenants.len());
+        let shares = self.family_shares();
         let mut scores = Vec::new();
         for secret in ring.secrets() {
             let global = secret.global();
             let tenant_keys: Vec<_> = tenants.iter().map(|t| secret.tenant(t)).collect();
-            let mut g = (0u64, 0u64);
-            let mut t = vec![(0u64, 0u64); tenants.len()];
-            for (family, context, observed) in self.events() {
-                let name = &lexicon.family(family).name;
+            let mut g = Tally::default();
+            let mut t = vec![Tally::default(); tenants.len()];
+            for ((family, context), n) in &self.events {
+                let name = &lexicon.family(*family).name;
                 let d = draw(&global, name, context);
+                let excess = f64::from(n[0]) - f64::from(n[0] + n[1]) * shares[family];
+                let majority = (n[0] != n[1]).then_some(u8::from(n[1] > n[0]));
                 if !d.tenant_slot {
-                    g.0 += 1;
-                    g.1 += u64::from(d.preferred == observed);
+                    g.add(d.preferred, majority, excess);
                     continue;
                 }
-                for (key, counts) in tenant_keys.iter().zip(t.iter_mut()) {
-                    counts.0 += 1;
-                    counts.1 += u64::from(draw(key, name, context).preferred == observed);
+                for (key, tally) in tenant_keys.iter().zip(t.iter_mut()) {
+                    tally.add(draw(key, name, context).preferred, majority, excess);
                 }
             }
             scores.push(KeyScore::new(
                 "global".to_owned(),
                 secret.version.clone(),
-                g,
+                &g,
                 tests,
                 alpha,
             ));
-            for (tenant, counts) in tenants.iter().zip(t) {
+            for (tenant, tally) in tenants.iter().zip(t) {
                 scores.push(KeyScore::new(
                     format!("tenant:{tenant}"),
                     secret.version.clone(),
-                    counts,
+                    &tally,
                     tests,
                     alpha,
                 ));
@@ -113,6 +128,28 @@ impl Evidence {
     }
 }
 
+/// What one key's events add up to.
+#[derive(Debug, Clone, Default)]
+struct Tally {
+    slots: u64,
+    hits: u64,
+    /// Σ ε·m and Σ m² for the weighted statistic.
+    signed: f64,
+    squares: f64,
+}
+
+impl Tally {
+    fn add(&mut self, preferred: u8, majority: Option<u8>, excess: f64) {
+        if let Some(variant) = majority {
+            self.slots += 1;
+            self.hits += u64::from(variant == preferred);
+        }
+        let sign = if preferred == 0 { 1.0 } else { -1.0 };
+        self.signed += sign * excess;
+        self.squares += excess * excess;
+    }
+}
+
 /// One key's result.
 #[derive(Debug, Clone, Serialize)]
 pub struct KeyScore {
@@ -120,12 +157,22 @@ pub struct KeyScore {
     pub key: String,
     /// The secret version the key derives from.
     pub version: String,
-    /// Distinct slots scored under this key.
+    /// Distinct slots (family, context) with a majority variant, scored under this key.
     pub slots: u64,
-    /// Slots whose variant is the key's preferred one.
+    /// Of those, slots whose majority variant is the key's preferred one.
     pub hits: u64,
+    /// The z-score of `hits` among `slots` fair coins.
     pub z: f64,
-    /// One-sided exact binomial p-value, before correction.
+    /// One-sided exact binomial p-value of `hits`.
+    pub p_majority: f64,
+    /// The weighted statistic: over every distinct slot, how far its count of variant A
+    /// departs from its family's average, signed by the key's preference, in units of its
+    /// standard deviation under the null hypothesis (signs are fair coins given the text).
+    pub weighted_z: f64,
+    /// Its p-value bound, exp(-z²/2) (Hoeffding: valid at any sample size, conservative).
+    pub p_weighted: f64,
+    /// The two tests together: 2 × the smaller p-value (Bonferroni), before the correction
+    /// for the number of keys.
     pub p_value: f64,
     /// Bonferroni-corrected over every key tested.
     pub p_adjusted: f64,
@@ -134,21 +181,29 @@ pub struct KeyScore {
 }
 
 impl KeyScore {
-    fn new(
-        key: String,
-        version: String,
-        (slots, hits): (u64, u64),
-        tests: usize,
-        alpha: f64,
-    ) -> KeyScore {
-        let p_value = binomial_upper_tail(slots, hits, 0.5);
+    fn new(key: String, version: String, tally: &Tally, tests: usize, alpha: f64) -> KeyScore {
+        let p_majority = binomial_upper_tail(tally.slots, tally.hits, 0.5);
+        let weighted_z = if tally.squares > 0.0 {
+            tally.signed / tally.squares.sqrt()
+        } else {
+            0.0
+        };
+        let p_weighted = if weighted_z > 0.0 {
+            (-weighted_z * weighted_z / 2.0).exp()
+        } else {
+            1.0
+        };
+        let p_value = (2.0 * p_majority.min(p_weighted)).min(1.0);
         let p_adjusted = (p_value * tests as f64).min(1.0);
         KeyScore {
             key,
             version,
-            slots,
-            hits,
-            z: z_score(slots, hits),
+            slots: tally.slots,
+            hits: tally.hits,
+            z: z_score(tally.slots, tally.hits),
+            p_majority,
+            weighted_z,
+            p_weighted,
             p_value,
             p_adjusted,
             verdict: p_adjusted <= alpha,

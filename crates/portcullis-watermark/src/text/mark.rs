@@ -14,6 +14,8 @@
 use super::walk::{Slots, Walker};
 use crate::keys::{Key, MarkKeys};
 use crate::lexicon::{Lexicon, Member};
+use crate::shares::Shares;
+use std::sync::Arc;
 
 /// What one key says of one slot.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -42,6 +44,7 @@ pub fn draw(key: &Key, family: &str, context: &str) -> SlotDraw {
 struct Keyed<'k> {
     keys: &'k MarkKeys,
     lexicon: &'static Lexicon,
+    shares: &'k Shares,
     stats: &'k mut MarkStats,
 }
 
@@ -54,10 +57,12 @@ impl Slots for Keyed<'_> {
         } else {
             global
         };
+        self.shares.observe(member);
+        let share_a = self.shares.share_a(member.family);
         let share = if d.preferred == 0 {
-            family.share_a
+            share_a
         } else {
-            1.0 - family.share_a
+            1.0 - share_a
         };
         let chosen = if d.u < (2.0 * share).min(1.0) {
             d.preferred
@@ -80,9 +85,14 @@ pub struct MarkStats {
     pub changed: u64,
 }
 
-/// Marks a whole text.
+/// Marks a whole text with the lexicon's estimates of each variant's share.
 pub fn mark(text: &str, keys: &MarkKeys) -> (String, MarkStats) {
-    let mut marker = TextMarker::new(keys.clone());
+    mark_with(text, keys, fixed_shares())
+}
+
+/// Marks a whole text with `shares` (which learn from it if they are learning shares).
+pub fn mark_with(text: &str, keys: &MarkKeys, shares: Arc<Shares>) -> (String, MarkStats) {
+    let mut marker = TextMarker::with_shares(keys.clone(), shares);
     let mut out = marker.push(text);
     out.push_str(&marker.finish());
     (out, marker.stats)
@@ -92,6 +102,7 @@ pub fn mark(text: &str, keys: &MarkKeys) -> (String, MarkStats) {
 #[derive(Debug)]
 pub struct TextMarker {
     keys: MarkKeys,
+    shares: Arc<Shares>,
     walker: Walker,
     /// Whitespace before the current chunk, and how much of it is already out.
     space: String,
@@ -104,9 +115,16 @@ pub struct TextMarker {
 }
 
 impl TextMarker {
+    /// A marker with the lexicon's estimates of each variant's share.
     pub fn new(keys: MarkKeys) -> TextMarker {
+        TextMarker::with_shares(keys, fixed_shares())
+    }
+
+    /// A marker reading (and, if they learn, updating) `shares`.
+    pub fn with_shares(keys: MarkKeys, shares: Arc<Shares>) -> TextMarker {
         TextMarker {
             keys,
+            shares,
             walker: Walker::new(Lexicon::builtin()),
             space: String::new(),
             space_written: 0,
@@ -141,7 +159,13 @@ impl TextMarker {
             if self.written {
                 out.push(c);
             } else if !self.walker.may_edit(&self.space, &self.chunk) {
-                self.walker.release(&mut out);
+                let mut keyed = Keyed {
+                    keys: &self.keys,
+                    lexicon: Lexicon::builtin(),
+                    shares: &self.shares,
+                    stats: &mut self.stats,
+                };
+                self.walker.release(&self.space, &mut keyed, &mut out);
                 out.push_str(&self.space[self.space_written..]);
                 self.space_written = self.space.len();
                 out.push_str(&self.chunk);
@@ -157,7 +181,13 @@ impl TextMarker {
         if !self.chunk.is_empty() {
             self.complete(&mut out);
         }
-        self.walker.finish(&mut out);
+        let mut keyed = Keyed {
+            keys: &self.keys,
+            lexicon: Lexicon::builtin(),
+            shares: &self.shares,
+            stats: &mut self.stats,
+        };
+        self.walker.finish(&mut keyed, &mut out);
         out.push_str(&self.space[self.space_written..]);
         self.space.clear();
         self.space_written = 0;
@@ -168,6 +198,7 @@ impl TextMarker {
         let mut keyed = Keyed {
             keys: &self.keys,
             lexicon: Lexicon::builtin(),
+            shares: &self.shares,
             stats: &mut self.stats,
         };
         self.walker.chunk(
@@ -183,4 +214,9 @@ impl TextMarker {
         self.chunk.clear();
         self.written = false;
     }
+}
+
+fn fixed_shares() -> Arc<Shares> {
+    static FIXED: std::sync::OnceLock<Arc<Shares>> = std::sync::OnceLock::new();
+    FIXED.get_or_init(|| Arc::new(Shares::fixed())).clone()
 }

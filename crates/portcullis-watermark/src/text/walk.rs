@@ -77,6 +77,19 @@ struct Held {
     context: String,
 }
 
+/// A one-word variant whose family looks ahead, waiting for the next word.
+#[derive(Debug)]
+struct Pending {
+    space: String,
+    chunk: String,
+    prefix_len: usize,
+    suffix: String,
+    lower: String,
+    member: Member,
+    capital: bool,
+    context: String,
+}
+
 /// Protection and context state between chunks.
 #[derive(Debug)]
 pub struct Walker {
@@ -95,6 +108,7 @@ pub struct Walker {
     /// The left context of the next slot: the previous word, or a marker.
     context: String,
     held: Option<Held>,
+    pending: Option<Pending>,
     /// Writes contractions with ’ once the text has used it.
     curly: bool,
 }
@@ -131,6 +145,7 @@ impl Walker {
             sentence_start: true,
             context: "<s>".to_owned(),
             held: None,
+            pending: None,
             curly: false,
         }
     }
@@ -156,21 +171,67 @@ impl Walker {
         if lower.is_empty() {
             return true;
         }
+        if let Some(p) = &self.pending {
+            let rules = &self.lexicon.family(p.member.family).rules;
+            if rest.is_empty() && rules.not_before.iter().any(|w| w.starts_with(&lower)) {
+                return true;
+            }
+        }
         self.prefixes.contains(&lower)
     }
 
     /// Whether a word is held waiting for the next chunk.
     pub fn holding(&self) -> bool {
-        self.held.is_some()
+        self.held.is_some() || self.pending.is_some()
     }
 
-    /// Releases a held word unchanged (the next chunk cannot complete it) into `out`.
-    pub fn release(&mut self, out: &mut String) {
+    /// The next chunk (after `space`) cannot be edited and goes out now: what is held is
+    /// decided first, a held first word as written, a waiting slot as eligible (the next
+    /// word is none of those its family excludes, or [`Walker::may_edit`] would have waited).
+    pub fn release(&mut self, space: &str, slots: &mut dyn Slots, out: &mut String) {
         if let Some(held) = self.held.take() {
             out.push_str(&held.space);
             out.push_str(&held.chunk);
             self.after_plain_word(&held.lower, "");
         }
+        self.resolve_pending(Some((space, None)), slots, out);
+    }
+
+    /// Decides a waiting slot given what follows it: `None` at the end of the text, else the
+    /// whitespace before the next chunk and that chunk's word, if it has one.
+    #[allow(clippy::type_complexity)]
+    fn resolve_pending(
+        &mut self,
+        next: Option<(&str, Option<&str>)>,
+        slots: &mut dyn Slots,
+        out: &mut String,
+    ) {
+        let Some(p) = self.pending.take() else {
+            return;
+        };
+        let rules = &self.lexicon.family(p.member.family).rules;
+        let eligible = match next {
+            None => true,
+            Some((_, word)) => !word.is_some_and(|w| rules.not_before.iter().any(|n| n == w)),
+        };
+        out.push_str(&p.space);
+        if eligible {
+            out.push_str(&p.chunk[..p.prefix_len]);
+            self.context = p.context;
+            self.write_slot(p.member, p.capital, &p.suffix, slots, out);
+        } else {
+            out.push_str(&p.chunk);
+            self.after_plain_word(&p.lower, &p.suffix);
+        }
+    }
+
+    /// Whether `member` may be a slot here: its article, and its family's rules.
+    fn eligible(&self, member: Member, context: &str, suffix: &str) -> bool {
+        let rules = &self.lexicon.family(member.family).rules;
+        let punctuation_allows = suffix.is_empty() || !rules.no_suffix;
+        punctuation_allows
+            && !rules.not_after.iter().any(|w| w == context)
+            && self.article_allows(member, context)
     }
 
     /// One complete chunk and the whitespace before it (`unwritten`: the part of that
@@ -185,17 +246,23 @@ impl Walker {
         slots: &mut dyn Slots,
         out: &mut String,
     ) {
+        if self.pending.is_some() {
+            let word = parts(chunk).map(|p| p.word.to_ascii_lowercase());
+            self.resolve_pending(Some((space, word.as_deref())), slots, out);
+        }
         if let Some(held) = self.held.take() {
             if !written && space == " " {
                 if let Some(p) = parts(chunk).filter(|p| p.prefix.is_empty()) {
                     let second = p.word.to_ascii_lowercase();
                     if p.word.chars().all(|c| c.is_ascii_lowercase()) {
                         if let Some(member) = self.lexicon.two(&held.lower, &second) {
-                            out.push_str(&held.space);
-                            out.push_str(&held.chunk[..held.prefix_len]);
-                            self.context = held.context.clone();
-                            self.write_slot(member, held.capital, p.suffix, slots, out);
-                            return;
+                            if self.eligible(member, &held.context, p.suffix) {
+                                out.push_str(&held.space);
+                                out.push_str(&held.chunk[..held.prefix_len]);
+                                self.context = held.context.clone();
+                                self.write_slot(member, held.capital, p.suffix, slots, out);
+                                return;
+                            }
                         }
                     }
                 }
@@ -281,7 +348,20 @@ impl Walker {
                 return;
             }
             if let Some(member) = self.lexicon.single(&lower) {
-                if self.article_allows(member) {
+                if self.eligible(member, &self.context, p.suffix) {
+                    if self.lexicon.family(member.family).rules.looks_ahead() {
+                        self.pending = Some(Pending {
+                            space: unwritten.to_owned(),
+                            chunk: chunk.to_owned(),
+                            prefix_len: p.prefix.len(),
+                            suffix: p.suffix.to_owned(),
+                            lower,
+                            member,
+                            capital,
+                            context: self.context.clone(),
+                        });
+                        return;
+                    }
                     out.push_str(unwritten);
                     out.push_str(p.prefix);
                     self.write_slot(member, capital, p.suffix, slots, out);
@@ -293,9 +373,14 @@ impl Walker {
         self.after_plain_word(&lower, p.suffix);
     }
 
-    /// The text ended: a held word goes out as it was.
-    pub fn finish(&mut self, out: &mut String) {
-        self.release(out);
+    /// The text ended: a held first word goes out as it was, a waiting slot is decided.
+    pub fn finish(&mut self, slots: &mut dyn Slots, out: &mut String) {
+        if let Some(held) = self.held.take() {
+            out.push_str(&held.space);
+            out.push_str(&held.chunk);
+            self.after_plain_word(&held.lower, "");
+        }
+        self.resolve_pending(None, slots, out);
     }
 
     fn protected(&mut self, space: &str, chunk: &str, written: bool, out: &mut String) {
@@ -310,8 +395,8 @@ impl Walker {
     }
 
     /// A variant's article must not change: after "a"/"an", both variants must take it.
-    fn article_allows(&self, member: Member) -> bool {
-        if self.context != "a" && self.context != "an" {
+    fn article_allows(&self, member: Member, context: &str) -> bool {
+        if context != "a" && context != "an" {
             return true;
         }
         let family = self.lexicon.family(member.family);
@@ -371,7 +456,7 @@ pub fn rewrite(text: &str, slots: &mut dyn Slots) -> String {
         walker.chunk(&space, &space, &chunk, false, slots, &mut out);
         space.clear();
     }
-    walker.finish(&mut out);
+    walker.finish(slots, &mut out);
     out.push_str(&space);
     out
 }
