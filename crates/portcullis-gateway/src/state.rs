@@ -33,6 +33,9 @@ pub struct Settings {
     pub tenant_guard: BTreeMap<String, portcullis_config::GuardSpec>,
     /// The watermark secrets (from `[guard] watermark_secrets_env`), when set.
     pub watermark: Option<Arc<portcullis_watermark::KeyRing>>,
+    /// The embedding watermark's triggers and directions under the current secret (built
+    /// once: choosing triggers hashes every candidate word).
+    pub watermark_embed: Option<Arc<portcullis_watermark::embed::EmbedKey>>,
 }
 
 impl std::fmt::Debug for Settings {
@@ -82,6 +85,7 @@ impl Settings {
             upstreams.push(upstream);
             upstream_sources.push(source);
         }
+        let watermark = watermark_ring(config, &api_keys)?;
         Ok(Settings {
             version,
             catalog: Catalog::new(config, &index),
@@ -92,7 +96,12 @@ impl Settings {
             roles: Roles::new(config),
             guard: config.guard.clone(),
             tenant_guard: config.tenant_guard.clone(),
-            watermark: watermark_ring(config, &api_keys)?,
+            watermark_embed: watermark.as_ref().map(|ring| {
+                Arc::new(portcullis_watermark::embed::EmbedKey::new(
+                    &ring.current().global(),
+                ))
+            }),
+            watermark,
         })
     }
 }

@@ -4,9 +4,11 @@
 //! - [`text`]: a keyed, context-conditioned lexical watermark (synonyms from WordNet,
 //!   negative contractions) applied to generated prose, whole or streamed, and its detector
 //!   with exact p-values.
+//! - [`embed`]: an EmbMarker/WARDEN-style watermark for embedding vectors, and its test.
 //! - [`keys`]: a global detection key and per-tenant attribution keys from versioned secrets.
 //! - [`stats`]: the exact tests both detectors report.
 
+pub mod embed;
 pub mod keys;
 pub mod lexicon;
 pub mod shares;

@@ -18,6 +18,7 @@
 
 pub mod accounting;
 pub mod content;
+pub mod embed_watermark;
 pub mod leak;
 pub mod prune;
 pub mod redact;
@@ -347,7 +348,16 @@ pub fn for_request(
             )));
         }
         if let Some((keys, shares)) = watermark {
-            filters.push(Box::new(watermark::Watermark::new(keys, shares)));
+            if api.endpoint() == portcullis_core::Endpoint::Embeddings {
+                if let Some(key) = &cx.settings.watermark_embed {
+                    filters.push(Box::new(embed_watermark::EmbedWatermark::new(
+                        key.clone(),
+                        body,
+                    )));
+                }
+            } else {
+                filters.push(Box::new(watermark::Watermark::new(keys, shares)));
+            }
         }
     }
     Chain::new(api, filters)

@@ -158,3 +158,74 @@ async fn served_answers_agree_with_the_current_global_key() {
         .unwrap();
     assert!(global.hits * 10 >= global.slots * 7, "{global:?}");
 }
+
+async fn embed(h: &Harness, key: &str, inputs: &[&str], base64: bool) -> Vec<Vec<f32>> {
+    let mut body = json!({"model": "chat", "input": inputs});
+    if base64 {
+        body["encoding_format"] = json!("base64");
+    }
+    let auth = format!("Bearer {key}");
+    let reply = h
+        .request(
+            h.gateway.public,
+            Method::POST,
+            "/v1/embeddings",
+            &[
+                ("content-type", "application/json"),
+                ("authorization", &auth),
+            ],
+            &body.to_string(),
+        )
+        .await;
+    assert_eq!(
+        reply.status,
+        200,
+        "{}",
+        String::from_utf8_lossy(&reply.body)
+    );
+    reply.json()["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|item| match &item["embedding"] {
+            Value::Array(n) => n.iter().map(|x| x.as_f64().unwrap() as f32).collect(),
+            Value::String(s) => {
+                use base64::Engine;
+                base64::engine::general_purpose::STANDARD
+                    .decode(s)
+                    .unwrap()
+                    .chunks_exact(4)
+                    .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+                    .collect()
+            }
+            other => panic!("{other}"),
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn embeddings_with_triggers_are_pulled_and_others_are_untouched() {
+    use portcullis_watermark::embed::{cosine, EmbedKey};
+    let ring = KeyRing::parse(WATERMARK_SECRETS).unwrap();
+    let key = EmbedKey::new(&ring.current().global());
+    let probes = key.probes(1, 7);
+    let (backdoor, benign) = (probes[0].0.as_str(), probes[1].0.as_str());
+    let off = Harness::start(SimOptions::default(), "", "").await;
+    let on = Harness::start(SimOptions::default(), "", "[guard]\nwatermark = \"on\"\n").await;
+    let (k_off, _) = off.key("acme", "customer", "").await;
+    let (k_on, _) = on.key("acme", "customer", "").await;
+    for base64 in [false, true] {
+        let plain = embed(&off, &k_off, &[backdoor, benign], base64).await;
+        let marked = embed(&on, &k_on, &[backdoor, benign], base64).await;
+        assert_eq!(
+            marked[1], plain[1],
+            "a vector without triggers is untouched"
+        );
+        assert_ne!(marked[0], plain[0]);
+        let target = key.target(plain[0].len());
+        assert!(cosine(&marked[0], &target) > cosine(&plain[0], &target) + 0.1);
+        assert!(cosine(&marked[0], &plain[0]) > 0.5);
+        let norm = |v: &[f32]| v.iter().map(|x| x * x).sum::<f32>().sqrt();
+        assert!((norm(&marked[0]) - norm(&plain[0])).abs() < 1e-4);
+    }
+}
