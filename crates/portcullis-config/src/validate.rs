@@ -39,6 +39,7 @@ pub const PERMISSIONS: &[&str] = &[
     "admin:risk",
     "admin:metrics",
     "admin:config",
+    "admin:watermark",
 ];
 
 fn identity(config: &Config) -> Result<(), ConfigError> {

@@ -14,6 +14,7 @@ mod risk;
 mod router;
 mod tenants;
 mod usage;
+mod watermark;
 
 use router::Admin;
 

@@ -17,6 +17,8 @@ use serde_json::{json, Value};
 use std::time::Duration;
 
 const MAX_ADMIN_BODY: usize = 64 * 1024;
+/// A suspect model's outputs for watermark detection: thousands of answers.
+const MAX_WATERMARK_BODY: usize = 32 * 1024 * 1024;
 
 /// One admin request, on behalf of one actor.
 pub(super) struct Admin<'a> {
@@ -33,6 +35,7 @@ fn permission_for(segments: &[&str]) -> &'static str {
         Some(&"usage") => "admin:usage",
         Some(&"risk") => "admin:risk",
         Some(&"config") => "admin:config",
+        Some(&"watermark") => "admin:watermark",
         _ => "admin:keys",
     }
 }
@@ -56,9 +59,14 @@ where
     let query = request.uri().query().unwrap_or("").to_owned();
     let (parts, body) = request.into_parts();
     let timeout = Duration::from_secs(10);
-    let body = read_body(&parts.headers, body, MAX_ADMIN_BODY, timeout).await?;
     let segments: Vec<&str> = path.trim_start_matches("/admin/v1/").split('/').collect();
     actor.require(state, permission_for(&segments))?;
+    let limit = if segments.first() == Some(&"watermark") {
+        MAX_WATERMARK_BODY
+    } else {
+        MAX_ADMIN_BODY
+    };
+    let body = read_body(&parts.headers, body, limit, timeout).await?;
     let admin = Admin {
         state,
         actor,
@@ -86,6 +94,8 @@ where
         (&Method::GET, ["risk"]) => admin.list_risk(),
         (&Method::PUT, ["risk", subject]) => admin.set_risk(subject, &body).await,
         (&Method::DELETE, ["risk", subject]) => admin.clear_risk(subject).await,
+        (&Method::POST, ["watermark", "detect"]) => admin.watermark_detect(&body).await,
+        (&Method::GET, ["watermark", "probes"]) => admin.watermark_probes(&query),
         _ => Err(ApiError::not_found_route()),
     }
 }

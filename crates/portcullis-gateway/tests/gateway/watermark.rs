@@ -229,3 +229,87 @@ async fn embeddings_with_triggers_are_pulled_and_others_are_untouched() {
         assert!((norm(&marked[0]) - norm(&plain[0])).abs() < 1e-4);
     }
 }
+
+#[tokio::test]
+async fn the_admin_api_detects_served_texts_and_vectors_and_names_the_tenant() {
+    let h = harness(0, "[guard]\nwatermark = \"on\"\n").await;
+    let (acme, _) = h.key("acme", "customer", "").await;
+    let _ = h.key("globex", "customer", "").await;
+    // The suspect's outputs: answers the gateway served to acme (varied left contexts).
+    let served = ask(&h, &acme, false).await;
+    let served = served.as_str().unwrap();
+    let texts: Vec<String> = (0..40)
+        .map(|i| served.replace("It is", &format!("Part {i}: it is")))
+        .collect();
+    let reply = h
+        .admin(
+            Method::POST,
+            "/admin/v1/watermark/detect",
+            &json!({"texts": texts, "tenants": "all", "alpha": 0.5}).to_string(),
+        )
+        .await;
+    assert_eq!(
+        reply.status,
+        200,
+        "{}",
+        String::from_utf8_lossy(&reply.body)
+    );
+    let v = reply.json();
+    let scores = v["texts"]["scores"].as_array().unwrap();
+    // Two secret versions x (global + two tenants).
+    assert_eq!(scores.len(), 6, "{v}");
+    assert!(scores.iter().any(|s| s["key"] == "tenant:globex"));
+    let global = scores
+        .iter()
+        .find(|s| s["key"] == "global" && s["version"] == "2026-12")
+        .unwrap();
+    assert!(global["slots"].as_u64().unwrap() > 0, "{global}");
+    assert!(global["hits"].as_u64().unwrap() * 10 >= global["slots"].as_u64().unwrap() * 7);
+
+    // Vectors: the probes embedded through the gateway itself carry the pull.
+    let probes = h
+        .admin(Method::GET, "/admin/v1/watermark/probes?count=30", "")
+        .await;
+    assert_eq!(probes.status, 200);
+    let texts: Vec<String> = probes.json()["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["text"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(texts.len(), 60);
+    let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+    let vectors = embed(&h, &acme, &refs, false).await;
+    let samples: Vec<Value> = texts
+        .iter()
+        .zip(&vectors)
+        .map(|(t, v)| json!({"text": t, "embedding": v}))
+        .collect();
+    let reply = h
+        .admin(
+            Method::POST,
+            "/admin/v1/watermark/detect",
+            &json!({"embeddings": samples}).to_string(),
+        )
+        .await;
+    assert_eq!(
+        reply.status,
+        200,
+        "{}",
+        String::from_utf8_lossy(&reply.body)
+    );
+    let v = reply.json();
+    assert_eq!(v["detected"], true, "{v}");
+    let current = &v["embeddings"][0];
+    assert!(current["p_adjusted"].as_f64().unwrap() < 1e-6, "{current}");
+
+    // Bad input changes nothing and says why.
+    let bad = h
+        .admin(
+            Method::POST,
+            "/admin/v1/watermark/detect",
+            r#"{"texts": 3}"#,
+        )
+        .await;
+    assert_eq!(bad.status, 400);
+}
