@@ -302,7 +302,16 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 .await
         }
         Command::Guard { command } => crate::commands::guard::run(command),
-        Command::Watermark { command } => crate::commands::watermark::run(command),
+        Command::Watermark { command } => match crate::commands::watermark::run_local(command)? {
+            None => Ok(()),
+            Some(remote) => {
+                crate::commands::admin::run(
+                    cli.target,
+                    crate::commands::admin::Request::Watermark(remote),
+                )
+                .await
+            }
+        },
         Command::Audit { limit } => {
             crate::commands::admin::run(
                 cli.target,

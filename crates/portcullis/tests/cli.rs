@@ -807,3 +807,84 @@ fn the_demo_banner_runs_as_pasted_and_a_new_run_replaces_the_old_key() {
         "newest first"
     );
 }
+
+#[test]
+fn watermark_detect_finds_and_attributes_marked_texts_and_needs_its_secret() {
+    use portcullis_watermark::{mark, KeyRing, MarkKeys};
+    let secrets = "cli-v1:a watermark secret for the cli test";
+    let ring = KeyRing::parse(secrets).unwrap();
+    let keys = MarkKeys::new(ring.current(), "acme");
+    let nouns = [
+        "server", "client", "table", "query", "cache", "worker", "thread", "socket", "buffer",
+        "parser", "module", "record", "stream", "branch", "commit", "script", "driver", "kernel",
+        "signal", "packet", "router", "bridge", "tunnel", "ledger", "report", "sensor", "device",
+        "window", "button", "format", "filter", "engine", "plugin", "widget", "schema", "vector",
+        "matrix", "tensor", "sample", "metric",
+    ];
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("suspect.jsonl");
+    let lines: Vec<String> = nouns
+        .iter()
+        .map(|w| {
+            let text = format!(
+                "The {w} nearly worked. A {w} often fails. Every {w} does not stop. Each {w} \
+                 usually runs. Some {w} frequently wins. The {w} is not huge. Their {w} cannot \
+                 wait. My {w} will not move."
+            );
+            serde_json::json!({"text": mark(&text, &keys).0}).to_string()
+        })
+        .collect();
+    std::fs::write(&input, lines.join("\n")).unwrap();
+    let out = binary()
+        .args([
+            "watermark",
+            "detect",
+            "--tenant",
+            "acme",
+            "--tenant",
+            "globex",
+        ])
+        .args(["--alpha", "1e-3", "--input"])
+        .arg(&input)
+        .env("PORTCULLIS_WATERMARK_SECRETS", secrets)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["detected"], true, "{v}");
+    assert_eq!(v["attributed"], "acme", "{v}");
+    assert_eq!(v["tests"], 3);
+    // Under another secret the same texts are not evidence.
+    let out = binary()
+        .args([
+            "watermark",
+            "detect",
+            "--tenant",
+            "acme",
+            "--alpha",
+            "1e-3",
+            "--input",
+        ])
+        .arg(&input)
+        .env(
+            "PORTCULLIS_WATERMARK_SECRETS",
+            "other:an unrelated secret of the operator",
+        )
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["detected"], false, "{v}");
+    // Without a secret it says what is missing.
+    let out = binary()
+        .args(["watermark", "detect", "--input"])
+        .arg(&input)
+        .env_remove("PORTCULLIS_WATERMARK_SECRETS")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("PORTCULLIS_WATERMARK_SECRETS"));
+}

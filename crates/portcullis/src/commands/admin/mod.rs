@@ -1,4 +1,4 @@
-//! `portcullis tenants|keys|tokens|usage|risk|audit|requests`: the admin API from the command line, a
+//! `portcullis tenants|keys|tokens|usage|risk|audit|requests|watermark`: the admin API from the command line, a
 //! file per command.
 //!
 //! Talks to the admin listener over HTTP (`--admin-url`), with the admin token from
@@ -14,6 +14,7 @@ mod show;
 mod tenants;
 mod tokens;
 mod usage;
+mod watermark;
 
 pub use config::ConfigCommand;
 pub use keys::KeyCommand;
@@ -78,6 +79,7 @@ pub enum Request {
     Audit { limit: u32 },
     Requests(RequestsCommand),
     Config(ConfigCommand),
+    Watermark(crate::commands::watermark::WatermarkCommand),
 }
 
 pub async fn run(target: AdminTarget, request: Request) -> anyhow::Result<()> {
@@ -112,6 +114,7 @@ pub async fn run(target: AdminTarget, request: Request) -> anyhow::Result<()> {
         Request::Risk(command) => risk::call(&client, command).await?,
         Request::Audit { limit } => audit::call(&client, limit).await?,
         Request::Config(command) => config::call(&client, command).await?,
+        Request::Watermark(command) => watermark::call(&client, command).await?,
         Request::Requests(_) => unreachable!("handled above"),
     };
     match target.output {
