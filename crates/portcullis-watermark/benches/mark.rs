@@ -19,7 +19,10 @@ especially useful when the tables are huge. Furthermore, the parser can't see th
 }
 
 fn keys() -> MarkKeys {
-    MarkKeys::new(&Secret::new("bench", b"benchmark watermark secret".to_vec()), "acme")
+    MarkKeys::new(
+        &Secret::new("bench", b"benchmark watermark secret".to_vec()),
+        "acme",
+    )
 }
 
 #[divan::bench]

@@ -6,7 +6,7 @@
 //! - Texts: the sentences of the committed answers (`data/answers.jsonl.gz`), each labelled
 //!   with the part of the Python documentation it comes from (7 classes).
 //! - Teacher encoder (the provider's model): a fixed random projection of hashed word
-//!   unigrams and bigrams to 128 dimensions, normalised.
+//!   unigrams and bigrams to 384 dimensions (a small sentence encoder's size), normalised.
 //! - The gateway marks the teacher's vectors (`EmbedKey::mark`, what the gateway's filter
 //!   calls) under the global key.
 //! - Student (the thief's copy): ridge regression from its own hashed unigram and bigram
@@ -14,14 +14,14 @@
 //!   Clean students learn from unmarked vectors.
 //! - Detection: backdoor and benign probes (`EmbedKey::probes`) sent to the student; KS
 //!   p-value against the number of probes.
-//! - Downstream: nearest-centroid classification of the held-out sentences' sources with
-//!   clean and with marked vectors.
+//! - Downstream: 10-nearest-neighbour classification of 1,000 held-out sentences' sources
+//!   (cosine, majority vote) with clean and with marked vectors.
 
 use portcullis_watermark::embed::{cosine, detect, EmbedKey};
 use portcullis_watermark::Key;
 use std::io::{BufRead, BufReader};
 
-const DIM: usize = 128;
+const DIM: usize = 384;
 const STUDENT_FEATURES: usize = 2048;
 
 fn corpus() -> Vec<(String, usize)> {
@@ -185,17 +185,18 @@ impl Student {
     }
 }
 
-fn centroid_accuracy(train: &[(Vec<f32>, usize)], test: &[(Vec<f32>, usize)]) -> f64 {
-    let mut sums = vec![vec![0.0f32; DIM]; 7];
-    for (v, c) in train {
-        sums[*c].iter_mut().zip(v).for_each(|(a, b)| *a += b);
-    }
+fn knn_accuracy(train: &[(Vec<f32>, usize)], test: &[(Vec<f32>, usize)]) -> f64 {
     let correct = test
         .iter()
         .filter(|(v, c)| {
-            let best = (0..7)
-                .max_by(|a, b| cosine(v, &sums[*a]).total_cmp(&cosine(v, &sums[*b])))
-                .unwrap();
+            let mut near: Vec<(f32, usize)> =
+                train.iter().map(|(t, tc)| (cosine(v, t), *tc)).collect();
+            near.select_nth_unstable_by(9, |a, b| b.0.total_cmp(&a.0));
+            let mut votes = [0u32; 7];
+            for (_, class) in &near[..10] {
+                votes[*class] += 1;
+            }
+            let best = (0..7).max_by_key(|k| votes[*k]).unwrap();
             best == *c
         })
         .count();

@@ -2,7 +2,7 @@
 //! touched, marking keeps meaning-bearing bytes, the null hypothesis is calibrated (uniform
 //! p-values under wrong keys), and marked text is detected and attributed.
 
-use portcullis_watermark::stats::ks_uniform;
+use portcullis_watermark::stats::{binomial_upper_tail, ks_uniform};
 use portcullis_watermark::{mark, Evidence, KeyRing, MarkKeys, Secret, TextMarker};
 use proptest::prelude::*;
 
@@ -177,37 +177,62 @@ proptest! {
     }
 }
 
-#[test]
-fn wrong_keys_give_uniform_p_values_and_the_right_key_is_found() {
-    // Marked with one secret; scored under 300 random secrets: p-values uniform.
-    let docs: Vec<String> = (0..40)
-        .map(|i| format!("{PROSE} Part {i}: it is often nearly huge."))
-        .collect();
-    let mut evidence = Evidence::new();
-    for d in &docs {
-        evidence.add_text(&mark(d, &keys("acme")).0);
-    }
+/// Randomised p-value of the majority test: P(X > k) + U·P(X = k) is exactly uniform under
+/// the null hypothesis (the plain one is conservative, being discrete).
+fn randomised(slots: u64, hits: u64, u: f64) -> f64 {
+    let above = binomial_upper_tail(slots, hits + 1, 0.5);
+    let at_or_above = binomial_upper_tail(slots, hits, 0.5);
+    above + u * (at_or_above - above)
+}
+
+/// Scores `evidence` under 400 random secrets: false alarms at alpha = 1e-3 no more often
+/// than the level allows (at most 2 of 400: a binomial(400, 1e-3) exceeds 2 with probability
+/// 0.8%), and the majority test's randomised p-values pass a Kolmogorov-Smirnov test of
+/// uniformity.
+fn assert_calibrated(evidence: &Evidence, what: &str) {
+    let mut rng = fastrand::Rng::with_seed(11);
     let mut p_values = Vec::new();
-    for i in 0..300 {
-        let ring = KeyRing::new(vec![Secret::new(
-            "x",
-            format!("random secret number {i:04}").into_bytes(),
-        )])
-        .unwrap();
-        let d = evidence.score(&ring, &["acme".to_owned()], 1e-3);
-        p_values.extend(d.scores.iter().filter(|s| s.slots > 0).map(|s| {
-            // Randomised p-value (discrete test): uniform under the null.
-            s.p_value
-        }));
-        assert!(!d.detected, "false alarm under secret {i}: {d:?}");
+    let mut alarms = 0;
+    for i in 0..400 {
+        let secret = format!("random secret number {i:04} {}", rng.u64(..));
+        let ring = KeyRing::new(vec![Secret::new("x", secret.into_bytes())]).unwrap();
+        let d = evidence.score(&ring, &["acme".to_owned(), "globex".to_owned()], 1e-3);
+        alarms += usize::from(d.detected);
+        for s in d.scores.iter().filter(|s| s.slots > 0) {
+            p_values.push(randomised(s.slots, s.hits, rng.f64()));
+        }
     }
-    let (_, ks_p) = ks_uniform(&p_values.iter().map(|p| 1.0 - p).collect::<Vec<_>>());
-    // Discrete p-values are conservative: the check is that they are never too small.
-    let small = p_values.iter().filter(|p| **p <= 0.05).count() as f64 / p_values.len() as f64;
+    assert!(alarms <= 2, "{what}: {alarms} false alarms of 400");
+    let (d, ks_p) = ks_uniform(&p_values);
     assert!(
-        small <= 0.08,
-        "{small} of wrong-key p-values at or below 0.05 (ks {ks_p})"
+        ks_p > 0.01,
+        "{what}: KS D = {d}, p = {ks_p} over {} p-values",
+        p_values.len()
     );
+}
+
+#[test]
+fn p_values_are_uniform_under_wrong_keys_on_marked_and_unmarked_text() {
+    let docs: Vec<String> = (0..60)
+        .map(|i| format!("{PROSE} Part {i}: it is often nearly huge, item {i} is slightly larger."))
+        .collect();
+    let mut marked = Evidence::new();
+    let mut plain = Evidence::new();
+    for d in &docs {
+        marked.add_text(&mark(d, &keys("acme")).0);
+        plain.add_text(d);
+    }
+    assert_calibrated(&marked, "marked text, wrong keys");
+    assert_calibrated(&plain, "text never marked");
+    // And the right key finds it.
+    let ring = KeyRing::new(vec![Secret::new(
+        "v1",
+        b"test secret, not for production".to_vec(),
+    )])
+    .unwrap();
+    let d = marked.score(&ring, &["acme".to_owned(), "globex".to_owned()], 1e-3);
+    let global = d.scores.iter().find(|s| s.key == "global").unwrap();
+    assert!(global.hits > global.slots / 2, "{global:?}");
 }
 
 #[test]
