@@ -259,3 +259,26 @@ it's fine and there's got to be more.";
     });
     assert!(changed);
 }
+
+#[test]
+fn the_pronoun_i_keeps_its_capital() {
+    let text = "Yes, I am sure I will check it, and I'm glad. So I am.";
+    let mut seen_contracted = false;
+    let mut seen_expanded = false;
+    for version in 0..40 {
+        // Other secrets, not only other tenants: half the slots follow the global key.
+        let secret = Secret::new(
+            "v",
+            format!("secret number {version} of the test").into_bytes(),
+        );
+        let (marked, _) = mark(text, &MarkKeys::new(&secret, "acme"));
+        assert!(
+            !marked.contains(" i ") && !marked.contains(" i'"),
+            "{marked}"
+        );
+        assert!(marked.ends_with("So I am."), "clause-final stays: {marked}");
+        seen_contracted |= marked.starts_with("Yes, I'm sure");
+        seen_expanded |= marked.contains("and I am glad");
+    }
+    assert!(seen_contracted && seen_expanded);
+}

@@ -54,6 +54,13 @@ fn parts(chunk: &str) -> Option<Parts<'_>> {
 /// The word lowercased with typographic apostrophes made plain; `None` when its case says
 /// it is a name (capitalised mid-sentence) or an acronym. Returns whether it was capitalised.
 fn normal_word(word: &str, sentence_start: bool) -> Option<(String, bool)> {
+    // The pronoun "I" (and "I'm", "I'll") is capitalised everywhere and is no name.
+    if word == "I" || word.starts_with("I'") || word.starts_with("I’") {
+        if word[1..].chars().any(|c| c.is_ascii_uppercase()) {
+            return None;
+        }
+        return Some((word.to_ascii_lowercase().replace('’', "'"), true));
+    }
     let mut chars = word.chars();
     let first = chars.next()?;
     if chars.any(|c| c.is_ascii_uppercase()) {
@@ -417,7 +424,7 @@ impl Walker {
         if self.curly {
             text = text.replace('\'', "’");
         }
-        if capital {
+        if capital || text == "i" || text.starts_with("i ") || text.starts_with("i'") {
             let mut c = text.chars();
             if let Some(first) = c.next() {
                 text = first.to_ascii_uppercase().to_string() + c.as_str();
