@@ -16,7 +16,7 @@
 # Targets: direct, nginx, gateway (the embedded defaults: every guard on, metrics and the audit
 # trail on), gateway_noguard (guards off), gateway_notelemetry (telemetry off), gateway_otlp
 # (every request's spans exported to a local OTLP receiver), gateway_redis (limits in a private
-# redis-server), and with BASELINE_BIN=path/to/older/portcullis that binary with the defaults.
+# redis-server), gateway_watermark (the forensic watermark on), and with BASELINE_BIN=path/to/older/portcullis that binary with the defaults.
 # ONLY="direct nginx gateway" restricts the run to some of them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -70,6 +70,9 @@ PORTCULLIS_LOAD_API_KEY=$(bench_api_key "$(cat "$work/gateway.admin")" "$work/da
 export PORTCULLIS_LOAD_API_KEY
 
 wanted gateway_noguard && start_gateway gateway_noguard '[guard]\nunicode = "off"\ninjection = "off"\noutput = "off"'
+# The watermark's secret (a bench value); only gateway_watermark turns the watermark on.
+export PORTCULLIS_WATERMARK_SECRETS="bench:load benchmark watermark secret"
+wanted gateway_watermark && start_gateway gateway_watermark '[guard]\nwatermark = "on"'
 wanted gateway_notelemetry && start_gateway gateway_notelemetry '[telemetry]\nmetrics = false\naudit = { enabled = false }'
 if wanted gateway_otlp; then
   otlp_port=$(free_port)
@@ -163,7 +166,7 @@ PY
 }
 
 names=()
-for name in direct nginx gateway gateway_baseline gateway_noguard gateway_notelemetry gateway_otlp gateway_redis; do
+for name in direct nginx gateway gateway_baseline gateway_noguard gateway_notelemetry gateway_otlp gateway_redis gateway_watermark; do
   [ -n "${port_of[$name]:-}" ] && wanted "$name" && names+=("$name")
 done
 for round in $(seq 1 "$ROUNDS"); do

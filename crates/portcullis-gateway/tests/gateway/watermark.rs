@@ -230,6 +230,24 @@ async fn embeddings_with_triggers_are_pulled_and_others_are_untouched() {
     }
 }
 
+/// `POST /admin/v1/watermark/detect` with `body`; the answer, which must be a 200.
+async fn admin_detect(h: &Harness, body: Value) -> Value {
+    let reply = h
+        .admin(
+            Method::POST,
+            "/admin/v1/watermark/detect",
+            &body.to_string(),
+        )
+        .await;
+    assert_eq!(
+        reply.status,
+        200,
+        "{}",
+        String::from_utf8_lossy(&reply.body)
+    );
+    reply.json()
+}
+
 #[tokio::test]
 async fn the_admin_api_detects_served_texts_and_vectors_and_names_the_tenant() {
     let h = harness(0, "[guard]\nwatermark = \"on\"\n").await;
@@ -241,20 +259,7 @@ async fn the_admin_api_detects_served_texts_and_vectors_and_names_the_tenant() {
     let texts: Vec<String> = (0..40)
         .map(|i| served.replace("It is", &format!("Part {i}: it is")))
         .collect();
-    let reply = h
-        .admin(
-            Method::POST,
-            "/admin/v1/watermark/detect",
-            &json!({"texts": texts, "tenants": "all", "alpha": 0.5}).to_string(),
-        )
-        .await;
-    assert_eq!(
-        reply.status,
-        200,
-        "{}",
-        String::from_utf8_lossy(&reply.body)
-    );
-    let v = reply.json();
+    let v = admin_detect(&h, json!({"texts": texts, "tenants": "all", "alpha": 0.5})).await;
     let scores = v["texts"]["scores"].as_array().unwrap();
     // Two secret versions x (global + two tenants).
     assert_eq!(scores.len(), 6, "{v}");
@@ -285,20 +290,7 @@ async fn the_admin_api_detects_served_texts_and_vectors_and_names_the_tenant() {
         .zip(&vectors)
         .map(|(t, v)| json!({"text": t, "embedding": v}))
         .collect();
-    let reply = h
-        .admin(
-            Method::POST,
-            "/admin/v1/watermark/detect",
-            &json!({"embeddings": samples}).to_string(),
-        )
-        .await;
-    assert_eq!(
-        reply.status,
-        200,
-        "{}",
-        String::from_utf8_lossy(&reply.body)
-    );
-    let v = reply.json();
+    let v = admin_detect(&h, json!({"embeddings": samples})).await;
     assert_eq!(v["detected"], true, "{v}");
     let current = &v["embeddings"][0];
     assert!(current["p_adjusted"].as_f64().unwrap() < 1e-6, "{current}");

@@ -40,17 +40,17 @@ pub fn draw(key: &Key, family: &str, context: &str) -> SlotDraw {
     }
 }
 
-/// Chooses variants with a response's keys, and counts what it did.
-struct Keyed<'k> {
-    keys: &'k MarkKeys,
-    lexicon: &'static Lexicon,
-    shares: &'k Shares,
-    stats: &'k mut MarkStats,
+/// Chooses variants with a response's keys and the upstream's shares, and counts what it did.
+#[derive(Debug)]
+struct Chooser {
+    keys: MarkKeys,
+    shares: Arc<Shares>,
+    stats: MarkStats,
 }
 
-impl Slots for Keyed<'_> {
+impl Slots for Chooser {
     fn slot(&mut self, member: Member, context: &str) -> u8 {
-        let family = self.lexicon.family(member.family);
+        let family = Lexicon::builtin().family(member.family);
         let global = draw(&self.keys.global, &family.name, context);
         let d = if global.tenant_slot {
             draw(&self.keys.tenant, &family.name, context)
@@ -95,14 +95,13 @@ pub fn mark_with(text: &str, keys: &MarkKeys, shares: Arc<Shares>) -> (String, M
     let mut marker = TextMarker::with_shares(keys.clone(), shares);
     let mut out = marker.push(text);
     out.push_str(&marker.finish());
-    (out, marker.stats)
+    (out, marker.stats())
 }
 
 /// Marks a text that arrives in pieces.
 #[derive(Debug)]
 pub struct TextMarker {
-    keys: MarkKeys,
-    shares: Arc<Shares>,
+    chooser: Chooser,
     walker: Walker,
     /// Whitespace before the current chunk, and how much of it is already out.
     space: String,
@@ -111,7 +110,6 @@ pub struct TextMarker {
     chunk: String,
     /// The current chunk is already out (it cannot be a slot).
     written: bool,
-    stats: MarkStats,
 }
 
 impl TextMarker {
@@ -123,19 +121,21 @@ impl TextMarker {
     /// A marker reading (and, if they learn, updating) `shares`.
     pub fn with_shares(keys: MarkKeys, shares: Arc<Shares>) -> TextMarker {
         TextMarker {
-            keys,
-            shares,
+            chooser: Chooser {
+                keys,
+                shares,
+                stats: MarkStats::default(),
+            },
             walker: Walker::new(Lexicon::builtin()),
             space: String::new(),
             space_written: 0,
             chunk: String::new(),
             written: false,
-            stats: MarkStats::default(),
         }
     }
 
     pub fn stats(&self) -> MarkStats {
-        self.stats
+        self.chooser.stats
     }
 
     /// The next piece; returns what can go out now.
@@ -159,13 +159,8 @@ impl TextMarker {
             if self.written {
                 out.push(c);
             } else if !self.walker.may_edit(&self.space, &self.chunk) {
-                let mut keyed = Keyed {
-                    keys: &self.keys,
-                    lexicon: Lexicon::builtin(),
-                    shares: &self.shares,
-                    stats: &mut self.stats,
-                };
-                self.walker.release(&self.space, &mut keyed, &mut out);
+                self.walker
+                    .release(&self.space, &mut self.chooser, &mut out);
                 out.push_str(&self.space[self.space_written..]);
                 self.space_written = self.space.len();
                 out.push_str(&self.chunk);
@@ -181,13 +176,7 @@ impl TextMarker {
         if !self.chunk.is_empty() {
             self.complete(&mut out);
         }
-        let mut keyed = Keyed {
-            keys: &self.keys,
-            lexicon: Lexicon::builtin(),
-            shares: &self.shares,
-            stats: &mut self.stats,
-        };
-        self.walker.finish(&mut keyed, &mut out);
+        self.walker.finish(&mut self.chooser, &mut out);
         out.push_str(&self.space[self.space_written..]);
         self.space.clear();
         self.space_written = 0;
@@ -195,18 +184,12 @@ impl TextMarker {
     }
 
     fn complete(&mut self, out: &mut String) {
-        let mut keyed = Keyed {
-            keys: &self.keys,
-            lexicon: Lexicon::builtin(),
-            shares: &self.shares,
-            stats: &mut self.stats,
-        };
         self.walker.chunk(
             &self.space,
             &self.space[self.space_written..],
             &self.chunk,
             self.written,
-            &mut keyed,
+            &mut self.chooser,
             out,
         );
         self.space.clear();
