@@ -61,3 +61,18 @@ fn detect_read_2kb(bencher: divan::Bencher) {
         evidence
     });
 }
+
+/// The load benchmark's canned answer: 16 words, no slot.
+const SHORT: &str = "A gateway keeps keys, limits and guards in one place in front of every model.";
+
+#[divan::bench]
+fn mark_short_answer_without_slots(bencher: divan::Bencher) {
+    let keys = keys();
+    bencher.bench(|| mark(divan::black_box(SHORT), &keys));
+}
+
+#[divan::bench]
+fn derive_response_keys(bencher: divan::Bencher) {
+    let secret = Secret::new("bench", b"benchmark watermark secret".to_vec());
+    bencher.bench(|| MarkKeys::new(&secret, divan::black_box("acme")));
+}

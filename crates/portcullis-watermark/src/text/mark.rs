@@ -11,7 +11,7 @@
 //! with the preferred variant at exactly half of the slots, whatever its own habits: the
 //! detector's null hypothesis is a fair coin. Marked text agrees at `1/2 + min(s, 1 - s)`.
 
-use super::walk::{Slots, Walker};
+use super::walk::{rewrite, Slots, Walker};
 use crate::keys::{Key, MarkKeys};
 use crate::lexicon::{Lexicon, Member};
 use crate::shares::Shares;
@@ -90,12 +90,16 @@ pub fn mark(text: &str, keys: &MarkKeys) -> (String, MarkStats) {
     mark_with(text, keys, fixed_shares())
 }
 
-/// Marks a whole text with `shares` (which learn from it if they are learning shares).
+/// Marks a whole text with `shares` (which learn from it if they are learning shares). A
+/// chunk at a time: nothing needs to go out early (the stream marker's result is the same).
 pub fn mark_with(text: &str, keys: &MarkKeys, shares: Arc<Shares>) -> (String, MarkStats) {
-    let mut marker = TextMarker::with_shares(keys.clone(), shares);
-    let mut out = marker.push(text);
-    out.push_str(&marker.finish());
-    (out, marker.stats())
+    let mut chooser = Chooser {
+        keys: keys.clone(),
+        shares,
+        stats: MarkStats::default(),
+    };
+    let out = rewrite(text, &mut chooser);
+    (out, chooser.stats)
 }
 
 /// Marks a text that arrives in pieces.

@@ -70,7 +70,11 @@ fn normal_word(word: &str, sentence_start: bool) -> Option<(String, bool)> {
     if capital && !sentence_start {
         return None;
     }
-    Some((word.to_ascii_lowercase().replace('’', "'"), capital))
+    let mut lower = word.to_ascii_lowercase();
+    if lower.contains('’') {
+        lower = lower.replace('’', "'");
+    }
+    Some((lower, capital))
 }
 
 /// The first word of a possible two-word variant, held until the next chunk says.
@@ -174,17 +178,31 @@ impl Walker {
         if !rest.chars().all(|c| SUFFIX.contains(&c)) {
             return false;
         }
-        let lower = word.to_ascii_lowercase().replace('’', "'");
-        if lower.is_empty() {
+        if word.is_empty() {
             return true;
         }
+        // Lowercased on the stack: this runs for every character of a stream.
+        let mut buffer = [0u8; 32];
+        let mut len = 0;
+        for c in word.chars() {
+            let byte = match c {
+                '’' => b'\'',
+                c => c.to_ascii_lowercase() as u8,
+            };
+            let Some(slot) = buffer.get_mut(len) else {
+                return false; // longer than any variant's word
+            };
+            *slot = byte;
+            len += 1;
+        }
+        let lower = std::str::from_utf8(&buffer[..len]).unwrap_or("");
         if let Some(p) = &self.pending {
             let rules = &self.lexicon.family(p.member.family).rules;
-            if rest.is_empty() && rules.not_before.iter().any(|w| w.starts_with(&lower)) {
+            if rest.is_empty() && rules.not_before.iter().any(|w| w.starts_with(lower)) {
                 return true;
             }
         }
-        self.prefixes.contains(&lower)
+        self.prefixes.contains(lower)
     }
 
     /// Whether a word is held waiting for the next chunk.
@@ -332,7 +350,7 @@ impl Walker {
         }
         if is_list_marker(chunk) && line_start {
             out_if(written, out, unwritten, chunk);
-            self.context = "<s>".to_owned();
+            self.set_context("<s>");
             return;
         }
         let Some(p) = parts(chunk) else {
@@ -392,12 +410,18 @@ impl Walker {
 
     fn protected(&mut self, space: &str, chunk: &str, written: bool, out: &mut String) {
         out_if(written, out, space, chunk);
-        self.context = "<x>".to_owned();
+        self.set_context("<x>");
         self.sentence_start = ends_sentence(chunk);
     }
 
+    /// The next slot's left context (the buffer is reused: this runs for every word).
+    fn set_context(&mut self, context: &str) {
+        self.context.clear();
+        self.context.push_str(context);
+    }
+
     fn after_plain_word(&mut self, lower: &str, suffix: &str) {
-        self.context = lower.to_owned();
+        self.set_context(lower);
         self.sentence_start = ends_sentence(suffix);
     }
 
