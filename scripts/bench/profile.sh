@@ -7,6 +7,7 @@
 #
 #   bash scripts/bench/profile.sh            # the benchmark's ~300-byte chat turn
 #   PROMPT_CHARS=2000 bash scripts/bench/profile.sh
+#   EXTRA_CONFIG='[guard]\nwatermark = "on"' bash scripts/bench/profile.sh   # a variant
 #
 # Needs perf (Debian's linux-perf); software clock sampling is enough (no hardware counters).
 set -euo pipefail
@@ -24,7 +25,8 @@ trap cleanup EXIT
 up_port=$(free_port); port=$(free_port); admin_port=$(free_port)
 taskset -c 0 "$target/release/examples/canned_upstream" "127.0.0.1:$up_port" 2>/dev/null &
 pids+=($!)
-bench_gateway_config "$port" "$admin_port" "$up_port" "$work/data" >"$work/gateway.toml"
+{ bench_gateway_config "$port" "$admin_port" "$up_port" "$work/data"; printf '%b\n' "${EXTRA_CONFIG:-}"; } >"$work/gateway.toml"
+export PORTCULLIS_WATERMARK_SECRETS="${PORTCULLIS_WATERMARK_SECRETS:-bench:profile watermark secret}"
 TOKIO_WORKER_THREADS=1 taskset -c 1 "$bin" serve --config "$work/gateway.toml" 2>"$work/gateway.log" &
 gw=$!
 pids+=($gw)
