@@ -198,6 +198,13 @@ fn assert_calibrated(evidence: &Evidence, what: &str) {
         let ring = KeyRing::new(vec![Secret::new("x", secret.into_bytes())]).unwrap();
         let d = evidence.score(&ring, &["acme".to_owned(), "globex".to_owned()], 1e-3);
         alarms += usize::from(d.detected);
+        // Gatekeeping: no tenant is named unless a global key is significant.
+        assert!(
+            d.detected
+                || d.scores
+                    .iter()
+                    .all(|s| !s.verdict && s.p_adjusted == 1.0 || s.key == "global")
+        );
         for s in d.scores.iter().filter(|s| s.slots > 0) {
             p_values.push(randomised(s.slots, s.hits, rng.f64()));
         }

@@ -3,8 +3,14 @@
 //! dropped), so a model repeating one phrase cannot manufacture evidence and the null
 //! hypothesis stays exact: under a key the suspect never saw, each distinct event agrees
 //! with the key's preferred variant with probability exactly 1/2, independently. The p-value
-//! is the exact binomial tail; the global key and every tenant key of every secret version
-//! are tested together, with a Bonferroni correction for their number.
+//! is the exact binomial tail (with a weighted statistic beside it, see [`KeyScore`]).
+//!
+//! Many keys are tested, so the false-alarm rate is controlled over all of them by parallel
+//! gatekeeping (Dmitrienko, Offen and Westfall, 2003): first the global keys of the secret
+//! versions, Bonferroni over the versions; then, only if some global key is significant, the
+//! tenant keys, Bonferroni over versions × tenants at the share of alpha the significant
+//! global keys pass on (r of V: alpha·r/V). The question "was it trained on our outputs"
+//! thus pays only for the versions, and "through which tenant" is asked once it is answered.
 
 use super::mark::draw;
 use super::walk::{rewrite, Slots};
@@ -97,18 +103,30 @@ impl Evidence {
                 "global".to_owned(),
                 secret.version.clone(),
                 &g,
-                tests,
-                alpha,
             ));
             for (tenant, tally) in tenants.iter().zip(t) {
-                scores.push(KeyScore::new(
-                    format!("tenant:{tenant}"),
-                    secret.version.clone(),
-                    &tally,
-                    tests,
-                    alpha,
-                ));
+                let key = format!("tenant:{tenant}");
+                scores.push(KeyScore::new(key, secret.version.clone(), &tally));
             }
+        }
+        // Gatekeeping: global keys first, then tenants at the level they pass on.
+        let versions = ring.secrets().len() as f64;
+        for s in scores.iter_mut().filter(|s| s.key == "global") {
+            s.p_adjusted = (s.p_value * versions).min(1.0);
+            s.verdict = s.p_adjusted <= alpha;
+        }
+        let passed = scores
+            .iter()
+            .filter(|s| s.key == "global" && s.verdict)
+            .count() as f64;
+        let tenant_factor = versions * tenants.len() as f64 * versions / passed.max(1.0);
+        for s in scores.iter_mut().filter(|s| s.key != "global") {
+            s.p_adjusted = if passed > 0.0 {
+                (s.p_value * tenant_factor).min(1.0)
+            } else {
+                1.0
+            };
+            s.verdict = s.p_adjusted <= alpha;
         }
         let attributed = scores
             .iter()
@@ -174,14 +192,16 @@ pub struct KeyScore {
     /// The two tests together: 2 × the smaller p-value (Bonferroni), before the correction
     /// for the number of keys.
     pub p_value: f64,
-    /// Bonferroni-corrected over every key tested.
+    /// Corrected for every key tested (see the module: gatekeeping); 1 for a tenant key when
+    /// no global key is significant (not tested).
     pub p_adjusted: f64,
     /// `p_adjusted <= alpha`.
     pub verdict: bool,
 }
 
 impl KeyScore {
-    fn new(key: String, version: String, tally: &Tally, tests: usize, alpha: f64) -> KeyScore {
+    /// A key's score, before the correction for the other keys.
+    fn new(key: String, version: String, tally: &Tally) -> KeyScore {
         let p_majority = binomial_upper_tail(tally.slots, tally.hits, 0.5);
         let weighted_z = if tally.squares > 0.0 {
             tally.signed / tally.squares.sqrt()
@@ -194,7 +214,6 @@ impl KeyScore {
             1.0
         };
         let p_value = (2.0 * p_majority.min(p_weighted)).min(1.0);
-        let p_adjusted = (p_value * tests as f64).min(1.0);
         KeyScore {
             key,
             version,
@@ -205,8 +224,8 @@ impl KeyScore {
             weighted_z,
             p_weighted,
             p_value,
-            p_adjusted,
-            verdict: p_adjusted <= alpha,
+            p_adjusted: p_value,
+            verdict: false,
         }
     }
 }
@@ -217,10 +236,10 @@ pub struct Detection {
     pub texts: u64,
     /// Distinct events with a majority variant.
     pub events: u64,
-    /// Keys tested (the Bonferroni factor).
+    /// Keys tested: secret versions × (global + tenants).
     pub tests: usize,
     pub alpha: f64,
-    /// Some key's corrected p-value is at or below `alpha`.
+    /// Some global key's corrected p-value is at or below `alpha`.
     pub detected: bool,
     /// The tenant whose key gives the smallest significant p-value.
     pub attributed: Option<String>,
