@@ -808,19 +808,22 @@ fn the_demo_banner_runs_as_pasted_and_a_new_run_replaces_the_old_key() {
     );
 }
 
+/// Nouns to vary the word before each watermark slot.
+const WORDS: [&str; 40] = [
+    "server", "client", "table", "query", "cache", "worker", "thread", "socket", "buffer",
+    "parser", "module", "record", "stream", "branch", "commit", "script", "driver", "kernel",
+    "signal", "packet", "router", "bridge", "tunnel", "ledger", "report", "sensor", "device",
+    "window", "button", "format", "filter", "engine", "plugin", "widget", "schema", "vector",
+    "matrix", "tensor", "sample", "metric",
+];
+
 #[test]
 fn watermark_detect_finds_and_attributes_marked_texts_and_needs_its_secret() {
     use portcullis_watermark::{mark, KeyRing, MarkKeys};
     let secrets = "cli-v1:a watermark secret for the cli test";
     let ring = KeyRing::parse(secrets).unwrap();
     let keys = MarkKeys::new(ring.current(), "acme");
-    let nouns = [
-        "server", "client", "table", "query", "cache", "worker", "thread", "socket", "buffer",
-        "parser", "module", "record", "stream", "branch", "commit", "script", "driver", "kernel",
-        "signal", "packet", "router", "bridge", "tunnel", "ledger", "report", "sensor", "device",
-        "window", "button", "format", "filter", "engine", "plugin", "widget", "schema", "vector",
-        "matrix", "tensor", "sample", "metric",
-    ];
+    let nouns = WORDS;
     let dir = tempfile::tempdir().unwrap();
     let input = dir.path().join("suspect.jsonl");
     let lines: Vec<String> = nouns
@@ -887,4 +890,79 @@ fn watermark_detect_finds_and_attributes_marked_texts_and_needs_its_secret() {
         .unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("PORTCULLIS_WATERMARK_SECRETS"));
+}
+
+#[test]
+fn watermark_commands_run_on_the_gateway_with_all_tenants() {
+    use portcullis_watermark::{mark, KeyRing, MarkKeys};
+    let secrets = "gw-v1:the gateway's own watermark secret";
+    let dir = tempfile::tempdir().unwrap();
+    let (public, admin) = (free_port(), free_port());
+    let config = write_config(
+        dir.path(),
+        &format!(
+            "[listeners]\npublic = \"127.0.0.1:{public}\"\nadmin = \"127.0.0.1:{admin}\"\n\
+             [guard]\nwatermark = \"on\"\n"
+        ),
+    );
+    let _gateway = Running(
+        binary()
+            .args(["serve", "--config"])
+            .arg(&config)
+            .current_dir(dir.path())
+            .env("PORTCULLIS_WATERMARK_SECRETS", secrets)
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    wait_ready(admin);
+    for tenant in ["acme", "globex"] {
+        let (ok, _, err) = admin_cli(
+            dir.path(),
+            admin,
+            &["tenants", "create", tenant, "--audience", "customer"],
+        );
+        assert!(ok, "{err}");
+    }
+    // Texts marked as the gateway would have served them to acme.
+    let keys = MarkKeys::new(KeyRing::parse(secrets).unwrap().current(), "acme");
+    // Varied words before each slot: every (family, previous word) is one piece of evidence.
+    let lines: Vec<String> = WORDS
+        .iter()
+        .map(|w| {
+            let text = format!(
+                "The {w} nearly worked and the {w} does not often fail; each {w} is usually \
+                 fine, and the {w} is not huge."
+            );
+            serde_json::json!({"text": mark(&text, &keys).0}).to_string()
+        })
+        .collect();
+    let input = dir.path().join("suspect.jsonl");
+    std::fs::write(&input, lines.join("\n")).unwrap();
+    let input = input.to_str().unwrap();
+    // The secret is only on the gateway: --all-tenants asks it.
+    let (ok, out, err) = admin_cli(
+        dir.path(),
+        admin,
+        &[
+            "watermark",
+            "detect",
+            "--all-tenants",
+            "--alpha",
+            "0.001",
+            "--output",
+            "json",
+            "--input",
+            input,
+        ],
+    );
+    assert!(ok, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let scores = v["texts"]["scores"].as_array().unwrap();
+    assert!(scores.iter().any(|s| s["key"] == "tenant:globex"), "{v}");
+    assert_eq!(v["detected"], true, "{v}");
+    // Probes for a suspect encoder: twice the count, one JSON line each.
+    let (ok, out, err) = admin_cli(dir.path(), admin, &["watermark", "probes", "--count", "5"]);
+    assert!(ok, "{err}");
+    assert_eq!(out.lines().count(), 10, "{out}");
 }
