@@ -14,6 +14,8 @@ const PRIOR: f64 = 20.0;
 #[derive(Debug)]
 pub struct Shares {
     counts: Vec<[AtomicU64; 2]>,
+    /// Per family: slots whose preferred variant was A, of all slots.
+    preferred: Vec<[AtomicU64; 2]>,
     /// Whether slots update the counts (false: a fixed estimate, for tests and tools).
     learning: bool,
 }
@@ -30,20 +32,34 @@ impl Shares {
     }
 
     fn with_learning(learning: bool) -> Shares {
-        let counts = Lexicon::builtin()
-            .families()
-            .iter()
-            .map(|_| [AtomicU64::new(0), AtomicU64::new(0)])
-            .collect();
-        Shares { counts, learning }
+        let zeros = || {
+            Lexicon::builtin()
+                .families()
+                .iter()
+                .map(|_| [AtomicU64::new(0), AtomicU64::new(0)])
+                .collect()
+        };
+        Shares {
+            counts: zeros(),
+            preferred: zeros(),
+            learning,
+        }
     }
 
-    /// The upstream wrote `member`'s variant at a slot.
-    pub fn observe(&self, member: Member) {
+    /// The upstream wrote `member`'s variant at a slot whose key prefers `preferred`.
+    pub fn observe(&self, member: Member, preferred: u8) {
         if self.learning {
-            self.counts[usize::from(member.family)][usize::from(member.variant)]
-                .fetch_add(1, Relaxed);
+            let family = usize::from(member.family);
+            self.counts[family][usize::from(member.variant)].fetch_add(1, Relaxed);
+            self.preferred[family][usize::from(preferred & 1)].fetch_add(1, Relaxed);
         }
+    }
+
+    /// The share of slots whose key prefers variant A (a half a priori).
+    pub fn preferred_share_a(&self, family: u16) -> f64 {
+        let [a, b] = &self.preferred[usize::from(family)];
+        let (a, b) = (a.load(Relaxed) as f64, b.load(Relaxed) as f64);
+        ((a + PRIOR * 0.5) / (a + b + PRIOR)).clamp(0.02, 0.98)
     }
 
     /// The share of variant A in the family, prior included.
@@ -68,11 +84,11 @@ mod tests {
         let family = member.family;
         let prior = shares.share_a(family);
         for _ in 0..1000 {
-            shares.observe(member);
+            shares.observe(member, 0);
         }
         assert!(shares.share_a(family) < 0.05 && prior > 0.5);
         let fixed = Shares::fixed();
-        fixed.observe(member);
+        fixed.observe(member, 0);
         assert_eq!(fixed.share_a(family), prior);
     }
 }

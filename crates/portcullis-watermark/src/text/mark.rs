@@ -5,11 +5,13 @@
 //!
 //! The choice. HMAC(global key, family, context) assigns the slot to the global key or to
 //! the tenant's key, and the assigned key's HMAC gives a preferred variant (a fair coin) and
-//! a uniform number `u`. The preferred variant is written when `u < min(1, 2s)`, `s` being
-//! its natural share, otherwise the other one. Over contexts, each variant keeps its natural
-//! share exactly (frequency analysis sees nothing), while text that never saw the key agrees
-//! with the preferred variant at exactly half of the slots, whatever its own habits: the
-//! detector's null hypothesis is a fair coin. Marked text agrees at `1/2 + min(s, 1 - s)`.
+//! a uniform number `u`. Variant A is written with chance `a` where A is preferred and `b`
+//! where B is, chosen so that `a·π + b·(1 − π) = q`: `q` is the upstream's own share of A
+//! and `π` the share of slots whose preferred variant is A (both counted as traffic passes,
+//! see [`crate::shares`]). The output keeps the upstream's word frequencies (frequency
+//! analysis sees nothing), while text that never saw the key agrees with the preferred
+//! variant at exactly half of the slots, whatever its own habits: the detector's null
+//! hypothesis is a fair coin. Marked text agrees at about `1/2 + min(q, 1 - q)`.
 
 use super::walk::{rewrite, Slots, Walker};
 use crate::keys::{Key, MarkKeys};
@@ -57,18 +59,24 @@ impl Slots for Chooser {
         } else {
             global
         };
-        self.shares.observe(member);
-        let share_a = self.shares.share_a(member.family);
-        let share = if d.preferred == 0 {
-            share_a
+        self.shares.observe(member, d.preferred);
+        let q = self.shares.share_a(member.family);
+        let pi = self.shares.preferred_share_a(member.family);
+        // The chance of writing A where A is preferred (a) and where B is (b): as far apart
+        // as can be while a·π + b·(1 − π) = q, so the output keeps the upstream's share q
+        // whatever share π of the slots the key happens to prefer A at.
+        let (a, b) = if q <= pi {
+            (q / pi, 0.0)
         } else {
-            1.0 - share_a
+            (1.0, (q - pi) / (1.0 - pi))
         };
-        let chosen = if d.u < (2.0 * share).min(1.0) {
-            d.preferred
-        } else {
-            1 - d.preferred
-        };
+        let chance_a = if d.preferred == 0 { a } else { b };
+        // A fresh draw per occurrence (the context's keyed number moved along a
+        // low-discrepancy sequence by the slot's index), so that a frequent context does not
+        // write one variant every time and shift the family's share.
+        let index = self.stats.slots as f64;
+        let u = (d.u + index * 0.618_033_988_749_894_9).fract();
+        let chosen = u8::from(u >= chance_a);
         self.stats.slots += 1;
         if chosen != member.variant {
             self.stats.changed += 1;
