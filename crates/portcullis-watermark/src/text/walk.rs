@@ -214,12 +214,17 @@ impl Walker {
     /// decided first, a held first word as written, a waiting slot as eligible (the next
     /// word is none of those its family excludes, or [`Walker::may_edit`] would have waited).
     pub fn release(&mut self, space: &str, slots: &mut dyn Slots, out: &mut String) {
+        self.release_held(out);
+        self.resolve_pending(Some((space, None)), slots, out);
+    }
+
+    /// A held first word goes out as written: what followed did not complete a variant.
+    fn release_held(&mut self, out: &mut String) {
         if let Some(held) = self.held.take() {
             out.push_str(&held.space);
             out.push_str(&held.chunk);
             self.after_plain_word(&held.lower, "");
         }
-        self.resolve_pending(Some((space, None)), slots, out);
     }
 
     /// Decides a waiting slot given what follows it: `None` at the end of the text, else the
@@ -292,9 +297,8 @@ impl Walker {
                     }
                 }
             }
-            out.push_str(&held.space);
-            out.push_str(&held.chunk);
-            self.after_plain_word(&held.lower, "");
+            self.held = Some(held);
+            self.release_held(out);
         }
         let line_start = !self.started || space.contains('\n');
         self.started = true;
@@ -400,11 +404,7 @@ impl Walker {
 
     /// The text ended: a held first word goes out as it was, a waiting slot is decided.
     pub fn finish(&mut self, slots: &mut dyn Slots, out: &mut String) {
-        if let Some(held) = self.held.take() {
-            out.push_str(&held.space);
-            out.push_str(&held.chunk);
-            self.after_plain_word(&held.lower, "");
-        }
+        self.release_held(out);
         self.resolve_pending(None, slots, out);
     }
 
