@@ -117,25 +117,39 @@ fn number_joined_at(buf: &str, hold: usize) -> Option<usize> {
     if let Some(end) = number_before_extension_marker(&buf[..hold]) {
         return Some(end);
     }
-    if !buf[hold..].starts_with(['x', 'e']) {
+    if !matches!(buf[hold..].chars().find_map(fold_char), Some('x' | 'e')) {
         return None;
     }
-    let before = buf[..hold].strip_suffix(' ').unwrap_or(&buf[..hold]);
-    before
-        .ends_with(|c: char| c.is_ascii_digit())
-        .then_some(before.len())
+    let mut before = read_back(&buf[..hold]).peekable();
+    before.next_if(|&(_, c)| c == ' ');
+    let (end, c) = before.next()?;
+    c.is_ascii_digit().then_some(end)
 }
 
 /// Where the digits end when `buf` ends with a number and a phone extension marker
-/// (`[0-9] ?(x|ext.?) ?`, the marker possibly cut short), or `None`.
+/// (`[0-9] ?(x|ext.?) ?`, the marker possibly cut short), or `None`. Read as the detectors
+/// read it (folded): a digit of another script or a fullwidth `ｘ` joins like its ASCII
+/// form (a fuzz find: `…۴ext0000.1290027795x 9` released up to `ext`, and the rest, scanned
+/// from there, read differently).
 fn number_before_extension_marker(buf: &str) -> Option<usize> {
-    let rest = buf.strip_suffix(' ').unwrap_or(buf);
-    let rest = ["ext.", "ext", "ex", "e", "x"]
-        .iter()
-        .find_map(|marker| rest.strip_suffix(marker))?;
-    let rest = rest.strip_suffix(' ').unwrap_or(rest);
-    rest.ends_with(|c: char| c.is_ascii_digit())
-        .then_some(rest.len())
+    let mut back = read_back(buf).peekable();
+    back.next_if(|&(_, c)| c == ' ');
+    let tail: Vec<(usize, char)> = back.by_ref().take(4).collect();
+    let marker = ["ext.", "ext", "ex", "e", "x"].into_iter().find(|marker| {
+        marker.len() <= tail.len() && marker.chars().rev().zip(&tail).all(|(m, &(_, c))| m == c)
+    })?;
+    let mut rest = tail[marker.len()..].iter().copied().chain(back).peekable();
+    rest.next_if(|&(_, c)| c == ' ');
+    let (end, c) = rest.next()?;
+    c.is_ascii_digit().then_some(end)
+}
+
+/// The characters of `text` as the detectors read them (invisible ones skipped), last
+/// first, each with the byte offset where it ends.
+fn read_back(text: &str) -> impl Iterator<Item = (usize, char)> + '_ {
+    text.char_indices()
+        .rev()
+        .filter_map(|(at, c)| fold_char(c).map(|f| (at + c.len_utf8(), f)))
 }
 
 /// Characters of digit groups: digits, capitals (IBANs), and every separator a number
