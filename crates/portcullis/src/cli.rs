@@ -44,8 +44,12 @@ enum Command {
     /// Print the configuration reference (every field, its type, default and meaning) as
     /// Markdown; docs/config.md is this output.
     ConfigReference,
-    /// Run the OpenAI-compatible upstream simulator.
+    /// Run the OpenAI-compatible upstream simulator, or (`sim traffic`) write simulated
+    /// traffic for the threat detector.
+    #[command(args_conflicts_with_subcommands = true)]
     Sim {
+        #[command(subcommand)]
+        command: Option<crate::commands::hunt::SimCommand>,
         /// Address to listen on.
         #[arg(long, default_value = "127.0.0.1:9000")]
         listen: SocketAddr,
@@ -118,6 +122,11 @@ enum Command {
     Guard {
         #[command(subcommand)]
         command: crate::commands::guard::GuardCommand,
+    },
+    /// Run the extraction detector over recorded traffic, or score it against labels.
+    Detect {
+        #[command(subcommand)]
+        command: crate::commands::hunt::DetectCommand,
     },
     /// Detect the forensic watermark in a suspect model's outputs.
     Watermark {
@@ -227,6 +236,14 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Sim {
+            command: Some(command),
+            ..
+        } => crate::commands::hunt::run_sim(command, cli.target.output_file()),
+        Command::Detect { command } => {
+            crate::commands::hunt::run_detect(command, cli.target.output_file())
+        }
+        Command::Sim {
+            command: None,
             listen,
             latency_ms,
             tokens_per_second,

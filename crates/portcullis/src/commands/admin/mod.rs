@@ -59,9 +59,28 @@ pub struct AdminTarget {
         hide_env_values = true
     )]
     admin_token: Option<String>,
-    /// Output format.
-    #[arg(long, global = true, value_enum, default_value = "text")]
-    output: Output,
+    /// Output: `text` or `json` for the admin commands (default text); for `sim traffic`
+    /// and `detect replay`, the file to write (default standard output).
+    #[arg(long, global = true, value_name = "FORMAT|FILE")]
+    output: Option<String>,
+}
+
+impl AdminTarget {
+    /// The admin commands' output format.
+    fn format(&self) -> anyhow::Result<Output> {
+        match self.output.as_deref() {
+            None | Some("text") => Ok(Output::Text),
+            Some("json") => Ok(Output::Json),
+            Some(other) => {
+                anyhow::bail!("--output is `text` or `json` for admin commands, not {other:?}")
+            }
+        }
+    }
+
+    /// `--output` as a file to write (`sim traffic`, `detect replay`); `-` when not given.
+    pub fn output_file(&self) -> std::path::PathBuf {
+        self.output.as_deref().unwrap_or("-").into()
+    }
 }
 
 #[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
@@ -103,8 +122,9 @@ pub async fn run(target: AdminTarget, request: Request) -> anyhow::Result<()> {
         base: target.admin_url.trim_end_matches('/').to_owned(),
         token,
     };
+    let format = target.format()?;
     if let Request::Requests(command) = request {
-        return requests::run(&client, command, target.output).await;
+        return requests::run(&client, command, format).await;
     }
     let (value, render) = match request {
         Request::Tenants(command) => tenants::call(&client, command).await?,
@@ -117,7 +137,7 @@ pub async fn run(target: AdminTarget, request: Request) -> anyhow::Result<()> {
         Request::Watermark(command) => watermark::call(&client, command).await?,
         Request::Requests(_) => unreachable!("handled above"),
     };
-    match target.output {
+    match format {
         Output::Json => println!("{}", serde_json::to_string_pretty(&value)?),
         Output::Text => println!("{}", render(&value)),
     }

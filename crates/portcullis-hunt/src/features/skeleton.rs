@@ -1,0 +1,347 @@
+//! Prompt skeletons and sketches.
+//!
+//! A distiller's prompts come from templates filled with slot values ("Explain step by step
+//! how {photosynthesis} works in {plants}"), so two of its prompts share their function
+//! words and punctuation while every content word differs. The skeleton keeps exactly that:
+//! function words and instruction verbs as written, every run of content words as `w`,
+//! numbers as `#`, quoted spans as `Q`, sentence punctuation. Equal skeletons across
+//! requests, and across accounts, are the "repetitive prompt structure" the providers'
+//! reports describe. A SimHash of word pairs measures how near two prompts are.
+
+use xxhash_rust::xxh3::xxh3_64;
+
+/// A prompt's skeleton hash and its length in skeleton tokens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Skeleton {
+    pub hash: u64,
+    pub tokens: u16,
+}
+
+/// Skeletons shorter than this are too common to tell templates apart ("what is w?").
+pub const MIN_DISTINCTIVE_TOKENS: u16 = 8;
+
+impl Skeleton {
+    /// Whether the skeleton is long enough that sharing it means sharing a template.
+    pub fn distinctive(self) -> bool {
+        self.tokens >= MIN_DISTINCTIVE_TOKENS
+    }
+}
+
+/// Words kept as written: the frame a template is made of.
+const FRAME_WORDS: &[&str] = &[
+    "a",
+    "about",
+    "above",
+    "after",
+    "again",
+    "against",
+    "all",
+    "also",
+    "an",
+    "analyze",
+    "and",
+    "answer",
+    "any",
+    "are",
+    "as",
+    "at",
+    "be",
+    "because",
+    "been",
+    "before",
+    "being",
+    "below",
+    "between",
+    "both",
+    "brief",
+    "but",
+    "by",
+    "can",
+    "classify",
+    "code",
+    "compare",
+    "could",
+    "create",
+    "describe",
+    "detail",
+    "detailed",
+    "did",
+    "do",
+    "does",
+    "each",
+    "example",
+    "examples",
+    "explain",
+    "extract",
+    "few",
+    "final",
+    "following",
+    "for",
+    "from",
+    "generate",
+    "give",
+    "has",
+    "have",
+    "how",
+    "i",
+    "if",
+    "in",
+    "into",
+    "is",
+    "it",
+    "its",
+    "list",
+    "me",
+    "more",
+    "most",
+    "my",
+    "no",
+    "not",
+    "of",
+    "on",
+    "one",
+    "only",
+    "or",
+    "other",
+    "our",
+    "out",
+    "over",
+    "please",
+    "provide",
+    "question",
+    "reasoning",
+    "rewrite",
+    "should",
+    "show",
+    "so",
+    "solution",
+    "solve",
+    "some",
+    "step",
+    "steps",
+    "such",
+    "summarize",
+    "summary",
+    "than",
+    "that",
+    "the",
+    "their",
+    "them",
+    "then",
+    "there",
+    "these",
+    "they",
+    "this",
+    "those",
+    "through",
+    "to",
+    "translate",
+    "under",
+    "until",
+    "up",
+    "us",
+    "using",
+    "very",
+    "was",
+    "we",
+    "were",
+    "what",
+    "when",
+    "where",
+    "which",
+    "while",
+    "who",
+    "why",
+    "will",
+    "with",
+    "work",
+    "would",
+    "write",
+    "you",
+    "your",
+];
+
+fn is_frame_word(word: &str) -> bool {
+    FRAME_WORDS.binary_search(&word).is_ok()
+}
+
+/// The skeleton of `text` (at most its first 4 KiB are read: a template shows in its head).
+pub fn skeleton(text: &str) -> Skeleton {
+    let head = &text[..floor_char_boundary(text, 4096)];
+    let mut out = String::with_capacity(head.len() / 3);
+    let mut tokens: u16 = 0;
+    let mut last_was_content = false;
+    let mut word = String::new();
+    let mut chars = head.chars().peekable();
+    let push = |out: &mut String, t: &str, tokens: &mut u16| {
+        out.push_str(t);
+        out.push(' ');
+        *tokens = tokens.saturating_add(1);
+    };
+    while let Some(c) = chars.next() {
+        if c.is_alphanumeric() || (c == '\'' && !word.is_empty()) {
+            word.extend(c.to_lowercase());
+            if chars
+                .peek()
+                .is_some_and(|n| n.is_alphanumeric() || *n == '\'')
+            {
+                continue;
+            }
+            let w = word.trim_end_matches('\'');
+            if w.bytes().any(|b| b.is_ascii_digit()) {
+                push(&mut out, "#", &mut tokens);
+                last_was_content = false;
+            } else if is_frame_word(w) {
+                push(&mut out, w, &mut tokens);
+                last_was_content = false;
+            } else if !last_was_content {
+                push(&mut out, "w", &mut tokens);
+                last_was_content = true;
+            }
+            word.clear();
+            continue;
+        }
+        match c {
+            '"' | '“' | '`' | '«' => {
+                // A quoted span is one slot, whatever it holds.
+                let close = match c {
+                    '“' => '”',
+                    '«' => '»',
+                    other => other,
+                };
+                for n in chars.by_ref() {
+                    if n == close {
+                        break;
+                    }
+                }
+                push(&mut out, "Q", &mut tokens);
+                last_was_content = false;
+            }
+            '?' | '.' | ':' | '!' | '\n' | ';' => {
+                if !out.ends_with(&format!("{c} ")) {
+                    let mut buf = [0; 4];
+                    push(&mut out, c.encode_utf8(&mut buf), &mut tokens);
+                }
+                last_was_content = false;
+            }
+            _ => {}
+        }
+    }
+    Skeleton {
+        hash: xxh3_64(out.as_bytes()),
+        tokens,
+    }
+}
+
+/// A hash of the prompt's words, case and spacing folded: equal for the same prompt sent
+/// twice, different for any other.
+pub fn fingerprint(system: &str, user: &str) -> u64 {
+    let mut h = xxh3_64(b"") ^ xxh3_64(normalize(system).as_bytes()).rotate_left(17);
+    h ^= xxh3_64(normalize(user).as_bytes());
+    h
+}
+
+fn normalize(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for w in text.split_whitespace() {
+        if !out.is_empty() {
+            out.push(' ');
+        }
+        out.extend(w.chars().flat_map(char::to_lowercase));
+    }
+    out
+}
+
+/// SimHash (64 bits) of the word pairs of `text`: prompts that share most of their words
+/// are a few bits apart; unrelated prompts are about 32 apart.
+pub fn simhash(text: &str) -> u64 {
+    let mut weights = [0i32; 64];
+    let mut prev: u64 = 0;
+    let mut any = false;
+    for w in text
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+    {
+        let h = xxh3_64(w.to_lowercase().as_bytes());
+        let pair = h ^ prev.rotate_left(29);
+        prev = h;
+        any = true;
+        for (bit, weight) in weights.iter_mut().enumerate() {
+            *weight += if pair >> bit & 1 == 1 { 1 } else { -1 };
+        }
+    }
+    if !any {
+        return 0;
+    }
+    weights
+        .iter()
+        .enumerate()
+        .fold(0u64, |acc, (bit, &w)| acc | (u64::from(w > 0) << bit))
+}
+
+fn floor_char_boundary(s: &str, at: usize) -> usize {
+    if at >= s.len() {
+        return s.len();
+    }
+    let mut i = at;
+    while !s.is_char_boundary(i) {
+        i -= 1;
+    }
+    i
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frame_words_are_sorted() {
+        assert!(FRAME_WORDS.windows(2).all(|w| w[0] < w[1]));
+    }
+
+    #[test]
+    fn a_template_with_other_slot_values_has_one_skeleton() {
+        let a = skeleton(
+            "Explain step by step how photosynthesis works in plants. Show your reasoning.",
+        );
+        let b = skeleton("Explain step by step how garbage collection works in Java virtual machines. Show your reasoning.");
+        let c = skeleton(
+            "What did the Romans eat for breakfast, and why was bread so important to them?",
+        );
+        assert_eq!(a, b);
+        assert_ne!(a.hash, c.hash);
+        assert!(a.distinctive());
+        assert_eq!(
+            skeleton("Solve: 12 + 7 = ? Answer \"now\""),
+            skeleton("Solve: 3 + 99 = ? Answer \"later please\"")
+        );
+    }
+
+    #[test]
+    fn short_prompts_are_not_distinctive() {
+        assert!(!skeleton("what is rust?").distinctive());
+    }
+
+    #[test]
+    fn simhash_is_near_for_near_prompts() {
+        let a = simhash("the quick brown fox jumps over the lazy dog near the river bank today");
+        let b = simhash("the quick brown fox jumps over the lazy dog near the river bank tonight");
+        let c =
+            simhash("an entirely different sentence about compilers and their register allocators");
+        assert!((a ^ b).count_ones() < 16, "{}", (a ^ b).count_ones());
+        assert!((a ^ c).count_ones() > 16, "{}", (a ^ c).count_ones());
+    }
+
+    #[test]
+    fn fingerprint_folds_case_and_spacing_only() {
+        assert_eq!(
+            fingerprint("", "Hello  World"),
+            fingerprint("", "hello world")
+        );
+        assert_ne!(
+            fingerprint("", "hello world"),
+            fingerprint("", "hello world!")
+        );
+        assert_ne!(fingerprint("a", "x"), fingerprint("b", "x"));
+    }
+}
