@@ -5,12 +5,18 @@ use crate::features::topic::TOPICS;
 use crate::features::Observation;
 use crate::sketch::{Cusum, DistinctCount, Moments, RecentSet};
 
+/// Template counters per account.
+pub const TEMPLATE_SLOTS: usize = 32;
+/// Uses of one template before its next distill-grade use counts as templated.
+pub const TEMPLATE_REUSE: u32 = 3;
+
 /// The evidence tests an account runs, with the rates they compare (see `risk`).
 #[derive(Debug, Clone, Default)]
 pub struct Tests {
     /// Distill-grade requests (one-shot, reasoning or data asked for, much output).
     pub distill: Cusum,
-    /// Distill-grade requests on a template other requests across all accounts reuse.
+    /// Distill-grade requests on a template the account itself keeps reusing with other
+    /// slot values.
     pub templated: Cusum,
     /// Samples of a prompt already sent, with several samples or logprobs at temperature.
     pub resample: Cusum,
@@ -52,8 +58,10 @@ pub struct Account {
     pub max_tokens_large: u32,
     pub refusals: u32,
     pub findings: u32,
-    /// The account's most used skeletons (space-saving counters).
-    pub top_skeletons: [(u64, u32); 4],
+    /// The skeletons of the account's distill-grade requests, counted by Misra-Gries (an
+    /// undercount by at most 1/33 of those requests, never an overcount: a diverse account
+    /// never shows a template it does not have).
+    pub templates: [(u32, u32); TEMPLATE_SLOTS],
     /// The first time the account's risk reached the flag level: when, and at which of its
     /// requests.
     pub flagged_at: Option<(f64, u32)>,
@@ -88,15 +96,14 @@ impl Account {
             max_tokens_large: 0,
             refusals: 0,
             findings: 0,
-            top_skeletons: [(0, 0); 4],
+            templates: [(0, 0); TEMPLATE_SLOTS],
             flagged_at: None,
             peak_risk: 0.0,
         }
     }
 
-    /// Folds one request in. `templated`: the request is distill-grade on a template
-    /// that is hot across accounts (the shared table decides).
-    pub fn observe(&mut self, o: &Observation, templated: bool) {
+    /// Folds one request in.
+    pub fn observe(&mut self, o: &Observation) {
         if self.requests > 0 && o.ts >= self.last_ts {
             self.gaps
                 .push(((o.ts - self.last_ts).max(0.001)).ln() as f32);
@@ -139,39 +146,52 @@ impl Account {
         let sampling = o.temperature.unwrap_or(1.0) >= 0.7 && (o.n >= 2 || o.logprobs);
         self.tests.resample.step(repeat && sampling, r.resample);
         self.tests.distill.step(o.distill, r.distill);
+        let templated = o.distill
+            && o.skeleton.distinctive()
+            && self.count_template(o.skeleton.hash as u32) > TEMPLATE_REUSE;
         self.tests.templated.step(templated, r.templated);
         if o.distill {
             self.distill_requests += 1;
             self.distill_topics[o.topic as usize] += 1;
         }
         self.templated_requests += u32::from(templated);
-        if o.skeleton.distinctive() {
-            self.count_skeleton(o.skeleton.hash);
-        }
     }
 
-    fn count_skeleton(&mut self, hash: u64) {
-        if let Some(slot) = self.top_skeletons.iter_mut().find(|(h, _)| *h == hash) {
+    /// Counts a distill-grade request's template; returns its count.
+    fn count_template(&mut self, hash: u32) -> u32 {
+        let hash = hash.max(1);
+        if let Some(slot) = self.templates.iter_mut().find(|(h, _)| *h == hash) {
             slot.1 += 1;
-            return;
+            return slot.1;
         }
-        // Space-saving: the least counted slot is taken over, keeping its count.
-        let min = self
-            .top_skeletons
-            .iter_mut()
-            .min_by_key(|(_, n)| *n)
-            .expect("four slots");
-        *min = (hash, min.1 + 1);
+        if let Some(free) = self.templates.iter_mut().find(|(_, n)| *n == 0) {
+            *free = (hash, 1);
+            return 1;
+        }
+        // Misra-Gries: no room, so every count (and this new one) goes down by one.
+        for slot in &mut self.templates {
+            slot.1 -= 1;
+        }
+        0
     }
 
-    /// The share of distinctive-skeleton requests on the account's most used skeleton.
-    pub fn top_skeleton_share(&self) -> f64 {
-        let top = self.top_skeletons.iter().map(|s| s.1).max().unwrap_or(0);
-        let text: u32 = self.topics.iter().sum();
-        if text == 0 {
+    /// The share of the account's distill-grade requests on its most reused template.
+    pub fn top_template_share(&self) -> f64 {
+        let top = self.templates.iter().map(|s| s.1).max().unwrap_or(0);
+        if self.distill_requests == 0 {
             0.0
         } else {
-            f64::from(top) / f64::from(text)
+            f64::from(top) / f64::from(self.distill_requests)
+        }
+    }
+
+    /// The share of the account's text requests that are distill-grade (0 below three).
+    pub fn distill_share(&self) -> f64 {
+        let text: u32 = self.topics.iter().sum();
+        if text < 3 {
+            0.0
+        } else {
+            f64::from(self.distill_requests) / f64::from(text)
         }
     }
 
@@ -195,12 +215,19 @@ mod tests {
     }
 
     #[test]
-    fn space_saving_keeps_the_heavy_skeleton() {
+    fn misra_gries_keeps_a_heavy_template_and_never_invents_one() {
         let mut a = Account::new(1, 0.0);
-        for i in 0..100u64 {
-            a.count_skeleton(7);
-            a.count_skeleton(1000 + i);
+        let mut heavy = 0;
+        for i in 0..1000u32 {
+            if i % 10 == 0 {
+                heavy = a.count_template(7);
+            } else {
+                assert!(
+                    a.count_template(1000 + i) <= 1,
+                    "a template used once counts once"
+                );
+            }
         }
-        assert!(a.top_skeletons.iter().any(|&(h, n)| h == 7 && n >= 100));
+        assert!(heavy >= 100 - 1000 / 33, "{heavy}");
     }
 }

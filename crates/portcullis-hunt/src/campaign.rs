@@ -14,6 +14,11 @@ use rustc_hash::FxHashMap;
 
 /// Distill-grade uses, across all accounts, that make a template hot.
 pub const HOT_TEMPLATE_USES: u32 = 8;
+/// The share of an account's text requests that must be distill-grade before it is linked
+/// to others: a person asks for worked answers now and then (a student, a third of the
+/// time); a distilling account does little else. Common phrasings that many people share
+/// then never join people into a cluster.
+pub const LINK_DISTILL_SHARE: f64 = 0.5;
 /// Most templates remembered; beyond it, templates used once are forgotten first.
 const MAX_TEMPLATES: usize = 1 << 20;
 
@@ -21,10 +26,12 @@ const MAX_TEMPLATES: usize = 1 << 20;
 struct TemplateUse {
     uses: u32,
     distill_uses: u32,
-    /// The last account that used it in a distill-grade request.
+    /// The last account above the link share that used it in a distill-grade request.
     last_distiller: u64,
     /// Accounts that used it in distill-grade requests (counted on change of account).
     distillers: u32,
+    /// The last distiller's own distill test then, to seed a cluster it starts.
+    last_distiller_test: Cusum,
 }
 
 /// A group of linked accounts.
@@ -51,7 +58,7 @@ pub struct Campaigns {
     templates: FxHashMap<u64, TemplateUse>,
     /// IP prefix and client fingerprint -> the last account with a distill-grade request
     /// from there.
-    infra: FxHashMap<u64, u64>,
+    infra: FxHashMap<u64, (u64, Cusum)>,
     parent: FxHashMap<u64, u64>,
     clusters: FxHashMap<u64, Cluster>,
 }
@@ -60,9 +67,18 @@ impl Campaigns {
     /// Records a request of account `serial`; links it to other accounts where the request
     /// shares a hot template or infrastructure with theirs. Returns whether the request is
     /// distill-grade on a hot template.
-    pub fn observe(&mut self, serial: u64, o: &Observation) -> bool {
+    /// `own` is the account's own distill test: a cluster it starts begins with the
+    /// evidence its members already gathered alone.
+    pub fn observe(
+        &mut self,
+        serial: u64,
+        own: Cusum,
+        distill_share: f64,
+        o: &Observation,
+    ) -> bool {
         let mut hot = false;
         let mut link_to = [None, None];
+        let linkable = o.distill && distill_share >= LINK_DISTILL_SHARE;
         if o.skeleton.distinctive() {
             if self.templates.len() >= MAX_TEMPLATES
                 && !self.templates.contains_key(&o.skeleton.hash)
@@ -73,25 +89,28 @@ impl Campaigns {
             t.uses = t.uses.saturating_add(1);
             if o.distill {
                 t.distill_uses = t.distill_uses.saturating_add(1);
+            }
+            if linkable {
                 if t.last_distiller != serial {
                     if t.last_distiller != 0 && t.distill_uses >= HOT_TEMPLATE_USES {
-                        link_to[0] = Some(t.last_distiller);
+                        link_to[0] = Some((t.last_distiller, t.last_distiller_test));
                     }
                     t.distillers += 1;
                     t.last_distiller = serial;
                 }
+                t.last_distiller_test = own;
                 hot = t.distill_uses >= HOT_TEMPLATE_USES;
             }
         }
-        if o.distill && o.ip_prefix != 0 && o.client != 0 {
+        if linkable && o.ip_prefix != 0 && o.client != 0 {
             let place = o.ip_prefix ^ o.client.rotate_left(21);
-            let last = self.infra.insert(place, serial);
-            if let Some(other) = last.filter(|&other| other != serial) {
+            let last = self.infra.insert(place, (serial, own));
+            if let Some(other) = last.filter(|&(other, _)| other != serial) {
                 link_to[1] = Some(other);
             }
         }
-        for other in link_to.into_iter().flatten() {
-            self.link(serial, other);
+        for (other, other_test) in link_to.into_iter().flatten() {
+            self.link((serial, own), (other, other_test));
         }
         if let Some(root) = self.root_if_clustered(serial) {
             let c = self.clusters.get_mut(&root).expect("roots have clusters");
@@ -129,15 +148,15 @@ impl Campaigns {
         Some(self.find(serial))
     }
 
-    fn link(&mut self, a: u64, b: u64) {
-        for s in [a, b] {
+    fn link(&mut self, (a, a_test): (u64, Cusum), (b, b_test): (u64, Cusum)) {
+        for (s, test) in [(a, a_test), (b, b_test)] {
             if let std::collections::hash_map::Entry::Vacant(v) = self.parent.entry(s) {
                 v.insert(s);
                 self.clusters.insert(
                     s,
                     Cluster {
                         members: vec![s],
-                        test: Cusum::default(),
+                        test,
                         distill_topics: [0; TOPICS],
                         distill_requests: 0,
                     },
@@ -224,17 +243,32 @@ mod tests {
         for i in 0..40u64 {
             let o = obs(
                 &format!(
-                    "Explain step by step how {} works, with every intermediate result shown.",
+                    "Explain step by step how {} works, with every intermediate result shown. Then give the final answer in one line.",
                     topics[i as usize % 4]
                 ),
                 &format!("198.51.{}.7", i),
                 &format!("client-{i}"),
             );
-            c.observe(1 + i % 10, &o);
+            c.observe(1 + i % 10, Cusum::default(), 1.0, &o);
         }
         let view = c.cluster_of(1).expect("clustered");
         assert_eq!(view.members, 10);
         assert!(view.test.s > 0.0);
+    }
+
+    #[test]
+    fn people_who_share_a_common_phrasing_are_not_linked() {
+        let mut c = Campaigns::default();
+        for i in 0..40u64 {
+            let o = obs(
+                "Can you help me understand how the tides work? Please explain it step by step.",
+                &format!("198.51.{i}.7"),
+                "browser",
+            );
+            // Students: a third of their requests distill-grade.
+            c.observe(1 + i, Cusum::default(), 0.33, &o);
+        }
+        assert!(c.cluster_of(1).is_none());
     }
 
     #[test]
@@ -255,15 +289,19 @@ mod tests {
                 findings: 0,
             })
         };
-        c.observe(1, &plain);
-        c.observe(2, &plain);
+        c.observe(1, Cusum::default(), 1.0, &plain);
+        c.observe(2, Cusum::default(), 1.0, &plain);
         assert!(c.cluster_of(1).is_none());
         c.observe(
             1,
+            Cusum::default(),
+            1.0,
             &obs("Think step by step about tides.", "203.0.113.1", "ua"),
         );
         c.observe(
             2,
+            Cusum::default(),
+            1.0,
             &obs("Think step by step about volcanoes.", "203.0.113.9", "ua"),
         );
         assert_eq!(c.cluster_of(2).unwrap().members, 2);

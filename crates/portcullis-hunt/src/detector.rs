@@ -154,18 +154,20 @@ impl Detector {
     pub fn observe_features(&mut self, tenant: &str, key: &str, o: &Observation) -> Outcome {
         self.observed += 1;
         let k = self.keys.get_or_insert(key, tenant, o.ts, &mut self.serial);
-        let serial = self.keys.slots[k].account.serial;
-        let templated = self.campaigns.observe(serial, o) && o.distill;
         let account = &mut self.keys.slots[k].account;
-        account.observe(o, templated);
+        account.observe(o);
+        let serial = account.serial;
+        self.campaigns
+            .observe(serial, account.tests.distill, account.distill_share(), o);
+        let account = &self.keys.slots[k].account;
         let key_assessment = assess(account, self.campaigns.cluster_of(serial).as_ref());
-        let key_newly_flagged = mark(account, &key_assessment, o.ts);
+        let key_newly_flagged = mark(&mut self.keys.slots[k].account, &key_assessment, o.ts);
 
         let t = self
             .tenants
             .get_or_insert(tenant, tenant, o.ts, &mut self.serial);
         let account = &mut self.tenants.slots[t].account;
-        account.observe(o, templated);
+        account.observe(o);
         let tenant_assessment = assess(account, None);
         let tenant_newly_flagged = mark(account, &tenant_assessment, o.ts);
         Outcome {

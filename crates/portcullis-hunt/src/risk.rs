@@ -125,9 +125,9 @@ pub fn assess(a: &Account, cluster: Option<&ClusterView<'_>>) -> Assessment {
         "templated",
         f64::from(t.templated.s / H_TEMPLATED),
         format!(
-            "{} distill-grade requests on templates reused across accounts; top template {:.0}% of requests",
+            "{} distill-grade requests on templates the account keeps reusing with new slot values; top template {:.0}% of its distill-grade requests",
             a.templated_requests,
-            100.0 * a.top_skeleton_share()
+            100.0 * a.top_template_share()
         ),
     );
     add(

@@ -88,7 +88,14 @@ impl Observation {
             .unwrap_or((String::new(), None));
         let output_tokens = reported_tokens.unwrap_or(answer.len() as u64 / 4) as u32;
         let input_tokens = (prompt.input_chars / 4) as u32;
-        let cues = cues::cues(&[&prompt.system, &prompt.user]);
+        // A reasoning cue in the system prompt of a request that declares tools is an agent's
+        // own prompt engineering ("think step by step before each tool call"), applied to
+        // every turn of every user: only the user's own asks count there.
+        let cues = if prompt.params.tools > 0 {
+            cues::cues(&[&prompt.user])
+        } else {
+            cues::cues(&[&prompt.system, &prompt.user])
+        };
         let topic_text = if prompt.endpoint_is_embeddings() {
             prompt.embed_inputs.first().map_or("", String::as_str)
         } else {

@@ -161,26 +161,19 @@ const FRAME_WORDS: &[&str] = &[
     "your",
 ];
 
-fn is_frame_word(word: &str) -> bool {
-    FRAME_WORDS.binary_search(&word).is_ok()
-}
-
 /// The skeleton of `text` (at most its first 4 KiB are read: a template shows in its head).
 pub fn skeleton(text: &str) -> Skeleton {
     let head = &text[..floor_char_boundary(text, 4096)];
-    let mut out = String::with_capacity(head.len() / 3);
-    let mut tokens: u16 = 0;
-    let mut last_was_content = false;
+    let mut toks: Vec<u8> = Vec::with_capacity(64);
     let mut word = String::new();
     let mut chars = head.chars().peekable();
-    let push = |out: &mut String, t: &str, tokens: &mut u16| {
-        out.push_str(t);
-        out.push(' ');
-        *tokens = tokens.saturating_add(1);
-    };
     while let Some(c) = chars.next() {
         if c.is_alphanumeric() || (c == '\'' && !word.is_empty()) {
-            word.extend(c.to_lowercase());
+            if c.is_ascii() {
+                word.push(c.to_ascii_lowercase());
+            } else {
+                word.extend(c.to_lowercase());
+            }
             if chars
                 .peek()
                 .is_some_and(|n| n.is_alphanumeric() || *n == '\'')
@@ -189,14 +182,11 @@ pub fn skeleton(text: &str) -> Skeleton {
             }
             let w = word.trim_end_matches('\'');
             if w.bytes().any(|b| b.is_ascii_digit()) {
-                push(&mut out, "#", &mut tokens);
-                last_was_content = false;
-            } else if is_frame_word(w) {
-                push(&mut out, w, &mut tokens);
-                last_was_content = false;
-            } else if !last_was_content {
-                push(&mut out, "w", &mut tokens);
-                last_was_content = true;
+                toks.push(NUMBER);
+            } else if let Ok(i) = FRAME_WORDS.binary_search(&w) {
+                toks.push(FRAME + i as u8);
+            } else {
+                push_content(&mut toks);
             }
             word.clear();
             continue;
@@ -214,23 +204,55 @@ pub fn skeleton(text: &str) -> Skeleton {
                         break;
                     }
                 }
-                push(&mut out, "Q", &mut tokens);
-                last_was_content = false;
+                toks.push(QUOTE);
             }
             '?' | '.' | ':' | '!' | '\n' | ';' => {
-                if !out.ends_with(&format!("{c} ")) {
-                    let mut buf = [0; 4];
-                    push(&mut out, c.encode_utf8(&mut buf), &mut tokens);
+                if toks.last() != Some(&(c as u8)) {
+                    toks.push(c as u8);
                 }
-                last_was_content = false;
             }
             _ => {}
         }
     }
     Skeleton {
-        hash: xxh3_64(out.as_bytes()),
-        tokens,
+        hash: xxh3_64(&toks),
+        tokens: toks.len().min(u16::MAX as usize) as u16,
     }
+}
+
+/// Skeleton token codes: punctuation is its own byte (below 64), frame words from `FRAME`.
+const CONTENT: u8 = 1;
+const NUMBER: u8 = 2;
+const QUOTE: u8 = 3;
+const FRAME: u8 = 64;
+
+/// Words that join content words into one slot value ("the fall of the Roman Empire" is
+/// one subject, as is "photosynthesis"): between two content words they are part of the
+/// slot, and an article before a content word belongs to it.
+const CONNECTORS: &[&str] = &[
+    "a", "an", "and", "at", "by", "for", "from", "in", "its", "of", "on", "or", "the", "their",
+    "to", "with",
+];
+const ARTICLES: &[&str] = &["a", "an", "the"];
+
+fn is_frame(tok: u8, list: &[&str]) -> bool {
+    tok >= FRAME && list.contains(&FRAME_WORDS[(tok - FRAME) as usize])
+}
+
+/// Adds a content word: merged into the slot before it when only connectors separate them.
+fn push_content(toks: &mut Vec<u8>) {
+    let mut i = toks.len();
+    while i > 0 && is_frame(toks[i - 1], CONNECTORS) {
+        i -= 1;
+    }
+    if i > 0 && toks[i - 1] == CONTENT {
+        toks.truncate(i);
+        return;
+    }
+    while toks.last().is_some_and(|&t| is_frame(t, ARTICLES)) {
+        toks.pop();
+    }
+    toks.push(CONTENT);
 }
 
 /// A hash of the prompt's words, case and spacing folded: equal for the same prompt sent
@@ -262,7 +284,11 @@ pub fn simhash(text: &str) -> u64 {
         .split(|c: char| !c.is_alphanumeric())
         .filter(|w| !w.is_empty())
     {
-        let h = xxh3_64(w.to_lowercase().as_bytes());
+        let h = if w.bytes().all(|b| !b.is_ascii_uppercase()) {
+            xxh3_64(w.as_bytes())
+        } else {
+            xxh3_64(w.to_lowercase().as_bytes())
+        };
         let pair = h ^ prev.rotate_left(29);
         prev = h;
         any = true;
@@ -295,6 +321,11 @@ mod tests {
     use super::*;
 
     #[test]
+    fn frame_word_codes_fit_in_a_byte() {
+        assert!(usize::from(FRAME) + FRAME_WORDS.len() <= 256);
+    }
+
+    #[test]
     fn frame_words_are_sorted() {
         assert!(FRAME_WORDS.windows(2).all(|w| w[0] < w[1]));
     }
@@ -315,6 +346,16 @@ mod tests {
             skeleton("Solve: 12 + 7 = ? Answer \"now\""),
             skeleton("Solve: 3 + 99 = ? Answer \"later please\"")
         );
+    }
+
+    #[test]
+    fn a_slot_value_with_its_own_small_words_is_still_one_slot() {
+        let t = "Describe in detail {} as a question-answer pair for a dataset. Walk through each step.";
+        let a = skeleton(&t.replace("{}", "photosynthesis"));
+        let b = skeleton(&t.replace("{}", "the fall of the Western Roman Empire"));
+        let c = skeleton(&t.replace("{}", "a lock-free queue in Rust"));
+        assert_eq!(a, b);
+        assert_eq!(a, c);
     }
 
     #[test]

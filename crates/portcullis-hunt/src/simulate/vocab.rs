@@ -200,6 +200,24 @@ pub const CHAT_OPENERS: &[&str] = &[
     "is it true that everyone struggles with",
     "how would you describe",
     "tell me something interesting about",
+    "explain",
+    "what is",
+    "why does everyone talk about",
+    "give me the gist of",
+    "ELI5:",
+    "I never understood",
+    "question on",
+    "do you know much about",
+    "pls help, homework on",
+    "im trying to learn",
+    "in plain words, what's",
+    "my friend and I argued about",
+    "summarize",
+    "how do experts think about",
+    "what are the basics of",
+    "where should a beginner start with",
+    "any good way to remember",
+    "compare the main views on",
 ];
 
 pub const CHAT_TAILS: &[&str] = &[
@@ -212,6 +230,17 @@ pub const CHAT_TAILS: &[&str] = &[
     ". no jargon please",
     "? asking for a friend",
     "",
+    "",
+    "",
+    " lol",
+    "?? really lost here",
+    ", in two paragraphs max",
+    ". I'm a nurse if that matters",
+    ". bullet points are fine",
+    " (for my kid's project)",
+    ", with sources if you can",
+    ". I only have 5 minutes",
+    "!!",
 ];
 
 /// Chat follow-ups (later turns of a conversation).
@@ -230,6 +259,12 @@ pub const PERSON_COT: &[&str] = &[
     "Please explain it step by step.",
     "Walk me through it.",
     "Show your work so I can follow.",
+    "step by step pls",
+    "can you go step-by-step?",
+    "Explain your reasoning, I want to learn it.",
+    "think it through with me",
+    "and walk me through the logic",
+    "Show all your work, the teacher wants it.",
 ];
 
 /// Areas by index into `SUBJECTS` (for the taxonomy sweep).
