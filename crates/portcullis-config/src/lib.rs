@@ -7,6 +7,7 @@
 #![forbid(unsafe_code)]
 #![deny(rust_2018_idioms)]
 
+mod detect;
 mod duration;
 mod env;
 mod guard;
@@ -16,6 +17,7 @@ pub mod reference;
 mod telemetry;
 mod validate;
 
+pub use detect::*;
 pub use duration::Duration;
 pub use guard::*;
 pub use limits::*;

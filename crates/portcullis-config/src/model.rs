@@ -51,6 +51,9 @@ pub struct Config {
     /// Per-key overrides of their plan's key limits, by key id.
     #[serde(default)]
     pub key_limits: std::collections::BTreeMap<String, crate::LimitSpec>,
+    /// The extraction and distillation detector, and its response ladder.
+    #[serde(default)]
+    pub detect: crate::Detect,
 }
 
 /// Where the gateway listens. The admin listener is never the public one.

@@ -14,6 +14,7 @@ pub(crate) fn validate(config: &Config) -> Result<(), ConfigError> {
     limits(config)?;
     guard(config)?;
     telemetry(config)?;
+    detect(config)?;
     Ok(())
 }
 
@@ -40,6 +41,7 @@ pub const PERMISSIONS: &[&str] = &[
     "admin:metrics",
     "admin:config",
     "admin:watermark",
+    "admin:threats",
 ];
 
 fn identity(config: &Config) -> Result<(), ConfigError> {
@@ -590,6 +592,56 @@ fn guard(config: &Config) -> Result<(), ConfigError> {
             format!("models[{i}].guard.injection_threshold"),
             m.guard.injection_threshold,
         )?;
+    }
+    Ok(())
+}
+
+fn detect(config: &Config) -> Result<(), ConfigError> {
+    let d = &config.detect;
+    if d.enabled && !(1..=1 << 20).contains(&d.queue) {
+        return Err(ConfigError::new("detect.queue", "must be 1 to 1048576"));
+    }
+    if d.enabled && !(1..=50_000_000).contains(&d.max_keys) {
+        return Err(ConfigError::new("detect.max_keys", "must be 1 to 50000000"));
+    }
+    for (i, subject) in d.allow.iter().enumerate() {
+        let ok = subject
+            .split_once(':')
+            .is_some_and(|(kind, id)| matches!(kind, "tenant" | "key") && !id.is_empty());
+        if !ok {
+            return Err(ConfigError::new(
+                format!("detect.allow[{i}]"),
+                "must be `tenant:NAME` or `key:ID`",
+            ));
+        }
+    }
+    let mut last = 0.0;
+    for (i, rung) in d.ladder.iter().enumerate() {
+        let field = |f: &str| format!("detect.ladder[{i}].{f}");
+        if !(rung.risk > 0.0 && rung.risk <= 1.0) || rung.risk < last {
+            return Err(ConfigError::new(
+                field("risk"),
+                "must be in (0, 1] and not below the rung before",
+            ));
+        }
+        last = rung.risk;
+        if !(0.001..=1.0).contains(&rung.factor) {
+            return Err(ConfigError::new(field("factor"), "must be 0.001 to 1"));
+        }
+        if rung.hold.is_zero() || rung.hold.get() > std::time::Duration::from_secs(90 * 86_400) {
+            return Err(ConfigError::new(
+                field("hold"),
+                "must be more than 0 and at most 90 days",
+            ));
+        }
+        for plan in &rung.plans {
+            if plan != "default" && !config.plans.contains_key(plan) {
+                return Err(ConfigError::new(
+                    field("plans"),
+                    format!("no plan named {plan:?}"),
+                ));
+            }
+        }
     }
     Ok(())
 }

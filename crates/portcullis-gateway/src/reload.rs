@@ -118,6 +118,9 @@ impl GatewayState {
         }
         let version = next.version;
         self.telemetry.replace_alert_rules(rules);
+        if let Some(threats) = &self.threats {
+            threats.reconfigure(&config.detect);
+        }
         self.replace_settings(next);
         active.config = config;
         Ok(Reloaded {
@@ -167,6 +170,21 @@ fn differences(old: &Config, new: &Config) -> (Vec<&'static str>, Vec<&'static s
     check(
         "telemetry",
         telemetry_rest(&old.telemetry) != telemetry_rest(&new.telemetry),
+        false,
+    );
+    // The ladder and allow-list reload; turning the detector on or off, its queue and its
+    // memory need a restart.
+    let detect_fixed = |d: &portcullis_config::Detect| (d.enabled, d.queue, d.max_keys);
+    check(
+        "detect.ladder",
+        old.detect.ladder != new.detect.ladder
+            || old.detect.allow != new.detect.allow
+            || old.detect.act_on_internal != new.detect.act_on_internal,
+        true,
+    );
+    check(
+        "detect",
+        detect_fixed(&old.detect) != detect_fixed(&new.detect),
         false,
     );
     check("listeners", old.listeners != new.listeners, false);

@@ -90,7 +90,7 @@ impl Gateway {
             ))
         };
         let pepper = secrets::key_pepper(&data_dir).map_err(|e| secret_error("key pepper", e))?;
-        let (telemetry, stored_trail) =
+        let (telemetry, stored_trail, threat_records) =
             start_telemetry(config, &data_dir, &pepper, store.backend())?;
         let admin_token =
             secrets::admin_token(&data_dir).map_err(|e| secret_error("admin token", e))?;
@@ -196,6 +196,13 @@ impl Gateway {
                 state.clone(),
             )));
         }
+        if let Some(records) = threat_records {
+            background.push(crate::background::threats::spawn(
+                state.clone(),
+                records,
+                shutdown_rx.clone(),
+            ));
+        }
         background.push(tokio::task::spawn_blocking(|| {
             portcullis_guard::Detector::builtin();
         }));
@@ -241,6 +248,7 @@ fn start_telemetry(
     (
         Arc<portcullis_telemetry::Telemetry>,
         Option<crate::background::stored_trail::StoredTrail>,
+        Option<tokio::sync::mpsc::Receiver<Arc<portcullis_telemetry::RequestRecord>>>,
     ),
     GatewayError,
 > {
@@ -299,7 +307,12 @@ fn start_telemetry(
             Duration::from_secs(u64::from(t.audit.retention_days) * 86_400),
         )
     });
-    Ok((Arc::new(telemetry), stored))
+    // The threat detector reads every record through its own bounded tap.
+    let threats = config
+        .detect
+        .enabled
+        .then(|| telemetry.tap(config.detect.queue));
+    Ok((Arc::new(telemetry), stored, threats))
 }
 
 /// The client spans and webhooks are sent with: HTTP or HTTPS with the system's roots.

@@ -181,6 +181,8 @@ pub struct GatewayState {
     pub stored_trail: Option<crate::background::stored_trail::StoredTrail>,
     /// How often the upstreams write each watermark variant: the watermark keeps those shares.
     pub watermark_shares: Arc<portcullis_watermark::Shares>,
+    /// The extraction detector beside the path (`[detect]`); `None` when disabled.
+    pub threats: Option<Arc<crate::background::threats::Threats>>,
 }
 
 impl GatewayState {
@@ -227,6 +229,10 @@ impl GatewayState {
             admin_tls: config.listeners.tls.is_some(),
             stored_trail: None,
             watermark_shares: Arc::new(portcullis_watermark::Shares::learning()),
+            threats: config
+                .detect
+                .enabled
+                .then(|| Arc::new(crate::background::threats::Threats::new(&config.detect))),
         })
     }
 }

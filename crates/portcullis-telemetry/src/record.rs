@@ -71,6 +71,10 @@ pub struct RequestRecord {
     /// spans, metrics and security events never carry it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub content: Option<Content>,
+    /// The request body as received, for the threat detector beside the path (a shared
+    /// buffer, not a copy). Never serialised: no sink, span or metric carries it.
+    #[serde(skip)]
+    pub request_body: Option<bytes::Bytes>,
 }
 
 /// The text of a request and its answer, redacted (secrets and personal data replaced by

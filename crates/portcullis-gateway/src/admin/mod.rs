@@ -13,6 +13,7 @@ mod requests;
 mod risk;
 mod router;
 mod tenants;
+mod threats;
 mod usage;
 mod watermark;
 

@@ -36,6 +36,7 @@ fn permission_for(segments: &[&str]) -> &'static str {
         Some(&"risk") => "admin:risk",
         Some(&"config") => "admin:config",
         Some(&"watermark") => "admin:watermark",
+        Some(&"threats") => "admin:threats",
         _ => "admin:keys",
     }
 }
@@ -96,6 +97,10 @@ where
         (&Method::DELETE, ["risk", subject]) => admin.clear_risk(subject).await,
         (&Method::POST, ["watermark", "detect"]) => admin.watermark_detect(&body).await,
         (&Method::GET, ["watermark", "probes"]) => admin.watermark_probes(&query),
+        (&Method::GET, ["threats"]) => admin.list_threats(&query),
+        (&Method::GET, ["threats", key]) => admin.show_threat(key),
+        (&Method::DELETE, ["threats", subject]) => admin.clear_threat(subject).await,
+        (&Method::POST, ["threats", subject, "allow"]) => admin.allow_threat(subject).await,
         _ => Err(ApiError::not_found_route()),
     }
 }

@@ -1,8 +1,9 @@
 //! Work beside the request path: the usage ledger (quota seeds, usage flushes, risk factors),
-//! the key cache's refresh and last-use flush, alert evaluation, and the
-//! store's copy of the audit trail.
+//! the key cache's refresh and last-use flush, alert evaluation, the store's copy of the
+//! audit trail, and the threat detector with its response ladder.
 
 pub mod alerts;
 pub mod keys;
 pub mod ledger;
 pub mod stored_trail;
+pub mod threats;

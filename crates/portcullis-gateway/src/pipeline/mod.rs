@@ -203,6 +203,9 @@ where
     let timeout = svc.http.body_read_timeout.get();
     let bytes = inbound::read_body(&parts.headers, body, limit, timeout).await?;
     cx.record.bytes_in = bytes.len() as u64;
+    if svc.threats.is_some() {
+        cx.record.request_body = Some(bytes.clone());
+    }
     InferenceRequest::parse(&bytes)
 }
 

@@ -15,6 +15,7 @@ mod routing;
 mod stream_texts;
 mod streaming;
 mod telemetry;
+mod threats;
 mod upstream_errors;
 mod usage;
 mod validation;

@@ -51,6 +51,13 @@ pub struct Scenario {
     pub campaigns: Vec<CampaignSpec>,
 }
 
+impl Scenario {
+    /// Reads a scenario file's text.
+    pub fn from_toml(text: &str) -> anyhow::Result<Scenario> {
+        Ok(toml::from_str(text)?)
+    }
+}
+
 fn default_start() -> String {
     "2026-11-02T00:00:00Z".into()
 }
@@ -325,6 +332,25 @@ pub fn simulate(
         written.events += 1;
     }
     Ok(written)
+}
+
+/// One simulated request, to send to a live gateway: its endpoint (`chat.completions`,
+/// `embeddings`), body and user agent.
+pub struct LiveRequest {
+    pub endpoint: &'static str,
+    pub body: serde_json::Value,
+    pub user_agent: String,
+}
+
+/// The `n`-th request of account `a` in a simulation seeded `seed` (what `simulate` writes
+/// for it, without the recorded answer).
+pub fn live_request(a: &SimAccount, n: u32, seed: u64) -> LiveRequest {
+    let r = bodies::request(a, n, seed);
+    LiveRequest {
+        endpoint: r.endpoint,
+        body: r.body,
+        user_agent: r.user_agent,
+    }
 }
 
 fn rfc3339_millis(ts: f64) -> String {

@@ -1,0 +1,326 @@
+//! The threat detector beside the request path, and the response ladder.
+//!
+//! Every finished request record reaches the detector through the telemetry's bounded tap
+//! (a full queue drops records and counts them; a request never waits). A task drains it on
+//! a timer, folds each record into `portcullis_hunt::Detector` (the same code `portcullis
+//! detect replay` runs), and when a key's risk climbs to a rung of `[detect] ladder`, does
+//! what the rung says: an audit event, a security alert, a throttle or a suspension through
+//! the risk table the limiter already reads (so `portcullis risk clear` lifts it too). The
+//! allow-list and internal-audience tenants are observed, never acted on.
+
+use crate::state::GatewayState;
+use portcullis_config::{Detect, RungAction};
+use portcullis_hunt::{Detector, Endpoint, Limits, RequestInput, Verdict};
+use portcullis_identity::RiskRecord;
+use portcullis_limits::{now_us, RiskFactor, RiskSubject};
+use portcullis_telemetry::RequestRecord;
+use serde::Serialize;
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::mpsc::Receiver;
+
+/// The detector, its ladder and what it has done.
+pub struct Threats {
+    detector: Mutex<Detector>,
+    policy: Mutex<Policy>,
+    /// The highest rung applied per key, so each rung acts once per climb.
+    applied: Mutex<HashMap<String, usize>>,
+    /// Every action taken, newest last (bounded).
+    actions: Mutex<Vec<ActionTaken>>,
+}
+
+struct Policy {
+    detect: Detect,
+    allow: HashSet<String>,
+}
+
+/// One action of the ladder, as the admin API shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct ActionTaken {
+    pub time: String,
+    pub subject: String,
+    pub action: RungAction,
+    pub risk: f64,
+    pub reasons: Vec<String>,
+}
+
+const MAX_ACTIONS_KEPT: usize = 1000;
+
+impl Threats {
+    pub fn new(detect: &Detect) -> Threats {
+        Threats {
+            detector: Mutex::new(Detector::new(Limits {
+                keys: detect.max_keys,
+                tenants: detect.max_keys / 5 + 1,
+            })),
+            policy: Mutex::new(Policy {
+                allow: detect.allow.iter().cloned().collect(),
+                detect: detect.clone(),
+            }),
+            applied: Mutex::new(HashMap::new()),
+            actions: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// Puts a reloaded `[detect]` in force (the detector's memory stays).
+    pub fn reconfigure(&self, detect: &Detect) {
+        let mut p = lock(&self.policy);
+        p.allow = detect.allow.iter().cloned().collect();
+        p.detect = detect.clone();
+    }
+
+    /// Verdicts of keys and tenants at or above `min_risk`, riskiest first.
+    pub fn verdicts(&self, min_risk: f64) -> Vec<Verdict> {
+        let mut v: Vec<Verdict> = lock(&self.detector)
+            .verdicts()
+            .into_iter()
+            .filter(|v| v.peak_risk >= min_risk || v.risk >= min_risk)
+            .collect();
+        v.sort_by(|a, b| b.risk.total_cmp(&a.risk).then(a.id.cmp(&b.id)));
+        v
+    }
+
+    pub fn key_verdict(&self, key: &str) -> Option<Verdict> {
+        lock(&self.detector).key_verdict(key)
+    }
+
+    pub fn actions(&self) -> Vec<ActionTaken> {
+        lock(&self.actions).clone()
+    }
+
+    /// Allows a principal (`tenant:NAME` or `key:ID`) until restart or reload (the config's
+    /// `allow` is the lasting list), and lets its ladder start again from the bottom.
+    pub fn allow(&self, subject: &str) {
+        lock(&self.policy).allow.insert(subject.to_owned());
+        if let Some(key) = subject.strip_prefix("key:") {
+            lock(&self.applied).remove(key);
+        }
+    }
+
+    /// Forgets the rungs applied to a key, so a cleared key is acted on again if it
+    /// climbs again.
+    pub fn reset(&self, key: &str) {
+        lock(&self.applied).remove(key);
+    }
+
+    pub fn stats(&self) -> portcullis_hunt::detector::Stats {
+        lock(&self.detector).stats()
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Drains the tap every 100 ms until shutdown.
+pub fn spawn(
+    state: Arc<GatewayState>,
+    mut records: Receiver<Arc<RequestRecord>>,
+    mut shutdown: tokio::sync::watch::Receiver<bool>,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_millis(100));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut batch = Vec::with_capacity(256);
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {}
+                _ = shutdown.changed() => return,
+            }
+            while let Ok(r) = records.try_recv() {
+                batch.push(r);
+                if batch.len() >= 4096 {
+                    break;
+                }
+            }
+            if batch.is_empty() {
+                continue;
+            }
+            let Some(threats) = state.threats.clone() else {
+                return;
+            };
+            // The detector is CPU work: off the runtime's async threads.
+            let work = std::mem::take(&mut batch);
+            let decided = tokio::task::spawn_blocking(move || observe_batch(&threats, &work)).await;
+            if let Ok(decisions) = decided {
+                for d in decisions {
+                    act(&state, d).await;
+                }
+            }
+        }
+    })
+}
+
+/// What the ladder decided for one key.
+struct Decision {
+    key: String,
+    tenant: String,
+    risk: f64,
+    reasons: Vec<String>,
+    actions: Vec<(RungAction, f64, Duration)>,
+}
+
+fn observe_batch(threats: &Threats, records: &[Arc<RequestRecord>]) -> Vec<Decision> {
+    let mut decisions = Vec::new();
+    let mut detector = lock(&threats.detector);
+    let policy = lock(&threats.policy);
+    for r in records {
+        let Some(p) = &r.principal else { continue };
+        if p.credential == "anonymous" {
+            continue;
+        }
+        let endpoint = Endpoint::parse(&r.endpoint);
+        if endpoint == Endpoint::Other {
+            continue;
+        }
+        let body = r
+            .request_body
+            .as_ref()
+            .and_then(|b| serde_json::from_slice(b).ok())
+            .unwrap_or(serde_json::Value::Null);
+        let usage = serde_json::json!({"usage": {"completion_tokens": r.tokens.output}});
+        let ts =
+            portcullis_hunt::detector::parse_ts(&r.start).unwrap_or_else(|| now_us() as f64 / 1e6);
+        let outcome = detector.observe(&RequestInput {
+            ts,
+            tenant: &p.tenant,
+            key: &p.key_id,
+            ip: &r.client.ip,
+            user_agent: &r.client.user_agent,
+            endpoint,
+            body: &body,
+            response: (r.tokens.output > 0).then_some(&usage),
+            status: r.decision.status,
+            findings: r.findings.len() as u32,
+        });
+        let observe_only = (p.audience == "internal" && !policy.detect.act_on_internal)
+            || policy.allow.contains(&format!("key:{}", p.key_id))
+            || policy.allow.contains(&format!("tenant:{}", p.tenant));
+        if observe_only {
+            continue;
+        }
+        let risk = outcome.key.risk;
+        let reached = policy
+            .detect
+            .ladder
+            .iter()
+            .enumerate()
+            .filter(|(_, rung)| {
+                risk >= rung.risk && (rung.plans.is_empty() || rung.plans.contains(&p.plan))
+            })
+            .map(|(i, _)| i + 1)
+            .max()
+            .unwrap_or(0);
+        let mut applied = lock(&threats.applied);
+        let before = applied.get(&p.key_id).copied().unwrap_or(0);
+        if reached <= before {
+            continue;
+        }
+        applied.insert(p.key_id.clone(), reached);
+        let actions = policy.detect.ladder[before..reached]
+            .iter()
+            .filter(|rung| rung.plans.is_empty() || rung.plans.contains(&p.plan))
+            .flat_map(|rung| {
+                rung.actions
+                    .iter()
+                    .map(move |&a| (a, rung.factor, rung.hold.get()))
+            })
+            .collect();
+        decisions.push(Decision {
+            key: p.key_id.clone(),
+            tenant: p.tenant.clone(),
+            risk,
+            reasons: outcome
+                .key
+                .reasons
+                .iter()
+                .map(ToString::to_string)
+                .collect(),
+            actions,
+        });
+    }
+    decisions
+}
+
+async fn act(state: &GatewayState, d: Decision) {
+    for (action, factor, hold) in d.actions {
+        let (subject, factor) = match action {
+            RungAction::Record | RungAction::Alert => (None, 0.0),
+            RungAction::Throttle => (Some(RiskSubject::Key(d.key.clone())), factor),
+            RungAction::SuspendKey => (Some(RiskSubject::Key(d.key.clone())), 0.0),
+            RungAction::SuspendTenant => (Some(RiskSubject::Tenant(d.tenant.clone())), 0.0),
+        };
+        let target = match &subject {
+            Some(RiskSubject::Tenant(t)) => format!("tenant:{t}"),
+            _ => format!("key:{}", d.key),
+        };
+        if let Some(subject) = subject {
+            let now = now_us();
+            let reason = format!(
+                "threat detector: risk {:.3}; {}",
+                d.risk,
+                d.reasons.first().cloned().unwrap_or_default()
+            );
+            let factor = RiskFactor {
+                subject,
+                factor,
+                expires_at_us: now + hold.as_micros() as u64,
+                reason: reason.chars().take(500).collect(),
+            };
+            let stored = state
+                .store
+                .set_risk(RiskRecord {
+                    subject: target.clone(),
+                    factor: factor.factor,
+                    expires_at_us: factor.expires_at_us as i64,
+                    reason: factor.reason.clone(),
+                    set_at: now as i64,
+                })
+                .await;
+            if let Err(e) = stored {
+                // Still applied here; the other replicas learn it when the store is back.
+                tracing::warn!(error = %e, %target, "threat action not stored");
+            }
+            state.limiter.risk().set(factor);
+        }
+        let name = match action {
+            RungAction::Record => "threat.record",
+            RungAction::Alert => "threat.alert",
+            RungAction::Throttle => "threat.throttle",
+            RungAction::SuspendKey => "threat.suspend_key",
+            RungAction::SuspendTenant => "threat.suspend_tenant",
+        };
+        let detail = format!("risk={:.3} {}", d.risk, d.reasons.join("; "));
+        if let Err(e) = state
+            .store
+            .record_audit("detector", name, &target, "gateway", &detail)
+            .await
+        {
+            tracing::warn!(error = %e, "threat audit event not stored");
+        }
+        state.telemetry.admin(portcullis_telemetry::AdminEvent {
+            time: jiff::Timestamp::now().to_string(),
+            actor: "detector".into(),
+            action: name.into(),
+            target: target.clone(),
+            source: "gateway".into(),
+        });
+        if action == RungAction::Alert {
+            tracing::warn!(%target, risk = d.risk, reasons = %d.reasons.join("; "), "extraction suspected");
+        }
+        if let Some(threats) = &state.threats {
+            let mut actions = lock(&threats.actions);
+            if actions.len() >= MAX_ACTIONS_KEPT {
+                actions.remove(0);
+            }
+            actions.push(ActionTaken {
+                time: jiff::Timestamp::now().to_string(),
+                subject: target,
+                action,
+                risk: d.risk,
+                reasons: d.reasons.clone(),
+            });
+        }
+    }
+}

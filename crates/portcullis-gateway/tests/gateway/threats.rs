@@ -1,0 +1,208 @@
+//! The threat detector live: a sybil campaign and legitimate personas (the traffic
+//! simulator's) driven through the real HTTP path with real keys; the campaign's keys are
+//! throttled, then suspended, by the ladder; the legitimate keys are untouched; an
+//! operator can see why, and clear a key.
+
+use crate::common;
+
+use common::Harness;
+use http::Method;
+use portcullis_hunt::simulate::{accounts, live_request, Scenario};
+use portcullis_sim::SimOptions;
+use serde_json::Value;
+use std::time::Duration;
+
+const LADDER: &str = r#"
+[detect]
+[[detect.ladder]]
+risk = 0.8
+actions = ["record", "throttle"]
+factor = 0.25
+hold = "10m"
+[[detect.ladder]]
+risk = 0.99
+actions = ["suspend_key"]
+hold = "10m"
+"#;
+
+const SCENARIO: &str = r#"
+days = 1
+[personas]
+chat = 4
+student = 2
+app_backend = 2
+coding_agent = 1
+eval_harness = 1
+[[campaigns]]
+kind = "sybil"
+accounts = 8
+budget = 240
+"#;
+
+async fn send(h: &Harness, key: &str, endpoint: &str, body: &Value, agent: &str) -> u16 {
+    let auth = format!("Bearer {key}");
+    let path = format!("/v1/{}", endpoint.replace('.', "/"));
+    let mut body = body.clone();
+    body["model"] = Value::String(
+        if endpoint == "embeddings" {
+            "embed"
+        } else {
+            "chat"
+        }
+        .into(),
+    );
+    h.request(
+        h.gateway.public,
+        Method::POST,
+        &path,
+        &[
+            ("content-type", "application/json"),
+            ("authorization", &auth),
+            ("user-agent", agent),
+        ],
+        &body.to_string(),
+    )
+    .await
+    .status
+    .as_u16()
+}
+
+#[tokio::test]
+async fn a_sybil_campaign_is_throttled_then_suspended_and_people_are_untouched() {
+    let h = Harness::start(SimOptions::default(), "", LADDER).await;
+    let scenario = Scenario::from_toml(SCENARIO).unwrap();
+    let sim = accounts(&scenario, 3);
+    let mut keys = Vec::new();
+    for a in &sim {
+        let (key, id) = h.key(&a.tenant, "customer", "").await;
+        keys.push((key, id, a.campaign.is_some()));
+    }
+    // Round-robin, 30 requests each: the campaign's accounts each look like a modest user.
+    for n in 0..30 {
+        for (a, (key, _, _)) in sim.iter().zip(&keys) {
+            let r = live_request(a, n, 3);
+            send(&h, key, r.endpoint, &r.body, &r.user_agent).await;
+        }
+    }
+    // The detector drains its queue on a timer, beside the path.
+    let mut risk = Value::Null;
+    for _ in 0..100 {
+        risk = h.admin(Method::GET, "/admin/v1/risk", "").await.json();
+        let suspended = risk["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|f| f["factor"] == 0.0)
+            .count();
+        if suspended == 8 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let factors = risk["data"].as_array().unwrap();
+    let threats = h.admin(Method::GET, "/admin/v1/threats", "").await.json();
+    for (key, id, attack) in &keys {
+        let factor = factors.iter().find(|f| f["subject"]["id"] == id.as_str());
+        if *attack {
+            let f = factor.unwrap_or_else(|| panic!("{id} not acted on: {threats:#}"));
+            assert_eq!(f["factor"], 0.0, "{f}");
+            assert!(f["reason"].as_str().unwrap().contains("threat detector"));
+            let actions: Vec<&str> = threats["actions"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|a| a["subject"] == format!("key:{id}").as_str())
+                .map(|a| a["action"].as_str().unwrap())
+                .collect();
+            assert_eq!(actions, ["record", "throttle", "suspend_key"], "{id}");
+            let status = send(
+                &h,
+                key,
+                "chat.completions",
+                &serde_json::json!({"messages": [{"role": "user", "content": "hi"}]}),
+                "x",
+            )
+            .await;
+            assert!(
+                status == 429 || status == 403,
+                "a suspended key is refused: {status}"
+            );
+        } else {
+            assert!(factor.is_none(), "legitimate {id} acted on: {factor:?}");
+            let status = send(
+                &h,
+                key,
+                "chat.completions",
+                &serde_json::json!({"messages": [{"role": "user", "content": "hi"}]}),
+                "x",
+            )
+            .await;
+            assert_eq!(status, 200, "legitimate {id}");
+        }
+    }
+    // The operator sees why, per key, and the campaign as one cluster.
+    let (_, first_attack, _) = keys.iter().find(|k| k.2).unwrap();
+    let verdict = h
+        .admin(
+            Method::GET,
+            &format!("/admin/v1/threats/{first_attack}"),
+            "",
+        )
+        .await
+        .json();
+    assert_eq!(verdict["flagged"], true, "{verdict}");
+    assert!(
+        verdict["reason_codes"]
+            .as_array()
+            .unwrap()
+            .contains(&Value::from("campaign")),
+        "{verdict}"
+    );
+    assert!(verdict["cluster_size"].as_u64().unwrap() >= 2, "{verdict}");
+    // Clearing a key lifts its suspension (and is audited).
+    let cleared = h
+        .admin(
+            Method::DELETE,
+            &format!("/admin/v1/threats/key:{first_attack}"),
+            "",
+        )
+        .await;
+    assert_eq!(cleared.status, 200);
+    let (key, _, _) = keys.iter().find(|k| &k.1 == first_attack).unwrap();
+    let status = send(
+        &h,
+        key,
+        "chat.completions",
+        &serde_json::json!({"messages": [{"role": "user", "content": "hi"}]}),
+        "x",
+    )
+    .await;
+    assert_eq!(status, 200);
+    let audit = h
+        .admin(Method::GET, "/admin/v1/audit?limit=1000", "")
+        .await
+        .json();
+    let text = audit.to_string();
+    assert!(
+        text.contains("threat.suspend_key") && text.contains("threat.clear"),
+        "{text}"
+    );
+}
+
+#[tokio::test]
+async fn threats_need_their_permission_and_bad_subjects_are_refused() {
+    let h = Harness::start(SimOptions::default(), "", "").await;
+    let bad = h
+        .admin(Method::DELETE, "/admin/v1/threats/nobody", "")
+        .await;
+    assert_eq!(bad.status, 400);
+    let bad = h
+        .admin(Method::GET, "/admin/v1/threats?min_risk=7", "")
+        .await;
+    assert_eq!(bad.status, 400);
+    let unknown = h.admin(Method::GET, "/admin/v1/threats/key-none", "").await;
+    assert_eq!(unknown.status, 404);
+    let list = h.admin(Method::GET, "/admin/v1/threats", "").await;
+    assert_eq!(list.status, 200);
+    assert!(list.json()["data"].as_array().unwrap().is_empty());
+}
