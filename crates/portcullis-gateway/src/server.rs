@@ -237,6 +237,13 @@ impl Gateway {
     }
 }
 
+/// The telemetry, the store's copy of the trail (when kept), and the detector's records.
+type StartedTelemetry = (
+    Arc<portcullis_telemetry::Telemetry>,
+    Option<crate::background::stored_trail::StoredTrail>,
+    Option<tokio::sync::mpsc::Receiver<Arc<portcullis_telemetry::RequestRecord>>>,
+);
+
 /// Metrics and the audit trail, as configured. The prompt fingerprint key is derived from the
 /// key pepper: stable across restarts and replicas sharing a data directory or pepper.
 fn start_telemetry(
@@ -244,14 +251,7 @@ fn start_telemetry(
     data_dir: &std::path::Path,
     pepper: &[u8],
     store_backend: &str,
-) -> Result<
-    (
-        Arc<portcullis_telemetry::Telemetry>,
-        Option<crate::background::stored_trail::StoredTrail>,
-        Option<tokio::sync::mpsc::Receiver<Arc<portcullis_telemetry::RequestRecord>>>,
-    ),
-    GatewayError,
-> {
+) -> Result<StartedTelemetry, GatewayError> {
     use portcullis_telemetry::audit::files::Rotation;
     let t = &config.telemetry;
     let audit = t

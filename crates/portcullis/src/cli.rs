@@ -123,6 +123,11 @@ enum Command {
         #[command(subcommand)]
         command: crate::commands::guard::GuardCommand,
     },
+    /// See what the extraction detector flagged, and clear or allow a principal.
+    Threats {
+        #[command(subcommand)]
+        command: crate::commands::admin::ThreatCommand,
+    },
     /// Run the extraction detector over recorded traffic, or score it against labels.
     Detect {
         #[command(subcommand)]
@@ -239,6 +244,13 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             command: Some(command),
             ..
         } => crate::commands::hunt::run_sim(command, cli.target.output_file()),
+        Command::Threats { command } => {
+            crate::commands::admin::run(
+                cli.target,
+                crate::commands::admin::Request::Threats(command),
+            )
+            .await
+        }
         Command::Detect { command } => {
             crate::commands::hunt::run_detect(command, cli.target.output_file())
         }

@@ -966,3 +966,96 @@ fn watermark_commands_run_on_the_gateway_with_all_tenants() {
     assert!(ok, "{err}");
     assert_eq!(out.lines().count(), 10, "{out}");
 }
+
+#[test]
+fn sim_traffic_then_detect_replay_and_eval_run_on_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = dir.path().join("scenario.toml");
+    std::fs::write(
+        &scenario,
+        "days = 1\n[personas]\nchat = 10\napp_backend = 2\n[[campaigns]]\nkind = \"bulk\"\nbudget = 400\n[[campaigns]]\nkind = \"logit_bias\"\nbudget = 50\n",
+    )
+    .unwrap();
+    let traffic = dir.path().join("traffic.jsonl");
+    let labels = dir.path().join("labels.jsonl");
+    let verdicts = dir.path().join("verdicts.jsonl");
+    let run = |args: &[&std::ffi::OsStr]| {
+        let out = binary().args(args).output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out
+    };
+    run(&[
+        "sim".as_ref(),
+        "traffic".as_ref(),
+        "--scenario".as_ref(),
+        scenario.as_os_str(),
+        "--seed".as_ref(),
+        "4".as_ref(),
+        "--output".as_ref(),
+        traffic.as_os_str(),
+        "--labels".as_ref(),
+        labels.as_os_str(),
+    ]);
+    let out = run(&[
+        "detect".as_ref(),
+        "replay".as_ref(),
+        "--input".as_ref(),
+        traffic.as_os_str(),
+        "--output".as_ref(),
+        verdicts.as_os_str(),
+    ]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("flagged"));
+    let lines: Vec<serde_json::Value> = std::fs::read_to_string(&verdicts)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let labels_text = std::fs::read_to_string(&labels).unwrap();
+    for l in labels_text.lines() {
+        let label: serde_json::Value = serde_json::from_str(l).unwrap();
+        let Some(v) = lines
+            .iter()
+            .find(|v| v["kind"] == "key" && v["id"] == label["key"])
+        else {
+            continue; // an account that sent nothing that day
+        };
+        assert_eq!(
+            v["flagged"] == true,
+            label["label"] == "attack",
+            "{label} -> {v}"
+        );
+        assert!(v.get("first_flagged_request_index").is_some() && v.get("cluster").is_some());
+    }
+    assert!(lines.iter().any(|v| v["kind"] == "tenant"));
+    let out = run(&[
+        "detect".as_ref(),
+        "eval".as_ref(),
+        "--input".as_ref(),
+        traffic.as_os_str(),
+        "--labels".as_ref(),
+        labels.as_os_str(),
+        "--json".as_ref(),
+    ]);
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["fpr"], 0.0);
+    assert_eq!(report["tpr"], 1.0);
+    // A bad scenario is a clear error naming the field.
+    std::fs::write(&scenario, "[personas]\nchatt = 1\n").unwrap();
+    let out = binary()
+        .args(["sim", "traffic", "--labels"])
+        .arg(&labels)
+        .arg("--scenario")
+        .arg(&scenario)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("chatt"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -206,10 +206,8 @@ pub fn skeleton(text: &str) -> Skeleton {
                 }
                 toks.push(QUOTE);
             }
-            '?' | '.' | ':' | '!' | '\n' | ';' => {
-                if toks.last() != Some(&(c as u8)) {
-                    toks.push(c as u8);
-                }
+            '?' | '.' | ':' | '!' | '\n' | ';' if toks.last() != Some(&(c as u8)) => {
+                toks.push(c as u8);
             }
             _ => {}
         }

@@ -1,4 +1,4 @@
-//! `portcullis tenants|keys|tokens|usage|risk|audit|requests|watermark`: the admin API from the command line, a
+//! `portcullis tenants|keys|tokens|usage|risk|threats|audit|requests|watermark`: the admin API from the command line, a
 //! file per command.
 //!
 //! Talks to the admin listener over HTTP (`--admin-url`), with the admin token from
@@ -12,6 +12,7 @@ mod requests;
 mod risk;
 mod show;
 mod tenants;
+mod threats;
 mod tokens;
 mod usage;
 mod watermark;
@@ -21,6 +22,7 @@ pub use keys::KeyCommand;
 pub use requests::RequestsCommand;
 pub use risk::RiskCommand;
 pub use tenants::TenantCommand;
+pub use threats::ThreatCommand;
 pub use tokens::TokenCommand;
 pub use usage::UsageCommand;
 
@@ -92,6 +94,7 @@ pub enum Output {
 pub enum Request {
     Usage(UsageCommand),
     Risk(RiskCommand),
+    Threats(ThreatCommand),
     Tokens(TokenCommand),
     Tenants(TenantCommand),
     Keys(KeyCommand),
@@ -132,6 +135,7 @@ pub async fn run(target: AdminTarget, request: Request) -> anyhow::Result<()> {
         Request::Tokens(command) => tokens::call(&client, command).await?,
         Request::Usage(command) => usage::call(&client, command).await?,
         Request::Risk(command) => risk::call(&client, command).await?,
+        Request::Threats(command) => threats::call(&client, command).await?,
         Request::Audit { limit } => audit::call(&client, limit).await?,
         Request::Config(command) => config::call(&client, command).await?,
         Request::Watermark(command) => watermark::call(&client, command).await?,
