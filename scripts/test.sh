@@ -41,6 +41,6 @@ echo "== openai client, metrics parsers, dashboard in chromium"
 PORTCULLIS_REQUIRE_BROWSER=1 bash scripts/openai-client-test.sh
 echo "== deployment files (hadolint, kubernetes-validate, compose schema, systemd-analyze, check-config)"
 bash scripts/validate-deploy.sh
-echo "== brief fuzzing (request parser, stream redactor, prompt screening, response chain, admin API, token counting, watermark)"
-FUZZ_SEED="${FUZZ_SEED:-1}" FUZZ_SECONDS="${FUZZ_SECONDS:-10}" FUZZ_TARGETS="inference_request stream_redactor prompt_screening response_chain admin_api token_count watermark" \
+echo "== brief fuzzing (request parser, stream redactor, prompt screening, response chain, admin API, token counting, watermark, threat detector)"
+FUZZ_SEED="${FUZZ_SEED:-1}" FUZZ_SECONDS="${FUZZ_SECONDS:-10}" FUZZ_TARGETS="inference_request stream_redactor prompt_screening response_chain admin_api token_count watermark hunt_features" \
   bash scripts/fuzz.sh
