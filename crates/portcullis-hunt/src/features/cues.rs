@@ -153,6 +153,7 @@ fn matchers() -> &'static Matchers {
             AhoCorasickBuilder::new()
                 .ascii_case_insensitive(true)
                 .match_kind(MatchKind::Standard)
+                .kind(Some(aho_corasick::AhoCorasickKind::DFA))
                 .build(patterns)
                 .expect("phrase lists compile")
         };
@@ -164,15 +165,15 @@ fn matchers() -> &'static Matchers {
     })
 }
 
-/// The cues in a prompt (system and user text). Reads at most the first and last 8 KiB of
+/// The cues in a prompt (system and user text). Reads at most the first and last 2 KiB of
 /// each: an instruction sits at a prompt's head or tail, and a long document in the middle
 /// must not cost the detector its budget.
 pub fn cues(texts: &[&str]) -> Cues {
     let m = matchers();
     let mut cues = Cues::default();
     for text in texts {
-        for part in head_and_tail(text, 8192) {
-            for found in m.prompt.find_overlapping_iter(part) {
+        for part in head_and_tail(text, 2048) {
+            for found in m.prompt.find_iter(part) {
                 let i = found.pattern().as_usize();
                 match m.bounds.iter().position(|&end| i < end) {
                     Some(0) => cues.reasoning = true,
@@ -223,6 +224,7 @@ mod tests {
     #[test]
     fn reads_the_tail_of_a_long_prompt() {
         let long = format!("{} Now think step by step.", "filler ".repeat(5000));
+        assert!(long.len() > 4 * 2048);
         assert!(cues(&[&long]).reasoning);
     }
 

@@ -161,36 +161,31 @@ const FRAME_WORDS: &[&str] = &[
     "your",
 ];
 
-/// The skeleton of `text` (at most its first 4 KiB are read: a template shows in its head).
+/// The skeleton of `text` (its first 2 KiB are read: a template shows in its head, and a
+/// long document pasted after it must not cost the detector its budget).
 pub fn skeleton(text: &str) -> Skeleton {
-    let head = &text[..floor_char_boundary(text, 4096)];
+    let head = &text[..floor_char_boundary(text, 2048)];
     let mut toks: Vec<u8> = Vec::with_capacity(64);
-    let mut word = String::new();
-    let mut chars = head.chars().peekable();
-    while let Some(c) = chars.next() {
-        if c.is_alphanumeric() || (c == '\'' && !word.is_empty()) {
-            if c.is_ascii() {
-                word.push(c.to_ascii_lowercase());
-            } else {
-                word.extend(c.to_lowercase());
-            }
-            if chars
-                .peek()
-                .is_some_and(|n| n.is_alphanumeric() || *n == '\'')
-            {
-                continue;
-            }
-            let w = word.trim_end_matches('\'');
-            if w.bytes().any(|b| b.is_ascii_digit()) {
-                toks.push(NUMBER);
-            } else if let Ok(i) = FRAME_WORDS.binary_search(&w) {
-                toks.push(FRAME + i as u8);
-            } else {
-                push_content(&mut toks);
-            }
-            word.clear();
+    let mut lower = String::new();
+    let mut word_start: Option<usize> = None;
+    let mut chars = head.char_indices();
+    loop {
+        let next = chars.next();
+        let in_word =
+            next.is_some_and(|(_, c)| c.is_alphanumeric() || (c == '\'' && word_start.is_some()));
+        if in_word {
+            word_start.get_or_insert(next.expect("in a word").0);
             continue;
         }
+        if let Some(start) = word_start.take() {
+            let end = next.map_or(head.len(), |(at, _)| at);
+            push_word(
+                &mut toks,
+                &mut lower,
+                head[start..end].trim_end_matches('\''),
+            );
+        }
+        let Some((_, c)) = next else { break };
         match c {
             '"' | '“' | '`' | '«' => {
                 // A quoted span is one slot, whatever it holds.
@@ -199,7 +194,7 @@ pub fn skeleton(text: &str) -> Skeleton {
                     '«' => '»',
                     other => other,
                 };
-                for n in chars.by_ref() {
+                for (_, n) in chars.by_ref() {
                     if n == close {
                         break;
                     }
@@ -218,6 +213,24 @@ pub fn skeleton(text: &str) -> Skeleton {
     }
 }
 
+fn push_word(toks: &mut Vec<u8>, lower: &mut String, w: &str) {
+    if w.bytes().any(|b| b.is_ascii_digit()) {
+        toks.push(NUMBER);
+        return;
+    }
+    let w = if w.bytes().all(|b| b.is_ascii_lowercase() || b == b'\'') {
+        w
+    } else {
+        lower.clear();
+        lower.extend(w.chars().flat_map(char::to_lowercase));
+        lower.as_str()
+    };
+    match frame_index().get(w) {
+        Some(&i) => toks.push(FRAME + i),
+        None => push_content(toks),
+    }
+}
+
 /// Skeleton token codes: punctuation is its own byte (below 64), frame words from `FRAME`.
 const CONTENT: u8 = 1;
 const NUMBER: u8 = 2;
@@ -233,21 +246,45 @@ const CONNECTORS: &[&str] = &[
 ];
 const ARTICLES: &[&str] = &["a", "an", "the"];
 
-fn is_frame(tok: u8, list: &[&str]) -> bool {
-    tok >= FRAME && list.contains(&FRAME_WORDS[(tok - FRAME) as usize])
+/// Frame words by text (a hash lookup: a binary search compares a dozen strings a word).
+fn frame_index() -> &'static rustc_hash::FxHashMap<&'static str, u8> {
+    static INDEX: std::sync::OnceLock<rustc_hash::FxHashMap<&'static str, u8>> =
+        std::sync::OnceLock::new();
+    INDEX.get_or_init(|| {
+        FRAME_WORDS
+            .iter()
+            .enumerate()
+            .map(|(i, w)| (*w, i as u8))
+            .collect()
+    })
+}
+
+/// For each frame word: bit 0 a connector, bit 1 an article.
+fn frame_roles() -> &'static [u8] {
+    static ROLES: std::sync::OnceLock<Vec<u8>> = std::sync::OnceLock::new();
+    ROLES.get_or_init(|| {
+        FRAME_WORDS
+            .iter()
+            .map(|w| u8::from(CONNECTORS.contains(w)) | (u8::from(ARTICLES.contains(w)) << 1))
+            .collect()
+    })
+}
+
+fn is_frame(tok: u8, role: u8) -> bool {
+    tok >= FRAME && frame_roles()[(tok - FRAME) as usize] & role != 0
 }
 
 /// Adds a content word: merged into the slot before it when only connectors separate them.
 fn push_content(toks: &mut Vec<u8>) {
     let mut i = toks.len();
-    while i > 0 && is_frame(toks[i - 1], CONNECTORS) {
+    while i > 0 && is_frame(toks[i - 1], 1) {
         i -= 1;
     }
     if i > 0 && toks[i - 1] == CONTENT {
         toks.truncate(i);
         return;
     }
-    while toks.last().is_some_and(|&t| is_frame(t, ARTICLES)) {
+    while toks.last().is_some_and(|&t| is_frame(t, 2)) {
         toks.pop();
     }
     toks.push(CONTENT);
@@ -256,25 +293,39 @@ fn push_content(toks: &mut Vec<u8>) {
 /// A hash of the prompt's words, case and spacing folded: equal for the same prompt sent
 /// twice, different for any other.
 pub fn fingerprint(system: &str, user: &str) -> u64 {
-    let mut h = xxh3_64(b"") ^ xxh3_64(normalize(system).as_bytes()).rotate_left(17);
-    h ^= xxh3_64(normalize(user).as_bytes());
-    h
+    normalized_hash(system).rotate_left(17) ^ normalized_hash(user)
 }
 
-fn normalize(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for w in text.split_whitespace() {
-        if !out.is_empty() {
-            out.push(' ');
+/// The hash of `text` lowercased, with every run of whitespace read as one space (one
+/// pass over the bytes for ASCII text).
+fn normalized_hash(text: &str) -> u64 {
+    let lowered;
+    let text = if text.is_ascii() {
+        text
+    } else {
+        lowered = text.to_lowercase();
+        &lowered
+    };
+    let mut out = Vec::with_capacity(text.len());
+    let mut space = false;
+    for &b in text.trim().as_bytes() {
+        if b.is_ascii_whitespace() {
+            space = true;
+            continue;
         }
-        out.extend(w.chars().flat_map(char::to_lowercase));
+        if space {
+            out.push(b' ');
+            space = false;
+        }
+        out.push(b.to_ascii_lowercase());
     }
-    out
+    xxh3_64(&out)
 }
 
-/// SimHash (64 bits) of the word pairs of `text`: prompts that share most of their words
-/// are a few bits apart; unrelated prompts are about 32 apart.
+/// SimHash (64 bits) of the word pairs of `text`'s first 1 KiB: prompts that share most of
+/// their words are a few bits apart; unrelated prompts are about 32 apart.
 pub fn simhash(text: &str) -> u64 {
+    let text = &text[..floor_char_boundary(text, 1024)];
     let mut weights = [0i32; 64];
     let mut prev: u64 = 0;
     let mut any = false;
@@ -291,7 +342,7 @@ pub fn simhash(text: &str) -> u64 {
         prev = h;
         any = true;
         for (bit, weight) in weights.iter_mut().enumerate() {
-            *weight += if pair >> bit & 1 == 1 { 1 } else { -1 };
+            *weight += ((pair >> bit) & 1) as i32 * 2 - 1;
         }
     }
     if !any {

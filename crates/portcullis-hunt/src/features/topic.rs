@@ -343,9 +343,14 @@ pub fn topic(text: &str) -> u8 {
         .split(|c: char| !c.is_alphanumeric())
         .filter(|w| (2..=20).contains(&w.len()))
     {
-        word.clear();
-        word.extend(w.chars().flat_map(char::to_lowercase));
-        if let Some(&t) = table.get(word.as_str()) {
+        let w = if w.bytes().all(|b| b.is_ascii_lowercase()) {
+            w
+        } else {
+            word.clear();
+            word.extend(w.chars().flat_map(char::to_lowercase));
+            word.as_str()
+        };
+        if let Some(&t) = table.get(w) {
             votes[t as usize] = votes[t as usize].saturating_add(1);
         }
     }
