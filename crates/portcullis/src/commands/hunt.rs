@@ -19,6 +19,7 @@ pub enum SimCommand {
         /// Scenario file (TOML): personas and campaigns (see the README).
         #[arg(long)]
         scenario: PathBuf,
+        /// Seed of every random choice: the same seed writes the same traffic.
         #[arg(long, default_value_t = 1)]
         seed: u64,
         /// Ground truth per key (JSON lines).
@@ -40,8 +41,10 @@ pub enum DetectCommand {
     },
     /// Replay labelled traffic and report detection, false positives and cost.
     Eval {
+        /// Recorded traffic (JSON lines, as for replay); `-` reads standard input.
         #[arg(long)]
         input: PathBuf,
+        /// Ground truth per key (JSON lines: key, tenant, label, class, campaign).
         #[arg(long)]
         labels: PathBuf,
         /// Print the report as JSON.

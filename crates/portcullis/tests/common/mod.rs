@@ -57,7 +57,20 @@ impl Drop for Running {
 }
 
 pub fn http(addr: &str, request: &str) -> String {
-    let mut s = TcpStream::connect(addr).unwrap();
+    // Connecting is retried for a few seconds: on a loaded machine (the whole workspace's
+    // tests at once) a listener that has printed its address can be slow to accept.
+    let mut attempts = 0;
+    let mut s = loop {
+        match TcpStream::connect(addr) {
+            Ok(s) => break s,
+            Err(e) if attempts < 60 => {
+                attempts += 1;
+                let _ = e;
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            Err(e) => panic!("cannot connect to {addr}: {e}"),
+        }
+    };
     s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
     s.write_all(request.as_bytes()).unwrap();
     let mut out = String::new();
