@@ -1031,6 +1031,25 @@ fn sim_traffic_then_detect_replay_and_eval_run_on_files() {
         assert!(v.get("first_flagged_request_index").is_some() && v.get("cluster").is_some());
     }
     assert!(lines.iter().any(|v| v["kind"] == "tenant"));
+    // A gateway configuration's [detect] settings apply: three keys held at most.
+    let config = dir.path().join("portcullis.toml");
+    std::fs::write(&config, "[detect]\nmax_keys = 3\n").unwrap();
+    run(&[
+        "detect".as_ref(),
+        "replay".as_ref(),
+        "--input".as_ref(),
+        traffic.as_os_str(),
+        "--config".as_ref(),
+        config.as_os_str(),
+        "--output".as_ref(),
+        verdicts.as_os_str(),
+    ]);
+    let keys = std::fs::read_to_string(&verdicts)
+        .unwrap()
+        .lines()
+        .filter(|l| l.contains("\"kind\":\"key\""))
+        .count();
+    assert_eq!(keys, 3);
     let out = run(&[
         "detect".as_ref(),
         "eval".as_ref(),

@@ -35,9 +35,14 @@ pub enum DetectCommand {
         /// Recorded traffic (JSON lines; see the README); `-` reads standard input.
         #[arg(long)]
         input: PathBuf,
-        /// Most keys held at once (the least recently seen are forgotten first).
-        #[arg(long, default_value_t = Limits::default().keys)]
-        max_keys: usize,
+        /// A gateway configuration whose `[detect]` settings to replay with (its models,
+        /// tenants and keys are not needed: the traffic's are taken as recorded).
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Most keys held at once (the least recently seen are forgotten first); default
+        /// the configuration's `[detect] max_keys`.
+        #[arg(long)]
+        max_keys: Option<usize>,
     },
     /// Replay labelled traffic and report detection, false positives and cost.
     Eval {
@@ -93,10 +98,23 @@ pub fn run_sim(command: SimCommand, output: PathBuf) -> anyhow::Result<()> {
 
 pub fn run_detect(command: DetectCommand, output: PathBuf) -> anyhow::Result<()> {
     match command {
-        DetectCommand::Replay { input, max_keys } => {
+        DetectCommand::Replay {
+            input,
+            config,
+            max_keys,
+        } => {
+            let detect = match &config {
+                Some(path) => {
+                    portcullis_config::Config::load(Some(path))
+                        .with_context(|| format!("invalid configuration {}", path.display()))?
+                        .detect
+                }
+                None => portcullis_config::Detect::default(),
+            };
+            let keys = max_keys.unwrap_or(detect.max_keys).max(1);
             let mut detector = Detector::new(Limits {
-                keys: max_keys,
-                ..Limits::default()
+                keys,
+                tenants: keys / 5 + 1,
             });
             let stats = replay::replay(reader(&input)?, &mut detector, |_, _, _, _| {})?;
             let mut out = writer(&output)?;
