@@ -92,6 +92,14 @@ impl Admin<'_> {
         subject: &str,
     ) -> Result<Response<GatewayBody>, ApiError> {
         self.actor.require_global()?;
+        let existed = self.lift_risk(subject).await?;
+        self.audit("risk.clear", subject, "").await?;
+        ok(json!({"subject": subject, "cleared": existed}))
+    }
+
+    /// Removes a principal's risk factor from the store and this replica; returns whether
+    /// there was one. The subject must be `tenant:NAME` or `key:ID`.
+    pub(super) async fn lift_risk(&self, subject: &str) -> Result<bool, ApiError> {
         let parsed = parse_subject(subject)
             .ok_or_else(|| invalid("subject", "The subject must be `tenant:NAME` or `key:ID`."))?;
         let existed = self
@@ -101,8 +109,7 @@ impl Admin<'_> {
             .await
             .map_err(store_error)?;
         self.state.limiter.risk().clear(&parsed);
-        self.audit("risk.clear", subject, "").await?;
-        ok(json!({"subject": subject, "cleared": existed}))
+        Ok(existed)
     }
 }
 

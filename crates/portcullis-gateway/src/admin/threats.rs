@@ -2,9 +2,8 @@
 //! a key (its throttle or suspension lifted, its ladder reset) and allowing a principal.
 //! Permission `admin:threats`, operators only.
 
-use super::reply::{invalid, not_found, ok, query_param, store_error};
+use super::reply::{invalid, not_found, ok, query_param};
 use super::Admin;
-use crate::background::ledger::parse_subject;
 use crate::respond::GatewayBody;
 use http::Response;
 use portcullis_core::ApiError;
@@ -58,15 +57,7 @@ impl Admin<'_> {
     ) -> Result<Response<GatewayBody>, ApiError> {
         self.actor.require_global()?;
         let threats = self.threats()?;
-        let parsed = parse_subject(subject)
-            .ok_or_else(|| invalid("subject", "The subject must be `tenant:NAME` or `key:ID`."))?;
-        let existed = self
-            .state
-            .store
-            .clear_risk(subject)
-            .await
-            .map_err(store_error)?;
-        self.state.limiter.risk().clear(&parsed);
+        let existed = self.lift_risk(subject).await?;
         if let Some(key) = subject.strip_prefix("key:") {
             threats.reset(key);
         }
@@ -83,15 +74,8 @@ impl Admin<'_> {
     ) -> Result<Response<GatewayBody>, ApiError> {
         self.actor.require_global()?;
         let threats = self.threats()?;
-        let parsed = parse_subject(subject)
-            .ok_or_else(|| invalid("subject", "The subject must be `tenant:NAME` or `key:ID`."))?;
+        self.lift_risk(subject).await?;
         threats.allow(subject);
-        self.state
-            .store
-            .clear_risk(subject)
-            .await
-            .map_err(store_error)?;
-        self.state.limiter.risk().clear(&parsed);
         self.audit("threat.allow", subject, "").await?;
         ok(json!({"subject": subject, "allowed": true}))
     }

@@ -67,6 +67,12 @@ async fn send(h: &Harness, key: &str, endpoint: &str, body: &Value, agent: &str)
     .as_u16()
 }
 
+/// A plain "hi" from `key`: its status.
+async fn hi(h: &Harness, key: &str) -> u16 {
+    let body = serde_json::json!({"messages": [{"role": "user", "content": "hi"}]});
+    send(h, key, "chat.completions", &body, "x").await
+}
+
 #[tokio::test]
 async fn a_sybil_campaign_is_throttled_then_suspended_and_people_are_untouched() {
     let h = Harness::start(SimOptions::default(), "", LADDER).await;
@@ -115,28 +121,14 @@ async fn a_sybil_campaign_is_throttled_then_suspended_and_people_are_untouched()
                 .map(|a| a["action"].as_str().unwrap())
                 .collect();
             assert_eq!(actions, ["record", "throttle", "suspend_key"], "{id}");
-            let status = send(
-                &h,
-                key,
-                "chat.completions",
-                &serde_json::json!({"messages": [{"role": "user", "content": "hi"}]}),
-                "x",
-            )
-            .await;
+            let status = hi(&h, key).await;
             assert!(
                 status == 429 || status == 403,
                 "a suspended key is refused: {status}"
             );
         } else {
             assert!(factor.is_none(), "legitimate {id} acted on: {factor:?}");
-            let status = send(
-                &h,
-                key,
-                "chat.completions",
-                &serde_json::json!({"messages": [{"role": "user", "content": "hi"}]}),
-                "x",
-            )
-            .await;
+            let status = hi(&h, key).await;
             assert_eq!(status, 200, "legitimate {id}");
         }
     }
@@ -169,14 +161,7 @@ async fn a_sybil_campaign_is_throttled_then_suspended_and_people_are_untouched()
         .await;
     assert_eq!(cleared.status, 200);
     let (key, _, _) = keys.iter().find(|k| &k.1 == first_attack).unwrap();
-    let status = send(
-        &h,
-        key,
-        "chat.completions",
-        &serde_json::json!({"messages": [{"role": "user", "content": "hi"}]}),
-        "x",
-    )
-    .await;
+    let status = hi(&h, key).await;
     assert_eq!(status, 200);
     let audit = h
         .admin(Method::GET, "/admin/v1/audit?limit=1000", "")
