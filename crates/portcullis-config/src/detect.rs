@@ -53,8 +53,13 @@ pub struct Rung {
     /// The risk (0 to 1) at which this rung applies.
     pub risk: f64,
     /// What to do: `record` (the audit event alone), `alert` (a security alert event),
-    /// `throttle` (scale the key's limits by `factor`), `suspend_key`, `suspend_tenant`.
+    /// `restrict` (the key's requests lose logprobs, top_logprobs and logit_bias, ask one
+    /// sample and at most `max_tokens`), `throttle` (scale the key's limits by `factor`),
+    /// `suspend_key`, `suspend_tenant`.
     pub actions: Vec<RungAction>,
+    /// The output cap of `restrict`. Default 1024.
+    #[serde(default = "defaults::restrict_tokens")]
+    pub max_tokens: u64,
     /// The factor of `throttle`, 0.001 to 1. Default 0.25.
     #[serde(default = "defaults::factor")]
     pub factor: f64,
@@ -73,6 +78,7 @@ pub struct Rung {
 pub enum RungAction {
     Record,
     Alert,
+    Restrict,
     Throttle,
     SuspendKey,
     SuspendTenant,
@@ -90,6 +96,9 @@ mod defaults {
     pub fn max_keys() -> usize {
         500_000
     }
+    pub fn restrict_tokens() -> u64 {
+        1024
+    }
     pub fn factor() -> f64 {
         0.25
     }
@@ -101,6 +110,7 @@ mod defaults {
             risk,
             actions: actions.to_vec(),
             factor: factor(),
+            max_tokens: restrict_tokens(),
             hold: hold(),
             plans: Vec::new(),
         };

@@ -625,6 +625,9 @@ fn detect(config: &Config) -> Result<(), ConfigError> {
             ));
         }
         last = rung.risk;
+        if rung.max_tokens == 0 {
+            return Err(ConfigError::new(field("max_tokens"), "must be at least 1"));
+        }
         if !(0.001..=1.0).contains(&rung.factor) {
             return Err(ConfigError::new(field("factor"), "must be 0.001 to 1"));
         }

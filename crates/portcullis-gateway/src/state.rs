@@ -183,6 +183,8 @@ pub struct GatewayState {
     pub watermark_shares: Arc<portcullis_watermark::Shares>,
     /// The extraction detector beside the path (`[detect]`); `None` when disabled.
     pub threats: Option<Arc<crate::background::threats::Threats>>,
+    /// Keys the detector's ladder restricted (no logprobs, one sample, capped output).
+    pub restrictions: crate::policy::restrict::Restrictions,
 }
 
 impl GatewayState {
@@ -229,6 +231,7 @@ impl GatewayState {
             admin_tls: config.listeners.tls.is_some(),
             stored_trail: None,
             watermark_shares: Arc::new(portcullis_watermark::Shares::learning()),
+            restrictions: Default::default(),
             threats: config
                 .detect
                 .enabled

@@ -158,7 +158,8 @@ struct Decision {
     tenant: String,
     risk: f64,
     reasons: Vec<String>,
-    actions: Vec<(RungAction, f64, Duration)>,
+    /// Each action with its rung's throttle factor, output cap and hold.
+    actions: Vec<(RungAction, f64, u64, Duration)>,
 }
 
 fn observe_batch(threats: &Threats, records: &[Arc<RequestRecord>]) -> Vec<Decision> {
@@ -224,7 +225,7 @@ fn observe_batch(threats: &Threats, records: &[Arc<RequestRecord>]) -> Vec<Decis
             .flat_map(|rung| {
                 rung.actions
                     .iter()
-                    .map(move |&a| (a, rung.factor, rung.hold.get()))
+                    .map(move |&a| (a, rung.factor, rung.max_tokens, rung.hold.get()))
             })
             .collect();
         decisions.push(Decision {
@@ -244,9 +245,19 @@ fn observe_batch(threats: &Threats, records: &[Arc<RequestRecord>]) -> Vec<Decis
 }
 
 async fn act(state: &GatewayState, d: Decision) {
-    for (action, factor, hold) in d.actions {
+    for (action, factor, max_tokens, hold) in d.actions {
         let (subject, factor) = match action {
             RungAction::Record | RungAction::Alert => (None, 0.0),
+            RungAction::Restrict => {
+                state.restrictions.set(
+                    &d.key,
+                    crate::policy::restrict::Restriction {
+                        max_tokens,
+                        expires_at_us: now_us() + hold.as_micros() as u64,
+                    },
+                );
+                (None, 0.0)
+            }
             RungAction::Throttle => (Some(RiskSubject::Key(d.key.clone())), factor),
             RungAction::SuspendKey => (Some(RiskSubject::Key(d.key.clone())), 0.0),
             RungAction::SuspendTenant => (Some(RiskSubject::Tenant(d.tenant.clone())), 0.0),
@@ -287,6 +298,7 @@ async fn act(state: &GatewayState, d: Decision) {
         let name = match action {
             RungAction::Record => "threat.record",
             RungAction::Alert => "threat.alert",
+            RungAction::Restrict => "threat.restrict",
             RungAction::Throttle => "threat.throttle",
             RungAction::SuspendKey => "threat.suspend_key",
             RungAction::SuspendTenant => "threat.suspend_tenant",

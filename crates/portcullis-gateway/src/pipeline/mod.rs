@@ -156,6 +156,25 @@ where
     }
     cx.record.params = record::params(&parsed.body, parsed.stream);
     cx.record.prompt_fingerprint = record::fingerprint(svc, api, &parsed.body);
+    let restriction = match principal {
+        Principal::Key(key) => svc
+            .restrictions
+            .get(&key.key_id, portcullis_limits::now_us()),
+        Principal::Anonymous => None,
+    };
+    if let Some(r) = restriction {
+        if crate::policy::restrict::apply(api, &mut parsed.body, r) {
+            cx.record
+                .findings
+                .push(portcullis_telemetry::record::Finding {
+                    guard: "detect".into(),
+                    rule: "restricted".into(),
+                    action: "stripped".into(),
+                    count: 1,
+                    score: None,
+                });
+        }
+    }
     cx.record.timing.screened_ms = record::since_start(cx);
     let admitted = admit::admit(svc, cx, principal, route, api, &parsed.body).await?;
     cx.record.timing.admitted_ms = record::since_start(cx);

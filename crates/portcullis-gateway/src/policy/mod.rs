@@ -15,5 +15,6 @@ pub mod browser;
 pub mod guard_spec;
 pub mod params;
 pub mod rate_headers;
+pub mod restrict;
 pub mod rewrite;
 pub mod screen;

@@ -191,3 +191,50 @@ async fn threats_need_their_permission_and_bad_subjects_are_refused() {
     assert_eq!(list.status, 200);
     assert!(list.json()["data"].as_array().unwrap().is_empty());
 }
+
+#[tokio::test]
+async fn a_restricted_key_loses_logprobs_samples_and_long_answers_and_is_still_served() {
+    let ladder =
+        "[detect]\n[[detect.ladder]]\nrisk = 0.8\nactions = [\"restrict\"]\nmax_tokens = 64\n";
+    let h = Harness::start(SimOptions::default(), "", ladder).await;
+    let scenario =
+        Scenario::from_toml("days = 1\n[[campaigns]]\nkind = \"bulk\"\nbudget = 40\n").unwrap();
+    let sim = accounts(&scenario, 5);
+    let (key, id) = h.key(&sim[0].tenant, "customer", "").await;
+    for n in 0..40 {
+        let r = live_request(&sim[0], n, 5);
+        send(&h, &key, r.endpoint, &r.body, &r.user_agent).await;
+    }
+    let ask = serde_json::json!({
+        "messages": [{"role": "user", "content": "Explain step by step how tides work."}],
+        "logprobs": true, "top_logprobs": 5, "n": 3, "max_tokens": 4000
+    });
+    let mut seen = None;
+    for _ in 0..100 {
+        assert_eq!(
+            send(&h, &key, "chat.completions", &ask, "x").await,
+            200,
+            "still served"
+        );
+        let last = h.sim.last_request().unwrap().body;
+        if last.get("logprobs").is_none() {
+            seen = Some(last);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let seen = seen.expect("the key was never restricted");
+    assert!(
+        seen.get("top_logprobs").is_none() && seen.get("logit_bias").is_none(),
+        "{seen}"
+    );
+    assert_eq!(seen["n"], 1, "{seen}");
+    assert!(seen["max_tokens"].as_u64().unwrap() <= 64, "{seen}");
+    // Clearing lifts it.
+    let cleared = h
+        .admin(Method::DELETE, &format!("/admin/v1/threats/key:{id}"), "")
+        .await;
+    assert_eq!(cleared.status, 200);
+    send(&h, &key, "chat.completions", &ask, "x").await;
+    assert_eq!(h.sim.last_request().unwrap().body["top_logprobs"], 5);
+}
