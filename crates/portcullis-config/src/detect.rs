@@ -54,8 +54,10 @@ pub struct Rung {
     pub risk: f64,
     /// What to do: `record` (the audit event alone), `alert` (a security alert event),
     /// `restrict` (the key's requests lose logprobs, top_logprobs and logit_bias, ask one
-    /// sample and at most `max_tokens`), `throttle` (scale the key's limits by `factor`),
-    /// `suspend_key`, `suspend_tenant`.
+    /// sample and at most `max_tokens`; reasoning text is never returned to anyone),
+    /// `reexchange` (tokens minted from the key so far are refused: the caller must exchange
+    /// the key again), `throttle` (scale the key's limits by `factor`), `suspend_key`,
+    /// `suspend_tenant`. Each lasts `hold`, on every replica.
     pub actions: Vec<RungAction>,
     /// The output cap of `restrict`. Default 1024.
     #[serde(default = "defaults::restrict_tokens")]
@@ -79,6 +81,7 @@ pub enum RungAction {
     Record,
     Alert,
     Restrict,
+    Reexchange,
     Throttle,
     SuspendKey,
     SuspendTenant,

@@ -172,7 +172,7 @@ impl Gateway {
             config.identity.key_refresh_interval.get(),
             shutdown_rx.clone(),
         );
-        crate::background::ledger::refresh_risk(&state.limiter, &state.store).await;
+        crate::background::ledger::refresh_risk(&state).await;
         crate::background::alerts::spawn(
             &state,
             config.telemetry.alert_interval.get(),
@@ -181,8 +181,7 @@ impl Gateway {
         let mut background = vec![
             tokio::spawn(state.limiter.clone().maintain(Duration::from_millis(500))),
             tokio::spawn(crate::background::ledger::run(
-                state.limiter.clone(),
-                state.store.clone(),
+                state.clone(),
                 config.limits.flush_interval.get(),
                 config
                     .identity

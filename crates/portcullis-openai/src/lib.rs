@@ -19,7 +19,8 @@ pub mod sse;
 pub mod tokens;
 
 pub use api::{
-    api, Api, Body, GeneratedText, OutputLimit, Param, PromptPart, ReportedUsage, TextPiece,
+    api, Api, Body, GeneratedText, OutputLimit, Param, PromptPart, ReportedUsage, Stripped,
+    TextPiece,
 };
 pub use request::InferenceRequest;
 pub use tokens::Encoding;

@@ -2,6 +2,7 @@
 
 use super::reply::{invalid, ok, store_error};
 use super::Admin;
+use crate::background::holds;
 use crate::background::ledger::{parse_subject, subject_name};
 use crate::respond::GatewayBody;
 use http::Response;
@@ -97,18 +98,27 @@ impl Admin<'_> {
         ok(json!({"subject": subject, "cleared": existed}))
     }
 
-    /// Removes a principal's risk factor from the store and this replica; returns whether
-    /// there was one. The subject must be `tenant:NAME` or `key:ID`.
+    /// Removes a principal's risk factor, and a key's ladder holds (restriction, required
+    /// token re-exchange), from the store and this replica; returns whether there was any. The subject must be `tenant:NAME` or `key:ID`.
     pub(super) async fn lift_risk(&self, subject: &str) -> Result<bool, ApiError> {
         let parsed = parse_subject(subject)
             .ok_or_else(|| invalid("subject", "The subject must be `tenant:NAME` or `key:ID`."))?;
-        let existed = self
+        let mut existed = self
             .state
             .store
             .clear_risk(subject)
             .await
             .map_err(store_error)?;
+        for hold in holds::names_for(subject) {
+            existed |= self
+                .state
+                .store
+                .clear_risk(&hold)
+                .await
+                .map_err(store_error)?;
+        }
         self.state.limiter.risk().clear(&parsed);
+        holds::lift(self.state, subject);
         Ok(existed)
     }
 }

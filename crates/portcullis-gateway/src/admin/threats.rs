@@ -60,7 +60,6 @@ impl Admin<'_> {
         let existed = self.lift_risk(subject).await?;
         if let Some(key) = subject.strip_prefix("key:") {
             threats.reset(key);
-            self.state.restrictions.clear(key);
         }
         self.audit("threat.clear", subject, "").await?;
         ok(json!({"subject": subject, "cleared": existed}))
@@ -77,9 +76,6 @@ impl Admin<'_> {
         let threats = self.threats()?;
         self.lift_risk(subject).await?;
         threats.allow(subject);
-        if let Some(key) = subject.strip_prefix("key:") {
-            self.state.restrictions.clear(key);
-        }
         self.audit("threat.allow", subject, "").await?;
         ok(json!({"subject": subject, "allowed": true}))
     }

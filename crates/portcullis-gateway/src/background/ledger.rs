@@ -1,6 +1,8 @@
 //! The store as the limiter's usage ledger, and the background work that keeps it current:
-//! flushing settled usage, and loading risk factors set on any replica.
+//! flushing settled usage, and loading risk factors (and the threat ladder's holds) set on
+//! any replica.
 
+use crate::state::GatewayState;
 use portcullis_identity::{RiskRecord, Store, UsageFilter, UsageRow};
 use portcullis_limits::{
     Ledger, Limiter, Measure, Period, QuotaScope, QuotaSeed, RiskFactor, RiskSubject,
@@ -110,25 +112,34 @@ pub fn risk_from_record(r: RiskRecord) -> Option<RiskFactor> {
     })
 }
 
-/// Loads the risk factors in force from the store into the limiter.
-pub async fn refresh_risk(limiter: &Limiter, store: &Store) {
-    match store.risk_factors(portcullis_limits::now_us() as i64).await {
-        Ok(records) => limiter
-            .risk()
-            .replace(records.into_iter().filter_map(risk_from_record).collect()),
+/// Loads the risk factors in force from the store into the limiter, and the threat
+/// ladder's holds (see [`super::holds`]).
+pub async fn refresh_risk(state: &GatewayState) {
+    match state
+        .store
+        .risk_factors(portcullis_limits::now_us() as i64)
+        .await
+    {
+        Ok(records) => {
+            super::holds::apply(state, &records);
+            state
+                .limiter
+                .risk()
+                .replace(records.into_iter().filter_map(risk_from_record).collect())
+        }
         Err(e) => tracing::warn!(error = %e, "cannot load risk factors; keeping the last ones"),
     }
 }
 
 /// Flushes usage every `interval` and reloads risk factors every `risk_interval`, until
 /// aborted; the caller flushes once more at shutdown.
-pub async fn run(limiter: Arc<Limiter>, store: Store, interval: Duration, risk_interval: Duration) {
+pub async fn run(state: Arc<GatewayState>, interval: Duration, risk_interval: Duration) {
     let mut last_risk = std::time::Instant::now();
     loop {
         tokio::time::sleep(interval.min(risk_interval)).await;
-        flush(&limiter, &store).await;
+        flush(&state.limiter, &state.store).await;
         if last_risk.elapsed() >= risk_interval {
-            refresh_risk(&limiter, &store).await;
+            refresh_risk(&state).await;
             last_risk = std::time::Instant::now();
         }
     }

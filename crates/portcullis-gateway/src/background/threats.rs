@@ -8,6 +8,7 @@
 //! the risk table the limiter already reads (so `portcullis risk clear` lifts it too). The
 //! allow-list and internal-audience tenants are observed, never acted on.
 
+use super::holds;
 use crate::state::GatewayState;
 use portcullis_config::{Detect, RungAction};
 use portcullis_hunt::{Detector, Endpoint, Limits, RequestInput, Verdict};
@@ -246,59 +247,76 @@ fn observe_batch(threats: &Threats, records: &[Arc<RequestRecord>]) -> Vec<Decis
 
 async fn act(state: &GatewayState, d: Decision) {
     for (action, factor, max_tokens, hold) in d.actions {
-        let (subject, factor) = match action {
-            RungAction::Record | RungAction::Alert => (None, 0.0),
+        let now = now_us();
+        let until = now + hold.as_micros() as u64;
+        let reason = format!(
+            "threat detector: risk {:.3}; {}",
+            d.risk,
+            d.reasons.first().cloned().unwrap_or_default()
+        );
+        let key_target = format!("key:{}", d.key);
+        // What is stored (so every replica applies it at its next refresh), under which name.
+        let (target, stored) = match action {
+            RungAction::Record | RungAction::Alert => (key_target, None),
             RungAction::Restrict => {
                 state.restrictions.set(
                     &d.key,
                     crate::policy::restrict::Restriction {
                         max_tokens,
-                        expires_at_us: now_us() + hold.as_micros() as u64,
+                        expires_at_us: until,
                     },
                 );
-                (None, 0.0)
+                let name = holds::name(holds::RESTRICT, &d.key);
+                (key_target, Some((name, max_tokens as f64)))
             }
-            RungAction::Throttle => (Some(RiskSubject::Key(d.key.clone())), factor),
-            RungAction::SuspendKey => (Some(RiskSubject::Key(d.key.clone())), 0.0),
-            RungAction::SuspendTenant => (Some(RiskSubject::Tenant(d.tenant.clone())), 0.0),
+            RungAction::Reexchange => {
+                let minted_by = (now / 1_000_000) as i64;
+                state.keys.require_reexchange(&d.key, minted_by);
+                (key_target, Some((holds::name(holds::TOKENS, &d.key), 0.0)))
+            }
+            RungAction::Throttle | RungAction::SuspendKey => {
+                let factor = if action == RungAction::Throttle {
+                    factor
+                } else {
+                    0.0
+                };
+                state.limiter.risk().set(RiskFactor {
+                    subject: RiskSubject::Key(d.key.clone()),
+                    factor,
+                    expires_at_us: until,
+                    reason: reason.clone(),
+                });
+                (key_target.clone(), Some((key_target, factor)))
+            }
+            RungAction::SuspendTenant => {
+                let target = format!("tenant:{}", d.tenant);
+                state.limiter.risk().set(RiskFactor {
+                    subject: RiskSubject::Tenant(d.tenant.clone()),
+                    factor: 0.0,
+                    expires_at_us: until,
+                    reason: reason.clone(),
+                });
+                (target.clone(), Some((target, 0.0)))
+            }
         };
-        let target = match &subject {
-            Some(RiskSubject::Tenant(t)) => format!("tenant:{t}"),
-            _ => format!("key:{}", d.key),
-        };
-        if let Some(subject) = subject {
-            let now = now_us();
-            let reason = format!(
-                "threat detector: risk {:.3}; {}",
-                d.risk,
-                d.reasons.first().cloned().unwrap_or_default()
-            );
-            let factor = RiskFactor {
+        if let Some((subject, factor)) = stored {
+            let record = RiskRecord {
                 subject,
                 factor,
-                expires_at_us: now + hold.as_micros() as u64,
+                expires_at_us: until as i64,
                 reason: reason.chars().take(500).collect(),
+                set_at: now as i64,
             };
-            let stored = state
-                .store
-                .set_risk(RiskRecord {
-                    subject: target.clone(),
-                    factor: factor.factor,
-                    expires_at_us: factor.expires_at_us as i64,
-                    reason: factor.reason.clone(),
-                    set_at: now as i64,
-                })
-                .await;
-            if let Err(e) = stored {
+            if let Err(e) = state.store.set_risk(record).await {
                 // Still applied here; the other replicas learn it when the store is back.
                 tracing::warn!(error = %e, %target, "threat action not stored");
             }
-            state.limiter.risk().set(factor);
         }
         let name = match action {
             RungAction::Record => "threat.record",
             RungAction::Alert => "threat.alert",
             RungAction::Restrict => "threat.restrict",
+            RungAction::Reexchange => "threat.reexchange",
             RungAction::Throttle => "threat.throttle",
             RungAction::SuspendKey => "threat.suspend_key",
             RungAction::SuspendTenant => "threat.suspend_tenant",

@@ -1,10 +1,12 @@
 //! Only the fields a caller needs: the endpoint's allow-list (debug fields, provider extras
 //! and internal metadata dropped), `system_fingerprint` unless configured, log probabilities
-//! only when the caller asked for them and policy allows, and the model named as the caller
-//! named it (the upstream's own name can say where and what it runs).
+//! only when the caller asked for them and policy allows, no reasoning text (a chain of
+//! thought is what a distiller harvests first, and nothing screened it for the caller), and
+//! the model named as the caller named it (the upstream's own name can say where and what
+//! it runs).
 
 use super::{Chunk, End, EndWork, Flow, ResponseFilter};
-use portcullis_openai::{fields, Api};
+use portcullis_openai::{fields, Api, Stripped};
 
 pub struct Prune {
     /// Keep `system_fingerprint` (it identifies the serving configuration).
@@ -26,6 +28,11 @@ impl ResponseFilter for Prune {
         }
         if !self.logprobs {
             edited |= api.strip_logprobs(value);
+        }
+        match api.strip_reasoning(value) {
+            Stripped::Nothing => {}
+            Stripped::Edited => edited = true,
+            Stripped::Hide => chunk.hidden = true,
         }
         edited |= api.set_model(value, &self.model);
         chunk.edited |= edited;

@@ -172,5 +172,11 @@ pub fn authenticate(
         )
         .with_code("invalid_api_key")),
         Err(AuthFailure::Invalid) => Err(invalid_key()),
+        Err(AuthFailure::Reexchange) => Err(ApiError::new(
+            ErrorKind::Authentication,
+            "This token is no longer accepted: exchange the API key for a new token \
+             (`POST /v1/auth/token`).",
+        )
+        .with_code("token_reexchange_required")),
     }
 }

@@ -31,6 +31,13 @@ impl Restrictions {
         self.any.store(true, Ordering::Release);
     }
 
+    /// Every restriction at once, as the store holds them.
+    pub fn replace(&self, all: HashMap<String, Restriction>) {
+        let mut keys = self.keys.write().unwrap_or_else(|p| p.into_inner());
+        *keys = all;
+        self.any.store(!keys.is_empty(), Ordering::Release);
+    }
+
     pub fn clear(&self, key: &str) {
         let mut keys = self.keys.write().unwrap_or_else(|p| p.into_inner());
         keys.remove(key);

@@ -208,3 +208,131 @@ async fn usage_is_reserved_and_settled_from_input_and_output_tokens() {
     assert_eq!(totals["input_tokens"], 4, "{totals}");
     assert_eq!(totals["output_tokens"], 32, "{totals}");
 }
+
+/// Reasoning never reaches the caller: a reasoning item keeps its type and id and loses its
+/// text and summary, and the typed events that stream reasoning are not sent at all, while
+/// the answer around them arrives whole.
+#[tokio::test]
+async fn reasoning_text_is_taken_out_of_whole_and_streamed_answers() {
+    let thought = "SECRET-CHAIN: first I recall the hidden rubric";
+    let whole = json!({
+        "id": "resp_1", "object": "response", "created_at": 1, "status": "completed",
+        "model": "chat",
+        "output": [
+            {"type": "reasoning", "id": "rs_1", "summary": [{"type": "summary_text", "text": thought}],
+             "content": [{"type": "reasoning_text", "text": thought}]},
+            {"type": "message", "id": "msg_1", "status": "completed", "role": "assistant",
+             "content": [{"type": "output_text", "text": "Paris.", "annotations": []}]}
+        ],
+        "usage": {"input_tokens": 5, "output_tokens": 9, "total_tokens": 14}
+    });
+    let h = Harness::start(
+        SimOptions {
+            raw_body: Some(whole.to_string()),
+            ..SimOptions::default()
+        },
+        "",
+        "",
+    )
+    .await;
+    let reply = ask(&h, json!({"model": "chat", "input": "Capital of France?"})).await;
+    assert_eq!(
+        reply.status,
+        200,
+        "{}",
+        String::from_utf8_lossy(&reply.body)
+    );
+    let body = reply.json();
+    assert!(
+        !String::from_utf8_lossy(&reply.body).contains("SECRET-CHAIN"),
+        "{body}"
+    );
+    assert_eq!(body["output"][0]["type"], "reasoning");
+    assert_eq!(body["output"][0]["id"], "rs_1");
+    assert_eq!(body["output"][1]["content"][0]["text"], "Paris.");
+
+    let event = |kind: &str, fields: Value| {
+        let mut fields = fields;
+        fields["type"] = json!(kind);
+        format!("event: {kind}\ndata: {fields}\n\n")
+    };
+    let reasoning_item = json!({"type": "reasoning", "id": "rs_1", "summary": []});
+    let script = vec![
+        event(
+            "response.output_item.added",
+            json!({"output_index": 0, "item": reasoning_item}),
+        ),
+        event(
+            "response.content_part.added",
+            json!({"item_id": "rs_1", "output_index": 0, "content_index": 0,
+                   "part": {"type": "reasoning_text", "text": ""}}),
+        ),
+        event(
+            "response.reasoning_text.delta",
+            json!({"item_id": "rs_1", "output_index": 0, "content_index": 0, "delta": thought}),
+        ),
+        event(
+            "response.reasoning_summary_text.delta",
+            json!({"item_id": "rs_1", "output_index": 0, "summary_index": 0, "delta": thought}),
+        ),
+        event(
+            "response.output_item.done",
+            json!({"output_index": 0, "item": {"type": "reasoning", "id": "rs_1",
+                   "content": [{"type": "reasoning_text", "text": thought}]}}),
+        ),
+        event(
+            "response.output_text.delta",
+            json!({"item_id": "msg_1", "output_index": 1, "content_index": 0, "delta": "Paris."}),
+        ),
+        event(
+            "response.output_text.done",
+            json!({"item_id": "msg_1", "output_index": 1, "content_index": 0, "text": "Paris."}),
+        ),
+        event("response.completed", json!({"response": whole})),
+    ];
+    let h = Harness::start(
+        SimOptions {
+            raw_stream: Some(script),
+            ..SimOptions::default()
+        },
+        "",
+        "",
+    )
+    .await;
+    let reply = ask(
+        &h,
+        json!({"model": "chat", "input": "Capital of France?", "stream": true}),
+    )
+    .await;
+    assert_eq!(
+        reply.status,
+        200,
+        "{}",
+        String::from_utf8_lossy(&reply.body)
+    );
+    assert!(
+        !String::from_utf8_lossy(&reply.body).contains("SECRET-CHAIN"),
+        "{}",
+        String::from_utf8_lossy(&reply.body)
+    );
+    let kinds: Vec<String> = events(&reply)
+        .into_iter()
+        .filter_map(|(name, _)| name)
+        .collect();
+    assert!(
+        !kinds
+            .iter()
+            .any(|k| k.starts_with("response.reasoning") || k == "response.content_part.added"),
+        "{kinds:?}"
+    );
+    let text: String = events(&reply)
+        .into_iter()
+        .filter(|(_, v)| v["type"] == "response.output_text.delta")
+        .map(|(_, v)| v["delta"].as_str().unwrap_or("").to_owned())
+        .collect();
+    assert_eq!(text, "Paris.", "{}", String::from_utf8_lossy(&reply.body));
+    assert!(
+        kinds.contains(&"response.completed".to_owned()),
+        "{kinds:?}"
+    );
+}

@@ -238,3 +238,85 @@ async fn a_restricted_key_loses_logprobs_samples_and_long_answers_and_is_still_s
     send(&h, &key, "chat.completions", &ask, "x").await;
     assert_eq!(h.sim.last_request().unwrap().body["top_logprobs"], 5);
 }
+
+/// `POST /v1/auth/token` with `key`: the token.
+async fn mint(h: &Harness, key: &str) -> String {
+    let minted = h
+        .request(
+            h.gateway.public,
+            Method::POST,
+            "/v1/auth/token",
+            &[
+                ("authorization", &format!("Bearer {key}")),
+                ("content-type", "application/json"),
+            ],
+            "{}",
+        )
+        .await;
+    assert_eq!(
+        minted.status,
+        200,
+        "{}",
+        String::from_utf8_lossy(&minted.body)
+    );
+    minted.json()["access_token"].as_str().unwrap().to_owned()
+}
+
+/// `reexchange` refuses the tokens a flagged key minted so far (a thief holding only a
+/// token loses it; the key's owner exchanges again); the holds are stored, so a restarted
+/// (or another) replica applies them too; clearing the key lifts them everywhere.
+#[tokio::test]
+async fn reexchange_refuses_older_tokens_and_the_holds_survive_a_restart() {
+    let ladder = "[detect]\n[[detect.ladder]]\nrisk = 0.8\nactions = [\"restrict\", \"reexchange\"]\nmax_tokens = 64\nhold = \"10m\"\n";
+    let h = Harness::start(SimOptions::default(), "", ladder).await;
+    let scenario =
+        Scenario::from_toml("days = 1\n[[campaigns]]\nkind = \"bulk\"\nbudget = 40\n").unwrap();
+    let sim = accounts(&scenario, 9);
+    let (key, id) = h.key(&sim[0].tenant, "customer", "").await;
+    let token = mint(&h, &key).await;
+    assert_eq!(hi(&h, &token).await, 200);
+    for n in 0..40 {
+        let r = live_request(&sim[0], n, 9);
+        send(&h, &key, r.endpoint, &r.body, &r.user_agent).await;
+    }
+    let mut refused = false;
+    for _ in 0..100 {
+        if hi(&h, &token).await == 401 {
+            refused = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(refused, "the old token was never refused");
+    let reply = h.chat_as(h.gateway.public, &token, "chat", &[]).await;
+    assert_eq!(reply.error_code(), "token_reexchange_required");
+    assert_eq!(hi(&h, &key).await, 200, "the key itself is still served");
+    // A token minted from now on is good (tokens carry whole seconds).
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let fresh = mint(&h, &key).await;
+    assert_eq!(hi(&h, &fresh).await, 200);
+
+    // Stored: a restarted gateway (the same store) still refuses the old token and still
+    // restricts the key, before the detector has seen anything.
+    let h = h.restart().await;
+    assert_eq!(hi(&h, &token).await, 401);
+    assert_eq!(hi(&h, &fresh).await, 200);
+    let ask = serde_json::json!({"messages": [{"role": "user", "content": "hi"}], "logprobs": true, "max_tokens": 4000});
+    assert_eq!(send(&h, &key, "chat.completions", &ask, "x").await, 200);
+    let seen = h.sim.last_request().unwrap().body;
+    assert!(
+        seen.get("logprobs").is_none() && seen["max_tokens"] == 64,
+        "{seen}"
+    );
+
+    let cleared = h
+        .admin(Method::DELETE, &format!("/admin/v1/threats/key:{id}"), "")
+        .await;
+    assert_eq!(cleared.status, 200);
+    assert_eq!(cleared.json()["cleared"], true);
+    assert_eq!(hi(&h, &token).await, 200, "clearing lifts the re-exchange");
+    send(&h, &key, "chat.completions", &ask, "x").await;
+    assert_eq!(h.sim.last_request().unwrap().body["max_tokens"], 4000);
+    let h = h.restart().await;
+    assert_eq!(hi(&h, &token).await, 200, "and the store forgot it");
+}

@@ -28,6 +28,9 @@ pub enum AuthFailure {
     Malformed,
     /// Unknown, wrong secret, revoked or expired.
     Invalid,
+    /// A token minted before its key was told to exchange again (the threat detector's
+    /// `reexchange` action): valid in itself, refused until the key is exchanged anew.
+    Reexchange,
 }
 
 struct Entry {
@@ -105,6 +108,9 @@ pub struct KeyCache {
     /// Tokens whose signature was already checked, until they expire: an Ed25519 check costs
     /// about 40 us, a lookup here well under 1 us. Revocation is still checked on every use.
     verified: std::sync::RwLock<HashMap<String, Arc<Claims>>>,
+    /// Keys whose tokens minted up to a time (unix seconds) are refused: the caller must
+    /// exchange the key again. Empty almost always.
+    reexchange: ArcSwap<HashMap<String, i64>>,
     /// What expiry is decided by (the system clock, or a test's).
     clock: SharedClock,
 }
@@ -136,6 +142,7 @@ impl KeyCache {
             revision: AtomicI64::new(i64::MIN),
             reloading: tokio::sync::Mutex::new(()),
             verified: Default::default(),
+            reexchange: Default::default(),
         };
         cache.reload(store).await?;
         if !cache.keyring.load().has_signer() {
@@ -148,6 +155,33 @@ impl KeyCache {
     /// Seconds since the epoch, by the cache's clock.
     pub fn now(&self) -> i64 {
         self.clock.now_secs()
+    }
+
+    /// Refuses the tokens minted from `key_id` up to `minted_by` (unix seconds): its
+    /// caller must exchange the key again (and meets the key's own checks and mint limit).
+    pub fn require_reexchange(&self, key_id: &str, minted_by: i64) {
+        self.reexchange.rcu(|map| {
+            let mut map = HashMap::clone(map);
+            let at = map.entry(key_id.to_owned()).or_insert(minted_by);
+            *at = (*at).max(minted_by);
+            map
+        });
+    }
+
+    /// Lifts [`KeyCache::require_reexchange`] for a key.
+    pub fn clear_reexchange(&self, key_id: &str) {
+        if self.reexchange.load().contains_key(key_id) {
+            self.reexchange.rcu(|map| {
+                let mut map = HashMap::clone(map);
+                map.remove(key_id);
+                map
+            });
+        }
+    }
+
+    /// Every key's re-exchange time at once, as the store holds them.
+    pub fn replace_reexchange(&self, all: HashMap<String, i64>) {
+        self.reexchange.store(Arc::new(all));
     }
 
     /// A new key record and its one-time text, created now by the cache's clock.
@@ -450,6 +484,48 @@ mod tests {
             cache.authenticate(&token).unwrap_err(),
             AuthFailure::Invalid
         );
+    }
+
+    #[tokio::test]
+    async fn a_key_told_to_exchange_again_loses_its_older_tokens_and_keeps_working() {
+        let (_dir, store) = store().await;
+        let pepper = b"pepper".to_vec();
+        let (key, record) = new_key(
+            &pepper,
+            "acme",
+            Environment::Live,
+            vec!["inference".into()],
+            None,
+            String::new(),
+            3600,
+        );
+        store.insert_key(record).await.unwrap();
+        let cache = KeyCache::load(&store, pepper, settings()).await.unwrap();
+        let principal = cache.authenticate(&key.text).unwrap().principal;
+        let (token, _) = cache
+            .mint_token(&principal, vec!["inference".into()], vec![], None, 600)
+            .unwrap();
+        assert!(cache.authenticate(&token).is_ok());
+        let minted_by = cache.now();
+        cache.require_reexchange(&key.id, minted_by);
+        assert_eq!(
+            cache.authenticate(&token).unwrap_err(),
+            AuthFailure::Reexchange
+        );
+        assert!(cache.authenticate(&key.text).is_ok(), "the key still works");
+        // An earlier time never loosens a later one.
+        cache.require_reexchange(&key.id, minted_by - 100);
+        assert_eq!(
+            cache.authenticate(&token).unwrap_err(),
+            AuthFailure::Reexchange
+        );
+        cache.clear_reexchange(&key.id);
+        assert!(cache.authenticate(&token).is_ok());
+        // Tokens minted after the time stand (as the store's records are reloaded).
+        cache.replace_reexchange(HashMap::from([(key.id.clone(), minted_by - 1)]));
+        assert!(cache.authenticate(&token).is_ok());
+        cache.replace_reexchange(HashMap::from([(key.id.clone(), minted_by)]));
+        assert!(cache.authenticate(&token).is_err());
     }
 
     #[tokio::test]

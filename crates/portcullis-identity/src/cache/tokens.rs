@@ -119,6 +119,14 @@ impl KeyCache {
         {
             return Err(AuthFailure::Invalid);
         }
+        if self
+            .reexchange
+            .load()
+            .get(&claims.sub)
+            .is_some_and(|&minted_by| claims.iat <= minted_by)
+        {
+            return Err(AuthFailure::Reexchange);
+        }
         entry.last_used.store(self.now(), Ordering::Relaxed);
         let principal = KeyPrincipal {
             roles: claims.roles.clone(),

@@ -133,6 +133,16 @@ pub struct ReportedUsage {
     pub output_tokens: u64,
 }
 
+/// What [`Api::strip_reasoning`] did to a chunk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stripped {
+    Nothing,
+    /// Reasoning was taken out; the rest of the chunk stays.
+    Edited,
+    /// The whole chunk is reasoning (a stream event of it): not sent.
+    Hide,
+}
+
 /// How a request limits its output, and what the gateway may change.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct OutputLimit {
@@ -192,6 +202,16 @@ pub trait Api: Sync + Send + 'static {
 
     /// Removes log probabilities from an answer or chunk; true if any were there.
     fn strip_logprobs(&self, chunk: &mut Value) -> bool;
+
+    /// Removes reasoning text (a chain of thought, or its summary) from an answer or chunk.
+    /// A caller gets answers, never the reasoning behind them: it is what a distiller
+    /// harvests first, and it was never screened for the caller. The allow-lists already
+    /// leave no place for it where an endpoint's shape names it (chat's
+    /// `reasoning_content`); endpoints whose reasoning arrives in allowed shapes (items,
+    /// parts, typed stream events) take it out here.
+    fn strip_reasoning(&self, _chunk: &mut Value) -> Stripped {
+        Stripped::Nothing
+    }
 
     /// Every generated text of an answer (`stream` false) or of one stream chunk.
     fn generated_texts<'a>(

@@ -10,7 +10,7 @@
 
 use super::{
     content_text, visit_content, visit_content_mut, Api, Body, GeneratedText, OutputLimit, Param,
-    PromptPart, PromptTextVisitor, PromptVisitor, ReportedUsage, TextPiece,
+    PromptPart, PromptTextVisitor, PromptVisitor, ReportedUsage, Stripped, TextPiece,
 };
 use crate::fields::Allow;
 use crate::schema;
@@ -400,6 +400,32 @@ impl Api for Responses {
         false
     }
 
+    fn strip_reasoning(&self, chunk: &mut Value) -> Stripped {
+        let kind = chunk.get("type").and_then(Value::as_str).unwrap_or("");
+        // `response.reasoning_text.delta`, `response.reasoning_summary_text.done`, ...
+        if kind.starts_with("response.reasoning") {
+            return Stripped::Hide;
+        }
+        if let Some(part) = chunk.get("part") {
+            if is_reasoning_part(part) {
+                return Stripped::Hide;
+            }
+        }
+        let mut edited = false;
+        if let Some(item) = chunk.get_mut("item") {
+            edited |= strip_reasoning_item(item);
+        }
+        edited |= strip_reasoning_items(chunk);
+        if let Some(response) = chunk.get_mut("response") {
+            edited |= strip_reasoning_items(response);
+        }
+        if edited {
+            Stripped::Edited
+        } else {
+            Stripped::Nothing
+        }
+    }
+
     fn generated_texts<'a>(
         &self,
         chunk: &'a mut Value,
@@ -512,6 +538,41 @@ impl Api for Responses {
     fn is_usage_only(&self, _chunk: &Value) -> bool {
         false
     }
+}
+
+/// A content part of reasoning (the text of a chain of thought, or of its summary).
+fn is_reasoning_part(part: &Value) -> bool {
+    part.get("type")
+        .and_then(Value::as_str)
+        .is_some_and(|t| t.starts_with("reasoning") || t == "summary_text")
+}
+
+/// A reasoning item keeps its type and id (the caller may pass it back) and loses its text.
+fn strip_reasoning_item(item: &mut Value) -> bool {
+    let Some(item) = item.as_object_mut() else {
+        return false;
+    };
+    let mut edited = false;
+    if item.get("type").and_then(Value::as_str) == Some("reasoning") {
+        edited |= item.remove("content").is_some();
+        edited |= item.remove("summary").is_some();
+    } else if let Some(Value::Array(parts)) = item.get_mut("content") {
+        let before = parts.len();
+        parts.retain(|p| !is_reasoning_part(p));
+        edited |= parts.len() != before;
+    }
+    edited
+}
+
+/// Reasoning out of a response object's output items.
+fn strip_reasoning_items(response: &mut Value) -> bool {
+    let mut edited = false;
+    if let Some(Value::Array(items)) = response.get_mut("output") {
+        for item in items {
+            edited |= strip_reasoning_item(item);
+        }
+    }
+    edited
 }
 
 /// The texts of a response object's output items.
