@@ -27,6 +27,16 @@ pub struct Detect {
     /// `tenant:NAME` or `key:ID`.
     #[serde(default)]
     pub allow: Vec<String>,
+    /// Where the detector's observations meet: `auto` (Redis when `limits.backend = "redis"`,
+    /// else this process), `memory` (this process: each replica sees its own traffic) or
+    /// `redis` (every replica publishes each request's features to a Redis stream and reads
+    /// the others', so a key or campaign spread over replicas is seen whole, and each ladder
+    /// rung acts once across replicas). Default `auto`.
+    #[serde(default)]
+    pub backend: DetectBackend,
+    /// Redis for `backend = "redis"`; default `limits.redis_url`.
+    #[serde(default)]
+    pub redis_url: Option<String>,
     /// What happens at each risk level, lowest first. The default ladder alerts at 0.8,
     /// throttles to a quarter at 0.9 and suspends the key at 0.99 (an hour each).
     #[serde(default = "defaults::ladder")]
@@ -41,8 +51,34 @@ impl Default for Detect {
             max_keys: defaults::max_keys(),
             act_on_internal: false,
             allow: Vec::new(),
+            backend: DetectBackend::Auto,
+            redis_url: None,
             ladder: defaults::ladder(),
         }
+    }
+}
+
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, serde::Serialize, schemars::JsonSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum DetectBackend {
+    #[default]
+    Auto,
+    Memory,
+    Redis,
+}
+
+impl Detect {
+    /// The Redis the detector shares its observations through, if any.
+    pub fn shared_redis<'a>(&'a self, limits: &'a crate::Limits) -> Option<&'a str> {
+        let url = self.redis_url.as_deref().or(limits.redis_url.as_deref());
+        match self.backend {
+            DetectBackend::Memory => None,
+            DetectBackend::Redis => url,
+            DetectBackend::Auto => url.filter(|_| limits.backend == crate::LimitsBackend::Redis),
+        }
+        .filter(|u| !u.is_empty())
     }
 }
 
@@ -122,5 +158,31 @@ mod defaults {
             rung(0.9, &[RungAction::Throttle]),
             rung(0.99, &[RungAction::SuspendKey]),
         ]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn observations_are_shared_through_redis_only_where_asked_or_implied() {
+        let mut limits = crate::Limits::default();
+        let mut detect = Detect::default();
+        assert_eq!(detect.shared_redis(&limits), None, "memory limits: local");
+        limits.redis_url = Some("redis://l".into());
+        assert_eq!(
+            detect.shared_redis(&limits),
+            None,
+            "a URL alone is not the backend"
+        );
+        limits.backend = crate::LimitsBackend::Redis;
+        assert_eq!(detect.shared_redis(&limits), Some("redis://l"));
+        detect.backend = DetectBackend::Memory;
+        assert_eq!(detect.shared_redis(&limits), None);
+        detect.backend = DetectBackend::Redis;
+        detect.redis_url = Some("redis://d".into());
+        limits.backend = crate::LimitsBackend::Memory;
+        assert_eq!(detect.shared_redis(&limits), Some("redis://d"));
     }
 }

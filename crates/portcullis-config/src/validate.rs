@@ -615,6 +615,26 @@ fn detect(config: &Config) -> Result<(), ConfigError> {
             ));
         }
     }
+    if d.enabled
+        && d.backend == crate::DetectBackend::Redis
+        && d.shared_redis(&config.limits).is_none()
+    {
+        return Err(ConfigError::new(
+            "detect.redis_url",
+            "must be set (or `limits.redis_url`) when `backend = \"redis\"`",
+        ));
+    }
+    if let Some(url) = &d.redis_url {
+        if !(url.starts_with("redis://")
+            || url.starts_with("rediss://")
+            || url.starts_with("unix://"))
+        {
+            return Err(ConfigError::new(
+                "detect.redis_url",
+                "must start with redis://, rediss:// or unix://",
+            ));
+        }
+    }
     let mut last = 0.0;
     for (i, rung) in d.ladder.iter().enumerate() {
         let field = |f: &str| format!("detect.ladder[{i}].{f}");

@@ -232,10 +232,12 @@ impl GatewayState {
             stored_trail: None,
             watermark_shares: Arc::new(portcullis_watermark::Shares::learning()),
             restrictions: Default::default(),
-            threats: config
-                .detect
-                .enabled
-                .then(|| Arc::new(crate::background::threats::Threats::new(&config.detect))),
+            threats: config.detect.enabled.then(|| {
+                Arc::new(crate::background::threats::Threats::new(
+                    &config.detect,
+                    config.detect.shared_redis(&config.limits),
+                ))
+            }),
         })
     }
 }

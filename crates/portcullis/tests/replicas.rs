@@ -268,3 +268,157 @@ fn three_replicas_share_limits_and_quotas_through_redis() {
     assert_eq!(usage["totals"]["tokens"], 4 * 23);
     drop(replicas);
 }
+
+/// One request of a bulk distillation run: one-shot, asks for the full chain of thought,
+/// harvests a long answer; each on a new subject.
+fn distill_body(n: usize) -> String {
+    let subjects = [
+        "how tides work",
+        "why the sky is blue",
+        "how vaccines train immunity",
+        "how compilers optimise loops",
+        "how interest rates move bond prices",
+        "how photosynthesis stores energy",
+        "how a transistor switches",
+        "why ice floats on water",
+    ];
+    let subject = subjects[n % subjects.len()];
+    format!(
+        r#"{{"model":"chat","max_tokens":4000,"messages":[{{"role":"user","content":"Explain step by step, showing your full chain of thought, {subject} (case {n})."}}]}}"#
+    )
+}
+
+/// Two replicas share the detector through Redis: a key that sends only to the first is
+/// seen whole by the second (same request count, same verdict), and the ladder's suspension
+/// happens once across both (one audit event), and holds on both.
+#[test]
+fn two_replicas_see_one_account_and_act_once_through_redis() {
+    let Some(server) = PgDatabase::required() else {
+        return;
+    };
+    let pg = PgDatabase::create_blocking(&server);
+    let database = pg.url().to_owned();
+    let redis = RedisServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let sim_port = free_port();
+    let _sim = Running(
+        binary()
+            .args(["sim", "--listen", &format!("127.0.0.1:{sim_port}")])
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let mut replicas = Vec::new();
+    let mut publics = Vec::new();
+    let mut admins = Vec::new();
+    for _ in 0..2 {
+        let (public, admin) = (free_port(), free_port());
+        let config = write_config(
+            dir.path(),
+            &format!(
+                "[listeners]\npublic = \"127.0.0.1:{public}\"\nadmin = \"127.0.0.1:{admin}\"\n\
+                 [store]\nurl = \"{database}\"\ndata_dir = \"{data}\"\n\
+                 [limits]\nbackend = \"redis\"\nredis_url = \"{redis}\"\n\
+                 [[upstreams]]\nname = \"sim\"\nbase_url = \"http://127.0.0.1:{sim_port}/v1\"\n\
+                 [[models]]\nname = \"chat\"\nupstream = \"sim\"\n\
+                 [detect]\n[[detect.ladder]]\nrisk = 0.8\nactions = [\"suspend_key\"]\nhold = \"10m\"\n",
+                data = dir.path().display(),
+                redis = redis.url(),
+            ),
+        );
+        replicas.push(Running(
+            binary()
+                .args(["serve", "--config"])
+                .arg(&config)
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap(),
+        ));
+        wait_ready(admin);
+        publics.push(public);
+        admins.push(admin);
+    }
+    let token = std::fs::read_to_string(dir.path().join("admin-token"))
+        .unwrap()
+        .trim()
+        .to_owned();
+    let (status, reply) = request(
+        admins[0],
+        "POST",
+        "/admin/v1/tenants",
+        &token,
+        r#"{"name":"thief","audience":"customer"}"#,
+    );
+    assert_eq!(status, 201, "{reply}");
+    let (status, reply) = request(
+        admins[0],
+        "POST",
+        "/admin/v1/keys",
+        &token,
+        r#"{"tenant":"thief"}"#,
+    );
+    assert_eq!(status, 201, "{reply}");
+    let created: Value = serde_json::from_str(&reply).unwrap();
+    let key = created["key"].as_str().unwrap().to_owned();
+    let id = created["id"].as_str().unwrap().to_owned();
+    for &p in &publics {
+        wait_for("the key on every replica", || {
+            request(p, "GET", "/v1/models", &key, "").0 == 200
+        });
+    }
+
+    // Only replica 0 serves the key, until it is refused.
+    let mut served = 0;
+    for n in 0..200 {
+        let (status, _) = request(
+            publics[0],
+            "POST",
+            "/v1/chat/completions",
+            &key,
+            &distill_body(n),
+        );
+        if status != 200 {
+            break;
+        }
+        served += 1;
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(served < 200, "the key was never suspended");
+    let verdict = |admin: u16| -> Value {
+        let (status, body) = request(admin, "GET", &format!("/admin/v1/threats/{id}"), &token, "");
+        assert_eq!(status, 200, "{body}");
+        serde_json::from_str(&body).unwrap()
+    };
+    // Replica 1 never served the key, yet sees every request of it and flags it.
+    wait_for("replica 1 to see the key's requests", || {
+        verdict(admins[1])["requests"].as_u64() >= Some(served as u64)
+    });
+    assert_eq!(
+        verdict(admins[1])["flagged"],
+        true,
+        "{}",
+        verdict(admins[1])
+    );
+    // Suspended on both (the stored risk factor), by one action.
+    wait_for("the suspension on replica 1", || {
+        request(
+            publics[1],
+            "POST",
+            "/v1/chat/completions",
+            &key,
+            &distill_body(0),
+        )
+        .0 != 200
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    let (_, audit) = request(admins[0], "GET", "/admin/v1/audit?limit=1000", &token, "");
+    let audit: Value = serde_json::from_str(&audit).unwrap();
+    let suspensions = audit["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["action"] == "threat.suspend_key")
+        .count();
+    assert_eq!(suspensions, 1, "{audit}");
+    drop(replicas);
+}

@@ -36,6 +36,7 @@ impl Admin<'_> {
             "data": threats.verdicts(min_risk),
             "actions": threats.actions(),
             "detector": threats.stats(),
+            "shared_across_replicas": threats.shared(),
         }))
     }
 
@@ -59,7 +60,7 @@ impl Admin<'_> {
         let threats = self.threats()?;
         let existed = self.lift_risk(subject).await?;
         if let Some(key) = subject.strip_prefix("key:") {
-            threats.reset(key);
+            threats.reset(key).await;
         }
         self.audit("threat.clear", subject, "").await?;
         ok(json!({"subject": subject, "cleared": existed}))

@@ -8,4 +8,5 @@ pub mod holds;
 pub mod keys;
 pub mod ledger;
 pub mod stored_trail;
+pub mod threat_share;
 pub mod threats;

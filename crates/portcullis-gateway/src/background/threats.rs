@@ -9,9 +9,10 @@
 //! allow-list and internal-audience tenants are observed, never acted on.
 
 use super::holds;
+use super::threat_share::{Observed, Share};
 use crate::state::GatewayState;
 use portcullis_config::{Detect, RungAction};
-use portcullis_hunt::{Detector, Endpoint, Limits, RequestInput, Verdict};
+use portcullis_hunt::{Detector, Endpoint, Limits, Observation, RequestInput, Verdict};
 use portcullis_identity::RiskRecord;
 use portcullis_limits::{now_us, RiskFactor, RiskSubject};
 use portcullis_telemetry::RequestRecord;
@@ -29,6 +30,8 @@ pub struct Threats {
     applied: Mutex<HashMap<String, usize>>,
     /// Every action taken, newest last (bounded).
     actions: Mutex<Vec<ActionTaken>>,
+    /// Observations shared with the other replicas (`[detect] backend`), if configured.
+    share: Option<Share>,
 }
 
 struct Policy {
@@ -49,8 +52,18 @@ pub struct ActionTaken {
 const MAX_ACTIONS_KEPT: usize = 1000;
 
 impl Threats {
-    pub fn new(detect: &Detect) -> Threats {
+    /// The detector, sharing its observations through `redis_url` when given (an invalid URL
+    /// is refused by the configuration's validation first).
+    pub fn new(detect: &Detect, redis_url: Option<&str>) -> Threats {
+        let share = redis_url.and_then(|url| match Share::new(url) {
+            Ok(share) => Some(share),
+            Err(e) => {
+                tracing::error!(error = %e, "detector observations are not shared");
+                None
+            }
+        });
         Threats {
+            share,
             detector: Mutex::new(Detector::new(Limits {
                 keys: detect.max_keys,
                 tenants: detect.max_keys / 5 + 1,
@@ -62,6 +75,11 @@ impl Threats {
             applied: Mutex::new(HashMap::new()),
             actions: Mutex::new(Vec::new()),
         }
+    }
+
+    /// Whether observations are shared across replicas.
+    pub fn shared(&self) -> bool {
+        self.share.is_some()
     }
 
     /// Puts a reloaded `[detect]` in force (the detector's memory stays).
@@ -99,10 +117,14 @@ impl Threats {
         }
     }
 
-    /// Forgets the rungs applied to a key, so a cleared key is acted on again if it
-    /// climbs again.
-    pub fn reset(&self, key: &str) {
+    /// Forgets the rungs applied to a key (here and, shared, every replica's claims), so a
+    /// cleared key is acted on again if it climbs again.
+    pub async fn reset(&self, key: &str) {
         lock(&self.applied).remove(key);
+        if let Some(share) = &self.share {
+            let rungs = lock(&self.policy).detect.ladder.len();
+            share.release(key, rungs).await;
+        }
     }
 
     pub fn stats(&self) -> portcullis_hunt::detector::Stats {
@@ -135,19 +157,29 @@ pub fn spawn(
                     break;
                 }
             }
-            if batch.is_empty() {
-                continue;
-            }
             let Some(threats) = state.threats.clone() else {
                 return;
             };
-            // The detector is CPU work: off the runtime's async threads.
             let work = std::mem::take(&mut batch);
-            let decided = tokio::task::spawn_blocking(move || observe_batch(&threats, &work)).await;
-            if let Ok(decisions) = decided {
-                for d in decisions {
-                    act(&state, d).await;
-                }
+            // Features are CPU work: off the runtime's async threads.
+            let mut observed = if work.is_empty() {
+                Vec::new()
+            } else {
+                tokio::task::spawn_blocking(move || features(&work))
+                    .await
+                    .unwrap_or_default()
+            };
+            if let Some(share) = &threats.share {
+                share.publish(&observed).await;
+                observed.extend(share.read_others().await);
+            }
+            if observed.is_empty() {
+                continue;
+            }
+            let detector = threats.clone();
+            let decided = tokio::task::spawn_blocking(move || decide(&detector, &observed)).await;
+            for d in decided.unwrap_or_default() {
+                act(&state, &threats, d).await;
             }
         }
     })
@@ -159,14 +191,13 @@ struct Decision {
     tenant: String,
     risk: f64,
     reasons: Vec<String>,
-    /// Each action with its rung's throttle factor, output cap and hold.
-    actions: Vec<(RungAction, f64, u64, Duration)>,
+    /// Each action with its rung (1-based), the rung's throttle factor, output cap and hold.
+    actions: Vec<(usize, RungAction, f64, u64, Duration)>,
 }
 
-fn observe_batch(threats: &Threats, records: &[Arc<RequestRecord>]) -> Vec<Decision> {
-    let mut decisions = Vec::new();
-    let mut detector = lock(&threats.detector);
-    let policy = lock(&threats.policy);
+/// The features of each record the detector reads (keys' requests to model endpoints).
+fn features(records: &[Arc<RequestRecord>]) -> Vec<Observed> {
+    let mut out = Vec::with_capacity(records.len());
     for r in records {
         let Some(p) = &r.principal else { continue };
         if p.credential == "anonymous" {
@@ -184,7 +215,7 @@ fn observe_batch(threats: &Threats, records: &[Arc<RequestRecord>]) -> Vec<Decis
         let usage = serde_json::json!({"usage": {"completion_tokens": r.tokens.output}});
         let ts =
             portcullis_hunt::detector::parse_ts(&r.start).unwrap_or_else(|| now_us() as f64 / 1e6);
-        let outcome = detector.observe(&RequestInput {
+        let obs = Observation::from_request(&RequestInput {
             ts,
             tenant: &p.tenant,
             key: &p.key_id,
@@ -196,8 +227,26 @@ fn observe_batch(threats: &Threats, records: &[Arc<RequestRecord>]) -> Vec<Decis
             status: r.decision.status,
             findings: r.findings.len() as u32,
         });
-        let observe_only = (p.audience == "internal" && !policy.detect.act_on_internal)
-            || policy.allow.contains(&format!("key:{}", p.key_id))
+        out.push(Observed {
+            tenant: p.tenant.clone(),
+            key: p.key_id.clone(),
+            plan: p.plan.clone(),
+            internal: p.audience == "internal",
+            obs,
+        });
+    }
+    out
+}
+
+/// Folds observations into the detector; what the ladder should do.
+fn decide(threats: &Threats, observed: &[Observed]) -> Vec<Decision> {
+    let mut decisions = Vec::new();
+    let mut detector = lock(&threats.detector);
+    let policy = lock(&threats.policy);
+    for p in observed {
+        let outcome = detector.observe_features(&p.tenant, &p.key, &p.obs);
+        let observe_only = (p.internal && !policy.detect.act_on_internal)
+            || policy.allow.contains(&format!("key:{}", p.key))
             || policy.allow.contains(&format!("tenant:{}", p.tenant));
         if observe_only {
             continue;
@@ -215,22 +264,29 @@ fn observe_batch(threats: &Threats, records: &[Arc<RequestRecord>]) -> Vec<Decis
             .max()
             .unwrap_or(0);
         let mut applied = lock(&threats.applied);
-        let before = applied.get(&p.key_id).copied().unwrap_or(0);
+        let before = applied.get(&p.key).copied().unwrap_or(0);
         if reached <= before {
             continue;
         }
-        applied.insert(p.key_id.clone(), reached);
+        applied.insert(p.key.clone(), reached);
         let actions = policy.detect.ladder[before..reached]
             .iter()
-            .filter(|rung| rung.plans.is_empty() || rung.plans.contains(&p.plan))
-            .flat_map(|rung| {
-                rung.actions
-                    .iter()
-                    .map(move |&a| (a, rung.factor, rung.max_tokens, rung.hold.get()))
+            .enumerate()
+            .filter(|(_, rung)| rung.plans.is_empty() || rung.plans.contains(&p.plan))
+            .flat_map(|(i, rung)| {
+                rung.actions.iter().map(move |&a| {
+                    (
+                        before + i + 1,
+                        a,
+                        rung.factor,
+                        rung.max_tokens,
+                        rung.hold.get(),
+                    )
+                })
             })
             .collect();
         decisions.push(Decision {
-            key: p.key_id.clone(),
+            key: p.key.clone(),
             tenant: p.tenant.clone(),
             risk,
             reasons: outcome
@@ -245,8 +301,23 @@ fn observe_batch(threats: &Threats, records: &[Arc<RequestRecord>]) -> Vec<Decis
     decisions
 }
 
-async fn act(state: &GatewayState, d: Decision) {
-    for (action, factor, max_tokens, hold) in d.actions {
+async fn act(state: &GatewayState, threats: &Threats, d: Decision) {
+    let mut claimed: HashMap<usize, bool> = HashMap::new();
+    for (rung, action, factor, max_tokens, hold) in d.actions {
+        if let Some(share) = &threats.share {
+            let mine = match claimed.get(&rung) {
+                Some(&mine) => mine,
+                None => {
+                    let mine = share.claim(&d.key, rung, hold).await;
+                    claimed.insert(rung, mine);
+                    mine
+                }
+            };
+            if !mine {
+                // Another replica reached this rung first and acted for all.
+                continue;
+            }
+        }
         let now = now_us();
         let until = now + hold.as_micros() as u64;
         let reason = format!(
@@ -339,7 +410,7 @@ async fn act(state: &GatewayState, d: Decision) {
         if action == RungAction::Alert {
             tracing::warn!(%target, risk = d.risk, reasons = %d.reasons.join("; "), "extraction suspected");
         }
-        if let Some(threats) = &state.threats {
+        {
             let mut actions = lock(&threats.actions);
             if actions.len() >= MAX_ACTIONS_KEPT {
                 actions.remove(0);

@@ -41,7 +41,7 @@ pub const MAX_BIAS_IDS: usize = 512;
 pub const MAX_EMBED_SKETCHES: usize = 64;
 
 /// The compact feature vector of one request.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Observation {
     pub ts: f64,
     /// The IP prefix (/24 for IPv4, /48 for IPv6), hashed; 0 when unknown.

@@ -7,7 +7,7 @@
 use serde_json::Value;
 
 /// The request's endpoint, as the detector distinguishes them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum Endpoint {
     Chat,
     Completions,

@@ -11,7 +11,7 @@
 use xxhash_rust::xxh3::xxh3_64;
 
 /// A prompt's skeleton hash and its length in skeleton tokens.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Skeleton {
     pub hash: u64,
     pub tokens: u16,
