@@ -31,6 +31,7 @@ fuzz_target!(|data: &[u8]| {
         key: "k",
         ip: "203.0.113.1",
         user_agent: "fuzz",
+        header_order: "host,user-agent",
         endpoint,
         body: &body,
         response: Some(&body),

@@ -33,6 +33,32 @@ def chat(content):
         return e.code
 
 
+def admin(path, body):
+    request = urllib.request.Request(
+        f"{ADMIN}{path}",
+        data=json.dumps(body).encode(),
+        headers={"authorization": f"Bearer {TOKEN}", "content-type": "application/json"},
+    )
+    with urllib.request.urlopen(request) as reply:
+        return json.load(reply)
+
+
+def distill(key, i):
+    """One request of a bulk distillation run: one-shot, the full chain of thought, a long answer."""
+    content = f"Explain step by step, showing your full chain of thought, how system number {i} works."
+    body = json.dumps({"model": "sim-chat", "max_tokens": 2000, "messages": [{"role": "user", "content": content}]})
+    request = urllib.request.Request(
+        f"{BASE}/chat/completions",
+        data=body.encode(),
+        headers={"authorization": f"Bearer {key}", "content-type": "application/json"},
+    )
+    try:
+        with urllib.request.urlopen(request) as reply:
+            return reply.status
+    except urllib.error.HTTPError as e:
+        return e.code
+
+
 def wait_until(what, check, seconds=20):
     deadline = time.time() + seconds
     while time.time() < deadline:
@@ -76,6 +102,17 @@ with sync_playwright() as p:
     assert "sdk-test" in page.inner_text("#top"), page.inner_text("#top")
     assert "injection:" in page.inner_text("#findings"), page.inner_text("#findings")
     assert "healthy" in page.inner_text("#upstreams")
+
+    # A distillation run from a key of its own: the detector flags it, the ladder acts, and
+    # both show on the dashboard.
+    admin("/admin/v1/tenants", {"name": "dash-distiller", "audience": "customer"})
+    thief = admin("/admin/v1/keys", {"tenant": "dash-distiller", "expires_in": "1h"})["key"]
+    for i in range(40):
+        distill(thief, i)
+    wait_until("the distiller to be listed", lambda: "dash-distiller" in page.inner_text("#threats"))
+    wait_until("the ladder's action to be listed",
+               lambda: any(a in page.inner_text("#threat-actions") for a in ("record", "alert", "throttle")))
+    assert "distill" in page.inner_text("#threats").lower(), page.inner_text("#threats")
 
     # The tenant search narrows the tables.
     page.fill("#tenant", "no-such-tenant")

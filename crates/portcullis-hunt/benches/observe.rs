@@ -26,6 +26,7 @@ fn input<'a>(body: &'a Value, key: &'a str) -> RequestInput<'a> {
         key,
         ip: "198.51.100.7",
         user_agent: "OpenAI/Python 1.54.3",
+        header_order: "",
         endpoint: Endpoint::Chat,
         body,
         response: None,

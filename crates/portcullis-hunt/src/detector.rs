@@ -304,6 +304,7 @@ mod tests {
                 key: &key,
                 ip: "",
                 user_agent: "",
+                header_order: "",
                 endpoint: crate::features::prompt::Endpoint::Chat,
                 body: &body,
                 response: None,

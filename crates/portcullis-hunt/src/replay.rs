@@ -26,6 +26,9 @@ pub struct TrafficEvent {
     pub ip: String,
     #[serde(default)]
     pub user_agent: String,
+    /// Header names in the order sent, comma-separated (optional).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub header_order: String,
     pub endpoint: String,
     pub body: Value,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -102,6 +105,7 @@ pub fn replay(
             key: &event.key,
             ip: &event.ip,
             user_agent: &event.user_agent,
+            header_order: &event.header_order,
             endpoint: Endpoint::parse(&event.endpoint),
             body: &event.body,
             response: event.response.as_ref(),

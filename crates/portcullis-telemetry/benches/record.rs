@@ -28,6 +28,7 @@ fn record() -> RequestRecord {
         client: ClientRecord {
             ip: "203.0.113.7".into(),
             user_agent: "OpenAI/Python 1.54.0".into(),
+            header_order: String::new(),
         },
         model: Some("sim-chat".into()),
         upstream: Some("sim".into()),

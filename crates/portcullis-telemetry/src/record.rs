@@ -133,6 +133,11 @@ pub struct ClientRecord {
     /// At most 256 characters of `User-Agent`.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub user_agent: String,
+    /// The request's header names in the order sent (at most 32, comma-separated): with
+    /// the user agent, a client library's fingerprint, which a user agent alone does not
+    /// make (anyone can write one). Kept only when the threat detector runs.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub header_order: String,
 }
 
 /// The request parameters that matter for cost, extraction and debugging.

@@ -221,6 +221,7 @@ fn features(records: &[Arc<RequestRecord>]) -> Vec<Observed> {
             key: &p.key_id,
             ip: &r.client.ip,
             user_agent: &r.client.user_agent,
+            header_order: &r.client.header_order,
             endpoint,
             body: &body,
             response: (r.tokens.output > 0).then_some(&usage),

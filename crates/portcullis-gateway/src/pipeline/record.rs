@@ -43,10 +43,31 @@ pub fn arrived(
         client: ClientRecord {
             ip: peer.map(|p| p.0.ip().to_string()).unwrap_or_default(),
             user_agent,
+            header_order: if state.threats.is_some() {
+                header_order(headers)
+            } else {
+                String::new()
+            },
         },
         trace: Some(trace),
         ..RequestRecord::default()
     }
+}
+
+/// Most header names kept in a record's `header_order`.
+const HEADER_ORDER_NAMES: usize = 32;
+
+/// The header names as sent, comma-separated (hyper keeps arrival order; names are
+/// lower-case on every protocol).
+fn header_order(headers: &HeaderMap) -> String {
+    let mut out = String::with_capacity(16 * headers.keys_len().min(HEADER_ORDER_NAMES));
+    for name in headers.keys().take(HEADER_ORDER_NAMES) {
+        if !out.is_empty() {
+            out.push(',');
+        }
+        out.push_str(name.as_str());
+    }
+    out
 }
 
 /// The trace headers the upstream receives: `traceparent` naming the gateway's upstream span,
@@ -266,4 +287,36 @@ pub fn finish_here(
     record.bytes_out = bytes_out;
     record.timing.duration_ms = record::millis(cx.started, std::time::Instant::now());
     state.telemetry.finish(record);
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn header_order_is_the_order_sent_and_bounded() {
+        let mut headers = http::HeaderMap::new();
+        for name in [
+            "host",
+            "user-agent",
+            "accept",
+            "content-type",
+            "authorization",
+        ] {
+            headers.insert(
+                http::HeaderName::from_static(name),
+                http::HeaderValue::from_static("x"),
+            );
+        }
+        assert_eq!(
+            super::header_order(&headers),
+            "host,user-agent,accept,content-type,authorization"
+        );
+        let mut many = http::HeaderMap::new();
+        for i in 0..100 {
+            many.insert(
+                http::HeaderName::try_from(format!("x-h{i}")).unwrap(),
+                http::HeaderValue::from_static("x"),
+            );
+        }
+        assert_eq!(super::header_order(&many).split(',').count(), 32);
+    }
 }

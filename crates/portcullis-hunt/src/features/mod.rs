@@ -25,6 +25,8 @@ pub struct RequestInput<'a> {
     pub key: &'a str,
     pub ip: &'a str,
     pub user_agent: &'a str,
+    /// Header names in the order sent, comma-separated (empty: unknown).
+    pub header_order: &'a str,
     pub endpoint: Endpoint,
     pub body: &'a Value,
     /// The answer, when known: its JSON, or the streamed text as a string.
@@ -79,6 +81,16 @@ pub struct Observation {
     pub distill: bool,
 }
 
+/// The client fingerprint: the user agent, and the order of the header names where known
+/// (two libraries that claim the same user agent still send their headers differently).
+pub fn client_fingerprint(user_agent: &str, header_order: &str) -> u64 {
+    match (user_agent.is_empty(), header_order.is_empty()) {
+        (true, true) => 0,
+        (_, true) => xxh3_64(user_agent.as_bytes()),
+        _ => xxh3_64(user_agent.as_bytes()) ^ xxh3_64(header_order.as_bytes()).rotate_left(1),
+    }
+}
+
 impl Observation {
     pub fn from_request(req: &RequestInput<'_>) -> Observation {
         let prompt = Prompt::from_body(req.endpoint, req.body);
@@ -112,11 +124,7 @@ impl Observation {
         let mut obs = Observation {
             ts: req.ts,
             ip_prefix: ip_prefix(req.ip),
-            client: if req.user_agent.is_empty() {
-                0
-            } else {
-                xxh3_64(req.user_agent.as_bytes())
-            },
+            client: client_fingerprint(req.user_agent, req.header_order),
             endpoint: req.endpoint,
             skeleton: skeleton::skeleton(&prompt.user),
             prompt: skeleton::fingerprint(&prompt.system, &prompt.user),
@@ -190,6 +198,22 @@ pub fn ip_prefix(ip: &str) -> u64 {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn the_client_fingerprint_tells_libraries_apart_that_claim_one_user_agent() {
+        let ua = "OpenAI/Python 1.0";
+        assert_eq!(client_fingerprint("", ""), 0);
+        assert_eq!(client_fingerprint(ua, ""), xxh3_64(ua.as_bytes()));
+        let sdk = client_fingerprint(ua, "host,accept-encoding,connection,accept,user-agent");
+        let script = client_fingerprint(ua, "host,user-agent,accept,accept-encoding,connection");
+        assert_ne!(sdk, script);
+        assert_ne!(sdk, client_fingerprint(ua, ""));
+        assert_eq!(
+            sdk,
+            client_fingerprint(ua, "host,accept-encoding,connection,accept,user-agent")
+        );
+    }
+
     use super::*;
     use serde_json::json;
 
@@ -200,6 +224,7 @@ mod tests {
             key: "k",
             ip: "203.0.113.9",
             user_agent: "ua",
+            header_order: "",
             endpoint: Endpoint::Chat,
             body: &body,
             response: response.as_ref(),

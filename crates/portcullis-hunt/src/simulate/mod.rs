@@ -321,6 +321,7 @@ pub fn simulate(
             key: a.key.clone(),
             ip: request.ip,
             user_agent: request.user_agent,
+            header_order: String::new(),
             endpoint: request.endpoint.into(),
             body: request.body,
             response: Some(request.response),

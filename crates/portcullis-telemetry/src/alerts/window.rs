@@ -536,6 +536,7 @@ mod tests {
             client: crate::record::ClientRecord {
                 ip: ip.into(),
                 user_agent: String::new(),
+                header_order: String::new(),
             },
             cost_usd: 0.5,
             timing: crate::record::Timing {

@@ -48,6 +48,9 @@ const ASSETS: &[(&str, &str, &str)] = &[
     ),
 ];
 
+/// Riskiest keys and tenants, and latest ladder actions, shown.
+const DASHBOARD_THREATS: usize = 12;
+
 /// Largest login form.
 const MAX_FORM: usize = 4096;
 
@@ -230,7 +233,8 @@ fn logout<B>(
     r
 }
 
-/// `?minutes=15&tenant=acme`: the window's summary, with the upstreams and the limiter.
+/// `?minutes=15&tenant=acme`: the window's summary, with the upstreams, the limiter, and
+/// what the threat detector flags and did.
 fn summary(state: &GatewayState, query: &str) -> Response<GatewayBody> {
     let param = |name: &str| super::reply::query_param(query, name);
     let minutes = param("minutes")
@@ -254,6 +258,22 @@ fn summary(state: &GatewayState, query: &str) -> Response<GatewayBody> {
     let limits = state.limiter.status();
     body["upstreams"] = json!(upstreams);
     body["limits"] = json!({"backend": limits.backend, "healthy": limits.healthy, "outage_decisions": limits.outage_decisions});
+    body["threats"] = match &state.threats {
+        Some(threats) => {
+            let matches = |t: &str| tenant.as_deref().is_none_or(|want| t.contains(want));
+            let verdicts: Vec<_> = threats
+                .verdicts(0.5)
+                .into_iter()
+                .filter(|v| matches(&v.tenant))
+                .take(DASHBOARD_THREATS)
+                .collect();
+            let mut actions = threats.actions();
+            actions.reverse();
+            actions.truncate(DASHBOARD_THREATS);
+            json!({"enabled": true, "verdicts": verdicts, "actions": actions})
+        }
+        None => json!({"enabled": false, "verdicts": [], "actions": []}),
+    };
     respond::json_value(StatusCode::OK, &body)
 }
 

@@ -97,6 +97,10 @@
     fill("refused", s.refusals.map((r) => [time(r.at), r.tenant || "–", r.endpoint, r.status, r.code]));
     fill("findings", s.findings.map((f) => [f.rule, f.count]));
     fill("addresses", s.new_addresses.map((a) => [time(a.at), a.tenant, a.key_id, a.ip]));
+    fill("threats", s.threats.verdicts.map((v) => [
+      v.kind + ":" + v.id, v.tenant, { text: fmt(v.risk, 3), cls: v.flagged ? "firing" : "" }, v.requests,
+      v.cluster ? v.cluster + " (" + v.cluster_size + ")" : "–", (v.reasons || [])[0] || ""]));
+    fill("threat-actions", s.threats.actions.map((a) => [new Date(a.time).toLocaleTimeString(), a.subject, a.action, fmt(a.risk, 3)]));
     fill("upstreams", s.upstreams.map((u) => [u.name, { text: u.healthy ? "healthy" : "unhealthy", cls: u.healthy ? "healthy" : "unhealthy" }, u.in_flight + " / " + u.capacity]));
     fill("limits", [[s.limits.backend, { text: s.limits.healthy ? "ok" : "unavailable", cls: s.limits.healthy ? "healthy" : "unhealthy" }, s.limits.outage_decisions]]);
   }
