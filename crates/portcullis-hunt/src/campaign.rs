@@ -1,5 +1,6 @@
 //! Across accounts: a shared table of prompt templates, and clusters of accounts linked by
-//! them or by shared infrastructure, scored as one.
+//! them, by near-duplicate prompts (MinHash bands) or by shared infrastructure, scored as
+//! one.
 //!
 //! A hundred accounts that each send a few dozen distill-grade requests look like a hundred
 //! curious users; joined by the templates they share (or by one proxy prefix and client),
@@ -59,6 +60,10 @@ pub struct Campaigns {
     /// IP prefix and client fingerprint -> the last account with a distill-grade request
     /// from there.
     infra: FxHashMap<u64, (u64, Cusum)>,
+    /// MinHash band -> the last account with a distill-grade request whose prompt had it:
+    /// near-duplicate prompts (one ask lightly reworded) join accounts that share no
+    /// template and no infrastructure.
+    near: FxHashMap<u64, (u64, Cusum)>,
     parent: FxHashMap<u64, u64>,
     clusters: FxHashMap<u64, Cluster>,
 }
@@ -77,7 +82,7 @@ impl Campaigns {
         o: &Observation,
     ) -> bool {
         let mut hot = false;
-        let mut link_to = [None, None];
+        let mut link_to = [None; 2 + crate::features::minhash::BANDS];
         let linkable = o.distill && distill_share >= LINK_DISTILL_SHARE;
         if o.skeleton.distinctive() {
             if self.templates.len() >= MAX_TEMPLATES
@@ -107,6 +112,17 @@ impl Campaigns {
             let last = self.infra.insert(place, (serial, own));
             if let Some(other) = last.filter(|&(other, _)| other != serial) {
                 link_to[1] = Some(other);
+            }
+        }
+        if linkable && o.minhash.is_some() {
+            if self.near.len() >= MAX_TEMPLATES {
+                self.near.clear();
+            }
+            for (i, band) in o.minhash.bands().into_iter().enumerate() {
+                let last = self.near.insert(band, (serial, own));
+                if let Some(other) = last.filter(|&(other, _)| other != serial) {
+                    link_to[2 + i] = Some(other);
+                }
             }
         }
         for (other, other_test) in link_to.into_iter().flatten() {

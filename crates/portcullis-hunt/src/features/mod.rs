@@ -5,6 +5,7 @@
 //! and offline detection read requests the same way.
 
 pub mod cues;
+pub mod minhash;
 pub mod prompt;
 pub mod skeleton;
 pub mod topic;
@@ -55,6 +56,8 @@ pub struct Observation {
     /// The exact prompt, hashed (system and last user turn).
     pub prompt: u64,
     pub simhash: u64,
+    /// MinHash of the prompt's word 3-shingles (near-duplicate prompts across accounts).
+    pub minhash: minhash::MinHash,
     pub topic: u8,
     pub cues: Cues,
     pub multi_turn: bool,
@@ -129,6 +132,7 @@ impl Observation {
             skeleton: skeleton::skeleton(&prompt.user),
             prompt: skeleton::fingerprint(&prompt.system, &prompt.user),
             simhash: skeleton::simhash(&prompt.user),
+            minhash: minhash::minhash(&prompt.user),
             topic: topic::topic(topic_text),
             cues,
             multi_turn: prompt.multi_turn,
