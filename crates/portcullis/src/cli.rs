@@ -243,7 +243,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Sim {
             command: Some(command),
             ..
-        } => crate::commands::hunt::run_sim(command, cli.target.output_file()),
+        } => crate::commands::hunt::run_sim(command, &cli.target).await,
         Command::Threats { command } => {
             crate::commands::admin::run(
                 cli.target,

@@ -1078,3 +1078,86 @@ fn sim_traffic_then_detect_replay_and_eval_run_on_files() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[test]
+fn sim_traffic_sends_a_scenario_to_a_live_gateway_and_the_detector_flags_the_campaign() {
+    let dir = tempfile::tempdir().unwrap();
+    let (sim_port, public, admin) = (free_port(), free_port(), free_port());
+    let _sim = Running(
+        binary()
+            .args(["sim", "--listen", &format!("127.0.0.1:{sim_port}")])
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let config = write_config(
+        dir.path(),
+        &format!(
+            "[listeners]\npublic = \"127.0.0.1:{public}\"\nadmin = \"127.0.0.1:{admin}\"\n\
+             [[upstreams]]\nname = \"sim\"\nbase_url = \"http://127.0.0.1:{sim_port}/v1\"\n\
+             [[models]]\nname = \"chat\"\nupstream = \"sim\"\n\
+             [[models]]\nname = \"embed\"\nupstream = \"sim\"\n"
+        ),
+    );
+    let _gateway = Running(
+        binary()
+            .args(["serve", "--config"])
+            .arg(&config)
+            .current_dir(dir.path())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    wait_ready(admin);
+    let scenario = dir.path().join("scenario.toml");
+    std::fs::write(
+        &scenario,
+        "days = 1\n[personas]\nchat = 3\nstudent = 1\n[[campaigns]]\nkind = \"bulk\"\nbudget = 60\n",
+    )
+    .unwrap();
+    let labels = dir.path().join("labels.jsonl");
+    let (ok, _, err) = admin_cli(
+        dir.path(),
+        admin,
+        &[
+            "sim",
+            "traffic",
+            "--scenario",
+            scenario.to_str().unwrap(),
+            "--seed",
+            "3",
+            "--labels",
+            labels.to_str().unwrap(),
+            "--send",
+            &format!("http://127.0.0.1:{public}"),
+        ],
+    );
+    assert!(ok, "{err}");
+    assert!(err.contains("sent ") && err.contains("\"200\""), "{err}");
+    let labels: Vec<serde_json::Value> = std::fs::read_to_string(&labels)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let attacker = labels.iter().find(|l| l["label"] == "attack").unwrap();
+    let attacker = attacker["key"].as_str().unwrap();
+    // The labels name real keys; the detector flags the campaign's key, and nobody else.
+    let mut flagged = Vec::new();
+    for _ in 0..50 {
+        let (ok, out, err) = admin_cli(dir.path(), admin, &["threats", "list", "--output", "json"]);
+        assert!(ok, "{err}");
+        let list: serde_json::Value = serde_json::from_str(&out).unwrap();
+        flagged = list["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|v| v["kind"] == "key" && v["flagged"] == true)
+            .map(|v| v["id"].as_str().unwrap().to_owned())
+            .collect();
+        if !flagged.is_empty() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert_eq!(flagged, vec![attacker.to_owned()]);
+}

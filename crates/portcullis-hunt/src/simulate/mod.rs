@@ -278,12 +278,28 @@ pub fn accounts(scenario: &Scenario, seed: u64) -> Vec<SimAccount> {
 }
 
 /// Writes a scenario's traffic (time-ordered, in the replay format) and labels.
-pub fn simulate(
+/// An account's ground truth.
+pub fn label(a: &SimAccount) -> Label {
+    Label {
+        key: a.key.clone(),
+        tenant: a.tenant.clone(),
+        label: if a.campaign.is_some() {
+            "attack"
+        } else {
+            "benign"
+        }
+        .into(),
+        class: a.class.name(),
+        campaign: a.campaign.clone(),
+    }
+}
+
+/// A scenario's accounts, and its requests in time order: `(ts, account index, the
+/// account's request number)`.
+pub fn schedule(
     scenario: &Scenario,
     seed: u64,
-    traffic: &mut impl Write,
-    labels: &mut impl Write,
-) -> anyhow::Result<Written> {
+) -> anyhow::Result<(Vec<SimAccount>, Vec<(f64, u32, u32)>)> {
     let start = parse_ts(&scenario.start)
         .ok_or_else(|| anyhow::anyhow!("`start` is not RFC 3339: {:?}", scenario.start))?;
     anyhow::ensure!(
@@ -291,23 +307,22 @@ pub fn simulate(
         "`days` must be in (0, 400]"
     );
     let accounts = accounts(scenario, seed);
+    let plan = schedule::plan(&accounts, start, scenario.days);
+    Ok((accounts, plan))
+}
+
+pub fn simulate(
+    scenario: &Scenario,
+    seed: u64,
+    traffic: &mut impl Write,
+    labels: &mut impl Write,
+) -> anyhow::Result<Written> {
+    let (accounts, plan) = schedule(scenario, seed)?;
     for a in &accounts {
-        let label = Label {
-            key: a.key.clone(),
-            tenant: a.tenant.clone(),
-            label: if a.campaign.is_some() {
-                "attack"
-            } else {
-                "benign"
-            }
-            .into(),
-            class: a.class.name(),
-            campaign: a.campaign.clone(),
-        };
+        let label = label(a);
         serde_json::to_writer(&mut *labels, &label)?;
         labels.write_all(b"\n")?;
     }
-    let plan = schedule::plan(&accounts, start, scenario.days);
     let mut written = Written {
         events: 0,
         accounts: accounts.len(),

@@ -25,6 +25,23 @@ pub enum SimCommand {
         /// Ground truth per key (JSON lines).
         #[arg(long)]
         labels: PathBuf,
+        /// Send the traffic to the gateway at this URL (its public listener) instead of
+        /// writing it: each simulated tenant and key is created through the admin API
+        /// (`--admin-url`, `--admin-token`), and the labels name the real key ids.
+        #[arg(long, value_name = "URL")]
+        send: Option<String>,
+        /// With `--send`: the first requests only.
+        #[arg(long, requires = "send")]
+        max_requests: Option<u64>,
+        /// With `--send`: requests in flight at once.
+        #[arg(long, default_value_t = 8, requires = "send")]
+        concurrency: usize,
+        /// With `--send`: the model chat, completion and responses requests name.
+        #[arg(long, default_value = "chat", requires = "send")]
+        model: String,
+        /// With `--send`: the model embedding requests name.
+        #[arg(long, default_value = "embed", requires = "send")]
+        embedding_model: String,
     },
 }
 
@@ -74,16 +91,37 @@ fn writer(path: &Path) -> anyhow::Result<Box<dyn Write>> {
     Ok(Box::new(BufWriter::with_capacity(1 << 20, file)))
 }
 
-pub fn run_sim(command: SimCommand, output: PathBuf) -> anyhow::Result<()> {
+pub async fn run_sim(
+    command: SimCommand,
+    target: &super::admin::AdminTarget,
+) -> anyhow::Result<()> {
     let SimCommand::Traffic {
         scenario,
         seed,
         labels,
+        send,
+        max_requests,
+        concurrency,
+        model,
+        embedding_model,
     } = command;
     let text = std::fs::read_to_string(&scenario)
         .with_context(|| format!("cannot read {}", scenario.display()))?;
     let scenario: simulate::Scenario = toml::from_str(&text)
         .with_context(|| format!("invalid scenario {}", scenario.display()))?;
+    if let Some(base) = send {
+        let admin = super::admin::client(target)?;
+        let mut label_out = writer(&labels)?;
+        let to = super::sim_send::Send {
+            base: &base,
+            max_requests,
+            concurrency,
+            model: &model,
+            embedding_model: &embedding_model,
+        };
+        return super::sim_send::send(&admin, &scenario, seed, to, &mut label_out).await;
+    }
+    let output = target.output_file();
     let mut traffic = writer(&output)?;
     let mut label_out = writer(&labels)?;
     let written = simulate::simulate(&scenario, seed, &mut traffic, &mut label_out)?;

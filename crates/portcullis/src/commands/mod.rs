@@ -10,4 +10,5 @@ pub mod health;
 pub mod hunt;
 pub mod man;
 pub mod serve;
+pub mod sim_send;
 pub mod watermark;

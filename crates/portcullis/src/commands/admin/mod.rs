@@ -104,7 +104,9 @@ pub enum Request {
     Watermark(crate::commands::watermark::WatermarkCommand),
 }
 
-pub async fn run(target: AdminTarget, request: Request) -> anyhow::Result<()> {
+/// The admin API client for `target`: its URL, and the token from `--admin-token`,
+/// `PORTCULLIS_ADMIN_TOKEN` or the data directory.
+pub(crate) fn client(target: &AdminTarget) -> anyhow::Result<AdminClient> {
     let token = match target.admin_token.clone() {
         Some(t) => t,
         None => {
@@ -121,10 +123,14 @@ pub async fn run(target: AdminTarget, request: Request) -> anyhow::Result<()> {
                 })?
         }
     };
-    let client = AdminClient {
+    Ok(AdminClient {
         base: target.admin_url.trim_end_matches('/').to_owned(),
         token,
-    };
+    })
+}
+
+pub async fn run(target: AdminTarget, request: Request) -> anyhow::Result<()> {
+    let client = client(&target)?;
     let format = target.format()?;
     if let Request::Requests(command) = request {
         return requests::run(&client, command, format).await;
@@ -160,13 +166,13 @@ pub(super) fn list(v: &Value, line: fn(&Value) -> String) -> String {
     }
 }
 
-pub(super) struct AdminClient {
+pub(crate) struct AdminClient {
     base: String,
     token: String,
 }
 
 impl AdminClient {
-    pub(super) async fn call(
+    pub(crate) async fn call(
         &self,
         method: &str,
         path: &str,
