@@ -294,12 +294,12 @@ pub fn label(a: &SimAccount) -> Label {
     }
 }
 
+/// One planned request: `(ts, account index, the account's request number)`.
+pub type Planned = (f64, u32, u32);
+
 /// A scenario's accounts, and its requests in time order: `(ts, account index, the
 /// account's request number)`.
-pub fn schedule(
-    scenario: &Scenario,
-    seed: u64,
-) -> anyhow::Result<(Vec<SimAccount>, Vec<(f64, u32, u32)>)> {
+pub fn schedule(scenario: &Scenario, seed: u64) -> anyhow::Result<(Vec<SimAccount>, Vec<Planned>)> {
     let start = parse_ts(&scenario.start)
         .ok_or_else(|| anyhow::anyhow!("`start` is not RFC 3339: {:?}", scenario.start))?;
     anyhow::ensure!(
