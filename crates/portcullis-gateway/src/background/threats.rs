@@ -6,7 +6,9 @@
 //! detect replay` runs), and when a key's risk climbs to a rung of `[detect] ladder`, does
 //! what the rung says: an audit event, a security alert, a throttle or a suspension through
 //! the risk table the limiter already reads (so `portcullis risk clear` lifts it too). The
-//! allow-list and internal-audience tenants are observed, never acted on.
+//! allow-list and internal-audience tenants are observed, never acted on. With a shared
+//! backend ([`super::threat_share`]) the features of every replica's requests meet in each
+//! replica's detector, and each rung is claimed once across replicas.
 
 use super::holds;
 use super::threat_share::{Observed, Share};
