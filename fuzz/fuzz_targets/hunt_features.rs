@@ -32,6 +32,7 @@ fuzz_target!(|data: &[u8]| {
         ip: "203.0.113.1",
         user_agent: "fuzz",
         header_order: "host,user-agent",
+        tls: "",
         endpoint,
         body: &body,
         response: Some(&body),

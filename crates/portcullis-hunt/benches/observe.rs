@@ -27,6 +27,7 @@ fn input<'a>(body: &'a Value, key: &'a str) -> RequestInput<'a> {
         ip: "198.51.100.7",
         user_agent: "OpenAI/Python 1.54.3",
         header_order: "",
+        tls: "",
         endpoint: Endpoint::Chat,
         body,
         response: None,

@@ -305,6 +305,7 @@ mod tests {
                 ip: "",
                 user_agent: "",
                 header_order: "",
+                tls: "",
                 endpoint: crate::features::prompt::Endpoint::Chat,
                 body: &body,
                 response: None,

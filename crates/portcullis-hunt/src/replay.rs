@@ -29,6 +29,9 @@ pub struct TrafficEvent {
     /// Header names in the order sent, comma-separated (optional).
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub header_order: String,
+    /// The TLS hello's fingerprint (optional).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub tls: String,
     pub endpoint: String,
     pub body: Value,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -106,6 +109,7 @@ pub fn replay(
             ip: &event.ip,
             user_agent: &event.user_agent,
             header_order: &event.header_order,
+            tls: &event.tls,
             endpoint: Endpoint::parse(&event.endpoint),
             body: &event.body,
             response: event.response.as_ref(),

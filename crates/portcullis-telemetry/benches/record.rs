@@ -29,6 +29,7 @@ fn record() -> RequestRecord {
             ip: "203.0.113.7".into(),
             user_agent: "OpenAI/Python 1.54.0".into(),
             header_order: String::new(),
+            tls: String::new(),
         },
         model: Some("sim-chat".into()),
         upstream: Some("sim".into()),

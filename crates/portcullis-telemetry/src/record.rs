@@ -138,6 +138,10 @@ pub struct ClientRecord {
     /// make (anyone can write one). Kept only when the threat detector runs.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub header_order: String,
+    /// The TLS hello's fingerprint (cipher suites, signature schemes, groups, ALPN) when TLS
+    /// ends at the gateway. Kept only when the threat detector runs.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub tls: String,
 }
 
 /// The request parameters that matter for cost, extraction and debugging.

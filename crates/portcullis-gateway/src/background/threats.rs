@@ -224,6 +224,7 @@ fn features(records: &[Arc<RequestRecord>]) -> Vec<Observed> {
             ip: &r.client.ip,
             user_agent: &r.client.user_agent,
             header_order: &r.client.header_order,
+            tls: &r.client.tls,
             endpoint,
             body: &body,
             response: (r.tokens.output > 0).then_some(&usage),

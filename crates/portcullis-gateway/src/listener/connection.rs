@@ -133,13 +133,14 @@ impl Body for Served {
 }
 
 /// The client's address, in every request's extensions.
-#[derive(Debug, Clone, Copy)]
-pub struct PeerAddr(pub std::net::SocketAddr);
+/// The connection's peer, and its TLS hello's fingerprint when TLS ends here.
+#[derive(Debug, Clone)]
+pub struct PeerAddr(pub std::net::SocketAddr, pub Option<Arc<str>>);
 
 /// Serves `io` until the client closes it, it idles out, or shutdown drains it.
 pub(super) async fn serve<IO, H, F>(
     io: IO,
-    peer: std::net::SocketAddr,
+    peer: PeerAddr,
     limits: &ConnectionLimits,
     mut shutdown: watch::Receiver<bool>,
     handler: H,
@@ -156,7 +157,7 @@ pub(super) async fn serve<IO, H, F>(
     });
     let service_activity = activity.clone();
     let service = hyper::service::service_fn(move |mut request: Request<Incoming>| {
-        request.extensions_mut().insert(PeerAddr(peer));
+        request.extensions_mut().insert(peer.clone());
         let in_flight = InFlight::start(&service_activity);
         let response = handler(request);
         async move {

@@ -79,11 +79,15 @@ where
             let _slot = slot;
             let _drain = drain;
             match tls {
-                None => connection::serve(stream, peer, &limits, shutdown, handler).await,
+                None => {
+                    let peer = PeerAddr(peer, None);
+                    connection::serve(stream, peer, &limits, shutdown, handler).await
+                }
                 Some(tls) => {
-                    let handshake = tls.acceptor().accept(stream);
+                    let handshake = tls.accept(stream);
                     match tokio::time::timeout(limits.header_read_timeout, handshake).await {
-                        Ok(Ok(stream)) => {
+                        Ok(Ok((stream, hello))) => {
+                            let peer = PeerAddr(peer, Some(Arc::from(hello)));
                             connection::serve(stream, peer, &limits, shutdown, handler).await
                         }
                         Ok(Err(e)) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),

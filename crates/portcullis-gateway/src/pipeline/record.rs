@@ -48,6 +48,10 @@ pub fn arrived(
             } else {
                 String::new()
             },
+            tls: match (&state.threats, peer.and_then(|p| p.1.as_deref())) {
+                (Some(_), Some(hello)) => hello.to_owned(),
+                _ => String::new(),
+            },
         },
         trace: Some(trace),
         ..RequestRecord::default()

@@ -134,6 +134,44 @@ async fn tls_serves_both_protocols_and_reloads_its_certificate() {
         .unwrap();
     assert_eq!(response.status(), 200);
 
+    // The record of a request over TLS carries the client's hello, for the threat detector's
+    // client fingerprint: the suites, schemes and groups rustls offered, and the ALPN list.
+    let mut seen = None;
+    for _ in 0..100 {
+        // The admin listener speaks TLS too.
+        let (stream, _, _) = connect(h.1.admin, &[&first], &[b"http/1.1"]).await;
+        let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+            .await
+            .unwrap();
+        tokio::spawn(conn);
+        let request = http::Request::get("/admin/v1/requests?limit=10")
+            .header("host", "localhost")
+            .header("authorization", format!("Bearer {}", h.1.state.admin_token))
+            .body(Full::new(Bytes::new()))
+            .unwrap();
+        let reply = sender.send_request(request).await.unwrap();
+        let body = reply.into_body().collect().await.unwrap().to_bytes();
+        let v: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+        seen = v["data"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find_map(|r| r["client"]["tls"].as_str().map(str::to_owned));
+        if seen.is_some() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let hello = seen.expect("no record carried the TLS hello");
+    assert!(
+        hello.starts_with("c=1302.1301") || hello.starts_with("c=13"),
+        "{hello}"
+    );
+    assert!(
+        hello.contains(";s=") && hello.contains(";g=") && hello.ends_with(";a=http/1.1"),
+        "{hello}"
+    );
+
     // A new certificate on disk is picked up on reload (SIGHUP in the binary).
     let second = self_signed();
     std::fs::write(&cert, &second.cert_pem).unwrap();

@@ -28,6 +28,8 @@ pub struct RequestInput<'a> {
     pub user_agent: &'a str,
     /// Header names in the order sent, comma-separated (empty: unknown).
     pub header_order: &'a str,
+    /// The TLS hello's fingerprint (empty: unknown, or TLS ended before the gateway).
+    pub tls: &'a str,
     pub endpoint: Endpoint,
     pub body: &'a Value,
     /// The answer, when known: its JSON, or the streamed text as a string.
@@ -84,14 +86,21 @@ pub struct Observation {
     pub distill: bool,
 }
 
-/// The client fingerprint: the user agent, and the order of the header names where known
-/// (two libraries that claim the same user agent still send their headers differently).
-pub fn client_fingerprint(user_agent: &str, header_order: &str) -> u64 {
-    match (user_agent.is_empty(), header_order.is_empty()) {
-        (true, true) => 0,
-        (_, true) => xxh3_64(user_agent.as_bytes()),
-        _ => xxh3_64(user_agent.as_bytes()) ^ xxh3_64(header_order.as_bytes()).rotate_left(1),
+/// The client fingerprint: the user agent, and where known the order of the header names
+/// and the TLS hello (two libraries that claim the same user agent still send their headers
+/// differently and shake hands differently).
+pub fn client_fingerprint(user_agent: &str, header_order: &str, tls: &str) -> u64 {
+    if user_agent.is_empty() && header_order.is_empty() && tls.is_empty() {
+        return 0;
     }
+    let mut h = xxh3_64(user_agent.as_bytes());
+    if !header_order.is_empty() {
+        h ^= xxh3_64(header_order.as_bytes()).rotate_left(1);
+    }
+    if !tls.is_empty() {
+        h ^= xxh3_64(tls.as_bytes()).rotate_left(2);
+    }
+    h
 }
 
 impl Observation {
@@ -127,7 +136,7 @@ impl Observation {
         let mut obs = Observation {
             ts: req.ts,
             ip_prefix: ip_prefix(req.ip),
-            client: client_fingerprint(req.user_agent, req.header_order),
+            client: client_fingerprint(req.user_agent, req.header_order, req.tls),
             endpoint: req.endpoint,
             skeleton: skeleton::skeleton(&prompt.user),
             prompt: skeleton::fingerprint(&prompt.system, &prompt.user),
@@ -206,15 +215,16 @@ mod tests {
     #[test]
     fn the_client_fingerprint_tells_libraries_apart_that_claim_one_user_agent() {
         let ua = "OpenAI/Python 1.0";
-        assert_eq!(client_fingerprint("", ""), 0);
-        assert_eq!(client_fingerprint(ua, ""), xxh3_64(ua.as_bytes()));
-        let sdk = client_fingerprint(ua, "host,accept-encoding,connection,accept,user-agent");
-        let script = client_fingerprint(ua, "host,user-agent,accept,accept-encoding,connection");
+        assert_eq!(client_fingerprint("", "", ""), 0);
+        assert_eq!(client_fingerprint(ua, "", ""), xxh3_64(ua.as_bytes()));
+        let sdk = client_fingerprint(ua, "host,accept-encoding,connection,accept,user-agent", "");
+        let script =
+            client_fingerprint(ua, "host,user-agent,accept,accept-encoding,connection", "");
         assert_ne!(sdk, script);
-        assert_ne!(sdk, client_fingerprint(ua, ""));
+        assert_ne!(sdk, client_fingerprint(ua, "", ""));
         assert_eq!(
             sdk,
-            client_fingerprint(ua, "host,accept-encoding,connection,accept,user-agent")
+            client_fingerprint(ua, "host,accept-encoding,connection,accept,user-agent", "")
         );
     }
 
@@ -229,6 +239,7 @@ mod tests {
             ip: "203.0.113.9",
             user_agent: "ua",
             header_order: "",
+            tls: "",
             endpoint: Endpoint::Chat,
             body: &body,
             response: response.as_ref(),

@@ -337,6 +337,7 @@ pub fn simulate(
             ip: request.ip,
             user_agent: request.user_agent,
             header_order: String::new(),
+            tls: String::new(),
             endpoint: request.endpoint.into(),
             body: request.body,
             response: Some(request.response),

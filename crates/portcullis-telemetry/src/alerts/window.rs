@@ -537,6 +537,7 @@ mod tests {
                 ip: ip.into(),
                 user_agent: String::new(),
                 header_order: String::new(),
+                tls: String::new(),
             },
             cost_usd: 0.5,
             timing: crate::record::Timing {
