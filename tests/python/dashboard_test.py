@@ -19,18 +19,22 @@ SHOTS = os.environ.get("PORTCULLIS_SCREENSHOTS", "target/dashboard-screenshots")
 CHROMIUM = os.environ.get("PORTCULLIS_CHROMIUM", "/usr/bin/chromium")
 
 
-def chat(content):
-    body = json.dumps({"model": "sim-chat", "max_tokens": 8, "messages": [{"role": "user", "content": content}]})
+def post_chat(key, body):
+    """POST /chat/completions as `key`: the status."""
     request = urllib.request.Request(
         f"{BASE}/chat/completions",
-        data=body.encode(),
-        headers={"authorization": f"Bearer {KEY}", "content-type": "application/json"},
+        data=json.dumps(body).encode(),
+        headers={"authorization": f"Bearer {key}", "content-type": "application/json"},
     )
     try:
         with urllib.request.urlopen(request) as reply:
             return reply.status
     except urllib.error.HTTPError as e:
         return e.code
+
+
+def chat(content):
+    return post_chat(KEY, {"model": "sim-chat", "max_tokens": 8, "messages": [{"role": "user", "content": content}]})
 
 
 def admin(path, body):
@@ -46,17 +50,7 @@ def admin(path, body):
 def distill(key, i):
     """One request of a bulk distillation run: one-shot, the full chain of thought, a long answer."""
     content = f"Explain step by step, showing your full chain of thought, how system number {i} works."
-    body = json.dumps({"model": "sim-chat", "max_tokens": 2000, "messages": [{"role": "user", "content": content}]})
-    request = urllib.request.Request(
-        f"{BASE}/chat/completions",
-        data=body.encode(),
-        headers={"authorization": f"Bearer {key}", "content-type": "application/json"},
-    )
-    try:
-        with urllib.request.urlopen(request) as reply:
-            return reply.status
-    except urllib.error.HTTPError as e:
-        return e.code
+    return post_chat(key, {"model": "sim-chat", "max_tokens": 2000, "messages": [{"role": "user", "content": content}]})
 
 
 def wait_until(what, check, seconds=20):

@@ -98,6 +98,46 @@ fn wait_for(what: &str, mut f: impl FnMut() -> bool) {
     }
 }
 
+/// Starts `n` gateway processes on one PostgreSQL database and the simulator, each with
+/// `extra` configuration after its listeners and store; waits until each is ready.
+/// Returns the processes and their public and admin ports.
+fn start_replicas(
+    n: usize,
+    dir: &std::path::Path,
+    database: &str,
+    sim_port: u16,
+    extra: &str,
+) -> (Vec<Running>, Vec<u16>, Vec<u16>) {
+    let mut replicas = Vec::new();
+    let mut publics = Vec::new();
+    let mut admins = Vec::new();
+    for _ in 0..n {
+        let (public, admin) = (free_port(), free_port());
+        let config = write_config(
+            dir,
+            &format!(
+                "[listeners]\npublic = \"127.0.0.1:{public}\"\nadmin = \"127.0.0.1:{admin}\"\n\
+                 [store]\nurl = \"{database}\"\ndata_dir = \"{data}\"\n\
+                 [[upstreams]]\nname = \"sim\"\nbase_url = \"http://127.0.0.1:{sim_port}/v1\"\n\
+                 [[models]]\nname = \"chat\"\nupstream = \"sim\"\n{extra}",
+                data = dir.display(),
+            ),
+        );
+        replicas.push(Running(
+            binary()
+                .args(["serve", "--config"])
+                .arg(&config)
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap(),
+        ));
+        wait_ready(admin);
+        publics.push(public);
+        admins.push(admin);
+    }
+    (replicas, publics, admins)
+}
+
 #[test]
 fn three_replicas_share_limits_and_quotas_through_redis() {
     let Some(server) = PgDatabase::required() else {
@@ -115,38 +155,19 @@ fn three_replicas_share_limits_and_quotas_through_redis() {
             .spawn()
             .unwrap(),
     );
-    let mut replicas = Vec::new();
-    let mut publics = Vec::new();
-    let mut admins = Vec::new();
-    for _ in 0..3 {
-        let (public, admin) = (free_port(), free_port());
-        let config = write_config(
-            dir.path(),
-            &format!(
-                "[listeners]\npublic = \"127.0.0.1:{public}\"\nadmin = \"127.0.0.1:{admin}\"\n\
-                 [store]\nurl = \"{database}\"\ndata_dir = \"{data}\"\n\
-                 [limits]\nbackend = \"redis\"\nredis_url = \"{redis}\"\non_redis_failure = \"local\"\n\
-                 local_fraction = 0.34\nflush_interval = \"200ms\"\n\
-                 [[upstreams]]\nname = \"sim\"\nbase_url = \"http://127.0.0.1:{sim_port}/v1\"\n\
-                 [[models]]\nname = \"chat\"\nupstream = \"sim\"\n\
-                 [plans.default.key]\nrequests_per_minute = 60\n\
-                 [plans.quota.key]\ntokens_per_day = 100\n",
-                data = dir.path().display(),
-                redis = redis.url(),
-            ),
-        );
-        replicas.push(Running(
-            binary()
-                .args(["serve", "--config"])
-                .arg(&config)
-                .stderr(Stdio::null())
-                .spawn()
-                .unwrap(),
-        ));
-        wait_ready(admin);
-        publics.push(public);
-        admins.push(admin);
-    }
+    let (replicas, publics, admins) = start_replicas(
+        3,
+        dir.path(),
+        &database,
+        sim_port,
+        &format!(
+            "[limits]\nbackend = \"redis\"\nredis_url = \"{}\"\non_redis_failure = \"local\"\n\
+             local_fraction = 0.34\nflush_interval = \"200ms\"\n\
+             [plans.default.key]\nrequests_per_minute = 60\n\
+             [plans.quota.key]\ntokens_per_day = 100\n",
+            redis.url()
+        ),
+    );
     let token = std::fs::read_to_string(dir.path().join("admin-token"))
         .unwrap()
         .trim()
@@ -308,36 +329,17 @@ fn two_replicas_see_one_account_and_act_once_through_redis() {
             .spawn()
             .unwrap(),
     );
-    let mut replicas = Vec::new();
-    let mut publics = Vec::new();
-    let mut admins = Vec::new();
-    for _ in 0..2 {
-        let (public, admin) = (free_port(), free_port());
-        let config = write_config(
-            dir.path(),
-            &format!(
-                "[listeners]\npublic = \"127.0.0.1:{public}\"\nadmin = \"127.0.0.1:{admin}\"\n\
-                 [store]\nurl = \"{database}\"\ndata_dir = \"{data}\"\n\
-                 [limits]\nbackend = \"redis\"\nredis_url = \"{redis}\"\n\
-                 [[upstreams]]\nname = \"sim\"\nbase_url = \"http://127.0.0.1:{sim_port}/v1\"\n\
-                 [[models]]\nname = \"chat\"\nupstream = \"sim\"\n\
-                 [detect]\n[[detect.ladder]]\nrisk = 0.8\nactions = [\"suspend_key\"]\nhold = \"10m\"\n",
-                data = dir.path().display(),
-                redis = redis.url(),
-            ),
-        );
-        replicas.push(Running(
-            binary()
-                .args(["serve", "--config"])
-                .arg(&config)
-                .stderr(Stdio::null())
-                .spawn()
-                .unwrap(),
-        ));
-        wait_ready(admin);
-        publics.push(public);
-        admins.push(admin);
-    }
+    let (replicas, publics, admins) = start_replicas(
+        2,
+        dir.path(),
+        &database,
+        sim_port,
+        &format!(
+            "[limits]\nbackend = \"redis\"\nredis_url = \"{}\"\n\
+             [detect]\n[[detect.ladder]]\nrisk = 0.8\nactions = [\"suspend_key\"]\nhold = \"10m\"\n",
+            redis.url()
+        ),
+    );
     let token = std::fs::read_to_string(dir.path().join("admin-token"))
         .unwrap()
         .trim()
