@@ -36,7 +36,7 @@ fuzz_target!(|data: &[u8]| {
         // redaction also left visible: a placeholder can change what surrounding digits read
         // as (a card redacted early leaves a tail that reads as a phone), which shows nothing
         // the reference does not. An item the whole text hides must never show.
-        let left: Vec<_> = find(&out, None)
+        let left: Vec<_> = find(&out, "")
             .into_iter()
             .filter(|s| !whole.contains(&out[s.start..s.end]))
             .collect();

@@ -53,7 +53,11 @@ fn precision_and_recall_on_the_dev_corpus() {
             })
             .filter(|(t, _, _)| COVERED.contains(&t.as_str()))
             .collect();
-        let found = find(text, None);
+        let found = find(text, "");
+        // The look-alikes (order numbers, ISBNs, timestamps, ids) are never edited.
+        if record["label"] == "benign" {
+            assert!(found.is_empty(), "false edit in {text:?}: {found:?}");
+        }
         let mut matched = vec![false; gold.len()];
         for span in &found {
             let hit = gold.iter().enumerate().position(|(i, (kind, start, end))| {
@@ -65,22 +69,32 @@ fn precision_and_recall_on_the_dev_corpus() {
                     matched[i] = true;
                     entry.0 += 1;
                 }
-                None => entry.1 += 1,
+                None => {
+                    eprintln!(
+                        "false {}: {:?}",
+                        span.kind.name(),
+                        &text[span.start..span.end]
+                    );
+                    entry.1 += 1
+                }
             }
         }
-        for (i, (kind, _, _)) in gold.iter().enumerate() {
+        for (i, (kind, start, end)) in gold.iter().enumerate() {
             if !matched[i] {
+                eprintln!("missed {kind}: {:?}", &text[*start..*end]);
                 counts.entry(kind.clone()).or_default().2 += 1;
             }
         }
     }
     let (mut tp, mut fp, mut fn_) = (0, 0, 0);
     for (kind, (t, f, n)) in &counts {
+        let recall = *t as f64 / (t + n).max(1) as f64;
         eprintln!(
-            "{kind:<20} precision {:.3} recall {:.3} (tp {t}, fp {f}, fn {n})",
+            "{kind:<20} precision {:.3} recall {recall:.3} (tp {t}, fp {f}, fn {n})",
             *t as f64 / (t + f).max(1) as f64,
-            *t as f64 / (t + n).max(1) as f64
         );
+        // Issue 13's goal, per kind: bare digit runs are found through the words before them.
+        assert!(recall >= 0.99, "{kind} recall {recall}");
         tp += t;
         fp += f;
         fn_ += n;

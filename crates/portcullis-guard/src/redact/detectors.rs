@@ -2,7 +2,8 @@
 //! shape check that keeps look-alikes out (Luhn for cards, mod-97 for IBANs, the SSA's rules
 //! for SSNs, character mix for bare secrets).
 
-use super::fold::{fold_char, Folded};
+use super::context::{self, Cue};
+use super::fold::Folded;
 use crate::searcher::Searcher;
 use std::sync::OnceLock;
 
@@ -78,9 +79,12 @@ struct Detector {
     /// Characters that must not touch the match on either side (it would be part of a longer
     /// token).
     word: fn(char) -> bool,
-    /// The length of the item at the start of a match (`None`: not an item). Checked
-    /// patterns whose match may overrun the item (grouped numbers) try shorter prefixes.
-    check: fn(&str) -> Option<usize>,
+    /// The length of the item at the start of a match (`None`: not an item), given what the
+    /// words before it say. Checked patterns whose match may overrun the item (grouped
+    /// numbers) try shorter prefixes.
+    check: fn(&str, Cue) -> Option<usize>,
+    /// Whether the check reads the words before the match (numbers do).
+    contextual: bool,
 }
 
 fn alnum(c: char) -> bool {
@@ -262,7 +266,7 @@ impl Profile {
         for (possible, kind) in [
             (self.base64_run >= 40, Kind::AwsSecretKey),
             (self.iban_start, Kind::Iban),
-            (self.card_digits >= 13, Kind::CreditCard),
+            (self.card_digits >= 12, Kind::CreditCard),
             (self.ssn_digits >= 9, Kind::UsSsn),
             (self.phone_digits >= 10, Kind::Phone),
         ] {
@@ -272,12 +276,12 @@ impl Profile {
     }
 }
 
-fn yes(s: &str) -> Option<usize> {
+fn yes(s: &str, _: Cue) -> Option<usize> {
     Some(s.len())
 }
 
 /// The longest prefix of a number match that ends on a digit or letter and passes `valid`.
-fn longest_valid_prefix(s: &str, valid: fn(&str) -> bool) -> Option<usize> {
+fn longest_valid_prefix(s: &str, valid: impl Fn(&str) -> bool) -> Option<usize> {
     s.char_indices()
         .rev()
         .filter(|(_, c)| c.is_ascii_alphanumeric())
@@ -289,9 +293,11 @@ fn digits(s: &str) -> Vec<u32> {
     s.chars().filter_map(|c| c.to_digit(10)).collect()
 }
 
+/// The Luhn checksum over 12 to 19 digits (12 is a Maestro card; the card check asks more of
+/// so short a number).
 pub fn luhn(s: &str) -> bool {
     let d = digits(s);
-    if !(13..=19).contains(&d.len()) {
+    if !(12..=19).contains(&d.len()) {
         return false;
     }
     let sum: u32 = d
@@ -335,7 +341,7 @@ pub fn iban_valid(s: &str) -> bool {
     remainder == 1
 }
 
-fn ssn(s: &str) -> Option<usize> {
+fn ssn(s: &str, _: Cue) -> Option<usize> {
     ssn_valid(s).then_some(s.len())
 }
 
@@ -347,7 +353,10 @@ fn ssn_valid(s: &str) -> bool {
     area != 0 && area != 666 && area < 900 && group != 0 && serial != 0
 }
 
-fn phone_valid(s: &str) -> bool {
+fn phone_valid(s: &str, cue: Cue) -> bool {
+    if cue == Cue::NotPersonal {
+        return false;
+    }
     let main = s.split(['x', 'X']).next().unwrap_or(s);
     let n = digits(main).len();
     let separator = |c: &char| matches!(c, ' ' | '-' | '.' | '(' | ')' | '+');
@@ -357,17 +366,26 @@ fn phone_valid(s: &str) -> bool {
         return false;
     }
     let separated = main.chars().any(|c| separator(&c));
-    // Bare digit runs are phones only when long enough to be one with a trunk prefix.
-    (10..=15).contains(&n) && (separated || n == 11 || s.contains(['x', 'X']))
+    // Bare digit runs are phones when long enough to be one with a trunk prefix, or when the
+    // words before them say so ("Mobile: 3304524169").
+    (10..=15).contains(&n) && (separated || n == 11 || s.contains(['x', 'X']) || cue == Cue::Phone)
 }
 
-fn card(s: &str) -> Option<usize> {
-    longest_valid_prefix(s, card_valid)
+fn card(s: &str, cue: Cue) -> Option<usize> {
+    if cue == Cue::NotPersonal {
+        return None;
+    }
+    longest_valid_prefix(s, |s| card_valid(s, cue))
 }
 
 /// Luhn, and dots, slashes or underscores only as the one separator between every group
-/// (`4111.1111.1111.1111`), never once inside a number (`3.14159265358979`).
-fn card_valid(s: &str) -> bool {
+/// (`4111.1111.1111.1111`), never once inside a number (`3.14159265358979`). Twelve digits
+/// (Maestro) pass the checksum one time in ten by chance, so they need a card named before
+/// them.
+fn card_valid(s: &str, cue: Cue) -> bool {
+    if digits(s).len() == 12 && cue != Cue::Card {
+        return false;
+    }
     let separators: Vec<char> = s.chars().filter(|c| !c.is_ascii_digit()).collect();
     let unusual = separators.iter().any(|c| matches!(c, '.' | '/' | '_'));
     if unusual && (separators.len() < 3 || separators.iter().any(|&c| c != separators[0])) {
@@ -376,16 +394,16 @@ fn card_valid(s: &str) -> bool {
     luhn(s)
 }
 
-fn iban(s: &str) -> Option<usize> {
+fn iban(s: &str, _: Cue) -> Option<usize> {
     longest_valid_prefix(s, iban_valid)
 }
 
-fn phone(s: &str) -> Option<usize> {
+fn phone(s: &str, cue: Cue) -> Option<usize> {
     let trimmed = s.trim_end_matches([' ', '-', '.', '(']);
-    phone_valid(trimmed).then_some(trimmed.len())
+    phone_valid(trimmed, cue).then_some(trimmed.len())
 }
 
-fn mixed_secret(s: &str) -> Option<usize> {
+fn mixed_secret(s: &str, _: Cue) -> Option<usize> {
     let upper = s.chars().any(|c| c.is_ascii_uppercase());
     let lower = s.chars().any(|c| c.is_ascii_lowercase());
     let digit = s.chars().any(|c| c.is_ascii_digit());
@@ -400,6 +418,7 @@ fn detectors() -> &'static [Detector] {
             regex: Searcher::text(pattern).expect("pattern compiles"),
             word,
             check,
+            contextual: matches!(kind, Kind::Phone | Kind::CreditCard),
         };
         vec![
             // A block without its END line is still a key: its header and base64 lines.
@@ -415,17 +434,17 @@ fn detectors() -> &'static [Detector] {
             d(Kind::AwsSecretKey, r"[A-Za-z0-9/+]{40}", b64, mixed_secret),
             d(Kind::Email, r"[A-Za-z0-9._%+\-]+@[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)*\.[A-Za-z]{2,24}", email_char, yes),
             d(Kind::Iban, r"[A-Z]{2}[0-9]{2}(?: ?[A-Z0-9]){11,30}", alnum, iban),
-            d(Kind::CreditCard, r"[0-9](?:[ \-./_]?[0-9]){12,18}", digitish, card),
+            d(Kind::CreditCard, r"[0-9](?:[ \-./_]?[0-9]){11,18}", digitish, card),
             d(Kind::UsSsn, r"[0-9]{3}[- ][0-9]{2}[- ][0-9]{4}", digitish, ssn),
             d(Kind::Phone, r"(?:\+|00)?[0-9(][0-9 ()\-.]{7,20}[0-9](?: ?(?:x|ext\.?) ?[0-9]{1,6})?", digitish, phone),
         ]
     })
 }
 
-/// Every sensitive item in `text`, non-overlapping, in order. `before` is the character just
-/// before `text` (when scanning a stream), so a match cannot start inside a longer token.
-pub fn find(text: &str, before: Option<char>) -> Vec<Span> {
-    let before = before.and_then(fold_char);
+/// Every sensitive item in `text`, non-overlapping, in order. `before` is the text just
+/// before `text` (when scanning a stream; folded, at most `context::WINDOW` characters are
+/// read), so a match cannot start inside a longer token and a number's cue words count.
+pub fn find(text: &str, before: &str) -> Vec<Span> {
     // Look-alikes (zero-width characters, fullwidth forms, no-break spaces, other scripts'
     // digits) are read as what they look like, and what is found is redacted where it was
     // written.
@@ -439,7 +458,7 @@ pub fn find(text: &str, before: Option<char>) -> Vec<Span> {
     find_in(text, before)
 }
 
-fn find_in(text: &str, before: Option<char>) -> Vec<Span> {
+fn find_in(text: &str, before: &str) -> Vec<Span> {
     // The profile pays off on the short texts a stream scans at a time; a long text holds
     // digits and literals somewhere almost surely, so it would only add a pass.
     find_gated(text, before, text.len() <= PROFILED_BYTES)
@@ -448,7 +467,7 @@ fn find_in(text: &str, before: Option<char>) -> Vec<Span> {
 /// Longest text whose profile is taken before its patterns run.
 const PROFILED_BYTES: usize = 4096;
 
-fn find_gated(text: &str, before: Option<char>, gated: bool) -> Vec<Span> {
+fn find_gated(text: &str, before: &str, gated: bool) -> Vec<Span> {
     let candidates = if gated {
         Profile::of(text).candidates()
     } else {
@@ -464,15 +483,20 @@ fn find_gated(text: &str, before: Option<char>, gated: bool) -> Vec<Span> {
         }
         let mut at = 0;
         while let Some(m) = d.regex.find_at(text, at) {
-            let prev =
-                text[..m.start]
-                    .chars()
-                    .next_back()
-                    .or(if m.start == 0 { before } else { None });
+            let head = &text[..m.start];
+            let prev = head
+                .chars()
+                .next_back()
+                .or_else(|| before.chars().next_back());
             let accepted = if prev.is_some_and(d.word) {
                 None
             } else {
-                (d.check)(&text[m.clone()]).filter(|&len| {
+                let cue = if d.contextual {
+                    context::before(head, before)
+                } else {
+                    Cue::None
+                };
+                (d.check)(&text[m.clone()], cue).filter(|&len| {
                     let next = text[m.start + len..].chars().next();
                     len > 0 && !next.is_some_and(d.word)
                 })
@@ -526,7 +550,7 @@ mod tests {
         fn the_profile_changes_nothing_but_time(
             text in "([0-9]{1,5}|[A-Z]{1,3}|[a-z]{1,4}|[ ()+./=@_x-]|sk-|eyJ|AKIA|pc_live_|ext\\.){0,40}"
         ) {
-            proptest::prop_assert_eq!(find_gated(&text, None, true), find_gated(&text, None, false));
+            proptest::prop_assert_eq!(find_gated(&text, "", true), find_gated(&text, "", false));
         }
     }
 
