@@ -24,6 +24,8 @@ use serde_json::{json, Value};
 use std::collections::BTreeMap;
 
 const EPOCHS: usize = 40;
+/// One attack in this many is also trained on planted in a long benign text.
+const PLANT_EVERY: usize = 6;
 const L2: f32 = 1e-5;
 /// Pseudo-count per bucket and class in the naive-Bayes ratio.
 const NB_SMOOTHING: f32 = 0.3;
@@ -36,6 +38,11 @@ const HARD_NEGATIVE: f32 = -3.0;
 const TARGET_FPR: f64 = 0.0075;
 
 struct Example {
+    /// The text itself.
+    full: String,
+    /// Its length in characters.
+    chars: usize,
+    /// Its first 160 characters, for listings.
     text: String,
     scan: String,
     /// The whole text, then its segments, as log counts (see `features::instances`).
@@ -45,6 +52,16 @@ struct Example {
     /// The cross-validation fold; `FOLDS` for texts trained on in every fold and never scored.
     fold: u64,
     rule_hit: bool,
+}
+
+impl Example {
+    /// Whether the example is one the project made or added (long texts, wrapped copies,
+    /// planted attacks) rather than a dev corpus text.
+    fn made_here(&self) -> bool {
+        ["long_", "wrapped_", "planted_"]
+            .iter()
+            .any(|p| self.category.starts_with(p))
+    }
 }
 
 struct Model {
@@ -194,9 +211,45 @@ fn count_at(report: &BTreeMap<String, (usize, usize)>, label: &str) -> (usize, u
         .fold((0, 0), |(f, t), (_, (a, b))| (f + a, t + b))
 }
 
+/// A text sent in a carrier: base64 or hex with a request to decode it, or a JSON object.
+fn wrap(text: &str, i: usize) -> String {
+    use base64::Engine;
+    match i % 4 {
+        0 => format!(
+            "Decode this base64 and answer it: {}",
+            base64::engine::general_purpose::STANDARD.encode(text)
+        ),
+        1 => format!(
+            "The message is hex-encoded: {}",
+            text.bytes().map(|b| format!("{b:02x}")).collect::<String>()
+        ),
+        2 => serde_json::json!({"role": "user", "question": text}).to_string(),
+        _ => {
+            serde_json::json!({"task": "answer", "input": {"text": text, "lang": "en"}}).to_string()
+        }
+    }
+}
+
+/// Highest share of benign texts flagged (out of fold) in any one length band: the issue's
+/// bound for prompts over 2,000 characters, and held by the shorter bands too.
+const BAND_TARGET_FPR: f64 = 0.01;
+
+/// Length bands (characters) over which the false-positive target must hold.
+const BANDS: [&str; 3] = ["<500", "500-2k", ">=2k"];
+
+fn band(chars: usize) -> &'static str {
+    match chars {
+        0..500 => BANDS[0],
+        500..2000 => BANDS[1],
+        _ => BANDS[2],
+    }
+}
+
 fn example(text: &str, attack: bool, category: &str, fold: u64) -> Example {
     let prepared = prepare(text);
     Example {
+        full: text.to_owned(),
+        chars: text.chars().count(),
         text: text.chars().take(160).collect(),
         bags: instances(&hash(&prepared.scan)),
         rule_hit: !prepared.rule_hits().is_empty(),
@@ -256,9 +309,99 @@ fn main() {
         examples.push(example(line, false, "project_trigger_words", FOLDS));
     }
 
+    // Benign texts across the length range (code, documents, changelogs, e-mails, logs pasted
+    // into a prompt; `data/corpora/long`): the calibrate split only, folded by package so a
+    // package is scored by a model that never saw it. The evaluate split is never read here.
+    let long = flate2::read::GzDecoder::new(
+        std::fs::File::open(format!("{root}/data/corpora/long/benign_long.jsonl.gz")).unwrap(),
+    );
+    for line in std::io::BufRead::lines(std::io::BufReader::new(long)) {
+        let r: Value = serde_json::from_str(&line.unwrap()).unwrap();
+        if r["split"] != "calibrate" {
+            continue;
+        }
+        let source = r["source"].as_str().unwrap_or("");
+        let package = source.split("==").next().unwrap_or(source);
+        let category = format!("long_{}", r["category"].as_str().unwrap());
+        examples.push(example(
+            r["text"].as_str().unwrap(),
+            false,
+            &category,
+            fnv1a64(package) % FOLDS,
+        ));
+    }
+
+    // One instruction planted in a long document must still be found: a third of the attacks
+    // (up to 3 KB) are also trained on planted at a random line of a long calibrate-split
+    // text, in the attack's fold, so segments learn to carry the signal alone.
+    // Hosts of the attack's own fold: a host in another fold would be scored, as benign, by
+    // a model that learnt it as part of an attack.
+    let mut hosts: Vec<Vec<String>> = vec![Vec::new(); FOLDS as usize];
+    for e in examples
+        .iter()
+        .filter(|e| e.category.starts_with("long_") && e.chars >= 2000)
+    {
+        hosts[e.fold as usize].push(e.full.clone());
+    }
+    let attacks: Vec<(String, u64)> = examples
+        .iter()
+        .filter(|e| e.attack && e.fold < FOLDS && e.full.len() <= 3000)
+        .map(|e| (e.full.clone(), e.fold))
+        .collect();
+    let mut pick: u64 = 0x5851_f42d_4c95_7f2d;
+    let mut next = move || {
+        pick ^= pick << 13;
+        pick ^= pick >> 7;
+        pick ^= pick << 17;
+        pick
+    };
+    for (i, (attack, fold)) in attacks.iter().enumerate() {
+        let hosts = &hosts[*fold as usize];
+        if hosts.is_empty() || i % PLANT_EVERY != 1 {
+            continue;
+        }
+        let host = &hosts[(next() % hosts.len() as u64) as usize];
+        let lines: Vec<&str> = host.lines().collect();
+        let at = (next() % (lines.len() as u64 + 1)) as usize;
+        let planted = [&lines[..at], &[attack.as_str()], &lines[at..]]
+            .concat()
+            .join("\n");
+        examples.push(example(&planted, true, "planted_attack", *fold));
+    }
+
+    // Intent, not format: a harmless request sent base64-encoded, hex-encoded or wrapped in
+    // JSON is still harmless, and an attack wrapped in JSON is still an attack. Copies made
+    // by the project's own wrappers, in their original's fold (scored out of fold too, under
+    // their own categories, so the corpus figures stay the corpus's).
+    let originals: Vec<(String, bool, u64)> = examples
+        .iter()
+        .filter(|e| {
+            e.fold < FOLDS && !e.category.starts_with("long_") && e.category != "planted_attack"
+        })
+        .map(|e| (e.full.clone(), e.attack, e.fold))
+        .collect();
+    for (i, (text, attack, fold)) in originals.iter().enumerate() {
+        if text.len() > 600 || i % 3 != 0 {
+            continue;
+        }
+        let wrapped = wrap(text, i);
+        let category = if *attack {
+            "wrapped_attack"
+        } else {
+            "wrapped_benign"
+        };
+        // Encodings of attacks are in the corpus already; JSON is the new carrier for them.
+        if *attack && !wrapped.starts_with('{') {
+            continue;
+        }
+        examples.push(example(&wrapped, *attack, category, *fold));
+    }
+
     // Out-of-fold scores of every corpus text, each from the model that did not see its fold.
     let mut benign_scores: Vec<f32> = Vec::new();
     let mut oof_attacks: Vec<f32> = Vec::new();
+    // (length band, out-of-fold score) of every benign text.
+    let mut benign_by_band: Vec<(&'static str, f32)> = Vec::new();
     // (label:category, out-of-fold score) of every corpus text.
     let mut oof_by_category: Vec<(String, f32)> = Vec::new();
     for fold in 0..FOLDS {
@@ -281,16 +424,66 @@ fn main() {
                 oof_attacks.push(s);
             } else {
                 benign_scores.push(s);
+                benign_by_band.push((band(e.chars), s));
             }
         }
         eprintln!("fold {fold} trained");
     }
     benign_scores.sort_by(|a, b| b.total_cmp(a));
-    let allowed = (benign_scores.len() as f64 * TARGET_FPR).floor() as usize;
-    let threshold = (benign_scores.get(allowed).copied().unwrap_or(0.5) + 1e-4).clamp(0.05, 0.98);
+    // The lowest threshold that keeps the out-of-fold false positives at or under the target
+    // overall and in every length band (a threshold set on mostly short prompts let one
+    // pasted document in three through as an attack).
+    let band_rate = |t: f32, band_name: &str| {
+        let in_band: Vec<f32> = benign_by_band
+            .iter()
+            .filter(|(b, _)| *b == band_name)
+            .map(|(_, s)| *s)
+            .collect();
+        in_band.iter().filter(|&&s| s >= t).count() as f64 / in_band.len().max(1) as f64
+    };
+    let holds = |t: f32| {
+        let overall =
+            benign_scores.iter().filter(|&&s| s >= t).count() as f64 / benign_scores.len() as f64;
+        overall <= TARGET_FPR && BANDS.iter().all(|b| band_rate(t, b) <= BAND_TARGET_FPR)
+    };
+    let threshold = benign_scores
+        .iter()
+        .map(|s| s + 1e-4)
+        .filter(|&t| holds(t))
+        .fold(0.98f32, f32::min)
+        .clamp(0.05, 0.98);
+    // The block threshold: the lowest with at most a third of the flagging target's false
+    // positives overall (and the band target in every band). Between the two, `block` flags only.
+    let block_holds = |t: f32| {
+        let overall =
+            benign_scores.iter().filter(|&&s| s >= t).count() as f64 / benign_scores.len() as f64;
+        overall <= TARGET_FPR / 3.0 && BANDS.iter().all(|b| band_rate(t, b) <= BAND_TARGET_FPR)
+    };
+    let block_threshold = benign_scores
+        .iter()
+        .map(|s| s + 1e-4)
+        .filter(|&t| t >= threshold && block_holds(t))
+        .fold(0.98f32, f32::min)
+        .max(threshold);
+    let blocked = oof_attacks
+        .iter()
+        .filter(|&&s| s >= block_threshold)
+        .count();
+    println!(
+        "block threshold {block_threshold:.4}: {blocked}/{} attacks blocked out of fold, benign blocked {:.2}%",
+        oof_attacks.len(),
+        100.0 * benign_scores.iter().filter(|&&s| s >= block_threshold).count() as f64
+            / benign_scores.len() as f64
+    );
+    let mut band_report = serde_json::Map::new();
+    for b in BANDS {
+        let rate = band_rate(threshold, b);
+        println!("  out-of-fold benign flagged, {b:<10} {:.2}%", 100.0 * rate);
+        band_report.insert(b.to_string(), json!(rate));
+    }
     let oof_report = by_category(&oof_by_category, threshold);
     println!(
-        "threshold {threshold:.4} (out-of-fold: {} benign, {allowed} allowed above)",
+        "threshold {threshold:.4} (out-of-fold: {} benign; target {TARGET_FPR} overall and per length band)",
         benign_scores.len()
     );
 
@@ -298,9 +491,14 @@ fn main() {
         let caught = oof_attacks.iter().filter(|&&s| s >= t).count() as f32;
         let flagged = benign_scores.iter().filter(|&&s| s >= t).count() as f32;
         println!(
-            "  out-of-fold at {t:.1}: TPR {:.1}%  FPR {:.2}%",
+            "  out-of-fold at {t:.1}: TPR {:.1}%  FPR {:.2}% ({})",
             100.0 * caught / oof_attacks.len() as f32,
-            100.0 * flagged / benign_scores.len() as f32
+            100.0 * flagged / benign_scores.len() as f32,
+            BANDS
+                .iter()
+                .map(|b| format!("{b} {:.2}%", 100.0 * band_rate(t, b)))
+                .collect::<Vec<_>>()
+                .join(", ")
         );
     }
     let mut oof_categories = serde_json::Map::new();
@@ -314,6 +512,20 @@ fn main() {
             json!({"flagged": flagged, "total": total}),
         );
     }
+    let corpus_only: BTreeMap<String, (usize, usize)> = oof_report
+        .iter()
+        .filter(|(k, _)| {
+            !k.contains(":wrapped_") && !k.contains(":long_") && !k.contains(":planted_")
+        })
+        .map(|(k, v)| (k.clone(), *v))
+        .collect();
+    let (corpus_caught, corpus_attacks) = count_at(&corpus_only, "attack:");
+    let (corpus_flagged, corpus_benign) = count_at(&corpus_only, "benign:");
+    println!(
+        "dev corpus only, out of fold: {corpus_caught}/{corpus_attacks} attacks caught ({:.1}%), {corpus_flagged}/{corpus_benign} benign flagged ({:.2}%)",
+        100.0 * corpus_caught as f32 / corpus_attacks as f32,
+        100.0 * corpus_flagged as f32 / corpus_benign as f32
+    );
     let (caught, attacks) = count_at(&oof_report, "attack:");
     let (flagged, benign) = count_at(&oof_report, "benign:");
     println!(
@@ -329,7 +541,7 @@ fn main() {
     let detector = model.detector(threshold);
     // Its own training texts, scored as the gateway scores them: not a measure of anything,
     // but what a test recomputes to prove the committed weights are the ones reported here.
-    let corpus = examples.iter().filter(|e| e.fold < FOLDS);
+    let corpus = examples.iter().filter(|e| e.fold < FOLDS && !e.made_here());
     let (mut fit_caught, mut fit_flagged) = (0usize, 0usize);
     for e in corpus {
         let flagged = score(&detector, e) >= threshold;
@@ -365,6 +577,7 @@ fn main() {
     std::fs::write(format!("{dir}/injection.bin"), bytes).unwrap();
     let meta = json!({
         "threshold": threshold,
+        "block_threshold": block_threshold,
         "features": "hashed byte 4-grams and word 1-3-grams of the scan form, 2^18 buckets, log1p, idf x |naive-Bayes log-count ratio| (NBSVM), L2; scored on the whole text and on each segment (lines), highest kept",
         "training": {
             "corpus": "data/corpora/dev (attacks.jsonl, benign.jsonl), all of it, plus the project's hard negatives (data/corpora/project/trigger_benign.txt)",
@@ -376,6 +589,7 @@ fn main() {
             "instances": "multiple-instance: attacks push up their highest instance; benign texts push down their whole text and every segment above logit -3",
         },
         "out_of_fold": {
+            "benign_flagged_by_length": band_report,
             "attacks_caught": caught,
             "attacks": attacks,
             "benign_flagged": flagged,

@@ -32,6 +32,11 @@ pub struct Finding {
     pub reasons: Vec<String>,
     /// Whether the score reaches the threshold.
     pub attack: bool,
+    /// Whether the finding is sure enough to refuse the request under `block`: a rule matched,
+    /// or the classifier reached `block_threshold`. Below that, an attack is flagged only
+    /// (out of fold, the band between the two thresholds held most of the benign texts
+    /// flagged: blocking there would refuse real users).
+    pub block: bool,
 }
 
 /// The model compiled into the binary.
@@ -44,6 +49,9 @@ pub struct Detector {
     /// log(1 + n) for each count n.
     logs: [f32; 256],
     pub threshold: f32,
+    /// The classifier score from which `block` refuses (rules always may); at least
+    /// `threshold`.
+    pub block_threshold: f32,
 }
 
 impl Detector {
@@ -61,10 +69,10 @@ impl Detector {
             let model = (0..DIM)
                 .map(|k| [at(k), if has_scale { at(DIM + 1 + k) } else { 1.0 }])
                 .collect();
-            let threshold = serde_json::from_str::<serde_json::Value>(META)
-                .ok()
-                .and_then(|m| m["threshold"].as_f64())
-                .unwrap_or(0.5) as f32;
+            let meta = serde_json::from_str::<serde_json::Value>(META).ok();
+            let read = |name: &str| meta.as_ref().and_then(|m| m[name].as_f64());
+            let threshold = read("threshold").unwrap_or(0.5) as f32;
+            let block_threshold = read("block_threshold").map_or(threshold, |t| t as f32);
             rules::warm_up();
             crate::normalize::warm_up();
             Detector {
@@ -72,6 +80,7 @@ impl Detector {
                 bias: at(DIM),
                 logs: log_counts(),
                 threshold,
+                block_threshold: block_threshold.max(threshold),
             }
         })
     }
@@ -93,6 +102,7 @@ impl Detector {
             bias,
             logs: log_counts(),
             threshold,
+            block_threshold: threshold,
         }
     }
 
@@ -114,10 +124,24 @@ impl Detector {
     }
 
     /// The classifier's probability for a scan-form text: the highest over the whole text
-    /// and each of its segments.
+    /// and each of its segments, a segment's logit lowered by a share of ln(number of
+    /// segments).
+    ///
+    /// Why the correction: a text cut into n segments gets n chances to cross the threshold,
+    /// so without it the false-positive rate grew with length (0.8% of short benign prompts,
+    /// 15% of 2-8 KB pastes, 37% over 8 KB). In the logistic tail P(z > t) falls as e^-t, so
+    /// a shift of ln(n) is Bonferroni's correction: the chance that any of n benign segments
+    /// crosses t + ln(n) is about the chance that one crosses t.
     pub fn probability(&self, scan: &str) -> f32 {
+        let hashed = hash(scan);
+        let penalty = segment_penalty(hashed.segment_ends.len());
         let mut z = f32::NEG_INFINITY;
-        for_each_instance(&hash(scan), |bag| z = z.max(self.logit(bag)));
+        let mut whole = true;
+        for_each_instance(&hashed, |bag| {
+            let logit = self.logit(bag);
+            z = z.max(if whole { logit } else { logit - penalty });
+            whole = false;
+        });
         1.0 / (1.0 + (-z).exp())
     }
 
@@ -136,6 +160,7 @@ impl Detector {
             .map(|(carrier, _)| format!("hidden_unicode:{}", carrier.name()))
             .collect();
         let rule_hits = prepared.rule_hits();
+        let block = !rule_hits.is_empty() || classifier >= self.block_threshold;
         let mut score = classifier;
         if !rule_hits.is_empty() {
             score = score.max(RULE_SCORE);
@@ -151,9 +176,21 @@ impl Detector {
             score,
             classifier,
             attack: score >= self.threshold,
+            block: block && score >= self.threshold,
             reasons,
         }
     }
+}
+
+/// What a segment's logit is lowered by in a text of `segments` segments (see
+/// [`Detector::probability`]).
+///
+/// Half of Bonferroni's shift: with the full ln(n), one planted instruction in a long document
+/// was found 78% of the time against 92% at half (out of fold, `examples/length_eval.rs`),
+/// for the same false positives per length band (the long benign texts trained on carry the
+/// rest of the correction).
+pub fn segment_penalty(segments: usize) -> f32 {
+    0.5 * (segments.max(1) as f32).ln()
 }
 
 /// A text made ready for detection.
@@ -249,10 +286,9 @@ pub fn prepare(text: &str) -> Prepared {
     }
     let nfkc: String = crate::normalize::to_nfkc(&all).into_owned();
     let mut scan = crate::normalize::scan_form_of_nfkc(&nfkc);
-    // Markers for what the text hid, as words the classifier can weigh.
-    if !decoded.is_empty() {
-        scan.push_str(" zzencodedpayload");
-    }
+    // No marker for "something was encoded": an encoding alone is no attack (a harmless
+    // question in base64 was flagged 95-100% of the time while the marker was a feature);
+    // what the decoded text says is scored with the rest.
     // Only carriers that hold a message count by themselves: stray zero-width spaces and
     // direction marks are common in pasted text, and once removed what they split is scanned.
     let selectors = sanitized

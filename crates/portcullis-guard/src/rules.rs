@@ -12,6 +12,13 @@ use std::sync::OnceLock;
 /// less per 2 KB prompt), so non-ASCII letters are written as alternatives, `(ç|c)`, never
 /// inside a class.
 const RULES: &[(&str, &str)] = &[
+    // Data that speaks to the model reading it ("Note to the AI assistant reading this",
+    // "If you are an AI processing this"): how indirect injections in documents, resumes and
+    // web pages begin. Nothing a person writes to a person reads so.
+    (
+        "addresses_the_model",
+        r"(?-u:\b)((note|message|instructions?|reminder)[^a-z0-9]+(to|for)[^a-z0-9]+(the[^a-z0-9]+|any[^a-z0-9]+|all[^a-z0-9]+)?(ai|llm|language[^a-z0-9]+model|ai[^a-z0-9]+assistant|chatbot)s?|(if[^a-z0-9]+you[^a-z0-9]+are|you[^a-z0-9]+are|dear|attention|hey)[^a-z0-9]+(an?[^a-z0-9]+|the[^a-z0-9]+)?(ai|llm|language[^a-z0-9]+model|ai[^a-z0-9]+assistant|chatbot|ai[^a-z0-9]+agent)([^a-z0-9]+model)?[^a-z0-9]+(reading|processing|summari[sz]ing|parsing|reviewing|analy[sz]ing)[^a-z0-9]+(this|these))(?-u:\b)",
+    ),
     (
         "instruction_override",
         r"(?-u:\b)(ignore|disregard|forget|override|bypass)[^a-z0-9]+(all[^a-z0-9]+|any[^a-z0-9]+|the[^a-z0-9]+|your[^a-z0-9]+|of[^a-z0-9]+|every[^a-z0-9]+|these[^a-z0-9]+|those[^a-z0-9]+)*(previous|prior|above|earlier|preceding|initial|original|system|existing|former|developer)[^a-z0-9]+(instructions|prompts?|rules|directives|guidelines|commands|context|messages|constraints)(?-u:\b)",
@@ -179,10 +186,11 @@ const NON_LATIN_RULES: &[(&str, &str)] = &[
     ),
 ];
 
-/// Markdown images or links whose URL carries a query: the classic exfiltration channel of
-/// indirect injection (the model is told to put data in the URL). Matched on the NFKC text,
-/// since the scan form folds `!` and digits.
-const EXFILTRATION: &str = r"(?i)!\[[^\]]{0,200}\]\(\s*https?://[^)\s]{1,200}[?&][^)\s]{0,200}=";
+/// Markdown images whose URL query holds a placeholder for the model to fill (`?q=[QUERY]`,
+/// `?d={data}`, `?data=SECRET`): the classic exfiltration channel of indirect injection. A query alone is
+/// not one: every README badge has `?style=flat` (pasted READMEs were flagged). Matched on
+/// the NFKC text, since the scan form folds `!` and digits.
+const EXFILTRATION: &str = r"(?i)!\[[^\]]{0,200}\]\(\s*https?://[^)\s]{1,200}[?&][^)\s=]{0,40}=\s*(?:\[|\{|<|\$|%7b|%5b|%3c|(?-i:[A-Z][A-Z_]{3,})\b)";
 
 /// What `~` in [`NON_LATIN_RULES`] stands for.
 const SEPARATOR: &str = r"[^\p{L}\p{N}]+";

@@ -33,6 +33,10 @@ pub fn check(
     }
     let detector = Detector::builtin();
     let threshold = spec.injection_threshold.unwrap_or(detector.threshold);
+    // A threshold the operator sets is where `block` refuses; by default only a sure finding
+    // (a rule, or the classifier at its block threshold) refuses, and the band below it is
+    // flagged: see `Finding::block`.
+    let sure = |finding: &Finding| spec.injection_threshold.is_some() || finding.block;
     let mut worst: Option<(Finding, String)> = None;
     let findings = &mut cx.record.findings;
     let mut visit = |text: &mut String, param: Param| -> Result<(), ApiError> {
@@ -79,20 +83,17 @@ pub fn check(
     if finding.score < threshold {
         return Ok(());
     }
+    let blocking = injection == InjectionPolicy::Block && sure(&finding);
+    let action = if blocking { "blocked" } else { "flagged" };
     tracing::warn!(
         request_id = %cx.request_id.as_str(),
         score = finding.score,
         reasons = ?finding.reasons,
         param,
-        action = if injection == InjectionPolicy::Block { "blocked" } else { "flagged" },
+        action,
         "prompt screened as an injection or jailbreak attempt"
     );
-    state.record_screening(injection == InjectionPolicy::Block);
-    let action = if injection == InjectionPolicy::Block {
-        "blocked"
-    } else {
-        "flagged"
-    };
+    state.record_screening(blocking);
     for reason in &finding.reasons {
         // Reasons are `rule:<name>`, `classifier:<score>`, `hidden_unicode:<carrier>` and
         // `encoded_payload`: the record keeps names, never a score as a name.
@@ -108,7 +109,7 @@ pub fn check(
             Some(finding.score),
         ));
     }
-    if injection == InjectionPolicy::Block {
+    if blocking {
         return Err(ApiError::new(
             ErrorKind::InvalidRequest,
             "The request was rejected by the input policy.",

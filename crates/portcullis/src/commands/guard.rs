@@ -140,6 +140,7 @@ fn scan(input: &PathBuf, threshold: Option<f32>, policy: Policy) -> anyhow::Resu
         ))
     };
     let detector = Detector::builtin();
+    let explicit = threshold.is_some();
     let threshold = threshold.unwrap_or(detector.threshold);
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     let (mut scanned, mut attacks) = (0usize, 0usize);
@@ -163,10 +164,12 @@ fn scan(input: &PathBuf, threshold: Option<f32>, policy: Policy) -> anyhow::Resu
                     let attack = worst.score >= threshold;
                     scanned += 1;
                     attacks += attack as usize;
+                    // As the gateway decides: `block` refuses sure findings (or everything
+                    // above a threshold the operator set) and flags the band below.
                     let decision = match (attack, policy) {
                         (false, _) => "pass",
-                        (true, Policy::Block) => "block",
-                        (true, Policy::Flag) => "flag",
+                        (true, Policy::Block) if explicit || worst.block => "block",
+                        (true, _) => "flag",
                     };
                     let mut result = json!({
                         "line": n + 1,
