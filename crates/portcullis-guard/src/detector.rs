@@ -277,6 +277,8 @@ pub fn prepare(text: &str) -> Prepared {
     if mentions_rot13(&sanitized.text) {
         decoded.push_str(&decode::rot13(&sanitized.text));
     }
+    // Spaced letters, reversed words, Caesar shifts and spaced hex, unannounced.
+    decoded.push_str(&decode::hidden_readings(&sanitized.text));
     let mut all = sanitized.text.clone();
     for extra in [&sanitized.hidden, &decoded] {
         if !extra.is_empty() {
