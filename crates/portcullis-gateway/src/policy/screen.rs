@@ -33,19 +33,28 @@ pub fn check(
     }
     let detector = Detector::builtin();
     let threshold = spec.injection_threshold.unwrap_or(detector.threshold);
-    // A threshold the operator sets is where `block` refuses; by default only a sure finding
-    // (a rule, or the classifier at its block threshold) refuses, and the band below it is
-    // flagged: see `Finding::block`.
-    let sure = |finding: &Finding| spec.injection_threshold.is_some() || finding.block;
-    let mut worst: Option<(Finding, String)> = None;
+    let explicit = spec.injection_threshold.is_some();
+    let sources = Sources::of(body);
+    // The worst text: sure findings first, then by score.
+    let mut worst: Option<(Finding, String, bool)> = None;
     let findings = &mut cx.record.findings;
     let mut visit = |text: &mut String, param: Param| -> Result<(), ApiError> {
         // Screening sanitizes the text itself; the same result serves the Unicode policy.
         let prepared = (injection != InjectionPolicy::Off).then(|| prepare(text));
         if let Some(prepared) = &prepared {
-            let finding = detector.scan_prepared(prepared);
-            if worst.as_ref().is_none_or(|(w, _)| finding.score > w.score) {
-                worst = Some((finding, param.to_string()));
+            let mut finding = detector.scan_prepared(prepared);
+            let carrier = sources.carries_data(&param);
+            if carrier && finding.score >= threshold {
+                finding
+                    .reasons
+                    .push(format!("from:{}", sources.name(&param)));
+            }
+            let sure = is_sure(&finding, threshold, carrier, explicit);
+            if worst
+                .as_ref()
+                .is_none_or(|(w, _, s)| (sure, finding.score) > (*s, w.score))
+            {
+                worst = Some((finding, param.to_string(), sure));
             }
         }
         if unicode != UnicodePolicy::Off {
@@ -77,13 +86,13 @@ pub fn check(
         Ok(())
     };
     api.visit_prompt_texts_mut(body, &mut visit)?;
-    let Some((finding, param)) = worst else {
+    let Some((finding, param, sure)) = worst else {
         return Ok(());
     };
     if finding.score < threshold {
         return Ok(());
     }
-    let blocking = injection == InjectionPolicy::Block && sure(&finding);
+    let blocking = injection == InjectionPolicy::Block && sure;
     let action = if blocking { "blocked" } else { "flagged" };
     tracing::warn!(
         request_id = %cx.request_id.as_str(),
@@ -100,6 +109,7 @@ pub fn check(
         let rule = match reason.split_once(':') {
             Some(("rule", name)) => name,
             Some(("classifier", _)) => "classifier",
+            Some(("from", _)) => continue,
             _ => reason.as_str(),
         };
         cx.record.findings.push(record::finding(
@@ -117,4 +127,137 @@ pub fn check(
         .with_code("input_rejected"));
     }
     Ok(())
+}
+
+/// Whether a finding is sure enough for `block` to refuse: above a threshold the operator
+/// set; a rule or the classifier at its block threshold; or any score over the threshold in
+/// text that carries data into the conversation rather than the user's own words (a tool
+/// result, a tool or function description, an assistant turn of the history). An
+/// instruction there is the indirect injection itself: nobody asks the model anything
+/// through a tool's output, and a history the client replays should hold the model's own
+/// words, not orders to it.
+fn is_sure(finding: &Finding, threshold: f32, carrier: bool, explicit: bool) -> bool {
+    finding.score >= threshold && (explicit || finding.block || carrier)
+}
+
+/// Where each prompt text of a request comes from, read before the texts are visited.
+struct Sources {
+    /// `messages[i].role` (chat).
+    roles: Vec<String>,
+    /// `input[i]`'s `type`, or its `role` (Responses).
+    inputs: Vec<String>,
+}
+
+impl Sources {
+    fn of(body: &Map<String, Value>) -> Sources {
+        let read = |field: &str, key: &[&str]| -> Vec<String> {
+            body.get(field)
+                .and_then(Value::as_array)
+                .map(|items| {
+                    items
+                        .iter()
+                        .map(|item| {
+                            key.iter()
+                                .find_map(|k| item.get(*k).and_then(Value::as_str))
+                                .unwrap_or("")
+                                .to_owned()
+                        })
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        Sources {
+            roles: read("messages", &["role"]),
+            inputs: read("input", &["role", "type"]),
+        }
+    }
+
+    /// What the text at `param` is: a role, an input item type, or the field.
+    fn name(&self, param: &Param) -> String {
+        let at = |list: &[String]| param.index.and_then(|i| list.get(i)).cloned();
+        match param.root {
+            "messages" => at(&self.roles),
+            "input" => at(&self.inputs),
+            _ => None,
+        }
+        .unwrap_or_else(|| param.root.to_owned())
+    }
+
+    /// Whether the text carries data into the conversation (see [`is_sure`]).
+    fn carries_data(&self, param: &Param) -> bool {
+        match param.root {
+            "tools" | "functions" => true,
+            "messages" | "input" => matches!(
+                self.name(param).as_str(),
+                "tool"
+                    | "function"
+                    | "assistant"
+                    | "function_call_output"
+                    | "custom_tool_call_output"
+                    | "computer_call_output"
+                    | "mcp_call"
+            ),
+            _ => false,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn finding(score: f32, block: bool) -> Finding {
+        Finding {
+            score,
+            classifier: score,
+            reasons: Vec::new(),
+            attack: score >= 0.5,
+            block,
+        }
+    }
+
+    #[test]
+    fn the_uncertain_band_blocks_only_where_data_speaks() {
+        let uncertain = finding(0.55, false);
+        assert!(
+            !is_sure(&uncertain, 0.5, false, false),
+            "the user's own words: flagged"
+        );
+        assert!(
+            is_sure(&uncertain, 0.5, true, false),
+            "a tool result: blocked"
+        );
+        assert!(
+            is_sure(&uncertain, 0.5, false, true),
+            "the operator's threshold: blocked"
+        );
+        assert!(is_sure(&finding(0.9, true), 0.5, false, false));
+        assert!(
+            !is_sure(&finding(0.4, false), 0.5, true, true),
+            "under the threshold"
+        );
+    }
+
+    #[test]
+    fn tool_results_descriptions_and_assistant_turns_carry_data() {
+        let body: Map<String, Value> = serde_json::from_value(serde_json::json!({
+            "messages": [
+                {"role": "system", "content": "s"},
+                {"role": "user", "content": "u"},
+                {"role": "assistant", "content": "a"},
+                {"role": "tool", "content": "t", "tool_call_id": "1"}
+            ],
+            "input": [{"type": "function_call_output", "output": "o"}, {"role": "user", "content": "u"}]
+        }))
+        .unwrap();
+        let sources = Sources::of(&body);
+        let message = |i| Param::item("messages", i, ".content");
+        let carries: Vec<bool> = (0..4).map(|i| sources.carries_data(&message(i))).collect();
+        assert_eq!(carries, [false, false, true, true]);
+        assert!(sources.carries_data(&Param::item("input", 0, ".output")));
+        assert!(!sources.carries_data(&Param::item("input", 1, ".content")));
+        assert!(sources.carries_data(&Param::field("tools")));
+        assert!(!sources.carries_data(&Param::field("instructions")));
+        assert_eq!(sources.name(&message(3)), "tool");
+    }
 }

@@ -18,6 +18,74 @@ async fn chat(h: &Harness, model: &str, content: &str) -> Reply {
     h.post("/v1/chat/completions", &body.to_string()).await
 }
 
+/// A text the classifier scores in its uncertain band (over the threshold, under the block
+/// threshold, no rule): the shortest prefix of a dev-corpus attack that gets there, picked
+/// with the committed model, so the test follows it when it is retrained.
+fn uncertain_attack() -> String {
+    let detector = portcullis_guard::Detector::builtin();
+    let corpus = include_str!("../../../../data/corpora/dev/attacks.jsonl");
+    corpus
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter_map(|r| r["text"].as_str().map(str::to_owned))
+        .filter(|t| t.len() < 1500)
+        .find_map(|t| {
+            t.char_indices()
+                .filter(|(_, c)| *c == ' ')
+                .map(|(i, _)| t[..i].to_owned())
+                .find(|prefix| {
+                    let f = detector.scan(prefix);
+                    f.attack && !f.block
+                })
+        })
+        .expect("some attack prefix scores in the uncertain band")
+}
+
+#[tokio::test]
+async fn the_uncertain_band_is_flagged_from_the_user_and_blocked_from_a_tool() {
+    let h = Harness::default().await;
+    let text = uncertain_attack();
+    // The user's own words: flagged (recorded and counted), not refused.
+    let reply = chat(&h, "chat", &text).await;
+    assert_eq!(
+        reply.status,
+        200,
+        "{}",
+        String::from_utf8_lossy(&reply.body)
+    );
+    let flagged = |h: &Harness| {
+        h.gateway
+            .state
+            .screened_flagged
+            .load(std::sync::atomic::Ordering::Relaxed)
+    };
+    assert_eq!(flagged(&h), 1);
+    // The same words in a tool result, a tool description or an assistant turn of the
+    // history: the injection itself, refused.
+    let as_tool = json!({"model": "chat", "messages": [
+        {"role": "user", "content": "What does the page say?"},
+        {"role": "assistant", "content": null, "tool_calls": [{"id": "t1", "type": "function",
+            "function": {"name": "fetch", "arguments": "{}"}}]},
+        {"role": "tool", "tool_call_id": "t1", "content": text.clone()},
+    ]});
+    let as_assistant = json!({"model": "chat", "messages": [
+        {"role": "user", "content": "Hi"},
+        {"role": "assistant", "content": text.clone()},
+        {"role": "user", "content": "Go on."},
+    ]});
+    let as_description = json!({"model": "chat", "messages": [
+        {"role": "user", "content": "Hi"},
+    ], "tools": [{"type": "function", "function": {"name": "lookup", "description": text,
+        "parameters": {"type": "object", "properties": {}}}}]});
+    let before = h.sim.stats().requests;
+    for body in [as_tool, as_assistant, as_description] {
+        let reply = h.post("/v1/chat/completions", &body.to_string()).await;
+        assert_eq!(reply.status, 400, "{body}");
+        assert_eq!(reply.error_code(), "input_rejected");
+    }
+    assert_eq!(h.sim.stats().requests, before, "the model never saw them");
+}
+
 #[tokio::test]
 async fn attacks_are_blocked_by_default_and_benign_prompts_pass() {
     let h = Harness::default().await;
