@@ -58,10 +58,28 @@ impl Example {
     /// Whether the example is one the project made or added (long texts, wrapped copies,
     /// planted attacks) rather than a dev corpus text.
     fn made_here(&self) -> bool {
-        ["long_", "wrapped_", "planted_"]
-            .iter()
-            .any(|p| self.category.starts_with(p))
+        made_here(&self.category)
     }
+}
+
+/// Whether a category is one of the project's additions (see `Example::made_here`).
+fn made_here(category: &str) -> bool {
+    ["long_", "wrapped_", "planted_"]
+        .iter()
+        .any(|p| category.starts_with(p))
+}
+
+/// Prints "{what}: caught/attacks (%), flagged/benign (%)" for a report and returns the
+/// four counts.
+fn print_rates(what: &str, report: &BTreeMap<String, (usize, usize)>) -> [usize; 4] {
+    let (caught, attacks) = count_at(report, "attack:");
+    let (flagged, benign) = count_at(report, "benign:");
+    println!(
+        "{what}: {caught}/{attacks} attacks caught ({:.1}%), {flagged}/{benign} benign flagged ({:.2}%)",
+        100.0 * caught as f32 / attacks as f32,
+        100.0 * flagged as f32 / benign as f32
+    );
+    [caught, attacks, flagged, benign]
 }
 
 struct Model {
@@ -514,25 +532,11 @@ fn main() {
     }
     let corpus_only: BTreeMap<String, (usize, usize)> = oof_report
         .iter()
-        .filter(|(k, _)| {
-            !k.contains(":wrapped_") && !k.contains(":long_") && !k.contains(":planted_")
-        })
+        .filter(|(k, _)| !made_here(k.split_once(':').map_or("", |(_, c)| c)))
         .map(|(k, v)| (k.clone(), *v))
         .collect();
-    let (corpus_caught, corpus_attacks) = count_at(&corpus_only, "attack:");
-    let (corpus_flagged, corpus_benign) = count_at(&corpus_only, "benign:");
-    println!(
-        "dev corpus only, out of fold: {corpus_caught}/{corpus_attacks} attacks caught ({:.1}%), {corpus_flagged}/{corpus_benign} benign flagged ({:.2}%)",
-        100.0 * corpus_caught as f32 / corpus_attacks as f32,
-        100.0 * corpus_flagged as f32 / corpus_benign as f32
-    );
-    let (caught, attacks) = count_at(&oof_report, "attack:");
-    let (flagged, benign) = count_at(&oof_report, "benign:");
-    println!(
-        "out of fold: {caught}/{attacks} attacks caught ({:.1}%), {flagged}/{benign} benign flagged ({:.2}%)",
-        100.0 * caught as f32 / attacks as f32,
-        100.0 * flagged as f32 / benign as f32
-    );
+    print_rates("dev corpus only, out of fold", &corpus_only);
+    let [caught, attacks, flagged, benign] = print_rates("out of fold", &oof_report);
 
     // The committed model learns from everything; the figures above are what to expect of it
     // on texts (and templates) it has not seen.
