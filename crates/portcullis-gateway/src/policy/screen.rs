@@ -140,65 +140,71 @@ fn is_sure(finding: &Finding, threshold: f32, carrier: bool, explicit: bool) -> 
     finding.score >= threshold && (explicit || finding.block || carrier)
 }
 
-/// Where each prompt text of a request comes from, read before the texts are visited.
+/// Where each prompt text of a request comes from, read before the texts are visited: the
+/// role (chat) or item type (Responses) of each message, as the names `carries_data` knows,
+/// so reading them allocates no string per message.
 struct Sources {
     /// `messages[i].role` (chat).
-    roles: Vec<String>,
-    /// `input[i]`'s `type`, or its `role` (Responses).
-    inputs: Vec<String>,
+    roles: Vec<&'static str>,
+    /// `input[i]`'s `role`, or its `type` (Responses).
+    inputs: Vec<&'static str>,
 }
+
+/// Roles and item types whose text carries data into the conversation (see [`is_sure`]).
+const CARRIERS: &[&str] = &[
+    "tool",
+    "function",
+    "assistant",
+    "function_call_output",
+    "custom_tool_call_output",
+    "computer_call_output",
+    "mcp_call",
+];
 
 impl Sources {
     fn of(body: &Map<String, Value>) -> Sources {
-        let read = |field: &str, key: &[&str]| -> Vec<String> {
-            body.get(field)
-                .and_then(Value::as_array)
-                .map(|items| {
-                    items
+        let read = |field: &str| -> Vec<&'static str> {
+            let Some(items) = body.get(field).and_then(Value::as_array) else {
+                return Vec::new();
+            };
+            items
+                .iter()
+                .map(|item| {
+                    let kind = ["role", "type"]
                         .iter()
-                        .map(|item| {
-                            key.iter()
-                                .find_map(|k| item.get(*k).and_then(Value::as_str))
-                                .unwrap_or("")
-                                .to_owned()
-                        })
-                        .collect()
+                        .find_map(|k| item.get(*k).and_then(Value::as_str))
+                        .unwrap_or("");
+                    CARRIERS.iter().find(|c| **c == kind).copied().unwrap_or("")
                 })
-                .unwrap_or_default()
+                .collect()
         };
         Sources {
-            roles: read("messages", &["role"]),
-            inputs: read("input", &["role", "type"]),
+            roles: read("messages"),
+            inputs: read("input"),
         }
     }
 
-    /// What the text at `param` is: a role, an input item type, or the field.
-    fn name(&self, param: &Param) -> String {
-        let at = |list: &[String]| param.index.and_then(|i| list.get(i)).cloned();
-        match param.root {
-            "messages" => at(&self.roles),
-            "input" => at(&self.inputs),
-            _ => None,
-        }
-        .unwrap_or_else(|| param.root.to_owned())
+    /// The carrier the text at `param` comes from (a role or input item type), if any.
+    fn carrier(&self, param: &Param) -> Option<&'static str> {
+        let list = match param.root {
+            "messages" => &self.roles,
+            "input" => &self.inputs,
+            _ => return None,
+        };
+        param
+            .index
+            .and_then(|i| list.get(i).copied())
+            .filter(|kind| !kind.is_empty())
+    }
+
+    /// What the text at `param` is, for the log: its carrier, or the field.
+    fn name(&self, param: &Param) -> &'static str {
+        self.carrier(param).unwrap_or(param.root)
     }
 
     /// Whether the text carries data into the conversation (see [`is_sure`]).
     fn carries_data(&self, param: &Param) -> bool {
-        match param.root {
-            "tools" | "functions" => true,
-            "messages" | "input" => matches!(
-                self.name(param).as_str(),
-                "tool"
-                    | "function"
-                    | "assistant"
-                    | "function_call_output"
-                    | "custom_tool_call_output"
-                    | "computer_call_output"
-                    | "mcp_call"
-            ),
-            _ => false,
-        }
+        matches!(param.root, "tools" | "functions") || self.carrier(param).is_some()
     }
 }
 
