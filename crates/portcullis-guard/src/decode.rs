@@ -59,13 +59,7 @@ fn decode_hex(run: &[u8]) -> Option<Vec<u8>> {
 
 /// ROT13 of the ASCII letters.
 pub fn rot13(text: &str) -> String {
-    text.chars()
-        .map(|c| match c {
-            'a'..='z' => (((c as u8 - b'a') + 13) % 26 + b'a') as char,
-            'A'..='Z' => (((c as u8 - b'A') + 13) % 26 + b'A') as char,
-            c => c,
-        })
-        .collect()
+    shift(text, 13)
 }
 
 /// How much of a text the unannounced decoders read (they run on every prompt).
